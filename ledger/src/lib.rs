@@ -1,0 +1,65 @@
+//! The Goodwill ledger: domain types, transaction and block validity, the state transition, and
+//! a crash-safe store.
+//!
+//! - [`Transaction`], [`Block`], [`Address`], [`Amount`], [`Hash`] are the domain types;
+//!   [`codec`] turns wire messages into them and refuses anything malformed.
+//! - [`execute`] decides validity and computes `apply(state, block) -> (state', receipts)` as a
+//!   pure function over a state reader.
+//! - [`state`] commits to all accounts with a Jellyfish Merkle tree, so one account can be
+//!   proven against a header's state root.
+//! - [`store`] keeps the chain in RocksDB ([`RocksStore`]) or memory ([`MemoryStore`]); each
+//!   block is one atomic write.
+//! - [`Chain`] ties them together: open a store with a [`ChainSpec`], import blocks.
+//!
+//! ```
+//! use goodwill_ledger::{Amount, Chain, ChainSpec, Keypair, MemoryStore, Payload, TransactionBody};
+//!
+//! let spec = ChainSpec::dev(0);
+//! let mut chain = Chain::open(MemoryStore::new(), spec.clone()).unwrap();
+//! let (dev, dev2) = (Keypair::insecure_dev("dev"), Keypair::insecure_dev("dev2"));
+//! let before = chain.account(&dev2.address()).unwrap().balance;
+//!
+//! let tx = TransactionBody {
+//!     chain_id: spec.chain_id.clone(),
+//!     sender: dev.address(),
+//!     nonce: 0,
+//!     fee: spec.params.min_fee,
+//!     payload: Payload::Transfer { to: dev2.address(), amount: Amount(5) },
+//! }
+//! .sign(&dev);
+//!
+//! // The dev key is also the dev chain's forger: forge slot 1 with the transfer.
+//! let mut builder = chain.builder(1, spec.slot_start_ms(1).unwrap());
+//! builder.push(tx).unwrap();
+//! let block = builder.seal(&dev).unwrap().block;
+//! chain.import(block).unwrap();
+//! assert_eq!(chain.account(&dev2.address()).unwrap().balance, Amount(before.0 + 5));
+//! ```
+
+mod address;
+mod amount;
+mod block;
+pub mod chain;
+pub mod codec;
+pub mod execute;
+mod hash;
+mod keys;
+pub mod spec;
+pub mod state;
+pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+mod tx;
+
+pub use address::{Address, ParseAddressError};
+pub use amount::{Amount, COIN};
+pub use block::{Block, Header, SealedHeader};
+pub use chain::{Chain, ChainError, genesis};
+pub use codec::DecodeError;
+pub use execute::{AppliedBlock, ApplyError, BlockBuilder, BlockError, Receipt, TxError};
+pub use hash::{BLOCK_DOMAIN, Hash, ParseHashError, TX_DOMAIN, transactions_root};
+pub use keys::{KeyError, Keypair};
+pub use spec::{ChainParams, ChainSpec, GenesisAssociation, GenesisBalance, GenesisForger, SpecError};
+pub use state::Account;
+pub use store::{MemoryStore, RocksStore, Store, StoreError, TxLocation};
+pub use tx::{Payload, Transaction, TransactionBody};

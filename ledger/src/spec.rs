@@ -1,0 +1,318 @@
+//! Chain specs: the JSON file that defines a chain's genesis and its rules.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Address, Amount, Hash, Keypair};
+
+/// A chain's definition. Everything but `name` and `bootnodes` is committed to by the genesis
+/// hash, so nodes that disagree on a rule cannot share a genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainSpec {
+    /// Human-readable name.
+    pub name: String,
+    /// Identifier bound into every transaction signature, for example `goodwill-dev`.
+    pub chain_id: String,
+    /// Start of slot 0, Unix milliseconds.
+    pub genesis_time_ms: u64,
+    /// Consensus parameters.
+    pub params: ChainParams,
+    /// Initial balances.
+    pub balances: Vec<GenesisBalance>,
+    /// Forgers allowed from genesis.
+    pub forgers: Vec<GenesisForger>,
+    /// Associations eligible from genesis to receive ticket money.
+    #[serde(default)]
+    pub associations: Vec<GenesisAssociation>,
+    /// libp2p multiaddrs of nodes to join through.
+    #[serde(default)]
+    pub bootnodes: Vec<String>,
+}
+
+/// Consensus parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainParams {
+    /// Length of a slot.
+    pub slot_duration_ms: u64,
+    /// New coins paid to the forger of each block.
+    pub block_reward: Amount,
+    /// Smallest fee a transaction may pay.
+    pub min_fee: Amount,
+    /// Most transactions in one block.
+    pub max_block_transactions: u32,
+    /// Most bytes of transactions in one block.
+    pub max_block_bytes: u32,
+    /// Most bytes in one signed transaction.
+    pub max_transaction_bytes: u32,
+}
+
+/// An initial balance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisBalance {
+    /// Account.
+    pub address: Address,
+    /// Its balance at genesis.
+    pub balance: Amount,
+}
+
+/// A forger that holds forging weight from genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisForger {
+    /// The forger's address.
+    pub address: Address,
+    /// Forging weight of its genesis ticket.
+    pub ticket: Amount,
+}
+
+/// An association eligible from genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisAssociation {
+    /// Its name.
+    pub name: String,
+    /// The address donations go to.
+    pub address: Address,
+}
+
+/// A chain spec is unusable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpecError {
+    /// Not JSON, or not a chain spec's shape.
+    #[error("the chain spec is not valid: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A rule of chain specs is broken.
+    #[error("the chain spec is not valid: {0}")]
+    Invalid(String),
+}
+
+/// The part of the spec the genesis hash commits to.
+#[derive(Serialize)]
+struct Consensus<'a> {
+    chain_id: &'a str,
+    genesis_time_ms: u64,
+    params: &'a ChainParams,
+    balances: &'a [GenesisBalance],
+    forgers: &'a [GenesisForger],
+    associations: &'a [GenesisAssociation],
+}
+
+/// Domain tag of the spec commitment that genesis names as its parent.
+const SPEC_DOMAIN: &[u8] = b"goodwill/chain-spec/v1";
+
+impl ChainSpec {
+    /// Parses and validates a spec.
+    pub fn from_json(text: &str) -> Result<ChainSpec, SpecError> {
+        let spec: ChainSpec = serde_json::from_str(text)?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Checks the rules every spec must follow.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let invalid = |why: String| Err(SpecError::Invalid(why));
+        let id_ok = !self.chain_id.is_empty()
+            && self.chain_id.len() <= 64
+            && self.chain_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !id_ok {
+            return invalid(format!(
+                "chain_id {:?} must be 1 to 64 characters of a-z, 0-9 and '-'",
+                self.chain_id
+            ));
+        }
+        let p = &self.params;
+        if p.slot_duration_ms == 0 {
+            return invalid("params.slot_duration_ms must be positive".into());
+        }
+        if p.max_block_transactions == 0 || p.max_block_bytes == 0 || p.max_transaction_bytes == 0 {
+            return invalid("params.max_* limits must be positive".into());
+        }
+        if p.max_transaction_bytes > p.max_block_bytes {
+            return invalid("params.max_transaction_bytes exceeds params.max_block_bytes".into());
+        }
+        let mut seen = BTreeSet::new();
+        let mut supply = Amount::ZERO;
+        for entry in &self.balances {
+            if !seen.insert(entry.address) {
+                return invalid(format!("balances lists {} twice", entry.address));
+            }
+            supply = match supply.checked_add(entry.balance) {
+                Some(sum) => sum,
+                None => return invalid("the initial balances add up to more than 2^64 base units".into()),
+            };
+        }
+        if self.forgers.is_empty() {
+            return invalid("forgers must name at least one genesis forger".into());
+        }
+        let mut forgers = BTreeSet::new();
+        for forger in &self.forgers {
+            if !forgers.insert(forger.address) {
+                return invalid(format!("forgers lists {} twice", forger.address));
+            }
+            if forger.ticket == Amount::ZERO {
+                return invalid(format!("forger {} has a zero ticket", forger.address));
+            }
+        }
+        Ok(())
+    }
+
+    /// What genesis names as its parent: a commitment to every consensus field of the spec.
+    pub fn commitment(&self) -> Hash {
+        let consensus = Consensus {
+            chain_id: &self.chain_id,
+            genesis_time_ms: self.genesis_time_ms,
+            params: &self.params,
+            balances: &self.balances,
+            forgers: &self.forgers,
+            associations: &self.associations,
+        };
+        let bytes = serde_json::to_vec(&consensus).unwrap_or_default();
+        Hash::tagged(SPEC_DOMAIN, &bytes)
+    }
+
+    /// Start of `slot` in Unix milliseconds, or `None` past the year 584 million.
+    pub fn slot_start_ms(&self, slot: u64) -> Option<u64> {
+        slot.checked_mul(self.params.slot_duration_ms)?.checked_add(self.genesis_time_ms)
+    }
+
+    /// Whether `address` may forge. Until the lottery arrives, the genesis forgers take turns at
+    /// will; this is the one rule the lottery replaces.
+    pub fn is_forger(&self, address: &Address) -> bool {
+        self.forgers.iter().any(|f| f.address == *address)
+    }
+
+    /// The single-node development chain: `dev` forges, `dev` and `dev2` are funded.
+    /// Its keys are public: never use it for anything of value.
+    pub fn dev(genesis_time_ms: u64) -> ChainSpec {
+        let forger = Keypair::insecure_dev("dev").address();
+        ChainSpec {
+            name: "Goodwill development chain".into(),
+            chain_id: "goodwill-dev".into(),
+            genesis_time_ms,
+            params: ChainParams::default(),
+            balances: dev_balances(),
+            forgers: vec![GenesisForger { address: forger, ticket: Amount::coins(1_000) }],
+            associations: vec![dev_association()],
+            bootnodes: vec![],
+        }
+    }
+
+    /// The local cluster chain: `forgers` well-known forger keys (`local-forger-0`, ...), `dev`
+    /// and `dev2` funded. Its keys are public: never use it for anything of value.
+    pub fn local(genesis_time_ms: u64, forgers: usize) -> ChainSpec {
+        let forger_keys: Vec<Address> = (0..forgers.max(1))
+            .map(|i| Keypair::insecure_dev(&format!("local-forger-{i}")).address())
+            .collect();
+        let mut balances = dev_balances();
+        balances.extend(
+            forger_keys
+                .iter()
+                .map(|address| GenesisBalance { address: *address, balance: Amount::coins(10_000) }),
+        );
+        ChainSpec {
+            name: "Goodwill local cluster".into(),
+            chain_id: "goodwill-local".into(),
+            genesis_time_ms,
+            params: ChainParams::default(),
+            balances,
+            forgers: forger_keys
+                .into_iter()
+                .map(|address| GenesisForger { address, ticket: Amount::coins(1_000) })
+                .collect(),
+            associations: vec![dev_association()],
+            bootnodes: vec![],
+        }
+    }
+}
+
+impl Default for ChainParams {
+    fn default() -> Self {
+        ChainParams {
+            slot_duration_ms: 2_000,
+            block_reward: Amount::coins(10),
+            min_fee: Amount(1_000),
+            max_block_transactions: 10_000,
+            max_block_bytes: 4 * 1024 * 1024,
+            max_transaction_bytes: 16 * 1024,
+        }
+    }
+}
+
+fn dev_balances() -> Vec<GenesisBalance> {
+    ["dev", "dev2"]
+        .into_iter()
+        .map(|name| GenesisBalance {
+            address: Keypair::insecure_dev(name).address(),
+            balance: Amount::coins(1_000_000),
+        })
+        .collect()
+}
+
+fn dev_association() -> GenesisAssociation {
+    GenesisAssociation {
+        name: "Development good cause (insecure)".into(),
+        address: Keypair::insecure_dev("dev-association").address(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_specs_are_valid_and_round_trip() {
+        for spec in [ChainSpec::dev(1), ChainSpec::local(1, 4)] {
+            spec.validate().unwrap();
+            assert_eq!(ChainSpec::from_json(&spec.to_json()).unwrap(), spec);
+        }
+    }
+
+    #[test]
+    fn every_consensus_field_changes_the_commitment() {
+        let base = ChainSpec::dev(1);
+        let mut changed = vec![base.clone(); 5];
+        changed[0].chain_id = "other".into();
+        changed[1].genesis_time_ms = 2;
+        changed[2].params.min_fee = Amount(7);
+        changed[3].balances[0].balance = Amount(1);
+        changed[4].forgers[0].ticket = Amount(1);
+        for spec in changed {
+            assert_ne!(spec.commitment(), base.commitment());
+        }
+        let mut cosmetic = base.clone();
+        cosmetic.name = "renamed".into();
+        cosmetic.bootnodes.push("/ip4/127.0.0.1/tcp/1".into());
+        assert_eq!(cosmetic.commitment(), base.commitment());
+    }
+
+    #[test]
+    fn broken_specs_are_refused_with_a_reason() {
+        let cases: Vec<(&str, fn(&mut ChainSpec))> = vec![
+            ("chain_id", |s| s.chain_id = "Has Spaces".into()),
+            ("slot_duration_ms", |s| s.params.slot_duration_ms = 0),
+            ("twice", |s| s.balances.push(s.balances[0].clone())),
+            ("2^64", |s| s.balances[0].balance = Amount(u64::MAX)),
+            ("at least one", |s| s.forgers.clear()),
+        ];
+        for (needle, break_it) in cases {
+            let mut spec = ChainSpec::dev(1);
+            break_it(&mut spec);
+            let error = spec.validate().unwrap_err().to_string();
+            assert!(error.contains(needle), "{error:?} should mention {needle:?}");
+        }
+        let error = ChainSpec::from_json("{\"name\": 1}").unwrap_err();
+        assert!(matches!(error, SpecError::Json(_)));
+        let unknown = ChainSpec::dev(1).to_json().replacen('{', "{\"surprise\": 1,", 1);
+        assert!(ChainSpec::from_json(&unknown).is_err(), "unknown fields must be refused");
+    }
+}

@@ -1,0 +1,101 @@
+//! The in-memory store, for tests and for replaying a chain.
+
+use std::collections::{BTreeMap, HashMap};
+
+use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
+use jmt::{KeyHash, OwnedValue};
+
+use super::{Commit, Store, StoreError, TxLocation, check_extends};
+use crate::execute::Receipt;
+use crate::{Hash, SealedHeader, Transaction};
+
+/// Keeps everything in maps. Commits are atomic because they happen under `&mut self`.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    head: Option<Hash>,
+    headers: HashMap<Hash, SealedHeader>,
+    bodies: HashMap<Hash, Vec<Transaction>>,
+    receipts: HashMap<Hash, Vec<Receipt>>,
+    canonical: BTreeMap<u64, Hash>,
+    transactions: HashMap<Hash, TxLocation>,
+    nodes: HashMap<NodeKey, Node>,
+    values: BTreeMap<(KeyHash, u64), Option<OwnedValue>>,
+    chain_spec: Option<String>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+}
+
+impl TreeReader for MemoryStore {
+    fn get_node_option(&self, key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        Ok(self.nodes.get(key).cloned())
+    }
+
+    fn get_value_option(&self, max_version: u64, key: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        Ok(self
+            .values
+            .range((key, 0)..=(key, max_version))
+            .next_back()
+            .and_then(|(_, value)| value.clone()))
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        anyhow::bail!("tree restoration is not supported")
+    }
+}
+
+impl Store for MemoryStore {
+    fn head(&self) -> Result<Option<Hash>, StoreError> {
+        Ok(self.head)
+    }
+
+    fn header(&self, hash: &Hash) -> Result<Option<SealedHeader>, StoreError> {
+        Ok(self.headers.get(hash).cloned())
+    }
+
+    fn transactions(&self, hash: &Hash) -> Result<Option<Vec<Transaction>>, StoreError> {
+        Ok(self.bodies.get(hash).cloned())
+    }
+
+    fn receipts(&self, hash: &Hash) -> Result<Option<Vec<Receipt>>, StoreError> {
+        Ok(self.receipts.get(hash).cloned())
+    }
+
+    fn canonical_hash(&self, height: u64) -> Result<Option<Hash>, StoreError> {
+        Ok(self.canonical.get(&height).copied())
+    }
+
+    fn transaction_location(&self, id: &Hash) -> Result<Option<TxLocation>, StoreError> {
+        Ok(self.transactions.get(id).copied())
+    }
+
+    fn chain_spec(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.chain_spec.clone())
+    }
+
+    fn commit(&mut self, commit: Commit) -> Result<(), StoreError> {
+        check_extends(self.head, &commit)?;
+        let Commit { applied, chain_spec } = commit;
+        let hash = applied.block.hash();
+        let height = applied.block.header().height;
+        for (index, tx) in applied.block.transactions.iter().enumerate() {
+            self.transactions.insert(tx.id(), TxLocation { block_hash: hash, height, index: index as u32 });
+        }
+        let batch = applied.state.tree.node_batch;
+        self.nodes.extend(batch.nodes().iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.values.extend(batch.values().iter().map(|((version, key), value)| ((*key, *version), value.clone())));
+        self.headers.insert(hash, applied.block.header);
+        self.bodies.insert(hash, applied.block.transactions);
+        self.receipts.insert(hash, applied.receipts);
+        self.canonical.insert(height, hash);
+        if chain_spec.is_some() {
+            self.chain_spec = chain_spec;
+        }
+        self.head = Some(hash);
+        Ok(())
+    }
+}

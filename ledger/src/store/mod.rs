@@ -1,0 +1,130 @@
+//! Where the chain lives: blocks, the canonical index, transactions by id, and the state tree.
+//!
+//! [`Store`] is what the chain needs; [`RocksStore`] keeps it on disk and [`MemoryStore`] in
+//! memory for tests. A block and everything it changes are committed together or not at all.
+
+mod memory;
+mod rocks;
+
+pub use memory::MemoryStore;
+pub use rocks::RocksStore;
+
+use jmt::storage::TreeReader;
+
+use crate::execute::{AppliedBlock, Receipt};
+use crate::{Account, Address, Block, Hash, SealedHeader, Transaction, state};
+
+/// The store could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// RocksDB failed.
+    #[error("database error: {0}")]
+    Database(String),
+    /// Stored bytes do not decode: the database is damaged.
+    #[error("the database is damaged: {0}; run `goodwill ledger verify` and restore from a peer or backup")]
+    Corrupt(String),
+    /// The state tree could not be read.
+    #[error("state tree error: {0}")]
+    Tree(String),
+    /// A commit that would not extend the current head.
+    #[error("refusing to commit block {block} at height {height}: it does not extend the head {head}")]
+    NotOnHead {
+        /// The block.
+        block: Hash,
+        /// Its height.
+        height: u64,
+        /// The current head.
+        head: Hash,
+    },
+    /// The store was made by an incompatible version of Goodwill.
+    #[error("the database schema is version {found}; this build reads version {expected}")]
+    Schema {
+        /// Found.
+        found: u32,
+        /// Expected.
+        expected: u32,
+    },
+}
+
+/// Where a committed transaction is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct TxLocation {
+    /// The block holding it.
+    pub block_hash: Hash,
+    /// That block's height.
+    pub height: u64,
+    /// Position in the block.
+    pub index: u32,
+}
+
+/// What one commit writes, atomically.
+#[derive(Debug)]
+pub struct Commit {
+    /// The block, its receipts and its state.
+    pub applied: AppliedBlock,
+    /// The chain spec (JSON), written with genesis so that a store knows its chain.
+    pub chain_spec: Option<String>,
+}
+
+/// Persistent chain storage. Readers see either the state before a commit or after it, never a
+/// mix; the state tree is read through [`TreeReader`].
+pub trait Store: TreeReader {
+    /// Hash of the head block, or `None` for an empty store.
+    fn head(&self) -> Result<Option<Hash>, StoreError>;
+    /// A header by block hash.
+    fn header(&self, hash: &Hash) -> Result<Option<SealedHeader>, StoreError>;
+    /// A block's transactions by block hash.
+    fn transactions(&self, hash: &Hash) -> Result<Option<Vec<Transaction>>, StoreError>;
+    /// A block's receipts by block hash.
+    fn receipts(&self, hash: &Hash) -> Result<Option<Vec<Receipt>>, StoreError>;
+    /// The canonical block hash at `height`.
+    fn canonical_hash(&self, height: u64) -> Result<Option<Hash>, StoreError>;
+    /// Where a committed transaction is.
+    fn transaction_location(&self, id: &Hash) -> Result<Option<TxLocation>, StoreError>;
+    /// The chain spec stored with genesis.
+    fn chain_spec(&self) -> Result<Option<String>, StoreError>;
+    /// Writes a block that extends the head (or genesis into an empty store) with its state,
+    /// atomically, and makes it the head.
+    fn commit(&mut self, commit: Commit) -> Result<(), StoreError>;
+
+    /// A whole block by hash.
+    fn block(&self, hash: &Hash) -> Result<Option<Block>, StoreError> {
+        let Some(header) = self.header(hash)? else { return Ok(None) };
+        let transactions = self
+            .transactions(hash)?
+            .ok_or_else(|| StoreError::Corrupt(format!("block {hash} has a header but no body")))?;
+        Ok(Some(Block { header, transactions }))
+    }
+
+    /// The head's header.
+    fn head_header(&self) -> Result<Option<SealedHeader>, StoreError> {
+        let Some(hash) = self.head()? else { return Ok(None) };
+        let header = self.header(&hash)?.ok_or_else(|| StoreError::Corrupt(format!("head {hash} has no header")))?;
+        Ok(Some(header))
+    }
+
+    /// An account at the head.
+    fn account(&self, address: &Address) -> Result<Account, StoreError> {
+        let Some(head) = self.head_header()? else { return Ok(Account::default()) };
+        state::read_account(self, head.header().height, address)
+    }
+}
+
+/// Checks that `commit` extends `head` (or starts an empty store with genesis).
+fn check_extends(head: Option<Hash>, commit: &Commit) -> Result<(), StoreError> {
+    let header = commit.applied.block.header();
+    let extends = match head {
+        None => header.height == 0,
+        Some(head) => header.parent_hash == head,
+    };
+    if extends {
+        Ok(())
+    } else {
+        Err(StoreError::NotOnHead {
+            block: commit.applied.block.hash(),
+            height: header.height,
+            head: head.unwrap_or(Hash::ZERO),
+        })
+    }
+}

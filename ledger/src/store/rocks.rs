@@ -1,0 +1,288 @@
+//! The RocksDB store.
+//!
+//! One column family per kind of record ([`Column`]). A block, its body, receipts, transaction
+//! index entries, state-tree nodes and values, the canonical index entry and the new head are one
+//! `WriteBatch`, written with `sync`: after a crash at any instant the database holds the old
+//! head or the new one with all of its state, never a mix, and a commit that returned is durable.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use goodwill_proto::v1 as wire;
+use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
+use jmt::{KeyHash, OwnedValue};
+use prost::Message;
+use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
+
+use super::{Commit, Store, StoreError, TxLocation, check_extends};
+use crate::block::{body_from_wire, body_to_wire};
+use crate::execute::Receipt;
+use crate::{Amount, Hash, SealedHeader, Transaction};
+
+/// Version of the on-disk layout; bumped on any incompatible change.
+const SCHEMA_VERSION: u32 = 1;
+
+/// The column families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Column {
+    /// Block hash -> `SignedBlockHeader`.
+    Headers,
+    /// Block hash -> `BlockBody`.
+    Bodies,
+    /// Block hash -> `BlockReceipts`.
+    Receipts,
+    /// Transaction id -> block hash (32 bytes) and index (u32, big-endian).
+    TxIndex,
+    /// Height (u64, big-endian) -> canonical block hash.
+    Canonical,
+    /// State-tree node key (borsh) -> node (borsh).
+    StateNodes,
+    /// Account key hash (32 bytes) and version (u64, big-endian) -> 0x01 and the
+    /// `AccountState`, or 0x00 for a deleted value. Big-endian versions sort in order, so the
+    /// value at or before a version is one `seek_for_prev`.
+    StateValues,
+    /// Named records: the head, the chain spec, the schema version.
+    Meta,
+}
+
+impl Column {
+    const ALL: [Column; 8] = [
+        Column::Headers,
+        Column::Bodies,
+        Column::Receipts,
+        Column::TxIndex,
+        Column::Canonical,
+        Column::StateNodes,
+        Column::StateValues,
+        Column::Meta,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Column::Headers => "headers",
+            Column::Bodies => "bodies",
+            Column::Receipts => "receipts",
+            Column::TxIndex => "tx_index",
+            Column::Canonical => "canonical",
+            Column::StateNodes => "state_nodes",
+            Column::StateValues => "state_values",
+            Column::Meta => "meta",
+        }
+    }
+}
+
+const META_HEAD: &[u8] = b"head";
+const META_CHAIN_SPEC: &[u8] = b"chain_spec";
+const META_SCHEMA: &[u8] = b"schema_version";
+
+/// A store in a RocksDB database.
+pub struct RocksStore {
+    db: DB,
+    /// Cached head, kept equal to `Meta/head` by `commit`, the only writer.
+    head: Option<Hash>,
+}
+
+impl std::fmt::Debug for RocksStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksStore").field("path", &self.db.path()).field("head", &self.head).finish()
+    }
+}
+
+fn db_error(e: rocksdb::Error) -> StoreError {
+    StoreError::Database(e.into_string())
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+impl RocksStore {
+    /// Opens the database in `path`, creating it if needed. RocksDB replays its write-ahead log
+    /// first, so a store that crashed mid-write opens at its last whole commit.
+    pub fn open(path: &Path) -> Result<RocksStore, StoreError> {
+        RocksStore::open_with(path, true)
+    }
+
+    /// Opens an existing database; fails rather than create one.
+    pub fn open_existing(path: &Path) -> Result<RocksStore, StoreError> {
+        RocksStore::open_with(path, false)
+    }
+
+    fn open_with(path: &Path, create: bool) -> Result<RocksStore, StoreError> {
+        let mut options = Options::default();
+        options.create_if_missing(create);
+        options.create_missing_column_families(create);
+        options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        // Bounded memory on small boards: a modest write buffer per column family.
+        options.set_write_buffer_size(16 * 1024 * 1024);
+        options.set_max_open_files(256);
+        let columns = Column::ALL.iter().map(|c| ColumnFamilyDescriptor::new(c.name(), options.clone()));
+        let db = DB::open_cf_descriptors(&options, path, columns).map_err(db_error)?;
+        let mut store = RocksStore { db, head: None };
+        match store.get(Column::Meta, META_SCHEMA)? {
+            None => {
+                store.db.put_cf(store.cf(Column::Meta)?, META_SCHEMA, SCHEMA_VERSION.to_be_bytes()).map_err(db_error)?;
+            }
+            Some(bytes) => {
+                let found = u32::from_be_bytes(bytes.as_slice().try_into().map_err(|_| corrupt("schema version"))?);
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::Schema { found, expected: SCHEMA_VERSION });
+                }
+            }
+        }
+        store.head = match store.get(Column::Meta, META_HEAD)? {
+            None => None,
+            Some(bytes) => Some(Hash::from_slice(&bytes).ok_or_else(|| corrupt("head record"))?),
+        };
+        Ok(store)
+    }
+
+    fn cf(&self, column: Column) -> Result<&rocksdb::ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(column.name())
+            .ok_or_else(|| corrupt(format!("column family {} is missing", column.name())))
+    }
+
+    fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get_cf(self.cf(column)?, key).map_err(db_error)
+    }
+}
+
+fn node_key_bytes(key: &NodeKey) -> Result<Vec<u8>, StoreError> {
+    borsh::to_vec(key).map_err(|e| StoreError::Tree(e.to_string()))
+}
+
+fn value_key(key: &KeyHash, version: u64) -> [u8; 40] {
+    let mut out = [0u8; 40];
+    out[..32].copy_from_slice(&key.0);
+    out[32..].copy_from_slice(&version.to_be_bytes());
+    out
+}
+
+impl TreeReader for RocksStore {
+    fn get_node_option(&self, key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        match self.get(Column::StateNodes, &node_key_bytes(key)?)? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(borsh::from_slice(&bytes)?)),
+        }
+    }
+
+    fn get_value_option(&self, max_version: u64, key: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        let mut iter = self.db.raw_iterator_cf(self.cf(Column::StateValues)?);
+        iter.seek_for_prev(value_key(&key, max_version));
+        if !iter.valid() {
+            iter.status().map_err(db_error)?;
+            return Ok(None);
+        }
+        match (iter.key(), iter.value()) {
+            (Some(found), Some(value)) if found.len() == 40 && found[..32] == key.0 => match value.split_first() {
+                Some((1, account)) => Ok(Some(account.to_vec())),
+                Some((0, [])) => Ok(None),
+                _ => Err(corrupt("state value record").into()),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        anyhow::bail!("tree restoration is not supported")
+    }
+}
+
+impl Store for RocksStore {
+    fn head(&self) -> Result<Option<Hash>, StoreError> {
+        Ok(self.head)
+    }
+
+    fn header(&self, hash: &Hash) -> Result<Option<SealedHeader>, StoreError> {
+        let Some(bytes) = self.get(Column::Headers, hash.as_bytes())? else { return Ok(None) };
+        let signed = wire::SignedBlockHeader::decode(bytes.as_slice()).map_err(corrupt)?;
+        SealedHeader::from_wire(signed).map(Some).map_err(corrupt)
+    }
+
+    fn transactions(&self, hash: &Hash) -> Result<Option<Vec<Transaction>>, StoreError> {
+        let Some(bytes) = self.get(Column::Bodies, hash.as_bytes())? else { return Ok(None) };
+        let body = wire::BlockBody::decode(Bytes::from(bytes)).map_err(corrupt)?;
+        body_from_wire(body).map(Some).map_err(corrupt)
+    }
+
+    fn receipts(&self, hash: &Hash) -> Result<Option<Vec<Receipt>>, StoreError> {
+        let Some(bytes) = self.get(Column::Receipts, hash.as_bytes())? else { return Ok(None) };
+        let receipts = wire::BlockReceipts::decode(bytes.as_slice()).map_err(corrupt)?;
+        receipts
+            .receipts
+            .into_iter()
+            .map(|r| {
+                let id = Hash::from_slice(&r.transaction_id).ok_or_else(|| corrupt("receipt id"))?;
+                Ok(Receipt { transaction_id: id, fee: Amount(r.fee) })
+            })
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
+    fn canonical_hash(&self, height: u64) -> Result<Option<Hash>, StoreError> {
+        let Some(bytes) = self.get(Column::Canonical, &height.to_be_bytes())? else { return Ok(None) };
+        Hash::from_slice(&bytes).map(Some).ok_or_else(|| corrupt("canonical index record"))
+    }
+
+    fn transaction_location(&self, id: &Hash) -> Result<Option<TxLocation>, StoreError> {
+        let Some(bytes) = self.get(Column::TxIndex, id.as_bytes())? else { return Ok(None) };
+        let (hash, index) = bytes.split_at_checked(32).ok_or_else(|| corrupt("transaction index record"))?;
+        let block_hash = Hash::from_slice(hash).ok_or_else(|| corrupt("transaction index record"))?;
+        let index = u32::from_be_bytes(index.try_into().map_err(|_| corrupt("transaction index record"))?);
+        let header = self.header(&block_hash)?.ok_or_else(|| corrupt(format!("indexed block {block_hash} is missing")))?;
+        Ok(Some(TxLocation { block_hash, height: header.header().height, index }))
+    }
+
+    fn chain_spec(&self) -> Result<Option<String>, StoreError> {
+        let Some(bytes) = self.get(Column::Meta, META_CHAIN_SPEC)? else { return Ok(None) };
+        String::from_utf8(bytes).map(Some).map_err(|_| corrupt("chain spec record"))
+    }
+
+    fn commit(&mut self, commit: Commit) -> Result<(), StoreError> {
+        check_extends(self.head, &commit)?;
+        let Commit { applied, chain_spec } = commit;
+        let block = &applied.block;
+        let hash = block.hash();
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(Column::Headers)?, hash.as_bytes(), block.header.to_wire().encode_to_vec());
+        batch.put_cf(self.cf(Column::Bodies)?, hash.as_bytes(), body_to_wire(&block.transactions).encode_to_vec());
+        let receipts = wire::BlockReceipts {
+            receipts: applied
+                .receipts
+                .iter()
+                .map(|r| wire::Receipt { transaction_id: Bytes::copy_from_slice(r.transaction_id.as_bytes()), fee: r.fee.0 })
+                .collect(),
+        };
+        batch.put_cf(self.cf(Column::Receipts)?, hash.as_bytes(), receipts.encode_to_vec());
+        let tx_index = self.cf(Column::TxIndex)?;
+        for (index, tx) in block.transactions.iter().enumerate() {
+            let mut location = hash.as_bytes().to_vec();
+            location.extend_from_slice(&(index as u32).to_be_bytes());
+            batch.put_cf(tx_index, tx.id().as_bytes(), location);
+        }
+        let nodes = self.cf(Column::StateNodes)?;
+        for (key, node) in applied.state.tree.node_batch.nodes() {
+            let node = borsh::to_vec(node).map_err(|e| StoreError::Tree(e.to_string()))?;
+            batch.put_cf(nodes, node_key_bytes(key)?, node);
+        }
+        let values = self.cf(Column::StateValues)?;
+        for ((version, key), value) in applied.state.tree.node_batch.values() {
+            let record = match value {
+                Some(account) => [&[1u8][..], account].concat(),
+                None => vec![0u8],
+            };
+            batch.put_cf(values, value_key(key, *version), record);
+        }
+        batch.put_cf(self.cf(Column::Canonical)?, block.header().height.to_be_bytes(), hash.as_bytes());
+        batch.put_cf(self.cf(Column::Meta)?, META_HEAD, hash.as_bytes());
+        if let Some(spec) = chain_spec {
+            batch.put_cf(self.cf(Column::Meta)?, META_CHAIN_SPEC, spec.as_bytes());
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(batch, &options).map_err(db_error)?;
+        self.head = Some(hash);
+        Ok(())
+    }
+}

@@ -1,0 +1,110 @@
+//! Deterministic chains for tests and benchmarks (feature `testkit`).
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use crate::{
+    Amount, Block, Chain, ChainParams, ChainSpec, GenesisBalance, GenesisForger, Keypair, MemoryStore, Payload,
+    Transaction, TransactionBody,
+};
+
+/// Chain id of test chains.
+pub const CHAIN_ID: &str = "goodwill-test";
+
+/// The forger of test chains.
+pub fn forger() -> Keypair {
+    Keypair::insecure_dev("testkit-forger")
+}
+
+/// Key of test account `i`.
+pub fn account(i: usize) -> Keypair {
+    Keypair::insecure_dev(&format!("testkit-account-{i}"))
+}
+
+/// A spec with `accounts` funded accounts and one forger; slot 0 starts at time 0.
+pub fn spec(accounts: usize) -> ChainSpec {
+    ChainSpec {
+        name: "test".into(),
+        chain_id: CHAIN_ID.into(),
+        genesis_time_ms: 0,
+        params: ChainParams { min_fee: Amount(10), block_reward: Amount(1_000), ..ChainParams::default() },
+        balances: (0..accounts)
+            .map(|i| GenesisBalance { address: account(i).address(), balance: Amount::coins(1_000) })
+            .collect(),
+        forgers: vec![GenesisForger { address: forger().address(), ticket: Amount(1) }],
+        associations: vec![],
+        bootnodes: vec![],
+    }
+}
+
+/// A signed transfer.
+pub fn transfer(from: &Keypair, to: &Keypair, nonce: u64, amount: u64, fee: u64) -> Transaction {
+    TransactionBody {
+        chain_id: CHAIN_ID.into(),
+        sender: from.address(),
+        nonce,
+        fee: Amount(fee),
+        payload: Payload::Transfer { to: to.address(), amount: Amount(amount) },
+    }
+    .sign(from)
+}
+
+/// Builds a valid chain of random transfers on a memory store, block by block.
+pub struct ChainGenerator {
+    /// The chain built so far.
+    pub chain: Chain<MemoryStore>,
+    keys: Vec<Keypair>,
+    nonces: Vec<u64>,
+    forger: Keypair,
+    rng: StdRng,
+}
+
+impl ChainGenerator {
+    /// A generator over `accounts` accounts, seeded.
+    pub fn new(accounts: usize, seed: u64) -> ChainGenerator {
+        let chain = Chain::open(MemoryStore::new(), spec(accounts)).expect("test spec is valid");
+        ChainGenerator {
+            chain,
+            keys: (0..accounts).map(account).collect(),
+            nonces: vec![0; accounts],
+            forger: forger(),
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    /// Signs `count` random transfers between the accounts, valid in sequence on the head.
+    pub fn transfers(&mut self, count: usize) -> Vec<Transaction> {
+        (0..count)
+            .map(|_| {
+                let from = self.rng.random_range(0..self.keys.len());
+                let to = self.rng.random_range(0..self.keys.len());
+                let amount = self.rng.random_range(1..1_000);
+                let fee = self.rng.random_range(10..20);
+                let tx = transfer(&self.keys[from], &self.keys[to], self.nonces[from], amount, fee);
+                self.nonces[from] += 1;
+                tx
+            })
+            .collect()
+    }
+
+    /// Forges the next block (next slot) with `transactions`, commits it, and returns it.
+    pub fn next_block_with(&mut self, transactions: Vec<Transaction>) -> Block {
+        let head = self.chain.head().header();
+        let slot = head.slot + 1;
+        let timestamp = self.chain.spec().slot_start_ms(slot).expect("slot in range");
+        let mut builder = self.chain.builder(slot, timestamp);
+        for tx in transactions {
+            builder.push(tx).expect("generated transactions are valid");
+        }
+        let applied = builder.seal(&self.forger).expect("sealing a valid block");
+        let block = applied.block.clone();
+        self.chain.commit(applied).expect("memory commit");
+        block
+    }
+
+    /// Forges the next block with `count` random transfers.
+    pub fn next_block(&mut self, count: usize) -> Block {
+        let transactions = self.transfers(count);
+        self.next_block_with(transactions)
+    }
+}

@@ -1,0 +1,171 @@
+//! Transactions: what a sender signs, and the signed envelope.
+
+use bytes::Bytes;
+use ed25519_dalek::{Signature, VerifyingKey};
+use goodwill_proto::v1 as wire;
+use prost::Message;
+
+use crate::codec::{DecodeError, decode_canonical, decode_limited, fixed};
+use crate::{Address, Amount, Hash, Keypair, hash::TX_DOMAIN};
+
+/// What a transaction does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Payload {
+    /// Move `amount` from the sender to `to`.
+    Transfer {
+        /// Recipient.
+        to: Address,
+        /// Amount moved; positive.
+        amount: Amount,
+    },
+}
+
+/// The signed part of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionBody {
+    /// Chain the transaction is valid on.
+    pub chain_id: String,
+    /// Sender, whose key signs.
+    pub sender: Address,
+    /// The sender's count of committed transactions before this one.
+    pub nonce: u64,
+    /// Fee paid to the forger.
+    pub fee: Amount,
+    /// What it does.
+    pub payload: Payload,
+}
+
+impl TransactionBody {
+    /// Every account the transaction may change: the sender first.
+    pub fn accounts(&self) -> Vec<Address> {
+        match &self.payload {
+            Payload::Transfer { to, .. } => vec![self.sender, *to],
+        }
+    }
+
+    fn to_wire(&self) -> wire::TransactionBody {
+        let payload = match &self.payload {
+            Payload::Transfer { to, amount } => {
+                wire::transaction_body::Payload::Transfer(wire::Transfer {
+                    to: Bytes::copy_from_slice(to.as_bytes()),
+                    amount: amount.0,
+                })
+            }
+        };
+        wire::TransactionBody {
+            chain_id: self.chain_id.clone(),
+            sender: Bytes::copy_from_slice(self.sender.as_bytes()),
+            nonce: self.nonce,
+            fee: self.fee.0,
+            payload: Some(payload),
+        }
+    }
+
+    fn from_wire(body: wire::TransactionBody) -> Result<TransactionBody, DecodeError> {
+        const WHAT: &str = "TransactionBody";
+        let payload = match body.payload {
+            Some(wire::transaction_body::Payload::Transfer(transfer)) => Payload::Transfer {
+                to: Address(fixed("Transfer", "to", &transfer.to)?),
+                amount: Amount(transfer.amount),
+            },
+            None => return Err(DecodeError::Missing { what: WHAT, field: "payload" }),
+        };
+        Ok(TransactionBody {
+            chain_id: body.chain_id,
+            sender: Address(fixed(WHAT, "sender", &body.sender)?),
+            nonce: body.nonce,
+            fee: Amount(body.fee),
+            payload,
+        })
+    }
+
+    /// Signs the body with `key`, which must be the sender's.
+    pub fn sign(self, key: &Keypair) -> Transaction {
+        debug_assert_eq!(key.address(), self.sender, "signing with another account's key");
+        let body_bytes = Bytes::from(self.to_wire().encode_to_vec());
+        let message = signing_message(TX_DOMAIN, &body_bytes);
+        let signature = key.sign(&message);
+        Transaction { id: Hash::tagged(TX_DOMAIN, &body_bytes), body: self, body_bytes, signature }
+    }
+}
+
+/// `domain || 0x00 || bytes`: what a signature covers.
+pub(crate) fn signing_message(domain: &[u8], bytes: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(domain.len() + 1 + bytes.len());
+    message.extend_from_slice(domain);
+    message.push(0);
+    message.extend_from_slice(bytes);
+    message
+}
+
+/// A signed transaction. Its id is the tagged hash of the body, so it does not depend on the
+/// signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transaction {
+    id: Hash,
+    body: TransactionBody,
+    body_bytes: Bytes,
+    signature: [u8; 64],
+}
+
+impl Transaction {
+    /// The transaction's id.
+    pub fn id(&self) -> Hash {
+        self.id
+    }
+
+    /// What the sender signed.
+    pub fn body(&self) -> &TransactionBody {
+        &self.body
+    }
+
+    /// The signature over the body.
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
+    }
+
+    /// Bytes it takes on the wire, which is what size limits count.
+    pub fn encoded_len(&self) -> usize {
+        self.to_wire().encoded_len()
+    }
+
+    /// Checks the signature with `verify_strict`, which refuses weak keys and malleable
+    /// signatures, so that every node accepts exactly the same set.
+    pub fn verify_signature(&self) -> bool {
+        let Ok(key) = VerifyingKey::from_bytes(self.body.sender.as_bytes()) else {
+            return false;
+        };
+        let message = signing_message(TX_DOMAIN, &self.body_bytes);
+        key.verify_strict(&message, &Signature::from_bytes(&self.signature)).is_ok()
+    }
+
+    /// The wire form.
+    pub fn to_wire(&self) -> wire::SignedTransaction {
+        wire::SignedTransaction {
+            body: self.body_bytes.clone(),
+            signature: Bytes::copy_from_slice(&self.signature),
+        }
+    }
+
+    /// Reads the wire form. Checks shape, not validity: see [`crate::execute`].
+    pub fn from_wire(signed: wire::SignedTransaction) -> Result<Transaction, DecodeError> {
+        let body = TransactionBody::from_wire(decode_canonical("TransactionBody", &signed.body)?)?;
+        Ok(Transaction {
+            id: Hash::tagged(TX_DOMAIN, &signed.body),
+            body,
+            body_bytes: signed.body,
+            signature: fixed("SignedTransaction", "signature", &signed.signature)?,
+        })
+    }
+
+    /// Decodes a `SignedTransaction` of at most `limit` bytes.
+    pub fn decode(bytes: Bytes, limit: usize) -> Result<Transaction, DecodeError> {
+        Transaction::from_wire(decode_limited("SignedTransaction", bytes, limit)?)
+    }
+
+    /// Encodes the wire form.
+    pub fn encode(&self) -> Vec<u8> {
+        self.to_wire().encode_to_vec()
+    }
+}

@@ -1,0 +1,60 @@
+//! The RocksDB store: reopening recovers the head and state; a store refuses another chain.
+
+use goodwill_ledger::testkit::{self, ChainGenerator};
+use goodwill_ledger::{Chain, ChainError, RocksStore, Store};
+
+#[test]
+fn reopening_recovers_head_state_and_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut generator = ChainGenerator::new(6, 9);
+    let blocks: Vec<_> = (0..5).map(|_| generator.next_block(7)).collect();
+    {
+        let mut chain = Chain::open(RocksStore::open(dir.path()).unwrap(), testkit::spec(6)).unwrap();
+        for block in blocks.clone() {
+            chain.import(block).unwrap();
+        }
+    }
+    let chain = Chain::open_stored(RocksStore::open(dir.path()).unwrap()).unwrap();
+    assert_eq!(chain.head(), generator.chain.head());
+    for i in 0..6 {
+        let address = testkit::account(i).address();
+        assert_eq!(chain.account(&address).unwrap(), generator.chain.account(&address).unwrap());
+    }
+    let last = blocks.last().unwrap();
+    let tx = &last.transactions[3];
+    let location = chain.store().transaction_location(&tx.id()).unwrap().unwrap();
+    assert_eq!((location.block_hash, location.height, location.index), (last.hash(), 5, 3));
+    let receipts = chain.store().receipts(&last.hash()).unwrap().unwrap();
+    assert_eq!(receipts.len(), 7);
+    assert_eq!(receipts[3].transaction_id, tx.id());
+}
+
+#[test]
+fn a_store_refuses_another_chains_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Chain::open(RocksStore::open(dir.path()).unwrap(), testkit::spec(3)).unwrap());
+    let error = Chain::open(RocksStore::open(dir.path()).unwrap(), testkit::spec(4)).unwrap_err();
+    assert!(matches!(error, ChainError::GenesisMismatch { .. }), "{error}");
+}
+
+#[test]
+fn a_commit_that_does_not_extend_the_head_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = Chain::open(RocksStore::open(dir.path()).unwrap(), testkit::spec(3)).unwrap();
+    let mut generator = ChainGenerator::new(3, 1);
+    let first = generator.next_block(2);
+    let second = generator.next_block(2);
+    // Skipping a block: the import fails validation before the store is touched...
+    assert!(matches!(chain.import(second.clone()), Err(ChainError::Invalid(_))));
+    // ...and the store itself refuses a commit that does not extend its head.
+    let applied = goodwill_ledger::execute::apply_block(
+        generator.chain.store(),
+        generator.chain.spec(),
+        &generator.chain.store().header(&first.hash()).unwrap().unwrap(),
+        second,
+    )
+    .unwrap();
+    assert!(matches!(chain.commit(applied), Err(ChainError::Store(goodwill_ledger::StoreError::NotOnHead { .. }))));
+    assert_eq!(chain.head().header().height, 0);
+    chain.import(first).unwrap();
+}

@@ -1,0 +1,205 @@
+//! Every rule a transaction or block must follow, each broken once: the rejection names the rule
+//! and the chain is unchanged.
+
+use goodwill_ledger::testkit::{self, ChainGenerator, CHAIN_ID};
+use goodwill_ledger::{
+    Amount, ApplyError, Block, BlockError, ChainError, Hash, Header, Keypair, Payload, Store, Transaction,
+    TransactionBody, TxError,
+};
+
+fn body(from: &Keypair, to: &Keypair, nonce: u64) -> TransactionBody {
+    TransactionBody {
+        chain_id: CHAIN_ID.into(),
+        sender: from.address(),
+        nonce,
+        fee: Amount(10),
+        payload: Payload::Transfer { to: to.address(), amount: Amount(100) },
+    }
+}
+
+/// Pushes `tx` into a block on the head and returns the rejection, checking that the refused
+/// transaction left no trace.
+fn rejection(generator: &mut ChainGenerator, tx: Transaction) -> TxError {
+    let head = generator.chain.head().hash();
+    let sender_before = generator.chain.account(&tx.body().sender).unwrap();
+    let slot = head_slot(generator) + 1;
+    let mut builder = generator.chain.builder(slot, slot_time(generator, slot));
+    let error = match builder.push(tx.clone()) {
+        Err(ApplyError::Invalid(error)) => error,
+        other => panic!("expected a rejection, got {other:?}"),
+    };
+    assert!(builder.is_empty());
+    drop(builder);
+    assert_eq!(generator.chain.head().hash(), head);
+    assert_eq!(generator.chain.account(&tx.body().sender).unwrap(), sender_before);
+    error
+}
+
+fn head_slot(generator: &ChainGenerator) -> u64 {
+    generator.chain.head().header().slot
+}
+
+fn slot_time(generator: &ChainGenerator, slot: u64) -> u64 {
+    generator.chain.spec().slot_start_ms(slot).unwrap()
+}
+
+#[test]
+fn a_transaction_signed_for_another_chain_is_rejected() {
+    let mut generator = ChainGenerator::new(2, 1);
+    let (a, b) = (testkit::account(0), testkit::account(1));
+    let mut other = body(&a, &b, 0);
+    other.chain_id = "goodwill-other".into();
+    let error = rejection(&mut generator, other.sign(&a));
+    assert_eq!(error, TxError::WrongChain { expected: CHAIN_ID.into(), got: "goodwill-other".into() });
+}
+
+#[test]
+fn a_replayed_nonce_is_rejected() {
+    let mut generator = ChainGenerator::new(2, 1);
+    let (a, b) = (testkit::account(0), testkit::account(1));
+    let tx = body(&a, &b, 0).sign(&a);
+    generator.next_block_with(vec![tx.clone()]);
+    assert_eq!(rejection(&mut generator, tx), TxError::StaleNonce { expected: 1, got: 0 });
+    let ahead = body(&a, &b, 5).sign(&a);
+    assert_eq!(rejection(&mut generator, ahead), TxError::FutureNonce { expected: 1, got: 5 });
+}
+
+#[test]
+fn a_change_to_any_signed_field_breaks_the_signature() {
+    let mut generator = ChainGenerator::new(3, 1);
+    let (a, b, c) = (testkit::account(0), testkit::account(1), testkit::account(2));
+    let signed = body(&a, &b, 0).sign(&a);
+    let mutations: Vec<fn(&mut TransactionBody, &Keypair)> = vec![
+        |body, _| body.nonce += 1,
+        |body, _| body.fee = Amount(body.fee.0 + 1),
+        |body, other| body.payload = Payload::Transfer { to: other.address(), amount: Amount(100) },
+        |body, _| body.payload = Payload::Transfer { to: testkit::account(1).address(), amount: Amount(101) },
+    ];
+    for mutate in mutations {
+        let mut altered = signed.body().clone();
+        mutate(&mut altered, &c);
+        // Re-sign with a throwaway key, then graft the original signature back on.
+        let forged = graft_signature(altered.sign(&a), signed.signature());
+        assert_eq!(rejection(&mut generator, forged), TxError::BadSignature);
+    }
+    // Another sender's key over the original body.
+    let mut stolen = signed.body().clone();
+    stolen.sender = c.address();
+    let forged = graft_signature(stolen.sign(&c), signed.signature());
+    assert_eq!(rejection(&mut generator, forged), TxError::BadSignature);
+    // The untouched transaction is fine.
+    generator.next_block_with(vec![signed]);
+}
+
+/// The same body with someone else's signature, through the wire form as a peer would send it.
+fn graft_signature(tx: Transaction, signature: &[u8; 64]) -> Transaction {
+    let mut wire = tx.to_wire();
+    wire.signature = signature.to_vec().into();
+    Transaction::from_wire(wire).unwrap()
+}
+
+#[test]
+fn fee_balance_amount_and_size_rules_hold() {
+    let mut generator = ChainGenerator::new(2, 1);
+    let (a, b) = (testkit::account(0), testkit::account(1));
+    let mut cheap = body(&a, &b, 0);
+    cheap.fee = Amount(9);
+    assert_eq!(rejection(&mut generator, cheap.sign(&a)), TxError::FeeTooLow { min: Amount(10), got: Amount(9) });
+
+    let balance = generator.chain.account(&a.address()).unwrap().balance;
+    let mut rich = body(&a, &b, 0);
+    rich.payload = Payload::Transfer { to: b.address(), amount: balance };
+    assert_eq!(
+        rejection(&mut generator, rich.sign(&a)),
+        TxError::InsufficientBalance { needed: Amount(balance.0 + 10), available: balance }
+    );
+
+    let mut nothing = body(&a, &b, 0);
+    nothing.payload = Payload::Transfer { to: b.address(), amount: Amount::ZERO };
+    assert_eq!(rejection(&mut generator, nothing.sign(&a)), TxError::ZeroAmount);
+
+    let mut huge = body(&a, &b, 0);
+    huge.chain_id = "x".repeat(20_000);
+    assert!(matches!(rejection(&mut generator, huge.sign(&a)), TxError::TooLarge { .. }));
+}
+
+#[test]
+fn a_transfer_to_oneself_costs_only_the_fee() {
+    let mut generator = ChainGenerator::new(1, 1);
+    let a = testkit::account(0);
+    let before = generator.chain.account(&a.address()).unwrap();
+    generator.next_block_with(vec![body(&a, &a, 0).sign(&a)]);
+    let after = generator.chain.account(&a.address()).unwrap();
+    assert_eq!(after.balance, Amount(before.balance.0 - 10));
+    assert_eq!(after.nonce, 1);
+}
+
+/// Applies `break_it` to a valid next block and returns the import error, checking that the
+/// chain did not move.
+fn block_rejection(break_it: impl FnOnce(&mut Header, &mut Vec<Transaction>) -> Keypair) -> BlockError {
+    let mut source = ChainGenerator::new(4, 7);
+    source.next_block(3);
+    let parent_store_head = source.chain.head().clone();
+    let mut target = ChainGenerator::new(4, 7);
+    target.next_block(3);
+    assert_eq!(target.chain.head(), &parent_store_head);
+    let good = source.next_block(5);
+    let mut header = good.header().clone();
+    let mut transactions = good.transactions.clone();
+    let signer = break_it(&mut header, &mut transactions);
+    let block = Block { header: header.sign(&signer), transactions };
+    let root_before = target.chain.store().head().unwrap();
+    let error = match target.chain.import(block) {
+        Err(ChainError::Invalid(error)) => error,
+        other => panic!("expected an invalid block, got {other:?}"),
+    };
+    assert_eq!(target.chain.store().head().unwrap(), root_before, "an invalid block moved the head");
+    assert_eq!(target.chain.head(), &parent_store_head);
+    error
+}
+
+#[test]
+fn invalid_blocks_are_rejected_and_change_nothing() {
+    let forger = testkit::forger;
+    assert!(matches!(block_rejection(|h, _| { h.parent_hash = Hash([1; 32]); forger() }), BlockError::WrongParent { .. }));
+    assert!(matches!(block_rejection(|h, _| { h.height += 1; forger() }), BlockError::WrongHeight { .. }));
+    assert!(matches!(block_rejection(|h, _| { h.slot = 0; forger() }), BlockError::SlotNotAfterParent { .. }));
+    assert!(matches!(block_rejection(|h, _| { h.timestamp_ms += 10_000; forger() }), BlockError::TimestampOutsideSlot { .. }));
+    assert!(matches!(block_rejection(|h, _| { h.state_root = Hash([2; 32]); forger() }), BlockError::StateRoot { .. }));
+    assert!(matches!(block_rejection(|_, txs| { txs.pop(); forger() }), BlockError::CountMismatch { .. }));
+    assert!(matches!(block_rejection(|_, txs| { txs.swap(0, 1); forger() }), BlockError::TransactionsRoot { .. }));
+    let outsider = Keypair::insecure_dev("outsider");
+    let outsider_address = outsider.address();
+    assert_eq!(
+        block_rejection(move |h, _| {
+            h.forger = outsider_address;
+            outsider
+        }),
+        BlockError::NotAForger(outsider_address)
+    );
+    // Signed by someone other than the forger it names.
+    assert_eq!(block_rejection(|_, _| Keypair::insecure_dev("impostor")), BlockError::BadSignature);
+}
+
+#[test]
+fn a_block_with_an_invalid_transaction_is_rejected_whole() {
+    let mut generator = ChainGenerator::new(2, 3);
+    let (a, b) = (testkit::account(0), testkit::account(1));
+    let block = generator.next_block_with(vec![body(&a, &b, 0).sign(&a)]);
+    // A second chain, where the same block carries a replayed transaction appended.
+    let mut other = ChainGenerator::new(2, 3);
+    let mut transactions = block.transactions.clone();
+    transactions.push(body(&a, &b, 0).sign(&a));
+    let ids: Vec<Hash> = transactions.iter().map(Transaction::id).collect();
+    let mut header = block.header().clone();
+    header.transaction_count = 2;
+    header.transactions_root = goodwill_ledger::transactions_root(&ids);
+    let bad = Block { header: header.sign(&testkit::forger()), transactions };
+    let error = other.chain.import(bad).unwrap_err();
+    assert!(
+        matches!(error, ChainError::Invalid(BlockError::Transaction { index: 1, reason: TxError::StaleNonce { .. }, .. })),
+        "{error}"
+    );
+    assert_eq!(other.chain.head().header().height, 0);
+    assert_eq!(other.chain.account(&a.address()).unwrap().nonce, 0);
+}

@@ -1,0 +1,109 @@
+//! What each command does.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use eyre::{WrapErr, bail, eyre};
+use goodwill_ledger::{Address, Chain, ChainSpec, Keypair, MemoryStore, RocksStore, Store, chain::stored_state_root};
+use serde_json::json;
+
+use crate::cli::{BuiltinChain, ChainSpecCommand, Cli, Command, KeyCommand, LedgerCommand};
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> eyre::Result<()> {
+    match cli.command {
+        Command::Key(KeyCommand::Generate { out }) => key_generate(out.as_deref()),
+        Command::Key(KeyCommand::Inspect { file }) => {
+            let key = Keypair::read_file(&file)?;
+            println!("{}", key.address());
+            Ok(())
+        }
+        Command::ChainSpec(ChainSpecCommand::Build(args)) => {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
+            let spec = match args.chain {
+                BuiltinChain::Dev => ChainSpec::dev(now),
+                BuiltinChain::Local => ChainSpec::local(now, args.forgers),
+            };
+            println!("{}", spec.to_json());
+            Ok(())
+        }
+        Command::Ledger(LedgerCommand::Verify { base_path }) => ledger_verify(&base_path),
+    }
+}
+
+fn key_generate(out: Option<&Path>) -> eyre::Result<()> {
+    let key = Keypair::generate()?;
+    match out {
+        Some(path) => {
+            key.write_file(path)?;
+            println!("{}", key.address());
+        }
+        None => {
+            eprintln!("warning: printing a secret key; use --out FILE to write it to a private file instead");
+            let text = json!({ "address": key.address(), "secret_key": hex_encode(&key.secret_bytes()) });
+            println!("{text:#}");
+        }
+    }
+    Ok(())
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Replays the stored chain into a fresh in-memory chain, block by block, with full validation.
+fn ledger_verify(base_path: &Path) -> eyre::Result<()> {
+    let db_path = base_path.join("db");
+    let store = RocksStore::open_existing(&db_path)
+        .wrap_err_with(|| format!("no Goodwill database at {}", db_path.display()))?;
+    let spec_json = store.chain_spec()?.ok_or_else(|| eyre!("the database holds no chain spec"))?;
+    let spec = ChainSpec::from_json(&spec_json).wrap_err("the stored chain spec is invalid")?;
+    let head = store.head_header()?.ok_or_else(|| eyre!("the database holds no blocks"))?;
+    let mut replay = Chain::open(MemoryStore::new(), spec.clone())?;
+    let stored_genesis = store.canonical_hash(0)?;
+    if stored_genesis != Some(replay.genesis_hash()) {
+        bail!("genesis {stored_genesis:?} is not the genesis of the stored chain spec ({})", replay.genesis_hash());
+    }
+    let mut touched: BTreeSet<Address> = spec.balances.iter().map(|b| b.address).collect();
+    let mut transactions = 0usize;
+    let head_height = head.header().height;
+    for height in 1..=head_height {
+        let hash = store.canonical_hash(height)?.ok_or_else(|| eyre!("height {height}: no block in the canonical index"))?;
+        let block = match store.block(&hash) {
+            Ok(Some(block)) => block,
+            Ok(None) => bail!("height {height}: block {hash} is indexed but not stored"),
+            Err(e) => bail!("height {height}: block {hash} cannot be read: {e}"),
+        };
+        touched.insert(block.header().forger);
+        for tx in &block.transactions {
+            touched.extend(tx.body().accounts());
+        }
+        transactions += block.transactions.len();
+        if let Err(error) = replay.import(block) {
+            println!("bad block at height {height} ({hash}): {error}");
+            std::process::exit(1);
+        }
+    }
+    let stored_root = stored_state_root(&store, head_height)?;
+    if stored_root != head.header().state_root {
+        bail!("the stored state root {stored_root} differs from the head's {}", head.header().state_root);
+    }
+    for address in &touched {
+        let (stored, replayed) = (store.account(address)?, replay.account(address)?);
+        if stored != replayed {
+            bail!("account {address}: stored {stored:?}, replay gives {replayed:?}");
+        }
+    }
+    println!(
+        "ok: chain {}, head #{} {}, state root {} ({} blocks, {} transactions and {} accounts re-validated)",
+        spec.chain_id,
+        head_height,
+        head.hash(),
+        stored_root,
+        head_height,
+        transactions,
+        touched.len()
+    );
+    Ok(())
+}

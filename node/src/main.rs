@@ -1,0 +1,17 @@
+//! `goodwill`: run a Goodwill node and manage keys, chain specs and the ledger.
+
+mod cli;
+mod commands;
+
+use clap::Parser;
+
+fn main() -> eyre::Result<()> {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    commands::run(cli)
+}
