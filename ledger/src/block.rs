@@ -155,10 +155,7 @@ impl Block {
 
     /// The wire form.
     pub fn to_wire(&self) -> wire::Block {
-        wire::Block {
-            header: Some(self.header.to_wire()),
-            body: Some(body_to_wire(&self.transactions)),
-        }
+        wire::Block { header: Some(self.header.to_wire()), body: Some(body_to_wire(&self.transactions)) }
     }
 
     /// Reads the wire form; checks shape, not validity.

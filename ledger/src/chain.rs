@@ -23,7 +23,9 @@ pub enum ChainError {
     #[error(transparent)]
     Spec(#[from] SpecError),
     /// The store holds another chain.
-    #[error("the database holds the chain with genesis {stored}, but the chain spec gives genesis {expected}: use the spec the database was made with, or another base path")]
+    #[error(
+        "the database holds the chain with genesis {stored}, but the chain spec gives genesis {expected}: use the spec the database was made with, or another base path"
+    )]
     GenesisMismatch {
         /// The stored genesis.
         stored: Hash,
@@ -46,8 +48,11 @@ impl From<ApplyError<BlockError>> for ChainError {
 
 /// The genesis block of `spec` and the state it creates.
 pub fn genesis(spec: &ChainSpec) -> Result<AppliedBlock, StoreError> {
-    let accounts =
-        spec.balances.iter().map(|entry| (entry.address, Account { balance: entry.balance, nonce: 0 })).collect();
+    let accounts = spec
+        .balances
+        .iter()
+        .map(|entry| (entry.address, Account { balance: entry.balance, nonce: 0 }))
+        .collect();
     let state = update_state(&EmptyTree, 0, accounts)?;
     let header = Header {
         parent_hash: spec.commitment(),

@@ -32,7 +32,9 @@ pub enum DecodeError {
     /// The encoding is valid protobuf but not the canonical one (unknown fields, fields out of
     /// order, default values written out). Signed bytes must be canonical so that one message has
     /// one encoding and one hash.
-    #[error("{what} is not canonically encoded (unknown fields, fields out of order, or defaults written out)")]
+    #[error(
+        "{what} is not canonically encoded (unknown fields, fields out of order, or defaults written out)"
+    )]
     NonCanonical {
         /// What was being decoded.
         what: &'static str,
@@ -64,8 +66,8 @@ pub(crate) fn decode_canonical<M: Message + Default>(
     what: &'static str,
     bytes: &Bytes,
 ) -> Result<M, DecodeError> {
-    let message = M::decode(bytes.clone())
-        .map_err(|e| DecodeError::Protobuf { what, reason: e.to_string() })?;
+    let message =
+        M::decode(bytes.clone()).map_err(|e| DecodeError::Protobuf { what, reason: e.to_string() })?;
     if message.encoded_len() != bytes.len() || message.encode_to_vec() != bytes.as_ref() {
         return Err(DecodeError::NonCanonical { what });
     }

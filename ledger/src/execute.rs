@@ -10,7 +10,10 @@ use jmt::storage::TreeReader;
 
 use crate::state::{Account, StateUpdate, read_account, update_state};
 use crate::store::StoreError;
-use crate::{Address, Amount, Block, ChainSpec, Hash, Header, Keypair, Payload, SealedHeader, Transaction, transactions_root};
+use crate::{
+    Address, Amount, Block, ChainSpec, Hash, Header, Keypair, Payload, SealedHeader, Transaction,
+    transactions_root,
+};
 
 /// Why a transaction was refused. Each reason has its own variant, so callers can count them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -236,7 +239,14 @@ pub struct Executor<'a, R: TreeReader + ?Sized> {
 impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
     /// Starts on the state at `version` (the parent block's height).
     pub fn new(reader: &'a R, spec: &'a ChainSpec, version: u64) -> Self {
-        Executor { reader, spec, version, accounts: BTreeMap::new(), fees: Amount::ZERO, receipts: Vec::new() }
+        Executor {
+            reader,
+            spec,
+            version,
+            accounts: BTreeMap::new(),
+            fees: Amount::ZERO,
+            receipts: Vec::new(),
+        }
     }
 
     /// An account as the transactions so far left it.
@@ -270,9 +280,10 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         }
         let Payload::Transfer { to, amount } = body.payload;
         let needed = amount.checked_add(body.fee).ok_or(ApplyError::Invalid(TxError::BalanceOverflow))?;
-        sender.balance = sender.balance.checked_sub(needed).ok_or(ApplyError::Invalid(
-            TxError::InsufficientBalance { needed, available: sender.balance },
-        ))?;
+        sender.balance = sender
+            .balance
+            .checked_sub(needed)
+            .ok_or(ApplyError::Invalid(TxError::InsufficientBalance { needed, available: sender.balance }))?;
         sender.nonce += 1;
         let fees = self.fees.checked_add(body.fee).ok_or(ApplyError::Invalid(TxError::BalanceOverflow))?;
         // The recipient is read after the sender is debited, so a transfer to oneself works.
@@ -296,7 +307,8 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
             .checked_add(self.fees)
             .ok_or(ApplyError::Invalid(BlockError::RewardOverflow))?;
         let mut account = self.account(forger)?;
-        account.balance = account.balance.checked_add(income).ok_or(ApplyError::Invalid(BlockError::RewardOverflow))?;
+        account.balance =
+            account.balance.checked_add(income).ok_or(ApplyError::Invalid(BlockError::RewardOverflow))?;
         self.accounts.insert(*forger, account);
         let update = update_state(self.reader, self.version + 1, self.accounts)?;
         Ok((update, self.receipts))
@@ -329,7 +341,10 @@ pub fn check_header(spec: &ChainSpec, parent: &SealedHeader, block: &Block) -> R
     }
     let window = spec.slot_start_ms(header.slot).zip(spec.slot_start_ms(header.slot + 1));
     if !window.is_some_and(|(start, end)| (start..end).contains(&header.timestamp_ms)) {
-        return Err(BlockError::TimestampOutsideSlot { slot: header.slot, timestamp_ms: header.timestamp_ms });
+        return Err(BlockError::TimestampOutsideSlot {
+            slot: header.slot,
+            timestamp_ms: header.timestamp_ms,
+        });
     }
     if !spec.is_forger(&header.forger) {
         return Err(BlockError::NotAForger(header.forger));
@@ -376,7 +391,10 @@ pub fn apply_block<R: TreeReader + ?Sized>(
     }
     let (state, receipts) = executor.finish(&block.header().forger)?;
     if state.root != block.header().state_root {
-        return Err(ApplyError::Invalid(BlockError::StateRoot { got: block.header().state_root, computed: state.root }));
+        return Err(ApplyError::Invalid(BlockError::StateRoot {
+            got: block.header().state_root,
+            computed: state.root,
+        }));
     }
     Ok(AppliedBlock { block, receipts, state })
 }
@@ -394,7 +412,13 @@ pub struct BlockBuilder<'a, R: TreeReader + ?Sized> {
 
 impl<'a, R: TreeReader + ?Sized> BlockBuilder<'a, R> {
     /// Starts a block on `parent` for `slot`, stamped `timestamp_ms`.
-    pub fn new(reader: &'a R, spec: &'a ChainSpec, parent: SealedHeader, slot: u64, timestamp_ms: u64) -> Self {
+    pub fn new(
+        reader: &'a R,
+        spec: &'a ChainSpec,
+        parent: SealedHeader,
+        slot: u64,
+        timestamp_ms: u64,
+    ) -> Self {
         let executor = Executor::new(reader, spec, parent.header().height);
         BlockBuilder { executor, parent, slot, timestamp_ms, transactions: Vec::new(), bytes: 0 }
     }

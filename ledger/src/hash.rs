@@ -131,9 +131,7 @@ impl rs_merkle::Hasher for TxTreeHasher {
 /// Merkle root of a block's transaction ids, in block order; [`Hash::ZERO`] when there are none.
 pub fn transactions_root(ids: &[Hash]) -> Hash {
     let leaves: Vec<[u8; 32]> = ids.iter().map(|id| id.0).collect();
-    rs_merkle::MerkleTree::<TxTreeHasher>::from_leaves(&leaves)
-        .root()
-        .map_or(Hash::ZERO, Hash)
+    rs_merkle::MerkleTree::<TxTreeHasher>::from_leaves(&leaves).root().map_or(Hash::ZERO, Hash)
 }
 
 #[cfg(test)]

@@ -85,13 +85,13 @@ impl Keypair {
             KeyError::Format(shown.clone(), "secret_key must be 64 hexadecimal digits".into())
         })?;
         let key = Keypair::from_seed(seed);
-        if let Some(address) = file.address {
-            if address != key.address() {
-                return Err(KeyError::Format(
-                    shown,
-                    format!("the secret key signs for {}, not {address}", key.address()),
-                ));
-            }
+        if let Some(address) = file.address
+            && address != key.address()
+        {
+            return Err(KeyError::Format(
+                shown,
+                format!("the secret key signs for {}, not {address}", key.address()),
+            ));
         }
         Ok(key)
     }

@@ -297,7 +297,8 @@ mod tests {
 
     #[test]
     fn broken_specs_are_refused_with_a_reason() {
-        let cases: Vec<(&str, fn(&mut ChainSpec))> = vec![
+        type Breaker = fn(&mut ChainSpec);
+        let cases: Vec<(&str, Breaker)> = vec![
             ("chain_id", |s| s.chain_id = "Has Spaces".into()),
             ("slot_duration_ms", |s| s.params.slot_duration_ms = 0),
             ("twice", |s| s.balances.push(s.balances[0].clone())),

@@ -4,8 +4,8 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use crate::{
-    Amount, Block, Chain, ChainParams, ChainSpec, GenesisBalance, GenesisForger, Keypair, MemoryStore, Payload,
-    Transaction, TransactionBody,
+    Amount, Block, Chain, ChainParams, ChainSpec, GenesisBalance, GenesisForger, Keypair, MemoryStore,
+    Payload, Transaction, TransactionBody,
 };
 
 /// Chain id of test chains.

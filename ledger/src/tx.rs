@@ -46,12 +46,10 @@ impl TransactionBody {
 
     fn to_wire(&self) -> wire::TransactionBody {
         let payload = match &self.payload {
-            Payload::Transfer { to, amount } => {
-                wire::transaction_body::Payload::Transfer(wire::Transfer {
-                    to: Bytes::copy_from_slice(to.as_bytes()),
-                    amount: amount.0,
-                })
-            }
+            Payload::Transfer { to, amount } => wire::transaction_body::Payload::Transfer(wire::Transfer {
+                to: Bytes::copy_from_slice(to.as_bytes()),
+                amount: amount.0,
+            }),
         };
         wire::TransactionBody {
             chain_id: self.chain_id.clone(),
@@ -167,5 +165,54 @@ impl Transaction {
     /// Encodes the wire form.
     pub fn encode(&self) -> Vec<u8> {
         self.to_wire().encode_to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The test vector in docs/protocol.md, recomputed: the document must stay true.
+    #[test]
+    fn protocol_document_test_vector_holds() {
+        let sender = Keypair::from_seed([1; 32]);
+        let recipient = Keypair::from_seed([2; 32]);
+        let tx = TransactionBody {
+            chain_id: "goodwill-dev".into(),
+            sender: sender.address(),
+            nonce: 0,
+            fee: Amount(1000),
+            payload: Payload::Transfer { to: recipient.address(), amount: Amount(5_000_000_000) },
+        }
+        .sign(&sender);
+        let vector = format!(
+            "sender    {}\nrecipient {}\nbody      {}\nsignature {}\nid        {}\n",
+            sender.address(),
+            recipient.address(),
+            hex::encode(&tx.body_bytes),
+            hex::encode(tx.signature),
+            tx.id(),
+        );
+        let document = include_str!("../../docs/protocol.md");
+        assert!(document.contains(&vector), "docs/protocol.md must hold this vector:\n{vector}");
+        assert!(tx.verify_signature());
+    }
+
+    #[test]
+    fn id_ignores_the_signature_and_signature_covers_the_body() {
+        let key = Keypair::from_seed([3; 32]);
+        let body = TransactionBody {
+            chain_id: "c".into(),
+            sender: key.address(),
+            nonce: 1,
+            fee: Amount(1),
+            payload: Payload::Transfer { to: key.address(), amount: Amount(1) },
+        };
+        let tx = body.clone().sign(&key);
+        let mut wire = tx.to_wire();
+        wire.signature = Bytes::from(vec![0u8; 64]);
+        let unsigned = Transaction::from_wire(wire).unwrap();
+        assert_eq!(unsigned.id(), tx.id());
+        assert!(!unsigned.verify_signature());
     }
 }

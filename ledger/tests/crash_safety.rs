@@ -2,6 +2,8 @@
 //! kill the store must reopen on a prefix of the chain that was written, no shorter than what
 //! the child reported committed, with exactly the state a replay of that prefix gives.
 
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -74,9 +76,10 @@ fn killed_importer_leaves_a_replayable_prefix() {
     let blocks_file = dir.path().join("blocks.bin");
     write_blocks(&blocks_file, &blocks);
 
-    let seed: u64 = std::env::var("GOODWILL_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-    });
+    let seed: u64 =
+        std::env::var("GOODWILL_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+        });
     println!("GOODWILL_CRASH_SEED={seed}");
     let mut rng = StdRng::seed_from_u64(seed);
     let addresses: Vec<_> =
@@ -122,7 +125,10 @@ fn killed_importer_leaves_a_replayable_prefix() {
         let store = RocksStore::open(&db).unwrap();
         let head = store.head_header().unwrap().expect("genesis at least");
         let height = head.header().height;
-        assert!(height >= acknowledged, "block {acknowledged} was reported committed but the store reopened at {height}");
+        assert!(
+            height >= acknowledged,
+            "block {acknowledged} was reported committed but the store reopened at {height}"
+        );
         assert!(height as usize <= BLOCKS);
         for h in checked_up_to.max(1)..=height {
             let expected = &blocks[h as usize - 1];

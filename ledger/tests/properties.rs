@@ -1,12 +1,16 @@
 //! Property tests: wire types round-trip, hostile bytes never panic, and the ledger's invariants
 //! hold over random chains with random invalid transactions mixed in.
 
+#![allow(clippy::unwrap_used)]
+
 use bytes::Bytes;
 use goodwill_ledger::testkit::{self, ChainGenerator};
-use goodwill_ledger::{Amount, ApplyError, Block, Hash, Header, Payload, SealedHeader, Transaction, TransactionBody};
+use goodwill_ledger::{
+    Amount, ApplyError, Block, Hash, Header, Payload, SealedHeader, Transaction, TransactionBody,
+};
 use goodwill_proto::v1 as wire;
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 
 fn arb_hash() -> impl Strategy<Value = Hash> {
     any::<[u8; 32]>().prop_map(Hash)
@@ -33,15 +37,17 @@ fn arb_tx() -> impl Strategy<Value = Transaction> {
 
 fn arb_header() -> impl Strategy<Value = Header> {
     (arb_hash(), any::<u64>(), any::<u64>(), any::<u64>(), arb_hash(), arb_hash(), any::<u32>()).prop_map(
-        |(parent_hash, height, slot, timestamp_ms, transactions_root, state_root, transaction_count)| Header {
-            parent_hash,
-            height,
-            slot,
-            timestamp_ms,
-            transactions_root,
-            state_root,
-            forger: testkit::forger().address(),
-            transaction_count,
+        |(parent_hash, height, slot, timestamp_ms, transactions_root, state_root, transaction_count)| {
+            Header {
+                parent_hash,
+                height,
+                slot,
+                timestamp_ms,
+                transactions_root,
+                state_root,
+                forger: testkit::forger().address(),
+                transaction_count,
+            }
         },
     )
 }
@@ -151,7 +157,7 @@ proptest! {
             let slot = generator.chain.head().header().slot + 1;
             let time = generator.chain.spec().slot_start_ms(slot).unwrap();
             let mut builder = generator.chain.builder(slot, time);
-            let mut included = vec![0u64; ACCOUNTS];
+            let mut included = [0u64; ACCOUNTS];
             for (from, to, amount, candidate) in plan {
                 let key = testkit::account(from);
                 let (mut nonce, mut amount, mut fee, mut signer) = (next_nonce[from], amount, 10, testkit::account(from));

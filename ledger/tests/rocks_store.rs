@@ -1,5 +1,7 @@
 //! The RocksDB store: reopening recovers the head and state; a store refuses another chain.
 
+#![allow(clippy::unwrap_used)]
+
 use goodwill_ledger::testkit::{self, ChainGenerator};
 use goodwill_ledger::{Chain, ChainError, RocksStore, Store};
 
@@ -54,7 +56,10 @@ fn a_commit_that_does_not_extend_the_head_is_refused() {
         second,
     )
     .unwrap();
-    assert!(matches!(chain.commit(applied), Err(ChainError::Store(goodwill_ledger::StoreError::NotOnHead { .. }))));
+    assert!(matches!(
+        chain.commit(applied),
+        Err(ChainError::Store(goodwill_ledger::StoreError::NotOnHead { .. }))
+    ));
     assert_eq!(chain.head().header().height, 0);
     chain.import(first).unwrap();
 }

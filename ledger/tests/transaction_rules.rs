@@ -1,7 +1,9 @@
 //! Every rule a transaction or block must follow, each broken once: the rejection names the rule
 //! and the chain is unchanged.
 
-use goodwill_ledger::testkit::{self, ChainGenerator, CHAIN_ID};
+#![allow(clippy::unwrap_used)]
+
+use goodwill_ledger::testkit::{self, CHAIN_ID, ChainGenerator};
 use goodwill_ledger::{
     Amount, ApplyError, Block, BlockError, ChainError, Hash, Header, Keypair, Payload, Store, Transaction,
     TransactionBody, TxError,
@@ -104,7 +106,10 @@ fn fee_balance_amount_and_size_rules_hold() {
     let (a, b) = (testkit::account(0), testkit::account(1));
     let mut cheap = body(&a, &b, 0);
     cheap.fee = Amount(9);
-    assert_eq!(rejection(&mut generator, cheap.sign(&a)), TxError::FeeTooLow { min: Amount(10), got: Amount(9) });
+    assert_eq!(
+        rejection(&mut generator, cheap.sign(&a)),
+        TxError::FeeTooLow { min: Amount(10), got: Amount(9) }
+    );
 
     let balance = generator.chain.account(&a.address()).unwrap().balance;
     let mut rich = body(&a, &b, 0);
@@ -161,13 +166,55 @@ fn block_rejection(break_it: impl FnOnce(&mut Header, &mut Vec<Transaction>) -> 
 #[test]
 fn invalid_blocks_are_rejected_and_change_nothing() {
     let forger = testkit::forger;
-    assert!(matches!(block_rejection(|h, _| { h.parent_hash = Hash([1; 32]); forger() }), BlockError::WrongParent { .. }));
-    assert!(matches!(block_rejection(|h, _| { h.height += 1; forger() }), BlockError::WrongHeight { .. }));
-    assert!(matches!(block_rejection(|h, _| { h.slot = 0; forger() }), BlockError::SlotNotAfterParent { .. }));
-    assert!(matches!(block_rejection(|h, _| { h.timestamp_ms += 10_000; forger() }), BlockError::TimestampOutsideSlot { .. }));
-    assert!(matches!(block_rejection(|h, _| { h.state_root = Hash([2; 32]); forger() }), BlockError::StateRoot { .. }));
-    assert!(matches!(block_rejection(|_, txs| { txs.pop(); forger() }), BlockError::CountMismatch { .. }));
-    assert!(matches!(block_rejection(|_, txs| { txs.swap(0, 1); forger() }), BlockError::TransactionsRoot { .. }));
+    assert!(matches!(
+        block_rejection(|h, _| {
+            h.parent_hash = Hash([1; 32]);
+            forger()
+        }),
+        BlockError::WrongParent { .. }
+    ));
+    assert!(matches!(
+        block_rejection(|h, _| {
+            h.height += 1;
+            forger()
+        }),
+        BlockError::WrongHeight { .. }
+    ));
+    assert!(matches!(
+        block_rejection(|h, _| {
+            h.slot = 0;
+            forger()
+        }),
+        BlockError::SlotNotAfterParent { .. }
+    ));
+    assert!(matches!(
+        block_rejection(|h, _| {
+            h.timestamp_ms += 10_000;
+            forger()
+        }),
+        BlockError::TimestampOutsideSlot { .. }
+    ));
+    assert!(matches!(
+        block_rejection(|h, _| {
+            h.state_root = Hash([2; 32]);
+            forger()
+        }),
+        BlockError::StateRoot { .. }
+    ));
+    assert!(matches!(
+        block_rejection(|_, txs| {
+            txs.pop();
+            forger()
+        }),
+        BlockError::CountMismatch { .. }
+    ));
+    assert!(matches!(
+        block_rejection(|_, txs| {
+            txs.swap(0, 1);
+            forger()
+        }),
+        BlockError::TransactionsRoot { .. }
+    ));
     let outsider = Keypair::insecure_dev("outsider");
     let outsider_address = outsider.address();
     assert_eq!(
@@ -197,7 +244,10 @@ fn a_block_with_an_invalid_transaction_is_rejected_whole() {
     let bad = Block { header: header.sign(&testkit::forger()), transactions };
     let error = other.chain.import(bad).unwrap_err();
     assert!(
-        matches!(error, ChainError::Invalid(BlockError::Transaction { index: 1, reason: TxError::StaleNonce { .. }, .. })),
+        matches!(
+            error,
+            ChainError::Invalid(BlockError::Transaction { index: 1, reason: TxError::StaleNonce { .. }, .. })
+        ),
         "{error}"
     );
     assert_eq!(other.chain.head().header().height, 0);

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use eyre::{WrapErr, bail, eyre};
-use goodwill_ledger::{Address, Chain, ChainSpec, Keypair, MemoryStore, RocksStore, Store, chain::stored_state_root};
+use goodwill_ledger::{
+    Address, Chain, ChainSpec, Keypair, MemoryStore, RocksStore, Store, chain::stored_state_root,
+};
 use serde_json::json;
 
 use crate::cli::{BuiltinChain, ChainSpecCommand, Cli, Command, KeyCommand, LedgerCommand};
@@ -63,13 +65,18 @@ fn ledger_verify(base_path: &Path) -> eyre::Result<()> {
     let mut replay = Chain::open(MemoryStore::new(), spec.clone())?;
     let stored_genesis = store.canonical_hash(0)?;
     if stored_genesis != Some(replay.genesis_hash()) {
-        bail!("genesis {stored_genesis:?} is not the genesis of the stored chain spec ({})", replay.genesis_hash());
+        bail!(
+            "genesis {stored_genesis:?} is not the genesis of the stored chain spec ({})",
+            replay.genesis_hash()
+        );
     }
     let mut touched: BTreeSet<Address> = spec.balances.iter().map(|b| b.address).collect();
     let mut transactions = 0usize;
     let head_height = head.header().height;
     for height in 1..=head_height {
-        let hash = store.canonical_hash(height)?.ok_or_else(|| eyre!("height {height}: no block in the canonical index"))?;
+        let hash = store
+            .canonical_hash(height)?
+            .ok_or_else(|| eyre!("height {height}: no block in the canonical index"))?;
         let block = match store.block(&hash) {
             Ok(Some(block)) => block,
             Ok(None) => bail!("height {height}: block {hash} is indexed but not stored"),

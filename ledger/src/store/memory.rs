@@ -36,11 +36,7 @@ impl TreeReader for MemoryStore {
     }
 
     fn get_value_option(&self, max_version: u64, key: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
-        Ok(self
-            .values
-            .range((key, 0)..=(key, max_version))
-            .next_back()
-            .and_then(|(_, value)| value.clone()))
+        Ok(self.values.range((key, 0)..=(key, max_version)).next_back().and_then(|(_, value)| value.clone()))
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
@@ -87,7 +83,8 @@ impl Store for MemoryStore {
         }
         let batch = applied.state.tree.node_batch;
         self.nodes.extend(batch.nodes().iter().map(|(k, v)| (k.clone(), v.clone())));
-        self.values.extend(batch.values().iter().map(|((version, key), value)| ((*key, *version), value.clone())));
+        self.values
+            .extend(batch.values().iter().map(|((version, key), value)| ((*key, *version), value.clone())));
         self.headers.insert(hash, applied.block.header);
         self.bodies.insert(hash, applied.block.transactions);
         self.receipts.insert(hash, applied.receipts);

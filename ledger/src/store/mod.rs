@@ -100,7 +100,8 @@ pub trait Store: TreeReader {
     /// The head's header.
     fn head_header(&self) -> Result<Option<SealedHeader>, StoreError> {
         let Some(hash) = self.head()? else { return Ok(None) };
-        let header = self.header(&hash)?.ok_or_else(|| StoreError::Corrupt(format!("head {hash} has no header")))?;
+        let header =
+            self.header(&hash)?.ok_or_else(|| StoreError::Corrupt(format!("head {hash} has no header")))?;
         Ok(Some(header))
     }
 

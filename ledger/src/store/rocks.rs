@@ -121,10 +121,14 @@ impl RocksStore {
         let mut store = RocksStore { db, head: None };
         match store.get(Column::Meta, META_SCHEMA)? {
             None => {
-                store.db.put_cf(store.cf(Column::Meta)?, META_SCHEMA, SCHEMA_VERSION.to_be_bytes()).map_err(db_error)?;
+                store
+                    .db
+                    .put_cf(store.cf(Column::Meta)?, META_SCHEMA, SCHEMA_VERSION.to_be_bytes())
+                    .map_err(db_error)?;
             }
             Some(bytes) => {
-                let found = u32::from_be_bytes(bytes.as_slice().try_into().map_err(|_| corrupt("schema version"))?);
+                let found =
+                    u32::from_be_bytes(bytes.as_slice().try_into().map_err(|_| corrupt("schema version"))?);
                 if found != SCHEMA_VERSION {
                     return Err(StoreError::Schema { found, expected: SCHEMA_VERSION });
                 }
@@ -175,11 +179,13 @@ impl TreeReader for RocksStore {
             return Ok(None);
         }
         match (iter.key(), iter.value()) {
-            (Some(found), Some(value)) if found.len() == 40 && found[..32] == key.0 => match value.split_first() {
-                Some((1, account)) => Ok(Some(account.to_vec())),
-                Some((0, [])) => Ok(None),
-                _ => Err(corrupt("state value record").into()),
-            },
+            (Some(found), Some(value)) if found.len() == 40 && found[..32] == key.0 => {
+                match value.split_first() {
+                    Some((1, account)) => Ok(Some(account.to_vec())),
+                    Some((0, [])) => Ok(None),
+                    _ => Err(corrupt("state value record").into()),
+                }
+            }
             _ => Ok(None),
         }
     }
@@ -230,7 +236,9 @@ impl Store for RocksStore {
         let (hash, index) = bytes.split_at_checked(32).ok_or_else(|| corrupt("transaction index record"))?;
         let block_hash = Hash::from_slice(hash).ok_or_else(|| corrupt("transaction index record"))?;
         let index = u32::from_be_bytes(index.try_into().map_err(|_| corrupt("transaction index record"))?);
-        let header = self.header(&block_hash)?.ok_or_else(|| corrupt(format!("indexed block {block_hash} is missing")))?;
+        let header = self
+            .header(&block_hash)?
+            .ok_or_else(|| corrupt(format!("indexed block {block_hash} is missing")))?;
         Ok(Some(TxLocation { block_hash, height: header.header().height, index }))
     }
 
@@ -246,12 +254,19 @@ impl Store for RocksStore {
         let hash = block.hash();
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(Column::Headers)?, hash.as_bytes(), block.header.to_wire().encode_to_vec());
-        batch.put_cf(self.cf(Column::Bodies)?, hash.as_bytes(), body_to_wire(&block.transactions).encode_to_vec());
+        batch.put_cf(
+            self.cf(Column::Bodies)?,
+            hash.as_bytes(),
+            body_to_wire(&block.transactions).encode_to_vec(),
+        );
         let receipts = wire::BlockReceipts {
             receipts: applied
                 .receipts
                 .iter()
-                .map(|r| wire::Receipt { transaction_id: Bytes::copy_from_slice(r.transaction_id.as_bytes()), fee: r.fee.0 })
+                .map(|r| wire::Receipt {
+                    transaction_id: Bytes::copy_from_slice(r.transaction_id.as_bytes()),
+                    fee: r.fee.0,
+                })
                 .collect(),
         };
         batch.put_cf(self.cf(Column::Receipts)?, hash.as_bytes(), receipts.encode_to_vec());

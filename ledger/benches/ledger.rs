@@ -1,0 +1,80 @@
+//! Ledger benchmarks: `cargo bench -p goodwill-ledger`. Figures go in docs/benchmarks.md.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::collections::BTreeMap;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use goodwill_ledger::state::update_state;
+use goodwill_ledger::testkit::{self, ChainGenerator};
+use goodwill_ledger::{Account, Amount, Chain, RocksStore};
+
+fn signatures(c: &mut Criterion) {
+    let keys: Vec<SigningKey> = (0..64u8).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
+    let messages: Vec<Vec<u8>> = (0..64u8).map(|i| vec![i; 120]).collect();
+    let signatures: Vec<Signature> = keys.iter().zip(&messages).map(|(k, m)| k.sign(m)).collect();
+    let verifying: Vec<VerifyingKey> = keys.iter().map(SigningKey::verifying_key).collect();
+    let mut group = c.benchmark_group("ed25519");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("verify_strict", |b| {
+        b.iter(|| verifying[0].verify_strict(&messages[0], &signatures[0]).unwrap())
+    });
+    group.throughput(Throughput::Elements(64));
+    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    group.bench_function("verify_batch_64", |b| {
+        b.iter(|| ed25519_dalek::verify_batch(&refs, &signatures, &verifying).unwrap())
+    });
+    group.finish();
+}
+
+const BLOCK_TRANSACTIONS: usize = 10_000;
+const ACCOUNTS: usize = 20_000;
+
+fn block_import(c: &mut Criterion) {
+    let mut generator = ChainGenerator::new(ACCOUNTS, 1);
+    let transactions = generator.transfers(BLOCK_TRANSACTIONS);
+    let block = generator.next_block_with(transactions);
+    let spec = testkit::spec(ACCOUNTS);
+    let mut group = c.benchmark_group("block");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(BLOCK_TRANSACTIONS as u64));
+    group.bench_function("import_and_commit_10000_transfers_rocksdb", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let chain = Chain::open(RocksStore::open(dir.path()).unwrap(), spec.clone()).unwrap();
+                (dir, chain, block.clone())
+            },
+            |(dir, mut chain, block)| {
+                chain.import(block).unwrap();
+                (dir, chain)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+fn state_root(c: &mut Criterion) {
+    // A tree of 20,000 accounts; each iteration commits a new version changing `changed` of them.
+    let mut generator = ChainGenerator::new(ACCOUNTS, 2);
+    generator.next_block(0);
+    let chain = &generator.chain;
+    let mut group = c.benchmark_group("state_root");
+    for changed in [100usize, 10_000] {
+        let accounts: BTreeMap<_, _> = (0..changed)
+            .map(|i| (testkit::account(i).address(), Account { balance: Amount(i as u64), nonce: 1 }))
+            .collect();
+        group.throughput(Throughput::Elements(changed as u64));
+        group.bench_function(format!("update_{changed}_accounts"), |b| {
+            b.iter(|| {
+                update_state(chain.store(), chain.head().header().height + 1, accounts.clone()).unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, signatures, block_import, state_root);
+criterion_main!(benches);

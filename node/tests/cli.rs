@@ -1,0 +1,112 @@
+//! The `goodwill` binary's offline commands, run as a user would.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use goodwill_ledger::store::Commit;
+use goodwill_ledger::testkit::{self, ChainGenerator};
+use goodwill_ledger::{Address, Block, Chain, ChainSpec, Keypair, RocksStore, Store};
+
+fn goodwill(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_goodwill")).args(args).output().expect("run goodwill")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn key_generate_writes_a_private_key_file_and_prints_its_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("forger.key");
+    let output = goodwill(&["key", "generate", "--out", path.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    let printed: Address = stdout(&output).trim().parse().expect("prints a valid address");
+    assert_eq!(Keypair::read_file(&path).unwrap().address(), printed);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let inspected = goodwill(&["key", "inspect", path.to_str().unwrap()]);
+    assert_eq!(stdout(&inspected).trim(), printed.to_string());
+    // A second generate to the same file must not destroy the key.
+    let again = goodwill(&["key", "generate", "--out", path.to_str().unwrap()]);
+    assert!(!again.status.success());
+    assert_eq!(Keypair::read_file(&path).unwrap().address(), printed);
+}
+
+#[test]
+fn chain_spec_build_prints_valid_specs() {
+    for (chain, forgers) in [("dev", 1), ("local", 3)] {
+        let output = goodwill(&["chain-spec", "build", "--chain", chain, "--forgers", &forgers.to_string()]);
+        assert!(output.status.success(), "{output:?}");
+        let spec = ChainSpec::from_json(&stdout(&output)).expect("a valid spec");
+        assert_eq!(spec.chain_id, format!("goodwill-{chain}"));
+        assert_eq!(spec.forgers.len(), forgers);
+    }
+}
+
+fn store_with_blocks(base: &Path, blocks: &[Block]) {
+    let store = RocksStore::open(&base.join("db")).unwrap();
+    let mut chain = Chain::open(store, testkit::spec(4)).unwrap();
+    for block in blocks {
+        chain.import(block.clone()).unwrap();
+    }
+}
+
+#[test]
+fn ledger_verify_reports_the_head_of_a_good_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut generator = ChainGenerator::new(4, 5);
+    let blocks: Vec<Block> = (0..6).map(|_| generator.next_block(5)).collect();
+    store_with_blocks(dir.path(), &blocks);
+    let output = goodwill(&["ledger", "verify", "--base-path", dir.path().to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    assert!(text.contains(&format!("head #6 {}", blocks[5].hash())), "{text}");
+    assert!(text.contains("30 transactions"), "{text}");
+}
+
+#[test]
+fn ledger_verify_names_the_first_bad_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut generator = ChainGenerator::new(4, 5);
+    let blocks: Vec<Block> = (0..3).map(|_| generator.next_block(2)).collect();
+    store_with_blocks(dir.path(), &blocks[..2]);
+    // Write block 3 re-signed by an outsider straight into the store, bypassing validation, as
+    // a damaged or tampered database would hold it.
+    let mut store = RocksStore::open(&dir.path().join("db")).unwrap();
+    let parent = store.header(&blocks[1].hash()).unwrap().unwrap();
+    let mut applied = goodwill_ledger::execute::apply_block(
+        generator.chain.store(),
+        generator.chain.spec(),
+        &parent,
+        blocks[2].clone(),
+    )
+    .unwrap();
+    let outsider = Keypair::insecure_dev("outsider");
+    let mut header = applied.block.header().clone();
+    header.forger = outsider.address();
+    applied.block.header = header.sign(&outsider);
+    let bad_hash = applied.block.hash();
+    store.commit(Commit { applied, chain_spec: None }).unwrap();
+    drop(store);
+
+    let output = goodwill(&["ledger", "verify", "--base-path", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let text = stdout(&output);
+    assert!(text.contains(&format!("bad block at height 3 ({bad_hash})")), "{text}");
+    assert!(text.contains("is not a forger"), "{text}");
+}
+
+#[test]
+fn ledger_verify_refuses_a_missing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = goodwill(&["ledger", "verify", "--base-path", dir.path().to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no Goodwill database"), "{output:?}");
+    assert!(!dir.path().join("db").exists(), "verify must not create a database");
+}
