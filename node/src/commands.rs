@@ -57,8 +57,7 @@ fn hex_encode(bytes: &[u8]) -> String {
 /// Replays the stored chain into a fresh in-memory chain, block by block, with full validation.
 fn ledger_verify(base_path: &Path) -> eyre::Result<()> {
     let db_path = base_path.join("db");
-    let store = RocksStore::open_existing(&db_path)
-        .wrap_err_with(|| format!("no Goodwill database at {}", db_path.display()))?;
+    let store = RocksStore::open_existing(&db_path)?;
     let spec_json = store.chain_spec()?.ok_or_else(|| eyre!("the database holds no chain spec"))?;
     let spec = ChainSpec::from_json(&spec_json).wrap_err("the stored chain spec is invalid")?;
     let head = store.head_header()?.ok_or_else(|| eyre!("the database holds no blocks"))?;

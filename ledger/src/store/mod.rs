@@ -18,6 +18,9 @@ use crate::{Account, Address, Block, Hash, SealedHeader, Transaction, state};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// There is no database where one was expected.
+    #[error("no Goodwill database at {0}")]
+    Missing(String),
     /// RocksDB failed.
     #[error("database error: {0}")]
     Database(String),

@@ -103,8 +103,13 @@ impl RocksStore {
         RocksStore::open_with(path, true)
     }
 
-    /// Opens an existing database; fails rather than create one.
+    /// Opens an existing database; fails, writing nothing, rather than create one.
     pub fn open_existing(path: &Path) -> Result<RocksStore, StoreError> {
+        // RocksDB creates the folder for its log even when told not to create a database, so
+        // look for the database's CURRENT file first.
+        if !path.join("CURRENT").is_file() {
+            return Err(StoreError::Missing(path.display().to_string()));
+        }
         RocksStore::open_with(path, false)
     }
 
