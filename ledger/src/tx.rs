@@ -123,9 +123,13 @@ impl Transaction {
         &self.signature
     }
 
-    /// Bytes it takes on the wire, which is what size limits count.
+    /// Bytes it takes on the wire (a `SignedTransaction`), which is what size limits count.
+    /// Computed from the body's length, without encoding anything.
     pub fn encoded_len(&self) -> usize {
-        self.to_wire().encoded_len()
+        let body = self.body_bytes.len();
+        let body_field = 1 + prost::encoding::encoded_len_varint(body as u64) + body;
+        let signature_field = 1 + 1 + self.signature.len();
+        body_field + signature_field
     }
 
     /// Checks the signature with `verify_strict`, which refuses weak keys and malleable

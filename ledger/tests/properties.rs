@@ -57,6 +57,7 @@ proptest! {
 
     #[test]
     fn transactions_round_trip(tx in arb_tx()) {
+        prop_assert_eq!(tx.encoded_len(), tx.encode().len());
         let decoded = Transaction::decode(Bytes::from(tx.encode()), 1 << 20).unwrap();
         prop_assert_eq!(decoded.id(), tx.id());
         prop_assert!(decoded.verify_signature());
