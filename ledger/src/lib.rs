@@ -44,6 +44,7 @@ pub mod codec;
 pub mod execute;
 mod hash;
 mod keys;
+pub mod lottery;
 pub mod spec;
 pub mod state;
 pub mod store;

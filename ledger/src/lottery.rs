@@ -1,0 +1,260 @@
+//! The forger lottery and the fork-choice rule. Pure: no clock, no I/O, no state store.
+//!
+//! For every slot, a deterministic function of (epoch seed, slot, roster) ranks who may sign:
+//! ranks `0..fallback_ranks` are drawn with probability proportional to ticket weight; the last
+//! rank, `fallback_ranks`, is open to every forger on the roster. A block of rank `r` may only be
+//! stamped from `r / (fallback_ranks + 1)` of the way into its slot, so the primary forger has the
+//! first window, the secondary the next, and if every drawn forger is absent, anyone with a
+//! ticket fills the slot: the chain cannot stall while one forger is online. docs/consensus.md
+//! gives the reasoning.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use crate::{Address, Amount, Hash};
+
+/// Domain tag of a lottery draw.
+const DRAW_DOMAIN: &[u8] = b"goodwill/lottery/v1";
+/// Domain tag of an epoch seed.
+const SEED_DOMAIN: &[u8] = b"goodwill/epoch-seed/v1";
+/// Domain tag of the running mix of reveals.
+const MIX_DOMAIN: &[u8] = b"goodwill/reveal-mix/v1";
+
+/// The forgers holding active tickets in an epoch, with their total weight, sorted by address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Roster {
+    forgers: Vec<Address>,
+    /// `cumulative[i]` is the total weight of `forgers[..=i]`.
+    cumulative: Vec<u128>,
+}
+
+impl Roster {
+    /// Builds a roster from tickets; a forger's tickets add up, zero weights are dropped.
+    pub fn new(tickets: impl IntoIterator<Item = (Address, Amount)>) -> Roster {
+        let mut weights: BTreeMap<Address, u128> = BTreeMap::new();
+        for (forger, weight) in tickets {
+            if weight.0 > 0 {
+                *weights.entry(forger).or_default() += u128::from(weight.0);
+            }
+        }
+        let mut total = 0u128;
+        let (forgers, cumulative) = weights
+            .into_iter()
+            .map(|(forger, weight)| {
+                total += weight;
+                (forger, total)
+            })
+            .unzip();
+        Roster { forgers, cumulative }
+    }
+
+    /// Sum of all weights.
+    pub fn total_weight(&self) -> u128 {
+        self.cumulative.last().copied().unwrap_or(0)
+    }
+
+    /// A forger's weight (0 if absent).
+    pub fn weight(&self, forger: &Address) -> u128 {
+        match self.forgers.binary_search(forger) {
+            Ok(0) => self.cumulative[0],
+            Ok(i) => self.cumulative[i] - self.cumulative[i - 1],
+            Err(_) => 0,
+        }
+    }
+
+    /// Whether `forger` holds weight.
+    pub fn contains(&self, forger: &Address) -> bool {
+        self.forgers.binary_search(forger).is_ok()
+    }
+
+    /// Number of forgers.
+    pub fn len(&self) -> usize {
+        self.forgers.len()
+    }
+
+    /// Whether no one holds weight.
+    pub fn is_empty(&self) -> bool {
+        self.forgers.is_empty()
+    }
+
+    /// The forgers and their weights.
+    pub fn iter(&self) -> impl Iterator<Item = (Address, u128)> + '_ {
+        self.forgers.iter().enumerate().map(|(i, f)| (*f, self.weight_at(i)))
+    }
+
+    fn weight_at(&self, i: usize) -> u128 {
+        self.cumulative[i] - if i == 0 { 0 } else { self.cumulative[i - 1] }
+    }
+
+    /// The forger drawn at `rank` for `slot`: a point drawn uniformly in `[0, total weight)`
+    /// falls in one forger's interval, so the chance is exactly weight / total, and splitting a
+    /// weight across several keys changes nothing.
+    pub fn draw(&self, seed: &Hash, slot: u64, rank: u32) -> Option<Address> {
+        let total = self.total_weight();
+        if total == 0 {
+            return None;
+        }
+        let mut input = [0u8; 44];
+        input[..32].copy_from_slice(seed.as_bytes());
+        input[32..40].copy_from_slice(&slot.to_be_bytes());
+        input[40..].copy_from_slice(&rank.to_be_bytes());
+        let digest = Hash::tagged(DRAW_DOMAIN, &input);
+        let mut high = [0u8; 16];
+        high.copy_from_slice(&digest.0[..16]);
+        // Total weight is below 2^72 for any realistic supply, so the modulo bias of a 128-bit
+        // draw is below 2^-56.
+        let point = u128::from_be_bytes(high) % total;
+        let index = self.cumulative.partition_point(|&c| c <= point);
+        self.forgers.get(index).copied()
+    }
+}
+
+/// The lottery of one epoch: its roster and seed, and how many drawn ranks precede the open one.
+#[derive(Debug, Clone, Copy)]
+pub struct Lottery<'a> {
+    /// Who holds tickets this epoch.
+    pub roster: &'a Roster,
+    /// The epoch seed.
+    pub seed: Hash,
+    /// Number of drawn ranks; rank `fallback_ranks` is open to the whole roster.
+    pub fallback_ranks: u32,
+}
+
+impl Lottery<'_> {
+    /// The best rank at which `forger` may sign `slot`, or `None` if it holds no ticket.
+    pub fn rank_of(&self, slot: u64, forger: &Address) -> Option<u32> {
+        if !self.roster.contains(forger) {
+            return None;
+        }
+        let drawn =
+            (0..self.fallback_ranks).find(|&rank| self.roster.draw(&self.seed, slot, rank) == Some(*forger));
+        Some(drawn.unwrap_or(self.fallback_ranks))
+    }
+
+    /// Whether `forger` may sign `slot` at `rank`.
+    pub fn may_sign(&self, slot: u64, forger: &Address, rank: u32) -> bool {
+        match rank.cmp(&self.fallback_ranks) {
+            Ordering::Less => self.roster.draw(&self.seed, slot, rank) == Some(*forger),
+            Ordering::Equal => self.roster.contains(forger),
+            Ordering::Greater => false,
+        }
+    }
+}
+
+/// How far into its slot a block of `rank` may be stamped at the earliest.
+pub fn rank_offset_ms(slot_duration_ms: u64, fallback_ranks: u32, rank: u32) -> u64 {
+    slot_duration_ms * u64::from(rank) / (u64::from(fallback_ranks) + 1)
+}
+
+/// The epoch a slot belongs to.
+pub fn epoch_of(slot: u64, slots_per_epoch: u64) -> u64 {
+    slot / slots_per_epoch.max(1)
+}
+
+/// Folds a block's reveal into the running mix.
+pub fn mix_reveal(mix: &Hash, reveal: &Hash) -> Hash {
+    let mut input = [0u8; 64];
+    input[..32].copy_from_slice(mix.as_bytes());
+    input[32..].copy_from_slice(reveal.as_bytes());
+    Hash::tagged(MIX_DOMAIN, &input)
+}
+
+/// The seed of `epoch`: the mix as the last block before the epoch left it, bound to the epoch
+/// number so that epochs without blocks still get distinct seeds.
+pub fn epoch_seed(epoch: u64, mix_before_epoch: &Hash) -> Hash {
+    let mut input = [0u8; 40];
+    input[..8].copy_from_slice(&epoch.to_be_bytes());
+    input[8..].copy_from_slice(mix_before_epoch.as_bytes());
+    Hash::tagged(SEED_DOMAIN, &input)
+}
+
+/// What fork choice compares: more blocks win; then the chain whose blocks were forged at better
+/// (lower) ranks in total; then the lower head hash, so every node breaks a full tie the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForkChoiceKey {
+    /// Head height.
+    pub height: u64,
+    /// Sum of the ranks of every block on the chain.
+    pub rank_sum: u64,
+    /// Head hash.
+    pub head: Hash,
+}
+
+impl Ord for ForkChoiceKey {
+    /// `Greater` is the better chain.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.height
+            .cmp(&other.height)
+            .then_with(|| other.rank_sum.cmp(&self.rank_sum))
+            .then_with(|| other.head.cmp(&self.head))
+    }
+}
+
+impl PartialOrd for ForkChoiceKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(i: u8) -> Address {
+        Address([i; 32])
+    }
+
+    #[test]
+    fn roster_merges_and_orders_weights() {
+        let roster = Roster::new([
+            (address(3), Amount(5)),
+            (address(1), Amount(2)),
+            (address(3), Amount(1)),
+            (address(2), Amount(0)),
+        ]);
+        assert_eq!(roster.len(), 2);
+        assert_eq!(roster.total_weight(), 8);
+        assert_eq!(roster.weight(&address(3)), 6);
+        assert_eq!(roster.weight(&address(1)), 2);
+        assert!(!roster.contains(&address(2)));
+        assert_eq!(roster.draw(&Hash::ZERO, 1, 0).map(|a| roster.contains(&a)), Some(true));
+        assert_eq!(Roster::new([]).draw(&Hash::ZERO, 1, 0), None);
+    }
+
+    #[test]
+    fn a_forger_with_all_the_weight_wins_every_rank() {
+        let roster = Roster::new([(address(1), Amount(10))]);
+        let lottery = Lottery { roster: &roster, seed: Hash([9; 32]), fallback_ranks: 2 };
+        for slot in 0..50 {
+            assert_eq!(lottery.rank_of(slot, &address(1)), Some(0));
+            assert!(lottery.may_sign(slot, &address(1), 0));
+            assert!(lottery.may_sign(slot, &address(1), 2));
+            assert!(!lottery.may_sign(slot, &address(1), 3));
+            assert!(!lottery.may_sign(slot, &address(2), 2));
+        }
+    }
+
+    #[test]
+    fn fork_choice_prefers_length_then_ranks_then_lower_hash() {
+        let key = |height, rank_sum, h: u8| ForkChoiceKey { height, rank_sum, head: Hash([h; 32]) };
+        assert!(key(5, 9, 1) > key(4, 0, 1));
+        assert!(key(5, 1, 9) > key(5, 2, 1));
+        assert!(key(5, 1, 1) > key(5, 1, 2));
+        assert_eq!(key(5, 1, 1).cmp(&key(5, 1, 1)), Ordering::Equal);
+    }
+
+    #[test]
+    fn rank_windows_split_the_slot() {
+        assert_eq!(rank_offset_ms(3_000, 2, 0), 0);
+        assert_eq!(rank_offset_ms(3_000, 2, 1), 1_000);
+        assert_eq!(rank_offset_ms(3_000, 2, 2), 2_000);
+    }
+
+    #[test]
+    fn seeds_differ_per_epoch_and_mix() {
+        let mix = mix_reveal(&Hash::ZERO, &Hash([1; 32]));
+        assert_ne!(epoch_seed(1, &mix), epoch_seed(2, &mix));
+        assert_ne!(epoch_seed(1, &mix), epoch_seed(1, &Hash::ZERO));
+        assert_ne!(mix_reveal(&mix, &Hash([2; 32])), mix_reveal(&mix, &Hash([3; 32])));
+    }
+}
