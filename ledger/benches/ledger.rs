@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use goodwill_ledger::state::update_state;
+use goodwill_ledger::state::{account_values, update_state};
 use goodwill_ledger::testkit::{self, ChainGenerator};
 use goodwill_ledger::{Account, Amount, Chain, RocksStore};
 
@@ -66,11 +66,10 @@ fn state_root(c: &mut Criterion) {
         let accounts: BTreeMap<_, _> = (0..changed)
             .map(|i| (testkit::account(i).address(), Account { balance: Amount(i as u64), nonce: 1 }))
             .collect();
+        let values = account_values(&accounts);
         group.throughput(Throughput::Elements(changed as u64));
         group.bench_function(format!("update_{changed}_accounts"), |b| {
-            b.iter(|| {
-                update_state(chain.store(), chain.head().header().height + 1, accounts.clone()).unwrap()
-            })
+            b.iter(|| update_state(chain.store(), chain.head().header().height + 1, values.clone()).unwrap())
         });
     }
     group.finish();

@@ -28,6 +28,12 @@ pub struct Header {
     pub forger: Address,
     /// Number of transactions in the body.
     pub transaction_count: u32,
+    /// The forger's lottery rank in this slot (0 = primary draw).
+    pub rank: u32,
+    /// Preimage of the forger's reveal commitment.
+    pub reveal: Hash,
+    /// The forger's next reveal commitment.
+    pub next_commitment: Hash,
 }
 
 impl Header {
@@ -41,6 +47,9 @@ impl Header {
             state_root: Bytes::copy_from_slice(self.state_root.as_bytes()),
             forger: Bytes::copy_from_slice(self.forger.as_bytes()),
             transaction_count: self.transaction_count,
+            rank: self.rank,
+            reveal: Bytes::copy_from_slice(self.reveal.as_bytes()),
+            next_commitment: Bytes::copy_from_slice(self.next_commitment.as_bytes()),
         }
     }
 
@@ -55,6 +64,9 @@ impl Header {
             state_root: Hash(fixed(WHAT, "state_root", &header.state_root)?),
             forger: Address(fixed(WHAT, "forger", &header.forger)?),
             transaction_count: header.transaction_count,
+            rank: header.rank,
+            reveal: Hash(fixed(WHAT, "reveal", &header.reveal)?),
+            next_commitment: Hash(fixed(WHAT, "next_commitment", &header.next_commitment)?),
         })
     }
 

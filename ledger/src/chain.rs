@@ -5,9 +5,16 @@ use jmt::storage::TreeReader;
 
 use crate::execute::{AppliedBlock, ApplyError, BlockBuilder, BlockError, Receipt, apply_block};
 use crate::spec::SpecError;
-use crate::state::{EmptyTree, update_state};
+use std::collections::BTreeMap;
+
+use crate::codec::{encode_association, encode_consensus, encode_forger};
+use crate::lottery::epoch_seed;
+use crate::state::{
+    AssociationState, ConsensusState, EmptyTree, ForgerState, Ticket, account_values, association_key,
+    consensus_key, forger_key, update_state,
+};
 use crate::store::{Commit, Store, StoreError};
-use crate::{Account, Address, Block, ChainSpec, Hash, Header, SealedHeader};
+use crate::{Account, Address, Amount, Block, ChainSpec, Hash, Header, Keypair, SealedHeader};
 
 /// A chain could not be opened or a block not imported. Nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -46,16 +53,53 @@ impl From<ApplyError<BlockError>> for ChainError {
     }
 }
 
-/// The genesis block of `spec` and the state it creates.
+/// The genesis block of `spec` and the state it creates: balances, genesis forgers with
+/// tickets that never expire, eligible genesis associations, and the consensus record whose mix
+/// starts from the spec's commitment.
 pub fn genesis(spec: &ChainSpec) -> Result<AppliedBlock, StoreError> {
-    let accounts = spec
+    let commitment = spec.commitment();
+    let accounts: BTreeMap<Address, Account> = spec
         .balances
         .iter()
         .map(|entry| (entry.address, Account { balance: entry.balance, nonce: 0 }))
         .collect();
-    let state = update_state(&EmptyTree, 0, accounts)?;
+    let mut entries = account_values(&accounts);
+    for forger in &spec.forgers {
+        let record = ForgerState {
+            commitment: forger.commitment,
+            blocks_forged: 0,
+            tickets: vec![Ticket { weight: forger.ticket, first_epoch: 0, last_epoch: u64::MAX }],
+        };
+        entries.insert(forger_key(&forger.address), encode_forger(&forger.address, &record));
+    }
+    for association in &spec.associations {
+        let record = AssociationState {
+            name: association.name.clone(),
+            proof_url: String::new(),
+            document_hash: Hash::ZERO,
+            registered_epoch: 0,
+            voters: Vec::new(),
+            eligible: true,
+            received: Amount::ZERO,
+        };
+        entries
+            .insert(association_key(&association.address), encode_association(&association.address, &record));
+    }
+    let mut forgers: Vec<Address> = spec.forgers.iter().map(|f| f.address).collect();
+    forgers.sort();
+    let mut associations: Vec<Address> = spec.associations.iter().map(|a| a.address).collect();
+    associations.sort();
+    let consensus = ConsensusState {
+        mix: commitment,
+        seed_epoch: 0,
+        seed: epoch_seed(0, &commitment),
+        forgers,
+        associations,
+    };
+    entries.insert(consensus_key(), encode_consensus(&consensus));
+    let state = update_state(&EmptyTree, 0, entries)?;
     let header = Header {
-        parent_hash: spec.commitment(),
+        parent_hash: commitment,
         height: 0,
         slot: 0,
         timestamp_ms: spec.genesis_time_ms,
@@ -63,6 +107,9 @@ pub fn genesis(spec: &ChainSpec) -> Result<AppliedBlock, StoreError> {
         state_root: state.root,
         forger: Address::ZERO,
         transaction_count: 0,
+        rank: 0,
+        reveal: Hash::ZERO,
+        next_commitment: Hash::ZERO,
     };
     let block = Block { header: header.seal_unsigned(), transactions: Vec::new() };
     Ok(AppliedBlock { block, receipts: Vec::new(), state })
@@ -140,9 +187,21 @@ impl<S: Store> Chain<S> {
         Ok(receipts)
     }
 
-    /// Starts a block on the head.
-    pub fn builder(&self, slot: u64, timestamp_ms: u64) -> BlockBuilder<'_, S> {
-        BlockBuilder::new(&self.store, &self.spec, self.head.clone(), slot, timestamp_ms)
+    /// Starts `forger`'s block on the head for `slot`, if the lottery lets it sign that slot.
+    pub fn builder(
+        &self,
+        forger: &Keypair,
+        slot: u64,
+        timestamp_ms: u64,
+    ) -> Result<BlockBuilder<'_, S>, ChainError> {
+        Ok(BlockBuilder::new(&self.store, &self.spec, &self.head, forger, slot, timestamp_ms)?)
+    }
+
+    /// The rank at which `forger` may sign `slot` on top of the head, if any.
+    pub fn rank_of(&self, forger: &Address, slot: u64) -> Result<Option<u32>, StoreError> {
+        let mut executor =
+            crate::execute::Executor::new(&self.store, &self.spec, self.head.header().height, slot);
+        executor.rank_of(slot, forger)
     }
 
     /// Commits a block built on the head by [`Chain::builder`], which applied it already.

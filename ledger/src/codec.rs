@@ -112,3 +112,119 @@ pub(crate) fn decode_account(bytes: &[u8]) -> Result<(crate::Address, crate::Acc
     let address = crate::Address(fixed("AccountState", "address", &state.address)?);
     Ok((address, crate::Account { balance: crate::Amount(state.balance), nonce: state.nonce }))
 }
+
+fn hash_field(what: &'static str, field: &'static str, bytes: &[u8]) -> Result<crate::Hash, DecodeError> {
+    fixed(what, field, bytes).map(crate::Hash)
+}
+
+fn addresses(
+    what: &'static str,
+    field: &'static str,
+    list: &[Bytes],
+) -> Result<Vec<crate::Address>, DecodeError> {
+    list.iter().map(|b| fixed(what, field, b).map(crate::Address)).collect()
+}
+
+fn address_bytes(list: &[crate::Address]) -> Vec<Bytes> {
+    list.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect()
+}
+
+fn protobuf<M: Message + Default>(what: &'static str, bytes: &[u8]) -> Result<M, DecodeError> {
+    M::decode(bytes).map_err(|e| DecodeError::Protobuf { what, reason: e.to_string() })
+}
+
+/// A forger record as the state tree stores it.
+pub(crate) fn encode_forger(address: &crate::Address, forger: &crate::state::ForgerState) -> Vec<u8> {
+    wire::ForgerState {
+        address: Bytes::copy_from_slice(address.as_bytes()),
+        commitment: Bytes::copy_from_slice(forger.commitment.as_bytes()),
+        blocks_forged: forger.blocks_forged,
+        tickets: forger
+            .tickets
+            .iter()
+            .map(|t| wire::Ticket {
+                weight: t.weight.0,
+                first_epoch: t.first_epoch,
+                last_epoch: t.last_epoch,
+            })
+            .collect(),
+    }
+    .encode_to_vec()
+}
+
+/// Reads a forger record.
+pub(crate) fn decode_forger(bytes: &[u8]) -> Result<crate::state::ForgerState, DecodeError> {
+    const WHAT: &str = "ForgerState";
+    let forger: wire::ForgerState = protobuf(WHAT, bytes)?;
+    Ok(crate::state::ForgerState {
+        commitment: hash_field(WHAT, "commitment", &forger.commitment)?,
+        blocks_forged: forger.blocks_forged,
+        tickets: forger
+            .tickets
+            .iter()
+            .map(|t| crate::state::Ticket {
+                weight: crate::Amount(t.weight),
+                first_epoch: t.first_epoch,
+                last_epoch: t.last_epoch,
+            })
+            .collect(),
+    })
+}
+
+/// An association record as the state tree stores it.
+pub(crate) fn encode_association(
+    address: &crate::Address,
+    association: &crate::state::AssociationState,
+) -> Vec<u8> {
+    wire::AssociationState {
+        address: Bytes::copy_from_slice(address.as_bytes()),
+        name: association.name.clone(),
+        proof_url: association.proof_url.clone(),
+        document_hash: Bytes::copy_from_slice(association.document_hash.as_bytes()),
+        registered_epoch: association.registered_epoch,
+        voters: address_bytes(&association.voters),
+        eligible: association.eligible,
+        received: association.received.0,
+    }
+    .encode_to_vec()
+}
+
+/// Reads an association record.
+pub(crate) fn decode_association(bytes: &[u8]) -> Result<crate::state::AssociationState, DecodeError> {
+    const WHAT: &str = "AssociationState";
+    let association: wire::AssociationState = protobuf(WHAT, bytes)?;
+    Ok(crate::state::AssociationState {
+        name: association.name,
+        proof_url: association.proof_url,
+        document_hash: hash_field(WHAT, "document_hash", &association.document_hash)?,
+        registered_epoch: association.registered_epoch,
+        voters: addresses(WHAT, "voters", &association.voters)?,
+        eligible: association.eligible,
+        received: crate::Amount(association.received),
+    })
+}
+
+/// The consensus record as the state tree stores it.
+pub(crate) fn encode_consensus(consensus: &crate::state::ConsensusState) -> Vec<u8> {
+    wire::ConsensusState {
+        mix: Bytes::copy_from_slice(consensus.mix.as_bytes()),
+        seed_epoch: consensus.seed_epoch,
+        seed: Bytes::copy_from_slice(consensus.seed.as_bytes()),
+        forgers: address_bytes(&consensus.forgers),
+        associations: address_bytes(&consensus.associations),
+    }
+    .encode_to_vec()
+}
+
+/// Reads the consensus record.
+pub(crate) fn decode_consensus(bytes: &[u8]) -> Result<crate::state::ConsensusState, DecodeError> {
+    const WHAT: &str = "ConsensusState";
+    let consensus: wire::ConsensusState = protobuf(WHAT, bytes)?;
+    Ok(crate::state::ConsensusState {
+        mix: hash_field(WHAT, "mix", &consensus.mix)?,
+        seed_epoch: consensus.seed_epoch,
+        seed: hash_field(WHAT, "seed", &consensus.seed)?,
+        forgers: addresses(WHAT, "forgers", &consensus.forgers)?,
+        associations: addresses(WHAT, "associations", &consensus.associations)?,
+    })
+}

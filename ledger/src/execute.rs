@@ -8,7 +8,16 @@ use std::collections::BTreeMap;
 
 use jmt::storage::TreeReader;
 
-use crate::state::{Account, StateUpdate, read_account, update_state};
+use crate::codec::{encode_association, encode_consensus, encode_forger};
+use crate::lottery::{
+    ACTIVATION_DELAY_EPOCHS, ELIGIBILITY_PERCENT, Lottery, Roster, epoch_of, epoch_seed, mix_reveal,
+    rank_offset_ms, reveal_commitment,
+};
+use crate::state::{
+    Account, AssociationState, ConsensusState, ForgerState, StateUpdate, Ticket, account_values,
+    association_key, consensus_key, forger_key, read_account, read_association, read_consensus, read_forger,
+    read_roster, update_state,
+};
 use crate::store::StoreError;
 use crate::{
     Address, Amount, Block, ChainSpec, Hash, Header, Keypair, Payload, SealedHeader, Transaction,
@@ -76,6 +85,57 @@ pub enum TxError {
     /// A balance would pass 2^64 base units.
     #[error("the recipient's balance would overflow")]
     BalanceOverflow,
+    /// A ticket below the chain's minimum price.
+    #[error("ticket price {got} is below the minimum of {min}")]
+    TicketTooCheap {
+        /// The minimum.
+        min: Amount,
+        /// The price offered.
+        got: Amount,
+    },
+    /// A ticket span of zero epochs or beyond the chain's maximum.
+    #[error("a ticket spans 1 to {max} epochs, not {got}")]
+    TicketSpan {
+        /// The maximum.
+        max: u32,
+        /// The span asked.
+        got: u32,
+    },
+    /// Ticket money may only go to an eligible association.
+    #[error("{0} is not an eligible association")]
+    NotEligible(Address),
+    /// A first ticket must carry the buyer's first reveal commitment.
+    #[error("a first ticket must carry a reveal commitment")]
+    MissingCommitment,
+    /// A forger that has a commitment may not replace it with a ticket purchase.
+    #[error("the buyer already has a reveal commitment; leave the field empty")]
+    CommitmentAlreadySet,
+    /// Name or proof reference out of bounds.
+    #[error("invalid association registration: {0}")]
+    InvalidRegistration(&'static str),
+    /// The sender is already a registered association (or one whose vote is open).
+    #[error("{0} is already registered")]
+    AlreadyRegistered(Address),
+    /// No registration for this address.
+    #[error("{0} is not a registered association")]
+    UnknownAssociation(Address),
+    /// Only forgers with an active ticket may vote.
+    #[error("{0} holds no active ticket, and only forgers with one may vote")]
+    NoActiveTicket(Address),
+    /// One vote per forger and registration.
+    #[error("{voter} already voted for {association}")]
+    AlreadyVoted {
+        /// The voter.
+        voter: Address,
+        /// The association.
+        association: Address,
+    },
+    /// The association is eligible already.
+    #[error("{0} is already eligible")]
+    AlreadyEligible(Address),
+    /// The voting window closed.
+    #[error("the vote on {0} has closed; it may register again")]
+    RegistrationExpired(Address),
     /// The block being built has no room left for it.
     #[error("the block has no room left for a transaction of {size} bytes")]
     BlockFull {
@@ -120,9 +180,29 @@ pub enum BlockError {
         /// Its timestamp.
         timestamp_ms: u64,
     },
-    /// The forger may not forge.
-    #[error("{0} is not a forger on this chain")]
-    NotAForger(Address),
+    /// The forger did not win this slot at this rank.
+    #[error("{forger} may not sign slot {slot} at rank {rank}: the lottery did not pick it")]
+    NotEntitled {
+        /// The forger.
+        forger: Address,
+        /// The slot.
+        slot: u64,
+        /// The rank it claims.
+        rank: u32,
+    },
+    /// Stamped before its rank's window opened.
+    #[error("rank {rank} may not be stamped before {earliest_ms}; the block says {timestamp_ms}")]
+    TooEarlyForRank {
+        /// The rank.
+        rank: u32,
+        /// Earliest allowed time.
+        earliest_ms: u64,
+        /// The block's time.
+        timestamp_ms: u64,
+    },
+    /// The reveal does not open the forger's commitment.
+    #[error("the block's reveal does not match its forger's commitment")]
+    BadReveal,
     /// The forger's signature does not verify.
     #[error("the forger's signature does not verify")]
     BadSignature,
@@ -202,7 +282,7 @@ pub struct Receipt {
     pub fee: Amount,
 }
 
-/// Checks what can be checked without state: size, chain, fee floor, payload, signature.
+/// Checks what can be checked without state: size, chain, fee floor, payload bounds, signature.
 pub fn check_stateless(tx: &Transaction, spec: &ChainSpec) -> Result<(), TxError> {
     let size = tx.encoded_len();
     if size > spec.params.max_transaction_bytes as usize {
@@ -217,7 +297,23 @@ pub fn check_stateless(tx: &Transaction, spec: &ChainSpec) -> Result<(), TxError
     }
     match &body.payload {
         Payload::Transfer { amount, .. } if *amount == Amount::ZERO => return Err(TxError::ZeroAmount),
-        Payload::Transfer { .. } => {}
+        Payload::BuyTicket { price, .. } if *price < spec.params.min_ticket_price => {
+            return Err(TxError::TicketTooCheap { min: spec.params.min_ticket_price, got: *price });
+        }
+        Payload::BuyTicket { epochs, .. } if *epochs == 0 || *epochs > spec.params.max_ticket_epochs => {
+            return Err(TxError::TicketSpan { max: spec.params.max_ticket_epochs, got: *epochs });
+        }
+        Payload::RegisterAssociation { name, proof_url, .. } => {
+            if name.trim().is_empty() || name.len() > MAX_ASSOCIATION_NAME_BYTES {
+                return Err(TxError::InvalidRegistration("the name must be 1 to 64 bytes"));
+            }
+            if !proof_url.starts_with("https://") || proof_url.len() > MAX_PROOF_URL_BYTES {
+                return Err(TxError::InvalidRegistration(
+                    "the proof URL must be https and at most 256 bytes",
+                ));
+            }
+        }
+        _ => {}
     }
     if !tx.verify_signature() {
         return Err(TxError::BadSignature);
@@ -225,25 +321,42 @@ pub fn check_stateless(tx: &Transaction, spec: &ChainSpec) -> Result<(), TxError
     Ok(())
 }
 
-/// Applies transactions one by one on top of the state at a version, keeping the changes in
-/// memory. A refused transaction changes nothing.
+/// Longest association name, in bytes.
+pub const MAX_ASSOCIATION_NAME_BYTES: usize = 64;
+/// Longest proof URL, in bytes.
+pub const MAX_PROOF_URL_BYTES: usize = 256;
+
+/// Applies transactions one by one on top of the state at a version, keeping what they change in
+/// memory. A refused transaction changes nothing: every handler reads into locals, checks
+/// everything, and only then writes.
 pub struct Executor<'a, R: TreeReader + ?Sized> {
     reader: &'a R,
     spec: &'a ChainSpec,
     version: u64,
+    /// Epoch of the block being applied.
+    epoch: u64,
     accounts: BTreeMap<Address, Account>,
+    forgers: BTreeMap<Address, ForgerState>,
+    associations: BTreeMap<Address, AssociationState>,
+    consensus: Option<ConsensusState>,
+    roster: Option<Roster>,
     fees: Amount,
     receipts: Vec<Receipt>,
 }
 
 impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
-    /// Starts on the state at `version` (the parent block's height).
-    pub fn new(reader: &'a R, spec: &'a ChainSpec, version: u64) -> Self {
+    /// Starts on the state at `version` (the parent block's height), for a block in `slot`.
+    pub fn new(reader: &'a R, spec: &'a ChainSpec, version: u64, slot: u64) -> Self {
         Executor {
             reader,
             spec,
             version,
+            epoch: epoch_of(slot, spec.params.slots_per_epoch),
             accounts: BTreeMap::new(),
+            forgers: BTreeMap::new(),
+            associations: BTreeMap::new(),
+            consensus: None,
+            roster: None,
             fees: Amount::ZERO,
             receipts: Vec::new(),
         }
@@ -251,12 +364,107 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
 
     /// An account as the transactions so far left it.
     pub fn account(&mut self, address: &Address) -> Result<Account, StoreError> {
-        if let Some(account) = self.accounts.get(address) {
-            return Ok(*account);
+        match self.accounts.get(address) {
+            Some(account) => Ok(*account),
+            None => read_account(self.reader, self.version, address),
         }
-        let account = read_account(self.reader, self.version, address)?;
-        self.accounts.insert(*address, account);
-        Ok(account)
+    }
+
+    fn forger(&self, address: &Address) -> Result<Option<ForgerState>, StoreError> {
+        match self.forgers.get(address) {
+            Some(forger) => Ok(Some(forger.clone())),
+            None => read_forger(self.reader, self.version, address),
+        }
+    }
+
+    fn association(&self, address: &Address) -> Result<Option<AssociationState>, StoreError> {
+        match self.associations.get(address) {
+            Some(association) => Ok(Some(association.clone())),
+            None => read_association(self.reader, self.version, address),
+        }
+    }
+
+    fn consensus(&mut self) -> Result<ConsensusState, StoreError> {
+        if self.consensus.is_none() {
+            self.consensus = Some(read_consensus(self.reader, self.version)?);
+        }
+        Ok(self.consensus.clone().expect("loaded above"))
+    }
+
+    /// The roster of the block's epoch. Tickets bought during the epoch start two epochs later,
+    /// so it cannot change while the block is applied.
+    fn roster(&mut self) -> Result<&Roster, StoreError> {
+        if self.roster.is_none() {
+            self.roster = Some(read_roster(self.reader, self.version, self.epoch)?);
+        }
+        Ok(self.roster.as_ref().expect("loaded above"))
+    }
+
+    /// The lottery seed of the block's epoch: stored once the epoch's first block is applied,
+    /// otherwise derived from the mix the epoch starts with.
+    fn seed(&mut self) -> Result<Hash, StoreError> {
+        let consensus = self.consensus()?;
+        Ok(if consensus.seed_epoch == self.epoch {
+            consensus.seed
+        } else {
+            epoch_seed(self.epoch, &consensus.mix)
+        })
+    }
+
+    /// The rank at which `forger` may sign `slot`, if any.
+    pub fn rank_of(&mut self, slot: u64, forger: &Address) -> Result<Option<u32>, StoreError> {
+        let seed = self.seed()?;
+        let fallback_ranks = self.spec.params.fallback_ranks;
+        let roster = self.roster()?;
+        Ok(Lottery { roster, seed, fallback_ranks }.rank_of(slot, forger))
+    }
+
+    /// Applies the block's consensus fields before its transactions: the forger must have won
+    /// the slot at the rank it claims, stamped no earlier than that rank's window, and its reveal
+    /// must open its commitment. The reveal joins the mix; the commitment moves on.
+    pub fn begin_block(&mut self, header: &Header) -> Result<(), ApplyError<BlockError>> {
+        let params = &self.spec.params;
+        let seed = self.seed()?;
+        let (fallback_ranks, slot_duration) = (params.fallback_ranks, params.slot_duration_ms);
+        let roster = self.roster()?;
+        let lottery = Lottery { roster, seed, fallback_ranks };
+        if !lottery.may_sign(header.slot, &header.forger, header.rank) {
+            return Err(ApplyError::Invalid(BlockError::NotEntitled {
+                forger: header.forger,
+                slot: header.slot,
+                rank: header.rank,
+            }));
+        }
+        let earliest_ms = self
+            .spec
+            .slot_start_ms(header.slot)
+            .map(|start| start + rank_offset_ms(slot_duration, fallback_ranks, header.rank))
+            .unwrap_or(u64::MAX);
+        if header.timestamp_ms < earliest_ms {
+            return Err(ApplyError::Invalid(BlockError::TooEarlyForRank {
+                rank: header.rank,
+                earliest_ms,
+                timestamp_ms: header.timestamp_ms,
+            }));
+        }
+        let mut forger =
+            self.forger(&header.forger)?.ok_or(ApplyError::Invalid(BlockError::NotEntitled {
+                forger: header.forger,
+                slot: header.slot,
+                rank: header.rank,
+            }))?;
+        if reveal_commitment(&header.reveal) != forger.commitment {
+            return Err(ApplyError::Invalid(BlockError::BadReveal));
+        }
+        forger.commitment = header.next_commitment;
+        forger.blocks_forged += 1;
+        let mut consensus = self.consensus()?;
+        consensus.seed = seed;
+        consensus.seed_epoch = self.epoch;
+        consensus.mix = mix_reveal(&consensus.mix, &header.reveal);
+        self.forgers.insert(header.forger, forger);
+        self.consensus = Some(consensus);
+        Ok(())
     }
 
     /// Checks `tx` fully (signature included) and applies it.
@@ -268,6 +476,7 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
     /// Applies `tx`, whose stateless checks ([`check_stateless`]) have passed.
     pub fn apply_checked(&mut self, tx: &Transaction) -> Result<&Receipt, ApplyError<TxError>> {
         let body = tx.body();
+        let invalid = ApplyError::Invalid;
         let mut sender = self.account(&body.sender)?;
         if body.nonce != sender.nonce {
             let (expected, got) = (sender.nonce, body.nonce);
@@ -276,23 +485,125 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
             } else {
                 TxError::FutureNonce { expected, got }
             };
-            return Err(ApplyError::Invalid(error));
+            return Err(invalid(error));
         }
-        let Payload::Transfer { to, amount } = body.payload;
-        let needed = amount.checked_add(body.fee).ok_or(ApplyError::Invalid(TxError::BalanceOverflow))?;
+        let spent = match &body.payload {
+            Payload::Transfer { amount, .. } => *amount,
+            Payload::BuyTicket { price, .. } => *price,
+            Payload::RegisterAssociation { .. } | Payload::VoteAssociation { .. } => Amount::ZERO,
+        };
+        let needed = spent.checked_add(body.fee).ok_or(invalid(TxError::BalanceOverflow))?;
         sender.balance = sender
             .balance
             .checked_sub(needed)
-            .ok_or(ApplyError::Invalid(TxError::InsufficientBalance { needed, available: sender.balance }))?;
+            .ok_or(invalid(TxError::InsufficientBalance { needed, available: sender.balance }))?;
         sender.nonce += 1;
-        let fees = self.fees.checked_add(body.fee).ok_or(ApplyError::Invalid(TxError::BalanceOverflow))?;
-        // The recipient is read after the sender is debited, so a transfer to oneself works.
-        let mut recipient = if to == body.sender { sender } else { self.account(&to)? };
-        recipient.balance =
-            recipient.balance.checked_add(amount).ok_or(ApplyError::Invalid(TxError::BalanceOverflow))?;
+        let fees = self.fees.checked_add(body.fee).ok_or(invalid(TxError::BalanceOverflow))?;
+
+        // Each arm checks everything and returns what to write; nothing is written before.
+        let mut writes = Writes::default();
+        match &body.payload {
+            Payload::Transfer { to, amount } => {
+                // Read after the debit, so a transfer to oneself works.
+                let mut recipient = if *to == body.sender { sender } else { self.account(to)? };
+                recipient.balance =
+                    recipient.balance.checked_add(*amount).ok_or(invalid(TxError::BalanceOverflow))?;
+                writes.accounts.push((*to, recipient));
+            }
+            Payload::BuyTicket { association, price, epochs, commitment } => {
+                let mut record = self
+                    .association(association)?
+                    .filter(|a| a.eligible)
+                    .ok_or(invalid(TxError::NotEligible(*association)))?;
+                let mut consensus = self.consensus()?;
+                let mut forger = match (self.forger(&body.sender)?, commitment) {
+                    (Some(_), Some(_)) => return Err(invalid(TxError::CommitmentAlreadySet)),
+                    (Some(forger), None) => forger,
+                    (None, Some(commitment)) => {
+                        insert_sorted(&mut consensus.forgers, body.sender);
+                        ForgerState { commitment: *commitment, blocks_forged: 0, tickets: Vec::new() }
+                    }
+                    (None, None) => return Err(invalid(TxError::MissingCommitment)),
+                };
+                let first_epoch = self.epoch + ACTIVATION_DELAY_EPOCHS;
+                forger.tickets.retain(|t| t.last_epoch >= self.epoch);
+                forger.tickets.push(Ticket {
+                    weight: *price,
+                    first_epoch,
+                    last_epoch: first_epoch + u64::from(*epochs) - 1,
+                });
+                record.received =
+                    record.received.checked_add(*price).ok_or(invalid(TxError::BalanceOverflow))?;
+                let base = if *association == body.sender { sender } else { self.account(association)? };
+                let mut payee = base;
+                payee.balance = payee.balance.checked_add(*price).ok_or(invalid(TxError::BalanceOverflow))?;
+                writes.accounts.push((*association, payee));
+                writes.forgers.push((body.sender, forger));
+                writes.associations.push((*association, record));
+                writes.consensus = Some(consensus);
+            }
+            Payload::RegisterAssociation { name, proof_url, document_hash } => {
+                if let Some(existing) = self.association(&body.sender)? {
+                    let expired = !existing.eligible
+                        && self.epoch > existing.registered_epoch + self.spec.params.vote_window_epochs;
+                    if !expired {
+                        return Err(invalid(TxError::AlreadyRegistered(body.sender)));
+                    }
+                }
+                let mut consensus = self.consensus()?;
+                insert_sorted(&mut consensus.associations, body.sender);
+                writes.associations.push((
+                    body.sender,
+                    AssociationState {
+                        name: name.clone(),
+                        proof_url: proof_url.clone(),
+                        document_hash: *document_hash,
+                        registered_epoch: self.epoch,
+                        voters: Vec::new(),
+                        eligible: false,
+                        received: Amount::ZERO,
+                    },
+                ));
+                writes.consensus = Some(consensus);
+            }
+            Payload::VoteAssociation { association } => {
+                let voter = body.sender;
+                let epoch = self.epoch;
+                let window = self.spec.params.vote_window_epochs;
+                let roster = self.roster()?;
+                if roster.weight(&voter) == 0 {
+                    return Err(invalid(TxError::NoActiveTicket(voter)));
+                }
+                let total = roster.total_weight();
+                let mut record = self
+                    .association(association)?
+                    .ok_or(invalid(TxError::UnknownAssociation(*association)))?;
+                if record.eligible {
+                    return Err(invalid(TxError::AlreadyEligible(*association)));
+                }
+                if epoch > record.registered_epoch + window {
+                    return Err(invalid(TxError::RegistrationExpired(*association)));
+                }
+                if !insert_sorted(&mut record.voters, voter) {
+                    return Err(invalid(TxError::AlreadyVoted { voter, association: *association }));
+                }
+                // Weighted by tickets, not counted per key: keys are free, weight is not.
+                let roster = self.roster()?;
+                let support: u128 = record.voters.iter().map(|v| roster.weight(v)).sum();
+                record.eligible = support * 100 >= total * ELIGIBILITY_PERCENT;
+                writes.associations.push((*association, record));
+            }
+        }
         // Every check has passed: only now does state change.
         self.accounts.insert(body.sender, sender);
-        self.accounts.insert(to, recipient);
+        for (address, account) in writes.accounts {
+            self.accounts.insert(address, account);
+        }
+        self.forgers.extend(writes.forgers);
+        self.associations.extend(writes.associations);
+        if let Some(consensus) = writes.consensus {
+            self.consensus = Some(consensus);
+        }
         self.fees = fees;
         self.receipts.push(Receipt { transaction_id: tx.id(), fee: body.fee });
         Ok(self.receipts.last().expect("just pushed"))
@@ -310,8 +621,38 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         account.balance =
             account.balance.checked_add(income).ok_or(ApplyError::Invalid(BlockError::RewardOverflow))?;
         self.accounts.insert(*forger, account);
-        let update = update_state(self.reader, self.version + 1, self.accounts)?;
+        let mut entries = account_values(&self.accounts);
+        for (address, record) in &self.forgers {
+            entries.insert(forger_key(address), encode_forger(address, record));
+        }
+        for (address, record) in &self.associations {
+            entries.insert(association_key(address), encode_association(address, record));
+        }
+        if let Some(consensus) = &self.consensus {
+            entries.insert(consensus_key(), encode_consensus(consensus));
+        }
+        let update = update_state(self.reader, self.version + 1, entries)?;
         Ok((update, self.receipts))
+    }
+}
+
+/// What a transaction writes once all its checks pass.
+#[derive(Default)]
+struct Writes {
+    accounts: Vec<(Address, Account)>,
+    forgers: Vec<(Address, ForgerState)>,
+    associations: Vec<(Address, AssociationState)>,
+    consensus: Option<ConsensusState>,
+}
+
+/// Inserts into a sorted list; false if already there.
+fn insert_sorted(list: &mut Vec<Address>, address: Address) -> bool {
+    match list.binary_search(&address) {
+        Ok(_) => false,
+        Err(at) => {
+            list.insert(at, address);
+            true
+        }
     }
 }
 
@@ -346,9 +687,6 @@ pub fn check_header(spec: &ChainSpec, parent: &SealedHeader, block: &Block) -> R
             timestamp_ms: header.timestamp_ms,
         });
     }
-    if !spec.is_forger(&header.forger) {
-        return Err(BlockError::NotAForger(header.forger));
-    }
     let count = block.transactions.len();
     if header.transaction_count as usize != count {
         return Err(BlockError::CountMismatch { header: header.transaction_count, body: count });
@@ -380,7 +718,8 @@ pub fn apply_block<R: TreeReader + ?Sized>(
     block: Block,
 ) -> Result<AppliedBlock, ApplyError<BlockError>> {
     check_header(spec, parent, &block).map_err(ApplyError::Invalid)?;
-    let mut executor = Executor::new(reader, spec, parent.header().height);
+    let mut executor = Executor::new(reader, spec, parent.header().height, block.header().slot);
+    executor.begin_block(block.header())?;
     for (index, tx) in block.transactions.iter().enumerate() {
         executor.apply(tx).map_err(|error| match error {
             ApplyError::Invalid(reason) => {
@@ -399,28 +738,51 @@ pub fn apply_block<R: TreeReader + ?Sized>(
     Ok(AppliedBlock { block, receipts, state })
 }
 
-/// Builds a block on a parent: transactions are applied as they are pushed, and refused ones
-/// leave no trace.
+/// Builds a block for a forger that won its slot: transactions are applied as they are pushed,
+/// and refused ones leave no trace.
 pub struct BlockBuilder<'a, R: TreeReader + ?Sized> {
     executor: Executor<'a, R>,
-    parent: SealedHeader,
-    slot: u64,
-    timestamp_ms: u64,
+    header: Header,
     transactions: Vec<Transaction>,
     bytes: usize,
 }
 
 impl<'a, R: TreeReader + ?Sized> BlockBuilder<'a, R> {
-    /// Starts a block on `parent` for `slot`, stamped `timestamp_ms`.
+    /// Starts `forger`'s block on `parent` for `slot`, at the best rank the lottery gives it,
+    /// stamped `timestamp_ms` (which must be inside that rank's window of the slot).
     pub fn new(
         reader: &'a R,
         spec: &'a ChainSpec,
-        parent: SealedHeader,
+        parent: &SealedHeader,
+        forger: &Keypair,
         slot: u64,
         timestamp_ms: u64,
-    ) -> Self {
-        let executor = Executor::new(reader, spec, parent.header().height);
-        BlockBuilder { executor, parent, slot, timestamp_ms, transactions: Vec::new(), bytes: 0 }
+    ) -> Result<Self, ApplyError<BlockError>> {
+        let mut executor = Executor::new(reader, spec, parent.header().height, slot);
+        let address = forger.address();
+        let not_entitled = || ApplyError::Invalid(BlockError::NotEntitled { forger: address, slot, rank: 0 });
+        let rank = executor.rank_of(slot, &address)?.ok_or_else(not_entitled)?;
+        let record = read_forger(reader, parent.header().height, &address)?.ok_or_else(not_entitled)?;
+        let header = Header {
+            parent_hash: parent.hash(),
+            height: parent.header().height + 1,
+            slot,
+            timestamp_ms,
+            transactions_root: Hash::ZERO,
+            state_root: Hash::ZERO,
+            forger: address,
+            transaction_count: 0,
+            rank,
+            reveal: forger.reveal_secret(record.blocks_forged),
+            next_commitment: forger.reveal_commitment(record.blocks_forged + 1),
+        };
+        executor.begin_block(&header)?;
+        Ok(BlockBuilder { executor, header, transactions: Vec::new(), bytes: 0 })
+    }
+
+    /// The rank the block is forged at.
+    pub fn rank(&self) -> u32 {
+        self.header.rank
     }
 
     /// Whether another transaction of `size` bytes fits.
@@ -457,14 +819,10 @@ impl<'a, R: TreeReader + ?Sized> BlockBuilder<'a, R> {
         let (state, receipts) = self.executor.finish(&forger.address())?;
         let ids: Vec<Hash> = self.transactions.iter().map(Transaction::id).collect();
         let header = Header {
-            parent_hash: self.parent.hash(),
-            height: self.parent.header().height + 1,
-            slot: self.slot,
-            timestamp_ms: self.timestamp_ms,
             transactions_root: transactions_root(&ids),
             state_root: state.root,
-            forger: forger.address(),
             transaction_count: self.transactions.len() as u32,
+            ..self.header
         };
         let block = Block { header: header.sign(forger), transactions: self.transactions };
         Ok(AppliedBlock { block, receipts, state })

@@ -45,6 +45,20 @@ impl Keypair {
         self.signing.sign(message).to_bytes()
     }
 
+    /// The secret this forger reveals in its `index`-th block (counting from 0). Derived from
+    /// the key, so a forger needs no other state to recover it after a crash, and no one without
+    /// the key can predict it.
+    pub fn reveal_secret(&self, index: u64) -> crate::Hash {
+        let mut input = self.signing.to_bytes().to_vec();
+        input.extend_from_slice(&index.to_be_bytes());
+        crate::Hash::tagged(b"goodwill/reveal-secret/v1", &input)
+    }
+
+    /// The commitment to [`Keypair::reveal_secret`]`(index)`.
+    pub fn reveal_commitment(&self, index: u64) -> crate::Hash {
+        crate::lottery::reveal_commitment(&self.reveal_secret(index))
+    }
+
     /// The 32-byte secret. Handle with care.
     pub fn secret_bytes(&self) -> [u8; 32] {
         self.signing.to_bytes()

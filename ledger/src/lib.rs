@@ -28,8 +28,8 @@
 //! }
 //! .sign(&dev);
 //!
-//! // The dev key is also the dev chain's forger: forge slot 1 with the transfer.
-//! let mut builder = chain.builder(1, spec.slot_start_ms(1).unwrap());
+//! // The dev key is also the dev chain's only forger, so it wins slot 1 at rank 0.
+//! let mut builder = chain.builder(&dev, 1, spec.slot_start_ms(1).unwrap()).unwrap();
 //! builder.push(tx).unwrap();
 //! let block = builder.seal(&dev).unwrap().block;
 //! chain.import(block).unwrap();

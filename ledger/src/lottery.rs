@@ -19,6 +19,20 @@ const DRAW_DOMAIN: &[u8] = b"goodwill/lottery/v1";
 const SEED_DOMAIN: &[u8] = b"goodwill/epoch-seed/v1";
 /// Domain tag of the running mix of reveals.
 const MIX_DOMAIN: &[u8] = b"goodwill/reveal-mix/v1";
+/// Domain tag of a reveal commitment.
+const REVEAL_DOMAIN: &[u8] = b"goodwill/reveal/v1";
+
+/// Share of the active ticket weight whose votes make an association eligible, in percent.
+pub const ELIGIBILITY_PERCENT: u128 = 75;
+/// A ticket bought in epoch `e` is active from epoch `e + ACTIVATION_DELAY_EPOCHS`: the seed of
+/// that epoch is mixed from reveals made after the purchase, so a buyer cannot know when it will
+/// win.
+pub const ACTIVATION_DELAY_EPOCHS: u64 = 2;
+
+/// The commitment to a reveal secret.
+pub fn reveal_commitment(secret: &Hash) -> Hash {
+    Hash::tagged(REVEAL_DOMAIN, secret.as_bytes())
+}
 
 /// The forgers holding active tickets in an epoch, with their total weight, sorted by address.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

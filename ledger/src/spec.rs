@@ -47,6 +47,16 @@ pub struct ChainParams {
     pub max_block_bytes: u32,
     /// Most bytes in one signed transaction.
     pub max_transaction_bytes: u32,
+    /// Slots in an epoch; lottery seeds and rosters change per epoch.
+    pub slots_per_epoch: u64,
+    /// Drawn lottery ranks per slot before the open rank.
+    pub fallback_ranks: u32,
+    /// Smallest ticket price.
+    pub min_ticket_price: Amount,
+    /// Longest ticket span, in epochs.
+    pub max_ticket_epochs: u32,
+    /// Epochs an association registration stays open for votes.
+    pub vote_window_epochs: u64,
 }
 
 /// An initial balance.
@@ -65,8 +75,17 @@ pub struct GenesisBalance {
 pub struct GenesisForger {
     /// The forger's address.
     pub address: Address,
-    /// Forging weight of its genesis ticket.
+    /// Forging weight of its genesis ticket, which never expires.
     pub ticket: Amount,
+    /// Commitment to its first reveal (`Keypair::reveal_commitment(0)`).
+    pub commitment: Hash,
+}
+
+impl GenesisForger {
+    /// The genesis entry for `key` with a ticket of `weight`.
+    pub fn for_key(key: &Keypair, weight: Amount) -> GenesisForger {
+        GenesisForger { address: key.address(), ticket: weight, commitment: key.reveal_commitment(0) }
+    }
 }
 
 /// An association eligible from genesis.
@@ -137,6 +156,14 @@ impl ChainSpec {
         if p.max_block_transactions == 0 || p.max_block_bytes == 0 || p.max_transaction_bytes == 0 {
             return invalid("params.max_* limits must be positive".into());
         }
+        if p.slots_per_epoch == 0 || p.max_ticket_epochs == 0 || p.vote_window_epochs == 0 {
+            return invalid(
+                "params.slots_per_epoch, max_ticket_epochs and vote_window_epochs must be positive".into(),
+            );
+        }
+        if p.fallback_ranks > 16 {
+            return invalid("params.fallback_ranks must be at most 16".into());
+        }
         if p.max_transaction_bytes > p.max_block_bytes {
             return invalid("params.max_transaction_bytes exceeds params.max_block_bytes".into());
         }
@@ -185,23 +212,17 @@ impl ChainSpec {
         slot.checked_mul(self.params.slot_duration_ms)?.checked_add(self.genesis_time_ms)
     }
 
-    /// Whether `address` may forge. Until the lottery arrives, the genesis forgers take turns at
-    /// will; this is the one rule the lottery replaces.
-    pub fn is_forger(&self, address: &Address) -> bool {
-        self.forgers.iter().any(|f| f.address == *address)
-    }
-
     /// The single-node development chain: `dev` forges, `dev` and `dev2` are funded.
     /// Its keys are public: never use it for anything of value.
     pub fn dev(genesis_time_ms: u64) -> ChainSpec {
-        let forger = Keypair::insecure_dev("dev").address();
+        let forger = Keypair::insecure_dev("dev");
         ChainSpec {
             name: "Goodwill development chain".into(),
             chain_id: "goodwill-dev".into(),
             genesis_time_ms,
             params: ChainParams::default(),
             balances: dev_balances(),
-            forgers: vec![GenesisForger { address: forger, ticket: Amount::coins(1_000) }],
+            forgers: vec![GenesisForger::for_key(&forger, Amount::coins(1_000))],
             associations: vec![dev_association()],
             bootnodes: vec![],
         }
@@ -210,14 +231,13 @@ impl ChainSpec {
     /// The local cluster chain: `forgers` well-known forger keys (`local-forger-0`, ...), `dev`
     /// and `dev2` funded. Its keys are public: never use it for anything of value.
     pub fn local(genesis_time_ms: u64, forgers: usize) -> ChainSpec {
-        let forger_keys: Vec<Address> = (0..forgers.max(1))
-            .map(|i| Keypair::insecure_dev(&format!("local-forger-{i}")).address())
-            .collect();
+        let forger_keys: Vec<Keypair> =
+            (0..forgers.max(1)).map(|i| Keypair::insecure_dev(&format!("local-forger-{i}"))).collect();
         let mut balances = dev_balances();
         balances.extend(
             forger_keys
                 .iter()
-                .map(|address| GenesisBalance { address: *address, balance: Amount::coins(10_000) }),
+                .map(|key| GenesisBalance { address: key.address(), balance: Amount::coins(10_000) }),
         );
         ChainSpec {
             name: "Goodwill local cluster".into(),
@@ -226,8 +246,8 @@ impl ChainSpec {
             params: ChainParams::default(),
             balances,
             forgers: forger_keys
-                .into_iter()
-                .map(|address| GenesisForger { address, ticket: Amount::coins(1_000) })
+                .iter()
+                .map(|key| GenesisForger::for_key(key, Amount::coins(1_000)))
                 .collect(),
             associations: vec![dev_association()],
             bootnodes: vec![],
@@ -244,6 +264,11 @@ impl Default for ChainParams {
             max_block_transactions: 10_000,
             max_block_bytes: 4 * 1024 * 1024,
             max_transaction_bytes: 16 * 1024,
+            slots_per_epoch: 30,
+            fallback_ranks: 2,
+            min_ticket_price: Amount::coins(10),
+            max_ticket_epochs: 10_000,
+            vote_window_epochs: 100,
         }
     }
 }

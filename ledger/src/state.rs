@@ -51,32 +51,187 @@ pub fn read_account<R: TreeReader + ?Sized>(
     }
 }
 
-/// The state written by one block: the accounts it changed and the tree nodes that commit to them.
+/// The state written by one block: the tree nodes and values that commit to what it changed.
 #[derive(Debug, Clone)]
 pub struct StateUpdate {
     /// State root after the block.
     pub root: Hash,
-    /// The accounts the block changed, with their new values.
-    pub accounts: BTreeMap<Address, Account>,
+    /// Number of state entries the block changed.
+    pub changed: usize,
     /// New tree nodes and values, for the store to write in the block's batch.
     pub(crate) tree: TreeUpdateBatch,
 }
 
+/// Encoded account values, keyed for the state tree.
+pub fn account_values(accounts: &BTreeMap<Address, Account>) -> BTreeMap<KeyHash, Vec<u8>> {
+    accounts
+        .iter()
+        .map(|(address, account)| (account_key(address), encode_account(address, account)))
+        .collect()
+}
+
 /// Computes the tree at `version` from the tree at `version - 1` (none for genesis) and the
-/// changed accounts. Pure: reads through `reader`, writes nothing.
+/// changed entries. Pure: reads through `reader`, writes nothing.
 pub fn update_state<R: TreeReader + ?Sized>(
     reader: &R,
     version: u64,
-    accounts: BTreeMap<Address, Account>,
+    entries: BTreeMap<KeyHash, Vec<u8>>,
 ) -> Result<StateUpdate, StoreError> {
-    let values: Vec<(KeyHash, Option<Vec<u8>>)> = accounts
-        .iter()
-        .map(|(address, account)| (account_key(address), Some(encode_account(address, account))))
-        .collect();
+    let changed = entries.len();
+    let values: Vec<(KeyHash, Option<Vec<u8>>)> = entries.into_iter().map(|(k, v)| (k, Some(v))).collect();
     let reader = Reader(reader);
     let tree = JellyfishMerkleTree::<_, StateHasher>::new(&reader);
     let (root, tree) = tree.put_value_set(values, version).map_err(|e| StoreError::Tree(e.to_string()))?;
-    Ok(StateUpdate { root: Hash(root.0), accounts, tree })
+    Ok(StateUpdate { root: Hash(root.0), changed, tree })
+}
+
+/// Domain tag of a forger record's key.
+const FORGER_KEY_DOMAIN: &[u8] = b"goodwill/forger/v1";
+/// Domain tag of an association record's key.
+const ASSOCIATION_KEY_DOMAIN: &[u8] = b"goodwill/association/v1";
+/// Domain tag of the consensus record's key.
+const CONSENSUS_KEY_DOMAIN: &[u8] = b"goodwill/consensus/v1";
+
+/// The state tree's key for a forger record.
+pub fn forger_key(address: &Address) -> KeyHash {
+    KeyHash(Hash::tagged(FORGER_KEY_DOMAIN, address.as_bytes()).0)
+}
+
+/// The state tree's key for an association record.
+pub fn association_key(address: &Address) -> KeyHash {
+    KeyHash(Hash::tagged(ASSOCIATION_KEY_DOMAIN, address.as_bytes()).0)
+}
+
+/// The state tree's key for the consensus record.
+pub fn consensus_key() -> KeyHash {
+    KeyHash(Hash::tagged(CONSENSUS_KEY_DOMAIN, &[]).0)
+}
+
+/// Forging weight over a span of epochs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Ticket {
+    /// Weight, equal to the price paid.
+    pub weight: Amount,
+    /// First active epoch.
+    pub first_epoch: u64,
+    /// Last active epoch, inclusive.
+    pub last_epoch: u64,
+}
+
+impl Ticket {
+    /// Whether the ticket counts in `epoch`.
+    pub fn is_active(&self, epoch: u64) -> bool {
+        (self.first_epoch..=self.last_epoch).contains(&epoch)
+    }
+}
+
+/// A forger's consensus record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForgerState {
+    /// Hash of the next reveal the forger must publish.
+    pub commitment: Hash,
+    /// Blocks it has committed.
+    pub blocks_forged: u64,
+    /// Its tickets, past, active and future.
+    pub tickets: Vec<Ticket>,
+}
+
+impl ForgerState {
+    /// Total weight active in `epoch`.
+    pub fn weight_in(&self, epoch: u64) -> Amount {
+        Amount(self.tickets.iter().filter(|t| t.is_active(epoch)).map(|t| t.weight.0).sum())
+    }
+}
+
+/// An association's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AssociationState {
+    /// Display name.
+    pub name: String,
+    /// Where its proof of identity is published.
+    pub proof_url: String,
+    /// BLAKE3 of that document.
+    pub document_hash: Hash,
+    /// Epoch of registration (0 for genesis associations).
+    pub registered_epoch: u64,
+    /// Forgers who voted for it, sorted.
+    pub voters: Vec<Address>,
+    /// Whether it may receive ticket money.
+    pub eligible: bool,
+    /// Ticket money received.
+    pub received: Amount,
+}
+
+/// Chain-wide consensus values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsensusState {
+    /// Running mix of every block's reveal.
+    pub mix: Hash,
+    /// The epoch `seed` belongs to.
+    pub seed_epoch: u64,
+    /// That epoch's lottery seed.
+    pub seed: Hash,
+    /// Addresses with a forger record, sorted.
+    pub forgers: Vec<Address>,
+    /// Addresses with an association record, sorted.
+    pub associations: Vec<Address>,
+}
+
+/// A raw value at `version`.
+pub(crate) fn read_value<R: TreeReader + ?Sized>(
+    reader: &R,
+    version: u64,
+    key: KeyHash,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    reader.get_value_option(version, key).map_err(|e| StoreError::Tree(e.to_string()))
+}
+
+/// A forger's record at `version`.
+pub fn read_forger<R: TreeReader + ?Sized>(
+    reader: &R,
+    version: u64,
+    address: &Address,
+) -> Result<Option<ForgerState>, StoreError> {
+    read_value(reader, version, forger_key(address))?
+        .map(|bytes| crate::codec::decode_forger(&bytes).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
+}
+
+/// An association's record at `version`.
+pub fn read_association<R: TreeReader + ?Sized>(
+    reader: &R,
+    version: u64,
+    address: &Address,
+) -> Result<Option<AssociationState>, StoreError> {
+    read_value(reader, version, association_key(address))?
+        .map(|bytes| crate::codec::decode_association(&bytes).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
+}
+
+/// The consensus record at `version`.
+pub fn read_consensus<R: TreeReader + ?Sized>(
+    reader: &R,
+    version: u64,
+) -> Result<ConsensusState, StoreError> {
+    let bytes = read_value(reader, version, consensus_key())?
+        .ok_or_else(|| StoreError::Corrupt(format!("no consensus record at height {version}")))?;
+    crate::codec::decode_consensus(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The lottery roster of `epoch` as the state at `version` records it.
+pub fn read_roster<R: TreeReader + ?Sized>(
+    reader: &R,
+    version: u64,
+    epoch: u64,
+) -> Result<crate::lottery::Roster, StoreError> {
+    let consensus = read_consensus(reader, version)?;
+    let mut tickets = Vec::with_capacity(consensus.forgers.len());
+    for address in &consensus.forgers {
+        if let Some(forger) = read_forger(reader, version, address)? {
+            tickets.push((*address, forger.weight_in(epoch)));
+        }
+    }
+    Ok(crate::lottery::Roster::new(tickets))
 }
 
 /// The state root at `version`.

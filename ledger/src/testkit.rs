@@ -3,9 +3,10 @@
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+use crate::lottery::rank_offset_ms;
 use crate::{
-    Amount, Block, Chain, ChainParams, ChainSpec, GenesisBalance, GenesisForger, Keypair, MemoryStore,
-    Payload, Transaction, TransactionBody,
+    Amount, Block, Chain, ChainParams, ChainSpec, GenesisAssociation, GenesisBalance, GenesisForger, Keypair,
+    MemoryStore, Payload, Transaction, TransactionBody,
 };
 
 /// Chain id of test chains.
@@ -21,7 +22,20 @@ pub fn account(i: usize) -> Keypair {
     Keypair::insecure_dev(&format!("testkit-account-{i}"))
 }
 
-/// A spec with `accounts` funded accounts and one forger; slot 0 starts at time 0.
+/// The eligible association of test chains.
+pub fn association() -> Keypair {
+    Keypair::insecure_dev("testkit-association")
+}
+
+/// The earliest valid timestamp for a block of `rank` in `slot`.
+pub fn slot_time(spec: &ChainSpec, slot: u64, rank: u32) -> u64 {
+    let params = &spec.params;
+    spec.slot_start_ms(slot).expect("slot in range")
+        + rank_offset_ms(params.slot_duration_ms, params.fallback_ranks, rank)
+}
+
+/// A spec with `accounts` funded accounts, one forger and one association; slot 0 starts at
+/// time 0.
 pub fn spec(accounts: usize) -> ChainSpec {
     ChainSpec {
         name: "test".into(),
@@ -31,8 +45,11 @@ pub fn spec(accounts: usize) -> ChainSpec {
         balances: (0..accounts)
             .map(|i| GenesisBalance { address: account(i).address(), balance: Amount::coins(1_000) })
             .collect(),
-        forgers: vec![GenesisForger { address: forger().address(), ticket: Amount(1) }],
-        associations: vec![],
+        forgers: vec![GenesisForger::for_key(&forger(), Amount(1))],
+        associations: vec![GenesisAssociation {
+            name: "test cause".into(),
+            address: association().address(),
+        }],
         bootnodes: vec![],
     }
 }
@@ -89,10 +106,10 @@ impl ChainGenerator {
 
     /// Forges the next block (next slot) with `transactions`, commits it, and returns it.
     pub fn next_block_with(&mut self, transactions: Vec<Transaction>) -> Block {
-        let head = self.chain.head().header();
-        let slot = head.slot + 1;
-        let timestamp = self.chain.spec().slot_start_ms(slot).expect("slot in range");
-        let mut builder = self.chain.builder(slot, timestamp);
+        let slot = self.chain.head().header().slot + 1;
+        let timestamp = slot_time(self.chain.spec(), slot, 0);
+        let mut builder =
+            self.chain.builder(&self.forger, slot, timestamp).expect("the test forger holds all the weight");
         for tx in transactions {
             builder.push(tx).expect("generated transactions are valid");
         }

@@ -19,6 +19,31 @@ pub enum Payload {
         /// Amount moved; positive.
         amount: Amount,
     },
+    /// Buy forging weight; the price goes to an eligible association.
+    BuyTicket {
+        /// Receives the price.
+        association: Address,
+        /// Price paid, and weight gained.
+        price: Amount,
+        /// Epochs the ticket is active, from two epochs after the purchase.
+        epochs: u32,
+        /// The buyer's first reveal commitment, if it has none yet.
+        commitment: Option<Hash>,
+    },
+    /// Register the sender as an association; opens the forgers' vote.
+    RegisterAssociation {
+        /// Display name.
+        name: String,
+        /// Where the proof of identity is published.
+        proof_url: String,
+        /// BLAKE3 of that document.
+        document_hash: Hash,
+    },
+    /// A forger's vote for a registered association.
+    VoteAssociation {
+        /// The association.
+        association: Address,
+    },
 }
 
 /// The signed part of a transaction.
@@ -41,15 +66,34 @@ impl TransactionBody {
     pub fn accounts(&self) -> Vec<Address> {
         match &self.payload {
             Payload::Transfer { to, .. } => vec![self.sender, *to],
+            Payload::BuyTicket { association, .. } => vec![self.sender, *association],
+            Payload::RegisterAssociation { .. } | Payload::VoteAssociation { .. } => vec![self.sender],
         }
     }
 
     fn to_wire(&self) -> wire::TransactionBody {
+        use wire::transaction_body::Payload as P;
+        let bytes = |b: &[u8]| Bytes::copy_from_slice(b);
         let payload = match &self.payload {
-            Payload::Transfer { to, amount } => wire::transaction_body::Payload::Transfer(wire::Transfer {
-                to: Bytes::copy_from_slice(to.as_bytes()),
-                amount: amount.0,
+            Payload::Transfer { to, amount } => {
+                P::Transfer(wire::Transfer { to: bytes(to.as_bytes()), amount: amount.0 })
+            }
+            Payload::BuyTicket { association, price, epochs, commitment } => P::BuyTicket(wire::BuyTicket {
+                association: bytes(association.as_bytes()),
+                price: price.0,
+                epochs: *epochs,
+                commitment: commitment.map(|c| bytes(c.as_bytes())).unwrap_or_default(),
             }),
+            Payload::RegisterAssociation { name, proof_url, document_hash } => {
+                P::RegisterAssociation(wire::RegisterAssociation {
+                    name: name.clone(),
+                    proof_url: proof_url.clone(),
+                    document_hash: bytes(document_hash.as_bytes()),
+                })
+            }
+            Payload::VoteAssociation { association } => {
+                P::VoteAssociation(wire::VoteAssociation { association: bytes(association.as_bytes()) })
+            }
         };
         wire::TransactionBody {
             chain_id: self.chain_id.clone(),
@@ -62,10 +106,28 @@ impl TransactionBody {
 
     fn from_wire(body: wire::TransactionBody) -> Result<TransactionBody, DecodeError> {
         const WHAT: &str = "TransactionBody";
+        use wire::transaction_body::Payload as P;
         let payload = match body.payload {
-            Some(wire::transaction_body::Payload::Transfer(transfer)) => Payload::Transfer {
+            Some(P::Transfer(transfer)) => Payload::Transfer {
                 to: Address(fixed("Transfer", "to", &transfer.to)?),
                 amount: Amount(transfer.amount),
+            },
+            Some(P::BuyTicket(ticket)) => Payload::BuyTicket {
+                association: Address(fixed("BuyTicket", "association", &ticket.association)?),
+                price: Amount(ticket.price),
+                epochs: ticket.epochs,
+                commitment: match ticket.commitment.is_empty() {
+                    true => None,
+                    false => Some(Hash(fixed("BuyTicket", "commitment", &ticket.commitment)?)),
+                },
+            },
+            Some(P::RegisterAssociation(register)) => Payload::RegisterAssociation {
+                name: register.name,
+                proof_url: register.proof_url,
+                document_hash: Hash(fixed("RegisterAssociation", "document_hash", &register.document_hash)?),
+            },
+            Some(P::VoteAssociation(vote)) => Payload::VoteAssociation {
+                association: Address(fixed("VoteAssociation", "association", &vote.association)?),
             },
             None => return Err(DecodeError::Missing { what: WHAT, field: "payload" }),
         };

@@ -1,7 +1,7 @@
 //! A seeded simulation of the forger lottery: 24 forgers with random ticket sizes over 12,000
 //! slots, going offline and coming back, with epoch seeds mixed from the blocks' reveals.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::needless_range_loop)]
 
 use goodwill_ledger::lottery::{Lottery, Roster, epoch_of, epoch_seed, mix_reveal};
 use goodwill_ledger::{Address, Amount, Hash};
@@ -46,7 +46,7 @@ fn simulate(seed: u64) -> (Vec<u64>, Outcome) {
     let total = roster.total_weight() as f64;
     let index_of = |address: &Address| (0..FORGERS).find(|&i| forger(i) == *address).unwrap();
 
-    let mut online = vec![true; FORGERS];
+    let mut online = [true; FORGERS];
     let mut mix = Hash::ZERO;
     let mut epoch = u64::MAX;
     let mut lottery_seed = Hash::ZERO;

@@ -36,20 +36,30 @@ fn arb_tx() -> impl Strategy<Value = Transaction> {
 }
 
 fn arb_header() -> impl Strategy<Value = Header> {
-    (arb_hash(), any::<u64>(), any::<u64>(), any::<u64>(), arb_hash(), arb_hash(), any::<u32>()).prop_map(
-        |(parent_hash, height, slot, timestamp_ms, transactions_root, state_root, transaction_count)| {
-            Header {
-                parent_hash,
-                height,
-                slot,
-                timestamp_ms,
-                transactions_root,
-                state_root,
-                forger: testkit::forger().address(),
-                transaction_count,
-            }
-        },
+    (
+        (arb_hash(), any::<u64>(), any::<u64>(), any::<u64>(), arb_hash(), arb_hash(), any::<u32>()),
+        (any::<u32>(), arb_hash(), arb_hash()),
     )
+        .prop_map(
+            |(
+                (parent_hash, height, slot, timestamp_ms, transactions_root, state_root, transaction_count),
+                (rank, reveal, next_commitment),
+            )| {
+                Header {
+                    rank,
+                    reveal,
+                    next_commitment,
+                    parent_hash,
+                    height,
+                    slot,
+                    timestamp_ms,
+                    transactions_root,
+                    state_root,
+                    forger: testkit::forger().address(),
+                    transaction_count,
+                }
+            },
+        )
 }
 
 proptest! {
@@ -156,8 +166,8 @@ proptest! {
                 .collect();
             let mut next_nonce = nonces_before.clone();
             let slot = generator.chain.head().header().slot + 1;
-            let time = generator.chain.spec().slot_start_ms(slot).unwrap();
-            let mut builder = generator.chain.builder(slot, time);
+            let time = testkit::slot_time(generator.chain.spec(), slot, 0);
+            let mut builder = generator.chain.builder(&testkit::forger(), slot, time).unwrap();
             let mut included = [0u64; ACCOUNTS];
             for (from, to, amount, candidate) in plan {
                 let key = testkit::account(from);

@@ -25,7 +25,7 @@ fn rejection(generator: &mut ChainGenerator, tx: Transaction) -> TxError {
     let head = generator.chain.head().hash();
     let sender_before = generator.chain.account(&tx.body().sender).unwrap();
     let slot = head_slot(generator) + 1;
-    let mut builder = generator.chain.builder(slot, slot_time(generator, slot));
+    let mut builder = generator.chain.builder(&testkit::forger(), slot, slot_time(generator, slot)).unwrap();
     let error = match builder.push(tx.clone()) {
         Err(ApplyError::Invalid(error)) => error,
         other => panic!("expected a rejection, got {other:?}"),
@@ -217,12 +217,36 @@ fn invalid_blocks_are_rejected_and_change_nothing() {
     ));
     let outsider = Keypair::insecure_dev("outsider");
     let outsider_address = outsider.address();
-    assert_eq!(
+    assert!(matches!(
         block_rejection(move |h, _| {
             h.forger = outsider_address;
             outsider
         }),
-        BlockError::NotAForger(outsider_address)
+        BlockError::NotEntitled { forger, .. } if forger == outsider_address
+    ));
+    // The only forger, claiming a rank it does not hold.
+    assert!(matches!(
+        block_rejection(|h, _| {
+            h.rank = 3;
+            forger()
+        }),
+        BlockError::NotEntitled { rank: 3, .. }
+    ));
+    // A valid fallback rank stamped before its window opens.
+    assert!(matches!(
+        block_rejection(|h, _| {
+            h.rank = 2;
+            forger()
+        }),
+        BlockError::TooEarlyForRank { rank: 2, .. }
+    ));
+    // A reveal that does not open the forger's commitment.
+    assert_eq!(
+        block_rejection(|h, _| {
+            h.reveal = Hash([7; 32]);
+            forger()
+        }),
+        BlockError::BadReveal
     );
     // Signed by someone other than the forger it names.
     assert_eq!(block_rejection(|_, _| Keypair::insecure_dev("impostor")), BlockError::BadSignature);

@@ -99,7 +99,7 @@ fn ledger_verify_names_the_first_bad_block() {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let text = stdout(&output);
     assert!(text.contains(&format!("bad block at height 3 ({bad_hash})")), "{text}");
-    assert!(text.contains("is not a forger"), "{text}");
+    assert!(text.contains("the lottery did not pick it"), "{text}");
 }
 
 #[test]
