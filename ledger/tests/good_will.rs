@@ -1,0 +1,281 @@
+//! Proof of Good-Will's ledger rules: tickets pay associations, activate two epochs later and
+//! buy lottery weight; votes need an active ticket and pass at 75% of the weight; blocks must be
+//! signed by the lottery's pick.
+
+#![allow(clippy::unwrap_used)]
+
+use goodwill_ledger::lottery::epoch_of;
+use goodwill_ledger::state::{read_association, read_forger, read_roster};
+use goodwill_ledger::testkit::{self, CHAIN_ID};
+use goodwill_ledger::{
+    Address, Amount, ApplyError, Block, BlockError, Chain, ChainError, ChainSpec, GenesisForger, Hash,
+    Keypair, MemoryStore, Payload, Transaction, TransactionBody, TxError,
+};
+
+/// A chain of several genesis forgers with given weights, plus funded accounts.
+struct Net {
+    chain: Chain<MemoryStore>,
+    keys: Vec<Keypair>,
+    nonces: Vec<u64>,
+}
+
+fn forger_key(i: usize) -> Keypair {
+    Keypair::insecure_dev(&format!("good-will-forger-{i}"))
+}
+
+impl Net {
+    fn new(weights: &[u64]) -> Net {
+        let mut spec: ChainSpec = testkit::spec(4);
+        spec.forgers = weights
+            .iter()
+            .enumerate()
+            .map(|(i, w)| GenesisForger::for_key(&forger_key(i), Amount(*w)))
+            .collect();
+        spec.params.min_ticket_price = Amount(10);
+        // Forgers pay fees for their votes before they have forged anything.
+        spec.balances.extend((0..weights.len()).map(|i| goodwill_ledger::GenesisBalance {
+            address: forger_key(i).address(),
+            balance: Amount::coins(1),
+        }));
+        let chain = Chain::open(MemoryStore::new(), spec).unwrap();
+        let keys: Vec<Keypair> =
+            (0..weights.len()).map(forger_key).chain((0..4).map(testkit::account)).collect();
+        let nonces = vec![0; keys.len()];
+        Net { chain, keys, nonces }
+    }
+
+    fn height(&self) -> u64 {
+        self.chain.head().header().height
+    }
+
+    fn epoch(&self) -> u64 {
+        epoch_of(self.chain.head().header().slot, self.chain.spec().params.slots_per_epoch)
+    }
+
+    /// A signed transaction from key `who` with the next nonce.
+    fn tx(&mut self, who: usize, payload: Payload) -> Transaction {
+        let key = &self.keys[who];
+        let tx = TransactionBody {
+            chain_id: CHAIN_ID.into(),
+            sender: key.address(),
+            nonce: self.nonces[who],
+            fee: Amount(10),
+            payload,
+        }
+        .sign(key);
+        self.nonces[who] += 1;
+        tx
+    }
+
+    /// Forges the next slot's block, by its primary forger among our keys, with `transactions`.
+    fn forge(&mut self, transactions: Vec<Transaction>) -> Result<Block, TxError> {
+        let slot = self.chain.head().header().slot + 1;
+        let forger = self
+            .keys
+            .iter()
+            .find(|k| self.chain.rank_of(&k.address(), slot).unwrap() == Some(0))
+            .expect("the primary forger is one of ours");
+        let time = testkit::slot_time(self.chain.spec(), slot, 0);
+        let mut builder = self.chain.builder(forger, slot, time).unwrap();
+        for tx in transactions {
+            match builder.push(tx) {
+                Ok(()) => {}
+                Err(ApplyError::Invalid(error)) => return Err(error),
+                Err(other) => panic!("{other}"),
+            }
+        }
+        let applied = builder.seal(forger).unwrap();
+        let block = applied.block.clone();
+        self.chain.commit(applied).unwrap();
+        Ok(block)
+    }
+
+    /// Forges one transaction alone and returns the rejection, if any; a refused transaction's
+    /// nonce is given back.
+    fn submit(&mut self, who: usize, payload: Payload) -> Result<(), TxError> {
+        let tx = self.tx(who, payload);
+        let result = self.forge(vec![tx]).map(|_| ());
+        if result.is_err() {
+            self.nonces[who] -= 1;
+            self.forge(vec![]).unwrap();
+        }
+        result
+    }
+
+    fn forge_until_epoch(&mut self, epoch: u64) {
+        while self.epoch() < epoch {
+            self.forge(vec![]).unwrap();
+        }
+    }
+
+    fn weight(&self, address: &Address, epoch: u64) -> u128 {
+        read_roster(self.chain.store(), self.height(), epoch).unwrap().weight(address)
+    }
+
+    fn eligible(&self, association: &Address) -> bool {
+        read_association(self.chain.store(), self.height(), association).unwrap().is_some_and(|a| a.eligible)
+    }
+}
+
+const BUYER: usize = 3; // testkit account 0, behind three genesis forgers
+
+fn buy(association: Address, price: u64, commitment: Option<Hash>) -> Payload {
+    Payload::BuyTicket { association, price: Amount(price), epochs: 5, commitment }
+}
+
+fn register() -> Payload {
+    Payload::RegisterAssociation {
+        name: "Clean Rivers".into(),
+        proof_url: "https://example.org/clean-rivers.pdf".into(),
+        document_hash: Hash([5; 32]),
+    }
+}
+
+#[test]
+fn ticket_money_lands_at_the_named_association() {
+    let mut net = Net::new(&[10, 10, 10]);
+    let association = testkit::association().address();
+    let buyer = net.keys[BUYER].address();
+    let (buyer_before, association_before) =
+        (net.chain.account(&buyer).unwrap().balance, net.chain.account(&association).unwrap().balance);
+    let commitment = net.keys[BUYER].reveal_commitment(0);
+    net.submit(BUYER, buy(association, 500, Some(commitment))).unwrap();
+
+    assert_eq!(net.chain.account(&association).unwrap().balance, Amount(association_before.0 + 500));
+    assert_eq!(net.chain.account(&buyer).unwrap().balance, Amount(buyer_before.0 - 500 - 10));
+    let record = read_association(net.chain.store(), net.height(), &association).unwrap().unwrap();
+    assert_eq!(record.received, Amount(500));
+    let ticket = read_forger(net.chain.store(), net.height(), &buyer).unwrap().unwrap().tickets[0];
+    assert_eq!(
+        (ticket.weight, ticket.first_epoch, ticket.last_epoch),
+        (Amount(500), net.epoch() + 2, net.epoch() + 6)
+    );
+}
+
+#[test]
+fn tickets_only_pay_eligible_associations_and_need_a_first_commitment() {
+    let mut net = Net::new(&[10]);
+    let stranger = Keypair::insecure_dev("stranger").address();
+    let commitment = Some(net.keys[BUYER].reveal_commitment(0));
+    assert_eq!(net.submit(BUYER, buy(stranger, 100, commitment)), Err(TxError::NotEligible(stranger)));
+    // Registered but not yet voted in.
+    let candidate = net.keys[BUYER + 1].address();
+    net.submit(BUYER + 1, register()).unwrap();
+    assert_eq!(net.submit(BUYER, buy(candidate, 100, commitment)), Err(TxError::NotEligible(candidate)));
+    let association = testkit::association().address();
+    assert_eq!(net.submit(BUYER, buy(association, 100, None)), Err(TxError::MissingCommitment));
+    assert!(matches!(
+        net.submit(BUYER, buy(association, 9, commitment)),
+        Err(TxError::TicketTooCheap { .. })
+    ));
+    net.submit(BUYER, buy(association, 100, commitment)).unwrap();
+    assert_eq!(net.submit(BUYER, buy(association, 100, commitment)), Err(TxError::CommitmentAlreadySet));
+    net.submit(BUYER, buy(association, 100, None)).unwrap();
+}
+
+#[test]
+fn a_ticket_counts_from_two_epochs_after_its_purchase_and_then_wins_slots() {
+    let mut net = Net::new(&[10]);
+    let association = testkit::association().address();
+    let buyer = net.keys[BUYER].address();
+    let commitment = Some(net.keys[BUYER].reveal_commitment(0));
+    net.submit(BUYER, buy(association, 1_000, commitment)).unwrap();
+    let bought_in = net.epoch();
+    assert_eq!(net.weight(&buyer, bought_in), 0);
+    assert_eq!(net.weight(&buyer, bought_in + 1), 0);
+    assert_eq!(net.weight(&buyer, bought_in + 2), 1_000);
+    assert_eq!(net.weight(&buyer, bought_in + 7), 0, "the ticket spans 5 epochs");
+    // With 99% of the weight from epoch + 2, the buyer forges most blocks there.
+    net.forge_until_epoch(bought_in + 2);
+    let before = read_forger(net.chain.store(), net.height(), &buyer).unwrap().unwrap().blocks_forged;
+    for _ in 0..20 {
+        net.forge(vec![]).unwrap();
+    }
+    let forged =
+        read_forger(net.chain.store(), net.height(), &buyer).unwrap().unwrap().blocks_forged - before;
+    assert!(forged >= 15, "the buyer forged {forged} of 20 blocks with 99% of the weight");
+}
+
+/// Registers `net.keys[BUYER + 1]` as an association and has forgers `voters` vote for it.
+fn vote_outcome(weights: &[u64], voters: &[usize]) -> bool {
+    let mut net = Net::new(weights);
+    let candidate = net.keys[BUYER + 1].address();
+    net.submit(BUYER + 1, register()).unwrap();
+    for &voter in voters {
+        assert!(!net.eligible(&candidate));
+        net.submit(voter, Payload::VoteAssociation { association: candidate }).unwrap();
+    }
+    net.eligible(&candidate)
+}
+
+#[test]
+fn the_vote_passes_at_exactly_75_percent_of_the_weight() {
+    assert!(vote_outcome(&[30, 45, 25], &[0, 1]), "30 + 45 of 100 is 75%");
+    assert!(vote_outcome(&[1, 1, 1, 1], &[0, 1, 2]), "three of four equal forgers");
+}
+
+#[test]
+fn the_vote_fails_just_below_75_percent() {
+    assert!(!vote_outcome(&[30, 44, 26], &[0, 1]), "30 + 44 of 100 is 74%");
+    assert!(!vote_outcome(&[3000, 4499, 2501], &[0, 1]), "74.99%");
+}
+
+#[test]
+fn only_forgers_with_an_active_ticket_vote_once_within_the_window() {
+    let mut net = Net::new(&[10, 10, 10, 10]);
+    let candidate = net.keys[BUYER + 2].address();
+    net.submit(BUYER + 2, register()).unwrap();
+    let outsider = net.keys[BUYER + 1].address();
+    let vote = Payload::VoteAssociation { association: candidate };
+    assert_eq!(net.submit(BUYER + 1, vote.clone()), Err(TxError::NoActiveTicket(outsider)));
+    // A ticket not yet active does not give a vote either.
+    let commitment = Some(net.keys[BUYER + 1].reveal_commitment(0));
+    net.submit(BUYER + 1, buy(testkit::association().address(), 100, commitment)).unwrap();
+    assert_eq!(net.submit(BUYER + 1, vote.clone()), Err(TxError::NoActiveTicket(outsider)));
+    net.submit(0, vote.clone()).unwrap();
+    let voter = net.keys[0].address();
+    assert_eq!(net.submit(0, vote.clone()), Err(TxError::AlreadyVoted { voter, association: candidate }));
+    let unknown = Keypair::insecure_dev("unknown").address();
+    assert_eq!(
+        net.submit(1, Payload::VoteAssociation { association: unknown }),
+        Err(TxError::UnknownAssociation(unknown))
+    );
+    // After the window the registration has expired, and may be made again.
+    let window = net.chain.spec().params.vote_window_epochs;
+    let registered = net.epoch();
+    net.forge_until_epoch(registered + window + 1);
+    assert_eq!(net.submit(1, vote.clone()), Err(TxError::RegistrationExpired(candidate)));
+    net.submit(BUYER + 2, register()).unwrap();
+    net.submit(1, vote).unwrap();
+}
+
+#[test]
+fn a_block_signed_out_of_turn_is_rejected_and_the_open_rank_fills_a_slot() {
+    let mut net = Net::new(&[10, 10]);
+    let (a, b) = (forger_key(0), forger_key(1));
+    // A slot whose primary is `a`.
+    let slot = (1..).find(|&s| net.chain.rank_of(&a.address(), s).unwrap() == Some(0)).unwrap();
+    let b_rank = net.chain.rank_of(&b.address(), slot).unwrap().unwrap();
+    assert!(b_rank > 0);
+    // `b` forges the slot claiming rank 0: rejected.
+    let honest = net
+        .chain
+        .builder(&a, slot, testkit::slot_time(net.chain.spec(), slot, 0))
+        .unwrap()
+        .seal(&a)
+        .unwrap()
+        .block;
+    let mut header = honest.header().clone();
+    header.forger = b.address();
+    header.reveal = b.reveal_secret(0);
+    header.next_commitment = b.reveal_commitment(1);
+    let stolen = Block { header: header.sign(&b), transactions: vec![] };
+    let error = net.chain.import(stolen).unwrap_err();
+    assert!(matches!(error, ChainError::Invalid(BlockError::NotEntitled { rank: 0, .. })), "{error}");
+    // `b` at its own rank, inside that rank's window: valid (the primary was absent).
+    let time = testkit::slot_time(net.chain.spec(), slot, b_rank);
+    let fallback = net.chain.builder(&b, slot, time).unwrap().seal(&b).unwrap().block;
+    assert_eq!(fallback.header().rank, b_rank);
+    net.chain.import(fallback).unwrap();
+    assert_eq!(net.chain.head().header().forger, b.address());
+}
