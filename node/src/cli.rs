@@ -25,6 +25,94 @@ pub enum Command {
     /// Check a node's stored ledger.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Run a node.
+    Node(NodeArgs),
+    /// Build, sign and submit a transaction to a node.
+    Tx(TxArgs),
+}
+
+/// Arguments of `goodwill node`.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// A one-node development chain in a temporary folder, forged by the insecure `dev` key.
+    #[arg(long, conflicts_with_all = ["chain", "forger_key"])]
+    pub dev: bool,
+    /// The chain spec file.
+    #[arg(long, required_unless_present = "dev")]
+    pub chain: Option<PathBuf>,
+    /// Where the node keeps its data (default with --dev: a temporary folder).
+    #[arg(long)]
+    pub base_path: Option<PathBuf>,
+    /// Key file of the forger this node forges for.
+    #[arg(long)]
+    pub forger_key: Option<PathBuf>,
+    /// Address of the HTTP API; loopback unless you choose otherwise.
+    #[arg(long, default_value = "127.0.0.1:9933")]
+    pub http: std::net::SocketAddr,
+}
+
+/// Arguments shared by every `goodwill tx` command.
+#[derive(Debug, Args)]
+pub struct TxArgs {
+    /// The signing key: a key file, or `dev` / `dev2` (insecure, dev and local chains only).
+    #[arg(long, global = true, default_value = "")]
+    pub key: String,
+    /// The node's HTTP API.
+    #[arg(long, global = true, default_value = "http://127.0.0.1:9933")]
+    pub node: String,
+    /// Fee in base units (default: the chain's minimum).
+    #[arg(long, global = true)]
+    pub fee: Option<u64>,
+    /// Wait until the transaction is in a block, and print where.
+    #[arg(long, global = true)]
+    pub wait: bool,
+    /// What to send.
+    #[command(subcommand)]
+    pub kind: TxKind,
+}
+
+/// Transaction kinds.
+#[derive(Debug, Subcommand)]
+pub enum TxKind {
+    /// Send coins.
+    Transfer {
+        /// Recipient address (gw1...).
+        #[arg(long)]
+        to: String,
+        /// Amount in base units (1 coin = 10^9).
+        #[arg(long)]
+        amount: u64,
+    },
+    /// Buy forging weight; the price goes to an eligible association.
+    BuyTicket {
+        /// The association (gw1...).
+        #[arg(long)]
+        association: String,
+        /// Price and weight, in base units.
+        #[arg(long)]
+        price: u64,
+        /// Epochs the ticket is active.
+        #[arg(long, default_value_t = 10)]
+        epochs: u32,
+    },
+    /// Register your key as a good-cause association.
+    RegisterAssociation {
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        /// Where its proof of identity is published (https).
+        #[arg(long)]
+        proof_url: String,
+        /// BLAKE3 of that document (64 hex digits).
+        #[arg(long)]
+        document_hash: String,
+    },
+    /// Vote, as a forger with an active ticket, for a registered association.
+    Vote {
+        /// The association (gw1...).
+        #[arg(long)]
+        association: String,
+    },
 }
 
 /// `goodwill key ...`

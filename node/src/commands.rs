@@ -10,7 +10,7 @@ use goodwill_ledger::{
 };
 use serde_json::json;
 
-use crate::cli::{BuiltinChain, ChainSpecCommand, Cli, Command, KeyCommand, LedgerCommand};
+use crate::cli::{BuiltinChain, ChainSpecCommand, Cli, Command, KeyCommand, LedgerCommand, NodeArgs};
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> eyre::Result<()> {
@@ -31,7 +31,38 @@ pub fn run(cli: Cli) -> eyre::Result<()> {
             Ok(())
         }
         Command::Ledger(LedgerCommand::Verify { base_path }) => ledger_verify(&base_path),
+        Command::Node(args) => node(args),
+        Command::Tx(args) => crate::client::run(args),
     }
+}
+
+fn node(args: NodeArgs) -> eyre::Result<()> {
+    let (spec, forger_key, base_path, _temporary) = if args.dev {
+        // Genesis at the start of the current slot, so the first block comes at once.
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
+        let spec = ChainSpec::dev(now - now % goodwill_ledger::ChainParams::default().slot_duration_ms);
+        let (base_path, temporary) = match args.base_path {
+            Some(path) => (path, None),
+            None => {
+                let dir = tempfile::Builder::new().prefix("goodwill-dev-").tempdir()?;
+                (dir.path().to_path_buf(), Some(dir))
+            }
+        };
+        eprintln!(
+            "development chain in {}: the dev and dev2 keys are public and insecure",
+            base_path.display()
+        );
+        (spec, Some(Keypair::insecure_dev("dev")), base_path, temporary)
+    } else {
+        let path = args.chain.ok_or_else(|| eyre!("--chain is required without --dev"))?;
+        let text = std::fs::read_to_string(&path)
+            .wrap_err_with(|| format!("reading the chain spec {}", path.display()))?;
+        let spec = ChainSpec::from_json(&text).wrap_err_with(|| format!("in {}", path.display()))?;
+        let key = args.forger_key.as_deref().map(Keypair::read_file).transpose()?;
+        let base_path = args.base_path.ok_or_else(|| eyre!("--base-path is required without --dev"))?;
+        (spec, key, base_path, None)
+    };
+    crate::run::run(crate::run::NodeConfig { spec, base_path, forger_key, http: args.http })
 }
 
 fn key_generate(out: Option<&Path>) -> eyre::Result<()> {

@@ -1,7 +1,12 @@
 //! `goodwill`: run a Goodwill node and manage keys, chain specs and the ledger.
 
+mod actor;
 mod cli;
+mod client;
 mod commands;
+mod forger;
+mod http;
+mod run;
 
 use clap::Parser;
 

@@ -1,0 +1,279 @@
+//! The chain actor: one thread owns the chain and its RocksDB store; everything else sends it
+//! commands over a bounded channel and gets answers on `oneshot` channels.
+
+use std::collections::{BTreeMap, HashSet};
+
+use goodwill_ledger::execute::check_stateless;
+use goodwill_ledger::lottery::epoch_of;
+use goodwill_ledger::state::{AssociationState, ForgerState, read_association, read_forger};
+use goodwill_ledger::{
+    Account, Address, ApplyError, Chain, Hash, Keypair, RocksStore, SealedHeader, Store, Transaction,
+    TxError, TxLocation,
+};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most transactions waiting for a block; more are refused until blocks drain them.
+pub const MAX_PENDING: usize = 10_000;
+/// Depth of the command queue.
+const QUEUE: usize = 1_024;
+
+/// What the chain looks like now.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub chain_id: String,
+    pub genesis_hash: Hash,
+    pub head: SealedHeader,
+    pub pending: usize,
+    pub slot_duration_ms: u64,
+    pub genesis_time_ms: u64,
+    pub slots_per_epoch: u64,
+    pub fallback_ranks: u32,
+}
+
+/// Where a transaction is.
+#[derive(Debug, Clone)]
+pub enum TxStatus {
+    Pending,
+    Committed(TxLocation),
+}
+
+/// A block the forger made.
+#[derive(Debug, Clone)]
+pub struct Forged {
+    pub height: u64,
+    pub hash: Hash,
+    pub transactions: usize,
+}
+
+enum Command {
+    Status(oneshot::Sender<Status>),
+    Account(Address, oneshot::Sender<Result<Account, String>>),
+    Forger(Address, oneshot::Sender<Result<Option<ForgerState>, String>>),
+    Association(Address, oneshot::Sender<Result<Option<AssociationState>, String>>),
+    Transaction(Hash, oneshot::Sender<Result<Option<TxStatus>, String>>),
+    Submit(Box<Transaction>, oneshot::Sender<Result<Hash, TxError>>),
+    RankOf(Address, u64, oneshot::Sender<Result<Option<u32>, String>>),
+    Forge { slot: u64, timestamp_ms: u64, reply: oneshot::Sender<Result<Option<Forged>, String>> },
+}
+
+/// A cheap, cloneable handle to the chain actor.
+#[derive(Clone)]
+pub struct ChainHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+/// The actor stopped (the node is shutting down).
+#[derive(Debug, thiserror::Error)]
+#[error("the chain actor has stopped")]
+pub struct Stopped;
+
+impl ChainHandle {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(make(reply)).await.map_err(|_| Stopped)?;
+        answer.await.map_err(|_| Stopped)
+    }
+
+    pub async fn status(&self) -> Result<Status, Stopped> {
+        self.ask(Command::Status).await
+    }
+
+    pub async fn account(&self, address: Address) -> Result<Result<Account, String>, Stopped> {
+        self.ask(|r| Command::Account(address, r)).await
+    }
+
+    pub async fn forger(&self, address: Address) -> Result<Result<Option<ForgerState>, String>, Stopped> {
+        self.ask(|r| Command::Forger(address, r)).await
+    }
+
+    pub async fn association(
+        &self,
+        address: Address,
+    ) -> Result<Result<Option<AssociationState>, String>, Stopped> {
+        self.ask(|r| Command::Association(address, r)).await
+    }
+
+    pub async fn transaction(&self, id: Hash) -> Result<Result<Option<TxStatus>, String>, Stopped> {
+        self.ask(|r| Command::Transaction(id, r)).await
+    }
+
+    pub async fn submit(&self, tx: Transaction) -> Result<Result<Hash, TxError>, Stopped> {
+        self.ask(|r| Command::Submit(Box::new(tx), r)).await
+    }
+
+    pub async fn rank_of(&self, forger: Address, slot: u64) -> Result<Result<Option<u32>, String>, Stopped> {
+        self.ask(|r| Command::RankOf(forger, slot, r)).await
+    }
+
+    pub async fn forge(
+        &self,
+        slot: u64,
+        timestamp_ms: u64,
+    ) -> Result<Result<Option<Forged>, String>, Stopped> {
+        self.ask(|reply| Command::Forge { slot, timestamp_ms, reply }).await
+    }
+}
+
+/// Starts the actor on its own thread. It stops when every handle is dropped; joining the
+/// returned thread then guarantees the store is closed.
+pub fn spawn(
+    chain: Chain<RocksStore>,
+    forger: Option<Keypair>,
+) -> (ChainHandle, std::thread::JoinHandle<()>) {
+    let (commands, mut inbox) = mpsc::channel(QUEUE);
+    let thread = std::thread::Builder::new()
+        .name("chain".into())
+        .spawn(move || {
+            let mut actor = Actor { chain, forger, pending: BTreeMap::new(), pending_ids: HashSet::new() };
+            while let Some(command) = inbox.blocking_recv() {
+                actor.handle(command);
+            }
+            tracing::debug!("chain actor stopped");
+        })
+        .expect("spawning the chain thread");
+    (ChainHandle { commands }, thread)
+}
+
+struct Actor {
+    chain: Chain<RocksStore>,
+    forger: Option<Keypair>,
+    /// Pending transactions by (sender, nonce): at most one per nonce, replaced only by a higher fee.
+    pending: BTreeMap<(Address, u64), Transaction>,
+    pending_ids: HashSet<Hash>,
+}
+
+impl Actor {
+    fn handle(&mut self, command: Command) {
+        // A dropped reply means the asker gave up; nothing to do about it.
+        match command {
+            Command::Status(reply) => {
+                let spec = self.chain.spec();
+                let _ = reply.send(Status {
+                    chain_id: spec.chain_id.clone(),
+                    genesis_hash: self.chain.genesis_hash(),
+                    head: self.chain.head().clone(),
+                    pending: self.pending.len(),
+                    slot_duration_ms: spec.params.slot_duration_ms,
+                    genesis_time_ms: spec.genesis_time_ms,
+                    slots_per_epoch: spec.params.slots_per_epoch,
+                    fallback_ranks: spec.params.fallback_ranks,
+                });
+            }
+            Command::Account(address, reply) => {
+                let _ = reply.send(self.chain.account(&address).map_err(|e| e.to_string()));
+            }
+            Command::Forger(address, reply) => {
+                let height = self.chain.head().header().height;
+                let _ =
+                    reply.send(read_forger(self.chain.store(), height, &address).map_err(|e| e.to_string()));
+            }
+            Command::Association(address, reply) => {
+                let height = self.chain.head().header().height;
+                let _ = reply
+                    .send(read_association(self.chain.store(), height, &address).map_err(|e| e.to_string()));
+            }
+            Command::Transaction(id, reply) => {
+                let answer = if self.pending_ids.contains(&id) {
+                    Ok(Some(TxStatus::Pending))
+                } else {
+                    self.chain
+                        .store()
+                        .transaction_location(&id)
+                        .map(|l| l.map(TxStatus::Committed))
+                        .map_err(|e| e.to_string())
+                };
+                let _ = reply.send(answer);
+            }
+            Command::Submit(tx, reply) => {
+                let _ = reply.send(self.submit(*tx));
+            }
+            Command::RankOf(forger, slot, reply) => {
+                let _ = reply.send(self.chain.rank_of(&forger, slot).map_err(|e| e.to_string()));
+            }
+            Command::Forge { slot, timestamp_ms, reply } => {
+                let _ = reply.send(self.forge(slot, timestamp_ms));
+            }
+        }
+    }
+
+    /// Admits a transaction to the pending pool: stateless checks, not already used nonce,
+    /// bounded pool, one per (sender, nonce) unless the fee is higher.
+    fn submit(&mut self, tx: Transaction) -> Result<Hash, TxError> {
+        check_stateless(&tx, self.chain.spec())?;
+        let body = tx.body();
+        let account = self.chain.account(&body.sender).map_err(|_| TxError::BadSignature)?;
+        if body.nonce < account.nonce {
+            return Err(TxError::StaleNonce { expected: account.nonce, got: body.nonce });
+        }
+        let key = (body.sender, body.nonce);
+        if let Some(existing) = self.pending.get(&key) {
+            if existing.id() == tx.id() {
+                return Ok(tx.id());
+            }
+            if existing.body().fee >= body.fee {
+                return Err(TxError::FeeTooLow { min: existing.body().fee, got: body.fee });
+            }
+            self.pending_ids.remove(&existing.id());
+        } else if self.pending.len() >= MAX_PENDING {
+            return Err(TxError::BlockFull { size: tx.encoded_len() });
+        }
+        let id = tx.id();
+        self.pending_ids.insert(id);
+        self.pending.insert(key, tx);
+        Ok(id)
+    }
+
+    /// Forges `slot` if this node's forger may sign it and the head is not already at or past it.
+    fn forge(&mut self, slot: u64, timestamp_ms: u64) -> Result<Option<Forged>, String> {
+        let Some(forger) = &self.forger else { return Ok(None) };
+        if self.chain.head().header().slot >= slot {
+            return Ok(None);
+        }
+        let mut builder = match self.chain.builder(forger, slot, timestamp_ms) {
+            Ok(builder) => builder,
+            Err(goodwill_ledger::ChainError::Invalid(_)) => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        };
+        // Pending transactions in (sender, nonce) order, so each sender's run applies in order.
+        let mut dropped = Vec::new();
+        for (key, tx) in &self.pending {
+            if !builder.has_room(tx.encoded_len()) {
+                break;
+            }
+            match builder.push(tx.clone()) {
+                Ok(()) => {}
+                Err(ApplyError::Invalid(TxError::FutureNonce { .. })) => {}
+                Err(ApplyError::Invalid(reason)) => {
+                    tracing::debug!(id = %tx.id(), %reason, "dropping a pending transaction");
+                    dropped.push(*key);
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        let applied = builder.seal(forger).map_err(|e| e.to_string())?;
+        let block = &applied.block;
+        let forged = Forged {
+            height: block.header().height,
+            hash: block.hash(),
+            transactions: block.transactions.len(),
+        };
+        let included: Vec<(Address, u64)> =
+            block.transactions.iter().map(|tx| (tx.body().sender, tx.body().nonce)).collect();
+        self.chain.commit(applied).map_err(|e| e.to_string())?;
+        for key in included.into_iter().chain(dropped) {
+            if let Some(tx) = self.pending.remove(&key) {
+                self.pending_ids.remove(&tx.id());
+            }
+        }
+        let spec = self.chain.spec();
+        tracing::info!(
+            height = forged.height,
+            hash = %forged.hash,
+            slot,
+            epoch = epoch_of(slot, spec.params.slots_per_epoch),
+            transactions = forged.transactions,
+            "forged a block"
+        );
+        Ok(Some(forged))
+    }
+}

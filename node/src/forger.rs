@@ -1,0 +1,54 @@
+//! The forging loop: at each slot, ask the lottery for this node's rank, wait for that rank's
+//! window to open, and forge if no better block has arrived.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use goodwill_ledger::Address;
+use goodwill_ledger::lottery::rank_offset_ms;
+use tokio::sync::watch;
+
+use crate::actor::ChainHandle;
+
+/// Milliseconds since the Unix epoch, from the system clock.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Runs until `shutdown` turns true or the chain actor stops.
+pub async fn run(chain: ChainHandle, forger: Address, mut shutdown: watch::Receiver<bool>) {
+    let Ok(status) = chain.status().await else { return };
+    let (genesis, duration, ranks) = (status.genesis_time_ms, status.slot_duration_ms, status.fallback_ranks);
+    let slot_at = |t: u64| t.saturating_sub(genesis) / duration;
+    let mut slot = slot_at(now_ms()) + 1;
+    loop {
+        let rank = match chain.rank_of(forger, slot).await {
+            Ok(Ok(rank)) => rank,
+            Ok(Err(error)) => {
+                tracing::error!(%error, slot, "could not read the lottery");
+                None
+            }
+            Err(_) => return,
+        };
+        let start = genesis + slot * duration;
+        // Without a rank, just wait for the next slot.
+        let at = start + rank.map_or(duration, |rank| rank_offset_ms(duration, ranks, rank));
+        let wait = Duration::from_millis(at.saturating_sub(now_ms()));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+        if rank.is_some() {
+            let now = now_ms();
+            if now < start + duration {
+                match chain.forge(slot, now.max(at)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => tracing::error!(%error, slot, "forging failed"),
+                    Err(_) => return,
+                }
+            } else {
+                tracing::warn!(slot, "missed the slot: this node was too slow");
+            }
+        }
+        slot = (slot + 1).max(slot_at(now_ms()) + 1);
+    }
+}

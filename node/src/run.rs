@@ -1,0 +1,82 @@
+//! `goodwill node`: opens the chain, starts the chain actor, the forger and the HTTP API, and
+//! shuts them down cleanly on Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use eyre::{WrapErr, eyre};
+use goodwill_ledger::{Chain, ChainSpec, Keypair, RocksStore};
+use tokio::sync::watch;
+
+use crate::actor;
+use crate::forger;
+
+/// What `goodwill node` was asked to run.
+pub struct NodeConfig {
+    pub spec: ChainSpec,
+    pub base_path: PathBuf,
+    pub forger_key: Option<Keypair>,
+    pub http: SocketAddr,
+}
+
+/// Runs a node until Ctrl-C.
+pub fn run(config: NodeConfig) -> eyre::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .wrap_err("starting the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: NodeConfig) -> eyre::Result<()> {
+    let db_path = config.base_path.join("db");
+    std::fs::create_dir_all(&config.base_path)
+        .wrap_err_with(|| format!("creating the base path {}", config.base_path.display()))?;
+    let store = RocksStore::open(&db_path)?;
+    let chain = Chain::open(store, config.spec)?;
+    let head = chain.head().clone();
+    tracing::info!(
+        chain = %chain.spec().chain_id,
+        genesis = %chain.genesis_hash(),
+        height = head.header().height,
+        head = %head.hash(),
+        base_path = %config.base_path.display(),
+        "opened the chain"
+    );
+    let forger_address = config.forger_key.as_ref().map(Keypair::address);
+    let (handle, chain_thread) = actor::spawn(chain, config.forger_key);
+    let (stop, stopped) = watch::channel(false);
+
+    let listener = crate::http::bind(config.http)
+        .await
+        .wrap_err_with(|| format!("binding the HTTP API to {}", config.http))?;
+    let http_address = listener.local_addr()?;
+    let router = crate::http::router(handle.clone());
+    let mut http_stopped = stopped.clone();
+    let http = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = http_stopped.wait_for(|stop| *stop).await;
+        };
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    });
+    // Tests and scripts wait for this line.
+    println!("HTTP API listening on http://{http_address}");
+    let forger_task = forger_address.map(|address| {
+        tracing::info!(%address, "forging when the lottery picks this node");
+        tokio::spawn(forger::run(handle.clone(), address, stopped.clone()))
+    });
+    drop(handle);
+
+    tokio::signal::ctrl_c().await.wrap_err("waiting for Ctrl-C")?;
+    tracing::info!("shutting down");
+    let _ = stop.send(true);
+    if let Some(task) = forger_task {
+        let _ = task.await;
+    }
+    http.await.map_err(|e| eyre!("HTTP task: {e}"))??;
+    // The last handles are gone: the actor finishes its queue, closes the store and exits.
+    chain_thread.join().map_err(|_| eyre!("the chain thread panicked"))?;
+    println!("stopped cleanly");
+    Ok(())
+}

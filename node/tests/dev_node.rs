@@ -1,0 +1,146 @@
+//! The real `goodwill` binary as a user runs it: a dev node forges, transfers and a ticket
+//! purchase submitted with `goodwill tx` land in blocks, the association receives the ticket
+//! money, Ctrl-C stops the node cleanly, and the stored chain verifies.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use goodwill_ledger::{Amount, COIN, ChainParams, Keypair};
+use serde_json::Value;
+
+const GOODWILL: &str = env!("CARGO_BIN_EXE_goodwill");
+
+/// A running node, interrupted (SIGINT) when dropped if still running.
+struct Node {
+    child: Child,
+    url: String,
+}
+
+impl Node {
+    fn start(base_path: &std::path::Path) -> Node {
+        let mut child = Command::new(GOODWILL)
+            .args(["node", "--dev", "--http", "127.0.0.1:0", "--base-path"])
+            .arg(base_path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // The node prints its address once it listens: no guessing, no sleeping.
+        let url = lines
+            .by_ref()
+            .map(Result::unwrap)
+            .find_map(|line| line.strip_prefix("HTTP API listening on ").map(str::to_string))
+            .expect("the node announces its HTTP address");
+        std::thread::spawn(move || lines.for_each(drop));
+        Node { child, url }
+    }
+
+    fn get(&self, path: &str) -> Value {
+        ureq::get(&format!("{}{path}", self.url)).call().unwrap().body_mut().read_json().unwrap()
+    }
+
+    fn balance(&self, address: &goodwill_ledger::Address) -> u64 {
+        self.get(&format!("/api/v1/accounts/{address}"))["balance"].as_str().unwrap().parse().unwrap()
+    }
+
+    fn tx(&self, args: &[&str]) -> String {
+        let output = Command::new(GOODWILL)
+            .arg("tx")
+            .args(args)
+            .args(["--node", &self.url, "--wait"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "goodwill tx {args:?}: {stdout} {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("included in block #"), "{stdout}");
+        stdout
+    }
+
+    fn interrupt(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[test]
+fn a_dev_node_forges_transfers_and_tickets_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Node::start(dir.path());
+    let (dev, dev2) = (Keypair::insecure_dev("dev").address(), Keypair::insecure_dev("dev2").address());
+    let association = Keypair::insecure_dev("dev-association").address();
+    let fee = ChainParams::default().min_fee.0;
+    let dev2_before = node.balance(&dev2);
+
+    node.tx(&["transfer", "--key", "dev", "--to", &dev2.to_string(), "--amount", "5000"]);
+    node.tx(&["transfer", "--key", "dev", "--to", &dev2.to_string(), "--amount", "7000"]);
+    assert_eq!(node.balance(&dev2), dev2_before + 12_000);
+    assert_eq!(node.get(&format!("/api/v1/accounts/{dev}"))["nonce"], 2);
+
+    let price = 25 * COIN;
+    node.tx(&[
+        "buy-ticket",
+        "--key",
+        "dev2",
+        "--association",
+        &association.to_string(),
+        "--price",
+        &price.to_string(),
+        "--epochs",
+        "3",
+    ]);
+    assert_eq!(node.balance(&dev2), dev2_before + 12_000 - price - fee);
+    assert_eq!(node.balance(&association), price, "the ticket money is the association's");
+    let record = node.get(&format!("/api/v1/associations/{association}"));
+    assert_eq!(record["association"]["received"], Amount(price).to_string());
+    let forger = node.get(&format!("/api/v1/forgers/{dev2}"));
+    assert_eq!(forger["forger"]["tickets"][0]["weight"], Amount(price).to_string());
+
+    // Refusals are explained, and change nothing.
+    let refused = Command::new(GOODWILL)
+        .args([
+            "tx",
+            "transfer",
+            "--key",
+            "dev2",
+            "--to",
+            "gw1notanaddress",
+            "--amount",
+            "1",
+            "--node",
+            &node.url,
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a valid address"));
+
+    let height = node.get("/api/v1/status")["head"]["height"].as_u64().unwrap();
+    assert!(height >= 3);
+    let status = node.interrupt();
+    assert!(status.success(), "the node exited with {status}");
+
+    // Nothing was lost: the stored chain re-validates from genesis up to at least that height.
+    let verify =
+        Command::new(GOODWILL).args(["ledger", "verify", "--base-path"]).arg(dir.path()).output().unwrap();
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{text}");
+    let verified: u64 = text.split("head #").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(verified >= height, "{text}");
+}
