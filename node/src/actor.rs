@@ -28,6 +28,7 @@ pub struct Status {
     pub genesis_time_ms: u64,
     pub slots_per_epoch: u64,
     pub fallback_ranks: u32,
+    pub min_fee: goodwill_ledger::Amount,
 }
 
 /// Where a transaction is.
@@ -157,6 +158,7 @@ impl Actor {
                     genesis_time_ms: spec.genesis_time_ms,
                     slots_per_epoch: spec.params.slots_per_epoch,
                     fallback_ranks: spec.params.fallback_ranks,
+                    min_fee: spec.params.min_fee,
                 });
             }
             Command::Account(address, reply) => {

@@ -60,7 +60,7 @@ pub struct TxArgs {
     /// The node's HTTP API.
     #[arg(long, global = true, default_value = "http://127.0.0.1:9933")]
     pub node: String,
-    /// Fee in base units (default: the chain's minimum).
+    /// Fee in base units (default: the node's chain minimum).
     #[arg(long, global = true)]
     pub fee: Option<u64>,
     /// Wait until the transaction is in a block, and print where.

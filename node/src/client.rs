@@ -100,7 +100,11 @@ pub fn run(args: TxArgs) -> eyre::Result<()> {
             Payload::VoteAssociation { association: parse_address(&association)? }
         }
     };
-    let fee = Amount(args.fee.unwrap_or(goodwill_ledger::ChainParams::default().min_fee.0));
+    let min_fee = status["min_fee"]
+        .as_str()
+        .and_then(|f| f.parse().ok())
+        .ok_or_else(|| eyre!("the node did not say its minimum fee"))?;
+    let fee = Amount(args.fee.unwrap_or(min_fee));
     let tx = TransactionBody { chain_id, sender, nonce, fee, payload }.sign(&signer);
     let (code, answer) =
         node.post("/api/v1/transactions", &json!({ "transaction": hex::encode(tx.encode()) }))?;

@@ -73,6 +73,7 @@ async fn status(State(chain): State<ChainHandle>) -> Result<Json<Value>, ApiErro
         "epoch": epoch_of(slot, status.slots_per_epoch),
         "peers": 0,
         "pending_transactions": status.pending,
+        "min_fee": status.min_fee,
     })))
 }
 
