@@ -70,10 +70,11 @@ impl Header {
         })
     }
 
-    /// Seals the header with the forger's signature.
-    pub fn sign(self, key: &Keypair) -> SealedHeader {
+    /// Seals the header with the forger's signature, bound to the chain whose genesis hash is
+    /// `chain`: a signed header proves which chain it was made for.
+    pub fn sign(self, key: &Keypair, chain: &Hash) -> SealedHeader {
         let bytes = Bytes::from(self.to_wire().encode_to_vec());
-        let signature = Some(key.sign(&signing_message(BLOCK_DOMAIN, &bytes)));
+        let signature = Some(key.sign(&header_signing_message(chain, &bytes)));
         SealedHeader { hash: Hash::tagged(BLOCK_DOMAIN, &bytes), header: self, bytes, signature }
     }
 
@@ -82,6 +83,14 @@ impl Header {
         let bytes = Bytes::from(self.to_wire().encode_to_vec());
         SealedHeader { hash: Hash::tagged(BLOCK_DOMAIN, &bytes), header: self, bytes, signature: None }
     }
+}
+
+/// `"goodwill/block/v1" || 0x00 || chain || header`.
+fn header_signing_message(chain: &Hash, header: &[u8]) -> Vec<u8> {
+    let mut bound = Vec::with_capacity(32 + header.len());
+    bound.extend_from_slice(chain.as_bytes());
+    bound.extend_from_slice(header);
+    signing_message(BLOCK_DOMAIN, &bound)
 }
 
 /// A header with its hash and its forger's signature.
@@ -109,14 +118,15 @@ impl SealedHeader {
         self.signature.as_ref()
     }
 
-    /// Checks the forger's signature (strict verification).
-    pub fn verify_signature(&self) -> bool {
+    /// Checks the forger's signature (strict verification) for the chain whose genesis hash is
+    /// `chain`.
+    pub fn verify_signature(&self, chain: &Hash) -> bool {
         let (Some(signature), Ok(key)) =
             (self.signature, VerifyingKey::from_bytes(self.header.forger.as_bytes()))
         else {
             return false;
         };
-        let message = signing_message(BLOCK_DOMAIN, &self.bytes);
+        let message = header_signing_message(chain, &self.bytes);
         key.verify_strict(&message, &Signature::from_bytes(&signature)).is_ok()
     }
 

@@ -181,7 +181,7 @@ impl<S: Store> Chain<S> {
 
     /// Validates `block` on the head and commits it. An invalid block changes nothing.
     pub fn import(&mut self, block: Block) -> Result<Vec<Receipt>, ChainError> {
-        let applied = apply_block(&self.store, &self.spec, &self.head, block)?;
+        let applied = apply_block(&self.store, &self.spec, &self.genesis, &self.head, block)?;
         let receipts = applied.receipts.clone();
         self.commit(applied)?;
         Ok(receipts)
@@ -194,13 +194,18 @@ impl<S: Store> Chain<S> {
         slot: u64,
         timestamp_ms: u64,
     ) -> Result<BlockBuilder<'_, S>, ChainError> {
-        Ok(BlockBuilder::new(&self.store, &self.spec, &self.head, forger, slot, timestamp_ms)?)
+        Ok(BlockBuilder::new(&self.store, &self.spec, self.genesis, &self.head, forger, slot, timestamp_ms)?)
     }
 
     /// The rank at which `forger` may sign `slot` on top of the head, if any.
     pub fn rank_of(&self, forger: &Address, slot: u64) -> Result<Option<u32>, StoreError> {
-        let mut executor =
-            crate::execute::Executor::new(&self.store, &self.spec, self.head.header().height, slot);
+        let mut executor = crate::execute::Executor::new(
+            &self.store,
+            &self.spec,
+            self.genesis,
+            self.head.header().height,
+            slot,
+        );
         executor.rank_of(slot, forger)
     }
 

@@ -332,6 +332,8 @@ pub const MAX_PROOF_URL_BYTES: usize = 256;
 pub struct Executor<'a, R: TreeReader + ?Sized> {
     reader: &'a R,
     spec: &'a ChainSpec,
+    /// Genesis hash: what block signatures are bound to.
+    genesis: Hash,
     version: u64,
     /// Epoch of the block being applied.
     epoch: u64,
@@ -345,11 +347,13 @@ pub struct Executor<'a, R: TreeReader + ?Sized> {
 }
 
 impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
-    /// Starts on the state at `version` (the parent block's height), for a block in `slot`.
-    pub fn new(reader: &'a R, spec: &'a ChainSpec, version: u64, slot: u64) -> Self {
+    /// Starts on the state at `version` (the parent block's height), for a block in `slot` of
+    /// the chain whose genesis hash is `genesis`.
+    pub fn new(reader: &'a R, spec: &'a ChainSpec, genesis: Hash, version: u64, slot: u64) -> Self {
         Executor {
             reader,
             spec,
+            genesis,
             version,
             epoch: epoch_of(slot, spec.params.slots_per_epoch),
             accounts: BTreeMap::new(),
@@ -668,7 +672,12 @@ pub struct AppliedBlock {
 }
 
 /// Checks the header against its parent and the chain's rules, without touching state.
-pub fn check_header(spec: &ChainSpec, parent: &SealedHeader, block: &Block) -> Result<(), BlockError> {
+pub fn check_header(
+    spec: &ChainSpec,
+    genesis: &Hash,
+    parent: &SealedHeader,
+    block: &Block,
+) -> Result<(), BlockError> {
     let header = block.header();
     let parent_header = parent.header();
     if header.parent_hash != parent.hash() {
@@ -703,7 +712,7 @@ pub fn check_header(spec: &ChainSpec, parent: &SealedHeader, block: &Block) -> R
     if computed != header.transactions_root {
         return Err(BlockError::TransactionsRoot { got: header.transactions_root, computed });
     }
-    if !block.header.verify_signature() {
+    if !block.header.verify_signature(genesis) {
         return Err(BlockError::BadSignature);
     }
     Ok(())
@@ -714,11 +723,12 @@ pub fn check_header(spec: &ChainSpec, parent: &SealedHeader, block: &Block) -> R
 pub fn apply_block<R: TreeReader + ?Sized>(
     reader: &R,
     spec: &ChainSpec,
+    genesis: &Hash,
     parent: &SealedHeader,
     block: Block,
 ) -> Result<AppliedBlock, ApplyError<BlockError>> {
-    check_header(spec, parent, &block).map_err(ApplyError::Invalid)?;
-    let mut executor = Executor::new(reader, spec, parent.header().height, block.header().slot);
+    check_header(spec, genesis, parent, &block).map_err(ApplyError::Invalid)?;
+    let mut executor = Executor::new(reader, spec, *genesis, parent.header().height, block.header().slot);
     executor.begin_block(block.header())?;
     for (index, tx) in block.transactions.iter().enumerate() {
         executor.apply(tx).map_err(|error| match error {
@@ -753,12 +763,13 @@ impl<'a, R: TreeReader + ?Sized> BlockBuilder<'a, R> {
     pub fn new(
         reader: &'a R,
         spec: &'a ChainSpec,
+        genesis: Hash,
         parent: &SealedHeader,
         forger: &Keypair,
         slot: u64,
         timestamp_ms: u64,
     ) -> Result<Self, ApplyError<BlockError>> {
-        let mut executor = Executor::new(reader, spec, parent.header().height, slot);
+        let mut executor = Executor::new(reader, spec, genesis, parent.header().height, slot);
         let address = forger.address();
         let not_entitled = || ApplyError::Invalid(BlockError::NotEntitled { forger: address, slot, rank: 0 });
         let rank = executor.rank_of(slot, &address)?.ok_or_else(not_entitled)?;
@@ -816,6 +827,7 @@ impl<'a, R: TreeReader + ?Sized> BlockBuilder<'a, R> {
 
     /// Seals the block with `forger`'s signature.
     pub fn seal(self, forger: &Keypair) -> Result<AppliedBlock, ApplyError<BlockError>> {
+        let genesis = self.executor.genesis;
         let (state, receipts) = self.executor.finish(&forger.address())?;
         let ids: Vec<Hash> = self.transactions.iter().map(Transaction::id).collect();
         let header = Header {
@@ -824,7 +836,7 @@ impl<'a, R: TreeReader + ?Sized> BlockBuilder<'a, R> {
             transaction_count: self.transactions.len() as u32,
             ..self.header
         };
-        let block = Block { header: header.sign(forger), transactions: self.transactions };
+        let block = Block { header: header.sign(forger, &genesis), transactions: self.transactions };
         Ok(AppliedBlock { block, receipts, state })
     }
 }

@@ -269,7 +269,7 @@ fn a_block_signed_out_of_turn_is_rejected_and_the_open_rank_fills_a_slot() {
     header.forger = b.address();
     header.reveal = b.reveal_secret(0);
     header.next_commitment = b.reveal_commitment(1);
-    let stolen = Block { header: header.sign(&b), transactions: vec![] };
+    let stolen = Block { header: header.sign(&b, &net.chain.genesis_hash()), transactions: vec![] };
     let error = net.chain.import(stolen).unwrap_err();
     assert!(matches!(error, ChainError::Invalid(BlockError::NotEntitled { rank: 0, .. })), "{error}");
     // `b` at its own rank, inside that rank's window: valid (the primary was absent).

@@ -76,10 +76,12 @@ proptest! {
 
     #[test]
     fn blocks_round_trip(header in arb_header(), txs in prop::collection::vec(arb_tx(), 0..6)) {
-        let block = Block { header: header.sign(&testkit::forger()), transactions: txs };
+        let chain = Hash([6; 32]);
+        let block = Block { header: header.sign(&testkit::forger(), &chain), transactions: txs };
         let decoded = Block::decode(Bytes::from(block.encode()), 1 << 20).unwrap();
         prop_assert_eq!(decoded.hash(), block.hash());
-        prop_assert!(decoded.header.verify_signature());
+        prop_assert!(decoded.header.verify_signature(&chain));
+        prop_assert!(!decoded.header.verify_signature(&Hash([7; 32])), "a signature for one chain verified for another");
         prop_assert_eq!(decoded, block);
     }
 

@@ -52,6 +52,7 @@ fn a_commit_that_does_not_extend_the_head_is_refused() {
     let applied = goodwill_ledger::execute::apply_block(
         generator.chain.store(),
         generator.chain.spec(),
+        &generator.chain.genesis_hash(),
         &generator.chain.store().header(&first.hash()).unwrap().unwrap(),
         second,
     )

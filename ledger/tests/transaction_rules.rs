@@ -152,7 +152,7 @@ fn block_rejection(break_it: impl FnOnce(&mut Header, &mut Vec<Transaction>) -> 
     let mut header = good.header().clone();
     let mut transactions = good.transactions.clone();
     let signer = break_it(&mut header, &mut transactions);
-    let block = Block { header: header.sign(&signer), transactions };
+    let block = Block { header: header.sign(&signer, &target.chain.genesis_hash()), transactions };
     let root_before = target.chain.store().head().unwrap();
     let error = match target.chain.import(block) {
         Err(ChainError::Invalid(error)) => error,
@@ -265,7 +265,7 @@ fn a_block_with_an_invalid_transaction_is_rejected_whole() {
     let mut header = block.header().clone();
     header.transaction_count = 2;
     header.transactions_root = goodwill_ledger::transactions_root(&ids);
-    let bad = Block { header: header.sign(&testkit::forger()), transactions };
+    let bad = Block { header: header.sign(&testkit::forger(), &other.chain.genesis_hash()), transactions };
     let error = other.chain.import(bad).unwrap_err();
     assert!(
         matches!(
@@ -276,4 +276,21 @@ fn a_block_with_an_invalid_transaction_is_rejected_whole() {
     );
     assert_eq!(other.chain.head().header().height, 0);
     assert_eq!(other.chain.account(&a.address()).unwrap().nonce, 0);
+}
+
+#[test]
+fn a_block_signed_for_another_chain_is_rejected() {
+    let mut source = ChainGenerator::new(2, 11);
+    let mut target = ChainGenerator::new(2, 11);
+    let good = source.next_block(1);
+    let other_chain = Hash([9; 32]);
+    let forged_elsewhere = Block {
+        header: good.header().clone().sign(&testkit::forger(), &other_chain),
+        transactions: good.transactions.clone(),
+    };
+    assert!(matches!(
+        target.chain.import(forged_elsewhere),
+        Err(ChainError::Invalid(BlockError::BadSignature))
+    ));
+    target.chain.import(good).unwrap();
 }

@@ -83,6 +83,7 @@ fn ledger_verify_names_the_first_bad_block() {
     let mut applied = goodwill_ledger::execute::apply_block(
         generator.chain.store(),
         generator.chain.spec(),
+        &generator.chain.genesis_hash(),
         &parent,
         blocks[2].clone(),
     )
@@ -90,7 +91,7 @@ fn ledger_verify_names_the_first_bad_block() {
     let outsider = Keypair::insecure_dev("outsider");
     let mut header = applied.block.header().clone();
     header.forger = outsider.address();
-    applied.block.header = header.sign(&outsider);
+    applied.block.header = header.sign(&outsider, &generator.chain.genesis_hash());
     let bad_hash = applied.block.hash();
     store.commit(Commit { applied, chain_spec: None }).unwrap();
     drop(store);
