@@ -136,6 +136,12 @@ pub enum TxError {
     /// The voting window closed.
     #[error("the vote on {0} has closed; it may register again")]
     RegistrationExpired(Address),
+    /// The two headers are not an equivocation.
+    #[error("not an equivocation: {0}")]
+    NotEquivocation(&'static str),
+    /// The offender has no tickets left to forfeit (already punished, or never a forger).
+    #[error("{0} has no tickets left to forfeit")]
+    NothingToForfeit(Address),
     /// The block being built has no room left for it.
     #[error("the block has no room left for a transaction of {size} bytes")]
     BlockFull {
@@ -302,6 +308,15 @@ pub fn check_stateless(tx: &Transaction, spec: &ChainSpec) -> Result<(), TxError
         }
         Payload::BuyTicket { epochs, .. } if *epochs == 0 || *epochs > spec.params.max_ticket_epochs => {
             return Err(TxError::TicketSpan { max: spec.params.max_ticket_epochs, got: *epochs });
+        }
+        Payload::ReportEquivocation { first, second } => {
+            let (a, b) = (first.header(), second.header());
+            if a.forger != b.forger || a.slot != b.slot {
+                return Err(TxError::NotEquivocation("the headers must have the same forger and slot"));
+            }
+            if first.hash() == second.hash() {
+                return Err(TxError::NotEquivocation("the two headers are the same block"));
+            }
         }
         Payload::RegisterAssociation { name, proof_url, .. } => {
             if name.trim().is_empty() || name.len() > MAX_ASSOCIATION_NAME_BYTES {
@@ -494,7 +509,9 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         let spent = match &body.payload {
             Payload::Transfer { amount, .. } => *amount,
             Payload::BuyTicket { price, .. } => *price,
-            Payload::RegisterAssociation { .. } | Payload::VoteAssociation { .. } => Amount::ZERO,
+            Payload::RegisterAssociation { .. }
+            | Payload::VoteAssociation { .. }
+            | Payload::ReportEquivocation { .. } => Amount::ZERO,
         };
         let needed = spent.checked_add(body.fee).ok_or(invalid(TxError::BalanceOverflow))?;
         sender.balance = sender
@@ -569,6 +586,24 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
                     },
                 ));
                 writes.consensus = Some(consensus);
+            }
+            Payload::ReportEquivocation { first, second } => {
+                // Signatures are bound to this chain's genesis: headers a key signed on another
+                // chain prove nothing here.
+                if !first.verify_signature(&self.genesis) || !second.verify_signature(&self.genesis) {
+                    return Err(invalid(TxError::NotEquivocation(
+                        "a header is not signed by its forger for this chain",
+                    )));
+                }
+                let offender = first.header().forger;
+                let mut record = self
+                    .forger(&offender)?
+                    .filter(|f| !f.tickets.is_empty())
+                    .ok_or(invalid(TxError::NothingToForfeit(offender)))?;
+                // The ticket money went to associations when it was paid; what is forfeited is
+                // every ticket's remaining forging weight.
+                record.tickets.clear();
+                writes.forgers.push((offender, record));
             }
             Payload::VoteAssociation { association } => {
                 let voter = body.sender;

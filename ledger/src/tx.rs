@@ -6,7 +6,7 @@ use goodwill_proto::v1 as wire;
 use prost::Message;
 
 use crate::codec::{DecodeError, decode_canonical, decode_limited, fixed};
-use crate::{Address, Amount, Hash, Keypair, hash::TX_DOMAIN};
+use crate::{Address, Amount, Hash, Keypair, SealedHeader, hash::TX_DOMAIN};
 
 /// What a transaction does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,13 @@ pub enum Payload {
         /// The association.
         association: Address,
     },
+    /// Two headers one forger signed for one slot.
+    ReportEquivocation {
+        /// One header.
+        first: Box<SealedHeader>,
+        /// Another header, same forger and slot, different hash.
+        second: Box<SealedHeader>,
+    },
 }
 
 /// The signed part of a transaction.
@@ -68,6 +75,7 @@ impl TransactionBody {
             Payload::Transfer { to, .. } => vec![self.sender, *to],
             Payload::BuyTicket { association, .. } => vec![self.sender, *association],
             Payload::RegisterAssociation { .. } | Payload::VoteAssociation { .. } => vec![self.sender],
+            Payload::ReportEquivocation { first, .. } => vec![self.sender, first.header().forger],
         }
     }
 
@@ -93,6 +101,12 @@ impl TransactionBody {
             }
             Payload::VoteAssociation { association } => {
                 P::VoteAssociation(wire::VoteAssociation { association: bytes(association.as_bytes()) })
+            }
+            Payload::ReportEquivocation { first, second } => {
+                P::ReportEquivocation(wire::ReportEquivocation {
+                    first: Some(first.to_wire()),
+                    second: Some(second.to_wire()),
+                })
             }
         };
         wire::TransactionBody {
@@ -129,6 +143,15 @@ impl TransactionBody {
             Some(P::VoteAssociation(vote)) => Payload::VoteAssociation {
                 association: Address(fixed("VoteAssociation", "association", &vote.association)?),
             },
+            Some(P::ReportEquivocation(report)) => {
+                const REPORT: &str = "ReportEquivocation";
+                let first = report.first.ok_or(DecodeError::Missing { what: REPORT, field: "first" })?;
+                let second = report.second.ok_or(DecodeError::Missing { what: REPORT, field: "second" })?;
+                Payload::ReportEquivocation {
+                    first: Box::new(SealedHeader::from_wire(first)?),
+                    second: Box::new(SealedHeader::from_wire(second)?),
+                }
+            }
             None => return Err(DecodeError::Missing { what: WHAT, field: "payload" }),
         };
         Ok(TransactionBody {

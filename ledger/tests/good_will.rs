@@ -279,3 +279,67 @@ fn a_block_signed_out_of_turn_is_rejected_and_the_open_rank_fills_a_slot() {
     net.chain.import(fallback).unwrap();
     assert_eq!(net.chain.head().header().forger, b.address());
 }
+
+/// Two blocks `forger` signs for the same `slot`, differing in their timestamps.
+fn two_blocks(net: &Net, forger: &Keypair, slot: u64, rank: u32) -> (Block, Block) {
+    let time = testkit::slot_time(net.chain.spec(), slot, rank);
+    let one = net.chain.builder(forger, slot, time).unwrap().seal(forger).unwrap().block;
+    let two = net.chain.builder(forger, slot, time + 1).unwrap().seal(forger).unwrap().block;
+    assert_ne!(one.hash(), two.hash());
+    (one, two)
+}
+
+/// Whether `result` refused a report as no equivocation, for a reason mentioning `why`.
+fn not(why: &str) -> impl Fn(Result<(), TxError>) -> bool + '_ {
+    move |result| matches!(result, Err(TxError::NotEquivocation(reason)) if reason.contains(why))
+}
+
+fn report(first: &Block, second: &Block) -> Payload {
+    Payload::ReportEquivocation {
+        first: Box::new(first.header.clone()),
+        second: Box::new(second.header.clone()),
+    }
+}
+
+#[test]
+fn an_equivocating_forger_loses_its_tickets_and_stops_forging() {
+    let mut net = Net::new(&[10, 10, 10]);
+    let offender = forger_key(0);
+    let slot = (1..).find(|&s| net.chain.rank_of(&offender.address(), s).unwrap() == Some(0)).unwrap();
+    let (one, two) = two_blocks(&net, &offender, slot, 0);
+    assert_eq!(net.weight(&offender.address(), net.epoch()), 10);
+
+    net.submit(BUYER, report(&one, &two)).unwrap();
+
+    let record = read_forger(net.chain.store(), net.height(), &offender.address()).unwrap().unwrap();
+    assert!(record.tickets.is_empty(), "the offender's tickets are forfeited");
+    assert_eq!(net.weight(&offender.address(), net.epoch()), 0);
+    let next = net.chain.head().header().slot + 1;
+    for slot in next..next + 50 {
+        assert_eq!(net.chain.rank_of(&offender.address(), slot).unwrap(), None, "slot {slot}");
+    }
+    // The same offence cannot be punished twice.
+    assert_eq!(net.submit(BUYER, report(&two, &one)), Err(TxError::NothingToForfeit(offender.address())));
+}
+
+#[test]
+fn reports_that_are_not_equivocations_are_refused() {
+    let mut net = Net::new(&[10, 10]);
+    let (a, b) = (forger_key(0), forger_key(1));
+    let slot_a = (1..).find(|&s| net.chain.rank_of(&a.address(), s).unwrap() == Some(0)).unwrap();
+    let (one, two) = two_blocks(&net, &a, slot_a, 0);
+
+    assert!(not("same block")(net.submit(BUYER, report(&one, &one))));
+    // Another forger's block for the same slot (at its own rank) is not an equivocation.
+    let b_rank = net.chain.rank_of(&b.address(), slot_a).unwrap().unwrap();
+    let (other, _) = two_blocks(&net, &b, slot_a, b_rank);
+    assert!(not("same forger and slot")(net.submit(BUYER, report(&one, &other))));
+    // Headers signed for another chain prove nothing here.
+    let elsewhere = Hash([8; 32]);
+    let resign =
+        |block: &Block| Block { header: block.header().clone().sign(&a, &elsewhere), transactions: vec![] };
+    assert!(not("for this chain")(net.submit(BUYER, report(&resign(&one), &resign(&two)))));
+    assert_eq!(net.weight(&a.address(), net.epoch()), 10, "nothing was forfeited");
+    net.submit(BUYER, report(&one, &two)).unwrap();
+    assert_eq!(net.weight(&a.address(), net.epoch()), 0);
+}
