@@ -3,15 +3,17 @@
 
 use jmt::storage::TreeReader;
 
-use crate::execute::{AppliedBlock, ApplyError, BlockBuilder, BlockError, Receipt, apply_block};
+use crate::execute::{
+    AppliedBlock, ApplyError, BlockBuilder, BlockError, Receipt, apply_block, check_contents,
+};
 use crate::spec::SpecError;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::codec::{encode_association, encode_consensus, encode_forger};
-use crate::lottery::epoch_seed;
+use crate::lottery::{ForkChoiceKey, epoch_seed};
 use crate::state::{
-    AssociationState, ConsensusState, EmptyTree, ForgerState, Ticket, account_values, association_key,
-    consensus_key, forger_key, update_state,
+    AssociationState, BranchReader, ConsensusState, EmptyTree, ForgerState, Ticket, account_values,
+    association_key, consensus_key, forger_key, update_state,
 };
 use crate::store::{Commit, Store, StoreError};
 use crate::{Account, Address, Amount, Block, ChainSpec, Hash, Header, Keypair, SealedHeader};
@@ -42,6 +44,35 @@ pub enum ChainError {
     /// The store holds no chain.
     #[error("the database holds no chain yet: start a node on it with a chain spec first")]
     Empty,
+    /// A block forking deeper than the chain will reorganise.
+    #[error("block at height {height} forks more than {MAX_REORG_DEPTH} blocks below the head at {head}")]
+    TooDeep {
+        /// The block's height.
+        height: u64,
+        /// The head's height.
+        head: u64,
+    },
+}
+
+/// Deepest reorganisation a chain performs: a fork from further below the head is refused.
+pub const MAX_REORG_DEPTH: u64 = 64;
+/// Most blocks kept off the canonical chain (forks and blocks whose parent has not arrived).
+pub const MAX_SIDE_BLOCKS: usize = 512;
+
+/// What importing a block did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Imported {
+    /// It extended the head.
+    Extended(Vec<Receipt>),
+    /// It is already known.
+    Known,
+    /// It was kept aside: on a fork that is not (yet) better, or waiting for its parent.
+    Side,
+    /// The chain switched to a better branch that it completes.
+    Reorganized {
+        /// Blocks of the old chain that were replaced.
+        depth: u64,
+    },
 }
 
 impl From<ApplyError<BlockError>> for ChainError {
@@ -122,6 +153,8 @@ pub struct Chain<S: Store> {
     spec: ChainSpec,
     genesis: Hash,
     head: SealedHeader,
+    /// Blocks off the canonical chain, bounded by [`MAX_SIDE_BLOCKS`].
+    side: HashMap<Hash, Block>,
 }
 
 impl<S: Store> Chain<S> {
@@ -139,7 +172,7 @@ impl<S: Store> Chain<S> {
             Some(_) => {}
         }
         let head = store.head_header()?.ok_or(ChainError::Empty)?;
-        Ok(Chain { store, spec, genesis: genesis_hash, head })
+        Ok(Chain { store, spec, genesis: genesis_hash, head, side: HashMap::new() })
     }
 
     /// Opens the chain a store already holds, with the spec stored at genesis.
@@ -179,12 +212,195 @@ impl<S: Store> Chain<S> {
         crate::state::read_account(&self.store, self.head.header().height, address)
     }
 
-    /// Validates `block` on the head and commits it. An invalid block changes nothing.
-    pub fn import(&mut self, block: Block) -> Result<Vec<Receipt>, ChainError> {
-        let applied = apply_block(&self.store, &self.spec, &self.genesis, &self.head, block)?;
-        let receipts = applied.receipts.clone();
-        self.commit(applied)?;
-        Ok(receipts)
+    /// Imports a block: extends the head, keeps it aside, or switches to the better chain it
+    /// completes (fork choice: `lottery::ForkChoiceKey`). An invalid block changes nothing.
+    pub fn import(&mut self, block: Block) -> Result<Imported, ChainError> {
+        let hash = block.hash();
+        let height = block.header().height;
+        if self.side.contains_key(&hash) || self.store.canonical_hash(height)? == Some(hash) {
+            return Ok(Imported::Known);
+        }
+        let head_height = self.head.header().height;
+        if block.header().parent_hash == self.head.hash() {
+            let applied = apply_block(&self.store, &self.spec, &self.genesis, &self.head, block)?;
+            let receipts = applied.receipts.clone();
+            self.commit(applied)?;
+            self.connect_side_blocks()?;
+            return Ok(Imported::Extended(receipts));
+        }
+        if height + MAX_REORG_DEPTH <= head_height || height == 0 {
+            return Err(ChainError::TooDeep { height, head: head_height });
+        }
+        // Everything a block proves about itself is checked before it is kept: a body that does
+        // not match its header must not occupy the header's hash.
+        check_contents(&self.spec, &self.genesis, &block)?;
+        self.keep_aside(block);
+        let outcome = self.try_branches_through(hash)?;
+        if outcome != Imported::Side {
+            self.connect_side_blocks()?;
+        }
+        Ok(outcome)
+    }
+
+    /// Keeps a block aside, evicting the lowest one when the pool is full.
+    fn keep_aside(&mut self, block: Block) {
+        if self.side.len() >= MAX_SIDE_BLOCKS {
+            let lowest =
+                self.side.iter().min_by_key(|(hash, b)| (b.header().height, **hash)).map(|(hash, _)| *hash);
+            if let Some(lowest) = lowest {
+                self.side.remove(&lowest);
+            }
+        }
+        self.side.insert(block.hash(), block);
+    }
+
+    /// Side blocks whose parent is the head may now extend or beat it.
+    fn connect_side_blocks(&mut self) -> Result<(), ChainError> {
+        loop {
+            let head = self.head.hash();
+            let mut children: Vec<Hash> =
+                self.side.iter().filter(|(_, b)| b.header().parent_hash == head).map(|(h, _)| *h).collect();
+            children.sort();
+            let mut moved = false;
+            for child in children {
+                match self.try_branches_through(child) {
+                    Ok(Imported::Side) => {}
+                    Ok(_) => {
+                        moved = true;
+                        break;
+                    }
+                    Err(ChainError::Invalid(error)) => {
+                        tracing::debug!(%error, "dropped an invalid side block")
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            if !moved {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Tries, as new heads, the side-pool leaves that descend from `from` (itself included),
+    /// best candidates first, and switches to the first that beats the current chain.
+    fn try_branches_through(&mut self, from: Hash) -> Result<Imported, ChainError> {
+        let mut children: HashMap<Hash, Vec<Hash>> = HashMap::new();
+        for (hash, block) in &self.side {
+            children.entry(block.header().parent_hash).or_default().push(*hash);
+        }
+        let mut leaves = Vec::new();
+        let mut stack = vec![from];
+        while let Some(hash) = stack.pop() {
+            match children.get(&hash) {
+                Some(kids) => stack.extend(kids),
+                None => leaves.push(hash),
+            }
+        }
+        leaves.sort_by_key(|hash| {
+            (std::cmp::Reverse(self.side.get(hash).map_or(0, |b| b.header().height)), *hash)
+        });
+        let mut first_error = None;
+        for leaf in leaves {
+            match self.try_reorganize(leaf) {
+                Ok(Imported::Side) => {}
+                Ok(outcome) => return Ok(outcome),
+                Err(ChainError::Invalid(error)) => {
+                    first_error.get_or_insert(error);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        match first_error {
+            Some(error) => Err(ChainError::Invalid(error)),
+            None => Ok(Imported::Side),
+        }
+    }
+
+    /// Switches to the branch ending at side block `tip` if it connects to the canonical chain
+    /// and beats it under fork choice. Invalid branch blocks are dropped from the side pool.
+    fn try_reorganize(&mut self, tip: Hash) -> Result<Imported, ChainError> {
+        let mut branch = Vec::new();
+        let mut cursor = tip;
+        let ancestor = loop {
+            let Some(block) = self.side.get(&cursor) else { return Ok(Imported::Side) };
+            branch.push(cursor);
+            let (parent, height) = (block.header().parent_hash, block.header().height);
+            if self.store.canonical_hash(height - 1)? == Some(parent) {
+                break self
+                    .store
+                    .header(&parent)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("block {parent} has no header")))?;
+            }
+            if branch.len() as u64 > MAX_REORG_DEPTH {
+                return Ok(Imported::Side);
+            }
+            cursor = parent;
+        };
+        branch.reverse();
+        let (ancestor_height, head_height) = (ancestor.header().height, self.head.header().height);
+        let depth = head_height - ancestor_height;
+        if depth > MAX_REORG_DEPTH {
+            return Ok(Imported::Side);
+        }
+        let mut replaced = Vec::with_capacity(depth as usize);
+        let mut replaced_ranks = 0u64;
+        for height in ancestor_height + 1..=head_height {
+            let hash = self
+                .store
+                .canonical_hash(height)?
+                .ok_or_else(|| StoreError::Corrupt(format!("no block at {height}")))?;
+            let block = self
+                .store
+                .block(&hash)?
+                .ok_or_else(|| StoreError::Corrupt(format!("block {hash} is missing")))?;
+            replaced_ranks += u64::from(block.header().rank);
+            replaced.push(block);
+        }
+        let current_sum = self.store.rank_sum()?;
+        let branch_ranks: u64 = branch.iter().map(|h| u64::from(self.side[h].header().rank)).sum();
+        let tip_height = self.side[&tip].header().height;
+        let candidate = ForkChoiceKey {
+            height: tip_height,
+            rank_sum: current_sum - replaced_ranks + branch_ranks,
+            head: tip,
+        };
+        let current = ForkChoiceKey { height: head_height, rank_sum: current_sum, head: self.head.hash() };
+        if candidate <= current {
+            return Ok(Imported::Side);
+        }
+        let mut applied = Vec::with_capacity(branch.len());
+        {
+            let mut reader = BranchReader::new(&self.store, ancestor_height);
+            let mut parent = ancestor.clone();
+            for (index, hash) in branch.iter().enumerate() {
+                let block = self.side[hash].clone();
+                match apply_block(&reader, &self.spec, &self.genesis, &parent, block) {
+                    Ok(done) => {
+                        reader.add(&done.state);
+                        parent = done.block.header.clone();
+                        applied.push(done);
+                    }
+                    Err(ApplyError::Invalid(error)) => {
+                        for bad in &branch[index..] {
+                            self.side.remove(bad);
+                        }
+                        return Err(ChainError::Invalid(error));
+                    }
+                    Err(ApplyError::Store(error)) => return Err(error.into()),
+                }
+            }
+        }
+        let new_head = parent_of_last(&applied).unwrap_or_else(|| ancestor.clone());
+        self.store.reorganize(&ancestor, applied)?;
+        for hash in &branch {
+            self.side.remove(hash);
+        }
+        for block in replaced {
+            self.keep_aside(block);
+        }
+        tracing::info!(depth, head = %new_head.hash(), height = new_head.header().height, "switched to a better chain");
+        self.head = new_head;
+        Ok(Imported::Reorganized { depth })
     }
 
     /// Starts `forger`'s block on the head for `slot`, if the lottery lets it sign that slot.
@@ -216,6 +432,10 @@ impl<S: Store> Chain<S> {
         self.head = header;
         Ok(())
     }
+}
+
+fn parent_of_last(applied: &[AppliedBlock]) -> Option<SealedHeader> {
+    applied.last().map(|a| a.block.header.clone())
 }
 
 /// The state root the store holds for `height`, to compare with a header.

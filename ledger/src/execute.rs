@@ -731,6 +731,13 @@ pub fn check_header(
             timestamp_ms: header.timestamp_ms,
         });
     }
+    check_contents(spec, genesis, block)
+}
+
+/// Checks what a block proves about itself, without its parent: the body matches the header's
+/// count, limits and transactions root, and the forger's signature (bound to this chain) holds.
+pub fn check_contents(spec: &ChainSpec, genesis: &Hash, block: &Block) -> Result<(), BlockError> {
+    let header = block.header();
     let count = block.transactions.len();
     if header.transaction_count as usize != count {
         return Err(BlockError::CountMismatch { header: header.transaction_count, body: count });

@@ -55,7 +55,7 @@ mod tx;
 pub use address::{Address, ParseAddressError};
 pub use amount::{Amount, COIN};
 pub use block::{Block, Header, SealedHeader};
-pub use chain::{Chain, ChainError, genesis};
+pub use chain::{Chain, ChainError, Imported, genesis};
 pub use codec::DecodeError;
 pub use execute::{AppliedBlock, ApplyError, BlockBuilder, BlockError, Receipt, TxError};
 pub use hash::{BLOCK_DOMAIN, Hash, ParseHashError, TX_DOMAIN, transactions_root};

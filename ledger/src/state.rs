@@ -274,3 +274,54 @@ impl TreeReader for EmptyTree {
         Ok(None)
     }
 }
+
+/// Reads the state of a branch that forks from the canonical chain at `base_version`: entries
+/// the branch wrote come from the overlay, older ones from the store, and anything the canonical
+/// chain wrote above `base_version` is invisible.
+pub struct BranchReader<'a, R: TreeReader + ?Sized> {
+    base: &'a R,
+    base_version: u64,
+    nodes: std::collections::HashMap<NodeKey, Node>,
+    values: BTreeMap<(KeyHash, u64), Option<OwnedValue>>,
+}
+
+impl<'a, R: TreeReader + ?Sized> BranchReader<'a, R> {
+    /// A reader of `base` as it was at `base_version`.
+    pub fn new(base: &'a R, base_version: u64) -> Self {
+        BranchReader { base, base_version, nodes: Default::default(), values: BTreeMap::new() }
+    }
+
+    /// Adds what one block of the branch wrote.
+    pub fn add(&mut self, update: &StateUpdate) {
+        let batch = &update.tree.node_batch;
+        self.nodes.extend(batch.nodes().iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.values
+            .extend(batch.values().iter().map(|((version, key), value)| ((*key, *version), value.clone())));
+    }
+}
+
+impl<R: TreeReader + ?Sized> TreeReader for BranchReader<'_, R> {
+    fn get_node_option(&self, key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        if let Some(node) = self.nodes.get(key) {
+            return Ok(Some(node.clone()));
+        }
+        if key.version() > self.base_version {
+            return Ok(None);
+        }
+        self.base.get_node_option(key)
+    }
+
+    fn get_value_option(&self, max_version: u64, key: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        if max_version > self.base_version {
+            let range = (key, self.base_version + 1)..=(key, max_version);
+            if let Some((_, value)) = self.values.range(range).next_back() {
+                return Ok(value.clone());
+            }
+        }
+        self.base.get_value_option(max_version.min(self.base_version), key)
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        anyhow::bail!("tree restoration is not supported")
+    }
+}

@@ -168,13 +168,6 @@ fn invalid_blocks_are_rejected_and_change_nothing() {
     let forger = testkit::forger;
     assert!(matches!(
         block_rejection(|h, _| {
-            h.parent_hash = Hash([1; 32]);
-            forger()
-        }),
-        BlockError::WrongParent { .. }
-    ));
-    assert!(matches!(
-        block_rejection(|h, _| {
             h.height += 1;
             forger()
         }),
@@ -293,4 +286,21 @@ fn a_block_signed_for_another_chain_is_rejected() {
         Err(ChainError::Invalid(BlockError::BadSignature))
     ));
     target.chain.import(good).unwrap();
+}
+
+#[test]
+fn a_block_with_an_unknown_parent_waits_aside_and_changes_nothing() {
+    let mut source = ChainGenerator::new(2, 4);
+    let mut target = ChainGenerator::new(2, 4);
+    let good = source.next_block(1);
+    let mut header = good.header().clone();
+    header.parent_hash = Hash([1; 32]);
+    let orphan = Block {
+        header: header.sign(&testkit::forger(), &target.chain.genesis_hash()),
+        transactions: good.transactions.clone(),
+    };
+    let head = target.chain.head().clone();
+    assert_eq!(target.chain.import(orphan).unwrap(), goodwill_ledger::Imported::Side);
+    assert_eq!(target.chain.head(), &head);
+    assert_eq!(target.chain.store().head().unwrap(), Some(head.hash()));
 }

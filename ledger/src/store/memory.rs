@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
 use jmt::{KeyHash, OwnedValue};
 
-use super::{Commit, Store, StoreError, TxLocation, check_extends};
+use super::{Commit, Store, StoreError, TxLocation, check_branch, check_extends};
+use crate::execute::AppliedBlock;
 use crate::execute::Receipt;
 use crate::{Hash, SealedHeader, Transaction};
 
@@ -20,6 +21,10 @@ pub struct MemoryStore {
     transactions: HashMap<Hash, TxLocation>,
     nodes: HashMap<NodeKey, Node>,
     values: BTreeMap<(KeyHash, u64), Option<OwnedValue>>,
+    /// Per canonical height: the state keys its block wrote, to undo it in a reorganisation.
+    undo: HashMap<u64, Vec<KeyHash>>,
+    /// Cumulative rank sum per canonical height.
+    rank_sums: BTreeMap<u64, u64>,
     chain_spec: Option<String>,
 }
 
@@ -73,15 +78,44 @@ impl Store for MemoryStore {
         Ok(self.chain_spec.clone())
     }
 
+    fn rank_sum(&self) -> Result<u64, StoreError> {
+        Ok(self.rank_sums.last_key_value().map_or(0, |(_, sum)| *sum))
+    }
+
+    fn reorganize(&mut self, ancestor: &SealedHeader, branch: Vec<AppliedBlock>) -> Result<(), StoreError> {
+        check_branch(ancestor, &branch)?;
+        let base = ancestor.header().height;
+        // Nothing below can fail: the maps change together, as one batch would.
+        let above: Vec<u64> = self.canonical.range(base + 1..).map(|(h, _)| *h).collect();
+        for height in above {
+            let hash = self.canonical.remove(&height).unwrap_or(Hash::ZERO);
+            for key in self.undo.remove(&height).unwrap_or_default() {
+                self.values.remove(&(key, height));
+            }
+            for tx in self.bodies.get(&hash).into_iter().flatten() {
+                self.transactions.remove(&tx.id());
+            }
+            self.rank_sums.remove(&height);
+        }
+        self.head = Some(ancestor.hash());
+        for applied in branch {
+            self.commit(Commit { applied, chain_spec: None })?;
+        }
+        Ok(())
+    }
+
     fn commit(&mut self, commit: Commit) -> Result<(), StoreError> {
         check_extends(self.head, &commit)?;
         let Commit { applied, chain_spec } = commit;
+        let rank_sum = self.rank_sum()? + u64::from(applied.block.header().rank);
         let hash = applied.block.hash();
         let height = applied.block.header().height;
         for (index, tx) in applied.block.transactions.iter().enumerate() {
             self.transactions.insert(tx.id(), TxLocation { block_hash: hash, height, index: index as u32 });
         }
         let batch = applied.state.tree.node_batch;
+        self.undo.insert(height, batch.values().keys().map(|(_, key)| *key).collect());
+        self.rank_sums.insert(height, rank_sum);
         self.nodes.extend(batch.nodes().iter().map(|(k, v)| (k.clone(), v.clone())));
         self.values
             .extend(batch.values().iter().map(|((version, key), value)| ((*key, *version), value.clone())));

@@ -90,6 +90,13 @@ pub trait Store: TreeReader {
     /// Writes a block that extends the head (or genesis into an empty store) with its state,
     /// atomically, and makes it the head.
     fn commit(&mut self, commit: Commit) -> Result<(), StoreError>;
+    /// Sum of the lottery ranks of every block from genesis to the head (for fork choice).
+    fn rank_sum(&self) -> Result<u64, StoreError>;
+    /// Atomically replaces the canonical blocks above `ancestor` by `branch` (whose first block's
+    /// parent is `ancestor`, each applied on the one before): the replaced blocks' state values,
+    /// canonical entries and transaction index entries are removed, the branch is written, and
+    /// its last block becomes the head. Either all of it happens or none.
+    fn reorganize(&mut self, ancestor: &SealedHeader, branch: Vec<AppliedBlock>) -> Result<(), StoreError>;
 
     /// A whole block by hash.
     fn block(&self, hash: &Hash) -> Result<Option<Block>, StoreError> {
@@ -113,6 +120,23 @@ pub trait Store: TreeReader {
         let Some(head) = self.head_header()? else { return Ok(Account::default()) };
         state::read_account(self, head.header().height, address)
     }
+}
+
+/// Checks that `branch` is a chain of blocks starting on `ancestor`.
+fn check_branch(ancestor: &SealedHeader, branch: &[AppliedBlock]) -> Result<(), StoreError> {
+    let mut parent = (ancestor.hash(), ancestor.header().height);
+    for applied in branch {
+        let header = applied.block.header();
+        if header.parent_hash != parent.0 || header.height != parent.1 + 1 {
+            return Err(StoreError::NotOnHead {
+                block: applied.block.hash(),
+                height: header.height,
+                head: parent.0,
+            });
+        }
+        parent = (applied.block.hash(), header.height);
+    }
+    Ok(())
 }
 
 /// Checks that `commit` extends `head` (or starts an empty store with genesis).

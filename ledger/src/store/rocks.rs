@@ -14,13 +14,13 @@ use jmt::{KeyHash, OwnedValue};
 use prost::Message;
 use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
 
-use super::{Commit, Store, StoreError, TxLocation, check_extends};
+use super::{Commit, Store, StoreError, TxLocation, check_branch, check_extends};
 use crate::block::{body_from_wire, body_to_wire};
-use crate::execute::Receipt;
+use crate::execute::{AppliedBlock, Receipt};
 use crate::{Amount, Hash, SealedHeader, Transaction};
 
 /// Version of the on-disk layout; bumped on any incompatible change.
-const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_VERSION: u32 = 2;
 
 /// The column families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,12 +41,15 @@ enum Column {
     /// `AccountState`, or 0x00 for a deleted value. Big-endian versions sort in order, so the
     /// value at or before a version is one `seek_for_prev`.
     StateValues,
-    /// Named records: the head, the chain spec, the schema version.
+    /// Height (u64, big-endian) -> the state keys (32 bytes each) its canonical block wrote,
+    /// so that a reorganisation can remove them.
+    Undo,
+    /// Named records: the head, its rank sum, the chain spec, the schema version.
     Meta,
 }
 
 impl Column {
-    const ALL: [Column; 8] = [
+    const ALL: [Column; 9] = [
         Column::Headers,
         Column::Bodies,
         Column::Receipts,
@@ -54,6 +57,7 @@ impl Column {
         Column::Canonical,
         Column::StateNodes,
         Column::StateValues,
+        Column::Undo,
         Column::Meta,
     ];
 
@@ -66,6 +70,7 @@ impl Column {
             Column::Canonical => "canonical",
             Column::StateNodes => "state_nodes",
             Column::StateValues => "state_values",
+            Column::Undo => "undo",
             Column::Meta => "meta",
         }
     }
@@ -74,6 +79,7 @@ impl Column {
 const META_HEAD: &[u8] = b"head";
 const META_CHAIN_SPEC: &[u8] = b"chain_spec";
 const META_SCHEMA: &[u8] = b"schema_version";
+const META_RANK_SUM: &[u8] = b"rank_sum";
 
 /// A store in a RocksDB database.
 pub struct RocksStore {
@@ -255,9 +261,71 @@ impl Store for RocksStore {
     fn commit(&mut self, commit: Commit) -> Result<(), StoreError> {
         check_extends(self.head, &commit)?;
         let Commit { applied, chain_spec } = commit;
+        let mut batch = WriteBatch::default();
+        let rank_sum = self.rank_sum()? + u64::from(applied.block.header().rank);
+        self.put_block(&mut batch, &applied)?;
+        batch.put_cf(self.cf(Column::Meta)?, META_RANK_SUM, rank_sum.to_be_bytes());
+        if let Some(spec) = chain_spec {
+            batch.put_cf(self.cf(Column::Meta)?, META_CHAIN_SPEC, spec.as_bytes());
+        }
+        self.write(batch)?;
+        self.head = Some(applied.block.hash());
+        Ok(())
+    }
+
+    fn rank_sum(&self) -> Result<u64, StoreError> {
+        match self.get(Column::Meta, META_RANK_SUM)? {
+            None => Ok(0),
+            Some(bytes) => {
+                Ok(u64::from_be_bytes(bytes.as_slice().try_into().map_err(|_| corrupt("rank sum"))?))
+            }
+        }
+    }
+
+    fn reorganize(&mut self, ancestor: &SealedHeader, branch: Vec<AppliedBlock>) -> Result<(), StoreError> {
+        check_branch(ancestor, &branch)?;
+        let head = self.head_header()?.ok_or_else(|| corrupt("reorganising an empty store"))?;
+        let base = ancestor.header().height;
+        let mut batch = WriteBatch::default();
+        let mut rank_sum = self.rank_sum()?;
+        for height in (base + 1..=head.header().height).rev() {
+            let hash = self
+                .canonical_hash(height)?
+                .ok_or_else(|| corrupt(format!("no canonical block at {height}")))?;
+            let header = self.header(&hash)?.ok_or_else(|| corrupt(format!("block {hash} has no header")))?;
+            rank_sum -= u64::from(header.header().rank);
+            let undo = self.get(Column::Undo, &height.to_be_bytes())?.unwrap_or_default();
+            for key in undo.chunks_exact(32) {
+                let key = KeyHash(key.try_into().map_err(|_| corrupt("undo record"))?);
+                batch.delete_cf(self.cf(Column::StateValues)?, value_key(&key, height));
+            }
+            for tx in self.transactions(&hash)?.unwrap_or_default() {
+                batch.delete_cf(self.cf(Column::TxIndex)?, tx.id().as_bytes());
+            }
+            batch.delete_cf(self.cf(Column::Canonical)?, height.to_be_bytes());
+            batch.delete_cf(self.cf(Column::Undo)?, height.to_be_bytes());
+        }
+        let mut new_head = ancestor.hash();
+        for applied in &branch {
+            rank_sum += u64::from(applied.block.header().rank);
+            self.put_block(&mut batch, applied)?;
+            new_head = applied.block.hash();
+        }
+        batch.put_cf(self.cf(Column::Meta)?, META_HEAD, new_head.as_bytes());
+        batch.put_cf(self.cf(Column::Meta)?, META_RANK_SUM, rank_sum.to_be_bytes());
+        self.write(batch)?;
+        self.head = Some(new_head);
+        Ok(())
+    }
+}
+
+impl RocksStore {
+    /// Adds a block, everything it indexes and the state it writes to `batch`, and makes it the
+    /// head in that batch.
+    fn put_block(&self, batch: &mut WriteBatch, applied: &AppliedBlock) -> Result<(), StoreError> {
         let block = &applied.block;
         let hash = block.hash();
-        let mut batch = WriteBatch::default();
+        let height = block.header().height;
         batch.put_cf(self.cf(Column::Headers)?, hash.as_bytes(), block.header.to_wire().encode_to_vec());
         batch.put_cf(
             self.cf(Column::Bodies)?,
@@ -287,22 +355,25 @@ impl Store for RocksStore {
             batch.put_cf(nodes, node_key_bytes(key)?, node);
         }
         let values = self.cf(Column::StateValues)?;
+        let mut undo = Vec::with_capacity(applied.state.tree.node_batch.values().len() * 32);
         for ((version, key), value) in applied.state.tree.node_batch.values() {
             let record = match value {
                 Some(account) => [&[1u8][..], account].concat(),
                 None => vec![0u8],
             };
             batch.put_cf(values, value_key(key, *version), record);
+            undo.extend_from_slice(&key.0);
         }
-        batch.put_cf(self.cf(Column::Canonical)?, block.header().height.to_be_bytes(), hash.as_bytes());
+        batch.put_cf(self.cf(Column::Undo)?, height.to_be_bytes(), undo);
+        batch.put_cf(self.cf(Column::Canonical)?, height.to_be_bytes(), hash.as_bytes());
         batch.put_cf(self.cf(Column::Meta)?, META_HEAD, hash.as_bytes());
-        if let Some(spec) = chain_spec {
-            batch.put_cf(self.cf(Column::Meta)?, META_CHAIN_SPEC, spec.as_bytes());
-        }
+        Ok(())
+    }
+
+    /// Writes `batch` atomically and durably.
+    fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut options = WriteOptions::default();
         options.set_sync(true);
-        self.db.write_opt(batch, &options).map_err(db_error)?;
-        self.head = Some(hash);
-        Ok(())
+        self.db.write_opt(batch, &options).map_err(db_error)
     }
 }
