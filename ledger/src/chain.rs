@@ -413,6 +413,18 @@ impl<S: Store> Chain<S> {
         Ok(BlockBuilder::new(&self.store, &self.spec, self.genesis, &self.head, forger, slot, timestamp_ms)?)
     }
 
+    /// The ranks at which each of `forgers` may sign `slot` on top of the head (one roster read).
+    pub fn ranks(&self, slot: u64, forgers: &[Address]) -> Result<Vec<Option<u32>>, StoreError> {
+        let mut executor = crate::execute::Executor::new(
+            &self.store,
+            &self.spec,
+            self.genesis,
+            self.head.header().height,
+            slot,
+        );
+        forgers.iter().map(|forger| executor.rank_of(slot, forger)).collect()
+    }
+
     /// The rank at which `forger` may sign `slot` on top of the head, if any.
     pub fn rank_of(&self, forger: &Address, slot: u64) -> Result<Option<u32>, StoreError> {
         let mut executor = crate::execute::Executor::new(
