@@ -157,6 +157,10 @@ pub struct ChainSpecBuildArgs {
     /// Number of genesis forgers (local chain).
     #[arg(long, default_value_t = 4)]
     pub forgers: usize,
+    /// Write `DIR/spec.json` and a new private key file per genesis forger (`DIR/forger-N.key`)
+    /// instead of printing a spec with the well-known insecure forger keys.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `goodwill ledger ...`

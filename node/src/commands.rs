@@ -23,11 +23,14 @@ pub fn run(cli: Cli) -> eyre::Result<()> {
         }
         Command::ChainSpec(ChainSpecCommand::Build(args)) => {
             let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
-            let spec = match args.chain {
+            let mut spec = match args.chain {
                 BuiltinChain::Dev => ChainSpec::dev(now),
                 BuiltinChain::Local => ChainSpec::local(now, args.forgers),
             };
-            println!("{}", spec.to_json());
+            match args.out {
+                None => println!("{}", spec.to_json()),
+                Some(dir) => write_spec_with_keys(&mut spec, &dir)?,
+            }
             Ok(())
         }
         Command::Ledger(LedgerCommand::Verify { base_path }) => ledger_verify(&base_path),
@@ -63,6 +66,34 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
         (spec, key, base_path, None)
     };
     crate::run::run(crate::run::NodeConfig { spec, base_path, forger_key, http: args.http })
+}
+
+/// Replaces the spec's well-known forger keys by fresh ones, written next to the spec.
+fn write_spec_with_keys(spec: &mut ChainSpec, dir: &Path) -> eyre::Result<()> {
+    std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+    let spec_path = dir.join("spec.json");
+    if spec_path.exists() {
+        bail!("{} exists already; choose another folder", spec_path.display());
+    }
+    let weight = spec.forgers.first().map(|f| f.ticket).unwrap_or(goodwill_ledger::Amount::coins(1_000));
+    let mut forgers = Vec::with_capacity(spec.forgers.len());
+    for (i, old) in spec.forgers.iter().enumerate() {
+        let key = Keypair::generate()?;
+        let path = dir.join(format!("forger-{i}.key"));
+        key.write_file(&path)?;
+        // Keep the old forger's genesis balance for the new key.
+        for balance in spec.balances.iter_mut().filter(|b| b.address == old.address) {
+            balance.address = key.address();
+        }
+        forgers.push(goodwill_ledger::GenesisForger::for_key(&key, weight));
+        println!("{} {}", path.display(), key.address());
+    }
+    spec.forgers = forgers;
+    spec.validate()?;
+    std::fs::write(&spec_path, spec.to_json() + "\n")
+        .wrap_err_with(|| format!("writing {}", spec_path.display()))?;
+    println!("{}", spec_path.display());
+    Ok(())
 }
 
 fn key_generate(out: Option<&Path>) -> eyre::Result<()> {

@@ -144,3 +144,49 @@ fn a_dev_node_forges_transfers_and_tickets_and_stops_cleanly() {
     let verified: u64 = text.split("head #").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
     assert!(verified >= height, "{text}");
 }
+
+#[test]
+fn a_node_runs_a_built_chain_spec_with_its_forger_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec_dir = dir.path().join("chain");
+    let built = Command::new(GOODWILL)
+        .args(["chain-spec", "build", "--chain", "local", "--forgers", "1", "--out"])
+        .arg(&spec_dir)
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{built:?}");
+    let spec =
+        goodwill_ledger::ChainSpec::from_json(&std::fs::read_to_string(spec_dir.join("spec.json")).unwrap())
+            .unwrap();
+    let key = Keypair::read_file(&spec_dir.join("forger-0.key")).unwrap();
+    assert_eq!(spec.forgers[0].address, key.address(), "the spec names the written key");
+    assert_eq!(spec.forgers[0].commitment, key.reveal_commitment(0));
+
+    let mut child = Command::new(GOODWILL)
+        .args(["node", "--chain"])
+        .arg(spec_dir.join("spec.json"))
+        .arg("--base-path")
+        .arg(dir.path().join("n0"))
+        .arg("--forger-key")
+        .arg(spec_dir.join("forger-0.key"))
+        .args(["--http", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find_map(|line| line.strip_prefix("HTTP API listening on ").map(str::to_string))
+        .unwrap();
+    std::thread::spawn(move || lines.for_each(drop));
+    let mut node = Node { child, url };
+    // The only forger wins every slot: a transfer with --wait proves blocks are being forged.
+    let to = Keypair::insecure_dev("dev2").address().to_string();
+    node.tx(&["transfer", "--key", "dev", "--to", &to, "--amount", "1"]);
+    let status = node.get("/api/v1/status");
+    assert_eq!(status["chain_id"], "goodwill-local");
+    assert_eq!(status["head"]["forger"], key.address().to_string());
+    assert!(node.interrupt().success());
+}
