@@ -427,14 +427,7 @@ impl<S: Store> Chain<S> {
 
     /// The rank at which `forger` may sign `slot` on top of the head, if any.
     pub fn rank_of(&self, forger: &Address, slot: u64) -> Result<Option<u32>, StoreError> {
-        let mut executor = crate::execute::Executor::new(
-            &self.store,
-            &self.spec,
-            self.genesis,
-            self.head.header().height,
-            slot,
-        );
-        executor.rank_of(slot, forger)
+        Ok(self.ranks(slot, std::slice::from_ref(forger))?.pop().flatten())
     }
 
     /// Commits a block built on the head by [`Chain::builder`], which applied it already.

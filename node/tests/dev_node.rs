@@ -20,9 +20,15 @@ struct Node {
 
 impl Node {
     fn start(base_path: &std::path::Path) -> Node {
+        Node::spawn(&["--dev".as_ref(), "--base-path".as_ref(), base_path.as_os_str()])
+    }
+
+    /// Runs `goodwill node ARGS --http 127.0.0.1:0` and waits for it to announce its address.
+    fn spawn(args: &[&std::ffi::OsStr]) -> Node {
         let mut child = Command::new(GOODWILL)
-            .args(["node", "--dev", "--http", "127.0.0.1:0", "--base-path"])
-            .arg(base_path)
+            .arg("node")
+            .args(args)
+            .args(["--http", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -162,26 +168,17 @@ fn a_node_runs_a_built_chain_spec_with_its_forger_key() {
     assert_eq!(spec.forgers[0].address, key.address(), "the spec names the written key");
     assert_eq!(spec.forgers[0].commitment, key.reveal_commitment(0));
 
-    let mut child = Command::new(GOODWILL)
-        .args(["node", "--chain"])
-        .arg(spec_dir.join("spec.json"))
-        .arg("--base-path")
-        .arg(dir.path().join("n0"))
-        .arg("--forger-key")
-        .arg(spec_dir.join("forger-0.key"))
-        .args(["--http", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = lines
-        .by_ref()
-        .map(Result::unwrap)
-        .find_map(|line| line.strip_prefix("HTTP API listening on ").map(str::to_string))
-        .unwrap();
-    std::thread::spawn(move || lines.for_each(drop));
-    let mut node = Node { child, url };
+    let (spec_file, base, key_file) =
+        (spec_dir.join("spec.json"), dir.path().join("n0"), spec_dir.join("forger-0.key"));
+    let mut node = Node::spawn(&[
+        "--chain".as_ref(),
+        spec_file.as_os_str(),
+        "--base-path".as_ref(),
+        base.as_os_str(),
+        "--forger-key".as_ref(),
+        key_file.as_os_str(),
+    ]);
+
     // The only forger wins every slot: a transfer with --wait proves blocks are being forged.
     let to = Keypair::insecure_dev("dev2").address().to_string();
     node.tx(&["transfer", "--key", "dev", "--to", &to, "--amount", "1"]);
