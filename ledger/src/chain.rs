@@ -44,6 +44,16 @@ pub enum ChainError {
     /// The store holds no chain.
     #[error("the database holds no chain yet: start a node on it with a chain spec first")]
     Empty,
+    /// A block too far above the head to keep aside.
+    #[error(
+        "block at height {height} is more than {MAX_REORG_DEPTH} blocks above the head at {head}: sync first"
+    )]
+    TooFarAhead {
+        /// The block's height.
+        height: u64,
+        /// The head's height.
+        head: u64,
+    },
     /// A block forking deeper than the chain will reorganise.
     #[error("block at height {height} forks more than {MAX_REORG_DEPTH} blocks below the head at {head}")]
     TooDeep {
@@ -228,8 +238,13 @@ impl<S: Store> Chain<S> {
             self.connect_side_blocks()?;
             return Ok(Imported::Extended(receipts));
         }
-        if height + MAX_REORG_DEPTH <= head_height || height == 0 {
+        if height.saturating_add(MAX_REORG_DEPTH) <= head_height || height == 0 {
             return Err(ChainError::TooDeep { height, head: head_height });
+        }
+        // Blocks far ahead come through sync, not the side pool: anyone can self-sign junk at
+        // any height, and it must not crowd out real forks.
+        if height > head_height.saturating_add(MAX_REORG_DEPTH) {
+            return Err(ChainError::TooFarAhead { height, head: head_height });
         }
         // Everything a block proves about itself is checked before it is kept: a body that does
         // not match its header must not occupy the header's hash.
@@ -242,13 +257,18 @@ impl<S: Store> Chain<S> {
         Ok(outcome)
     }
 
-    /// Keeps a block aside, evicting the lowest one when the pool is full.
+    /// Keeps a block aside; when the pool is full, the block farthest from the head's height
+    /// goes first (stale forks below, speculative blocks above).
     fn keep_aside(&mut self, block: Block) {
         if self.side.len() >= MAX_SIDE_BLOCKS {
-            let lowest =
-                self.side.iter().min_by_key(|(hash, b)| (b.header().height, **hash)).map(|(hash, _)| *hash);
-            if let Some(lowest) = lowest {
-                self.side.remove(&lowest);
+            let head = self.head.header().height;
+            let farthest = self
+                .side
+                .iter()
+                .max_by_key(|(hash, b)| (b.header().height.abs_diff(head), **hash))
+                .map(|(hash, _)| *hash);
+            if let Some(farthest) = farthest {
+                self.side.remove(&farthest);
             }
         }
         self.side.insert(block.hash(), block);
@@ -361,7 +381,9 @@ impl<S: Store> Chain<S> {
         let tip_height = self.side[&tip].header().height;
         let candidate = ForkChoiceKey {
             height: tip_height,
-            rank_sum: current_sum - replaced_ranks + branch_ranks,
+            rank_sum: current_sum.checked_sub(replaced_ranks).ok_or_else(|| {
+                StoreError::Corrupt("the stored rank sum is smaller than its blocks' ranks".into())
+            })? + branch_ranks,
             head: tip,
         };
         let current = ForkChoiceKey { height: head_height, rank_sum: current_sum, head: self.head.hash() };

@@ -304,3 +304,31 @@ fn a_block_with_an_unknown_parent_waits_aside_and_changes_nothing() {
     assert_eq!(target.chain.head(), &head);
     assert_eq!(target.chain.store().head().unwrap(), Some(head.hash()));
 }
+
+#[test]
+fn hostile_heights_and_slots_are_refused_without_panicking() {
+    let mut source = ChainGenerator::new(2, 5);
+    let mut target = ChainGenerator::new(2, 5);
+    let good = source.next_block(1);
+    let genesis = target.chain.genesis_hash();
+    let resign = |edit: fn(&mut goodwill_ledger::Header)| {
+        let mut header = good.header().clone();
+        edit(&mut header);
+        Block { header: header.sign(&testkit::forger(), &genesis), transactions: good.transactions.clone() }
+    };
+    // A slot at the end of time, on the right parent.
+    let error = target.chain.import(resign(|h| h.slot = u64::MAX)).unwrap_err();
+    assert!(matches!(error, ChainError::Invalid(BlockError::TimestampOutsideSlot { .. })), "{error}");
+    // Heights far above the head are not kept aside.
+    for height in [u64::MAX, 1_000] {
+        let mut header = good.header().clone();
+        header.height = height;
+        header.parent_hash = Hash([3; 32]);
+        let block = Block {
+            header: header.sign(&testkit::forger(), &genesis),
+            transactions: good.transactions.clone(),
+        };
+        assert!(matches!(target.chain.import(block), Err(ChainError::TooFarAhead { .. })));
+    }
+    target.chain.import(good).unwrap();
+}

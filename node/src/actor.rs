@@ -242,7 +242,8 @@ impl Actor {
             if !builder.has_room(tx.encoded_len()) {
                 break;
             }
-            match builder.push(tx.clone()) {
+            // Admission checked the signature: it is not verified again.
+            match builder.push_admitted(tx.clone()) {
                 Ok(()) => {}
                 Err(ApplyError::Invalid(TxError::FutureNonce { .. })) => {}
                 Err(ApplyError::Invalid(reason)) => {

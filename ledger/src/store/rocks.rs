@@ -293,7 +293,8 @@ impl Store for RocksStore {
                 .canonical_hash(height)?
                 .ok_or_else(|| corrupt(format!("no canonical block at {height}")))?;
             let header = self.header(&hash)?.ok_or_else(|| corrupt(format!("block {hash} has no header")))?;
-            rank_sum -= u64::from(header.header().rank);
+            rank_sum =
+                rank_sum.checked_sub(u64::from(header.header().rank)).ok_or_else(|| corrupt("rank sum"))?;
             let undo = self.get(Column::Undo, &height.to_be_bytes())?.unwrap_or_default();
             for key in undo.chunks_exact(32) {
                 let key = KeyHash(key.try_into().map_err(|_| corrupt("undo record"))?);
