@@ -7,7 +7,7 @@ use goodwill_ledger::execute::check_stateless;
 use goodwill_ledger::lottery::epoch_of;
 use goodwill_ledger::state::{AssociationState, ForgerState, read_association, read_forger};
 use goodwill_ledger::{
-    Account, Address, ApplyError, Chain, Hash, Keypair, RocksStore, SealedHeader, Store, Transaction,
+    Account, Address, Amount, ApplyError, Chain, Hash, Keypair, RocksStore, SealedHeader, Store, Transaction,
     TxError, TxLocation,
 };
 use tokio::sync::{mpsc, oneshot};
@@ -52,7 +52,7 @@ enum Command {
     Forger(Address, oneshot::Sender<Result<Option<ForgerState>, String>>),
     Association(Address, oneshot::Sender<Result<Option<AssociationState>, String>>),
     Transaction(Hash, oneshot::Sender<Result<Option<TxStatus>, String>>),
-    Submit(Box<Transaction>, oneshot::Sender<Result<Hash, TxError>>),
+    Submit(Box<Transaction>, oneshot::Sender<Result<Hash, SubmitError>>),
     RankOf(Address, u64, oneshot::Sender<Result<Option<u32>, String>>),
     Forge { slot: u64, timestamp_ms: u64, reply: oneshot::Sender<Result<Option<Forged>, String>> },
 }
@@ -61,6 +61,17 @@ enum Command {
 #[derive(Clone)]
 pub struct ChainHandle {
     commands: mpsc::Sender<Command>,
+}
+
+/// Why a submitted transaction was not admitted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The transaction breaks a rule.
+    #[error(transparent)]
+    Rejected(#[from] TxError),
+    /// The node could not read its state.
+    #[error("the node could not read its state: {0}")]
+    Store(String),
 }
 
 /// The actor stopped (the node is shutting down).
@@ -98,7 +109,7 @@ impl ChainHandle {
         self.ask(|r| Command::Transaction(id, r)).await
     }
 
-    pub async fn submit(&self, tx: Transaction) -> Result<Result<Hash, TxError>, Stopped> {
+    pub async fn submit(&self, tx: Transaction) -> Result<Result<Hash, SubmitError>, Stopped> {
         self.ask(|r| Command::Submit(Box::new(tx), r)).await
     }
 
@@ -200,12 +211,12 @@ impl Actor {
 
     /// Admits a transaction to the pending pool: stateless checks, not already used nonce,
     /// bounded pool, one per (sender, nonce) unless the fee is higher.
-    fn submit(&mut self, tx: Transaction) -> Result<Hash, TxError> {
+    fn submit(&mut self, tx: Transaction) -> Result<Hash, SubmitError> {
         check_stateless(&tx, self.chain.spec())?;
         let body = tx.body();
-        let account = self.chain.account(&body.sender).map_err(|_| TxError::BadSignature)?;
+        let account = self.chain.account(&body.sender).map_err(|e| SubmitError::Store(e.to_string()))?;
         if body.nonce < account.nonce {
-            return Err(TxError::StaleNonce { expected: account.nonce, got: body.nonce });
+            return Err(TxError::StaleNonce { expected: account.nonce, got: body.nonce }.into());
         }
         let key = (body.sender, body.nonce);
         if let Some(existing) = self.pending.get(&key) {
@@ -213,11 +224,14 @@ impl Actor {
                 return Ok(tx.id());
             }
             if existing.body().fee >= body.fee {
-                return Err(TxError::FeeTooLow { min: existing.body().fee, got: body.fee });
+                // Replacing a pending transaction needs a higher fee.
+                return Err(
+                    TxError::FeeTooLow { min: Amount(existing.body().fee.0 + 1), got: body.fee }.into()
+                );
             }
             self.pending_ids.remove(&existing.id());
         } else if self.pending.len() >= MAX_PENDING {
-            return Err(TxError::BlockFull { size: tx.encoded_len() });
+            return Err(TxError::BlockFull { size: tx.encoded_len() }.into());
         }
         let id = tx.id();
         self.pending_ids.insert(id);

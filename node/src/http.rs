@@ -14,7 +14,7 @@ use goodwill_ledger::{Address, Hash, Transaction};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::actor::{ChainHandle, TxStatus};
+use crate::actor::{ChainHandle, SubmitError, TxStatus};
 use crate::forger::now_ms;
 
 /// Largest request body: a hex-encoded transaction at the largest size any chain allows.
@@ -50,7 +50,7 @@ pub fn router(chain: ChainHandle) -> Router {
         .with_state(chain)
 }
 
-/// Binds `address` and serves until `shutdown` resolves. Returns the bound address first.
+/// Binds the API's listening socket (port 0 picks a free port).
 pub async fn bind(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(address).await
 }
@@ -94,7 +94,8 @@ async fn submit(State(chain): State<ChainHandle>, body: Bytes) -> Result<Json<Va
         .map_err(|e| bad("bad_transaction", e.to_string()))?;
     match chain.submit(tx).await.map_err(|_| unavailable())? {
         Ok(id) => Ok(Json(json!({ "id": id }))),
-        Err(reason) => Err(bad("rejected", reason.to_string())),
+        Err(SubmitError::Rejected(reason)) => Err(bad("rejected", reason.to_string())),
+        Err(SubmitError::Store(message)) => Err(internal(message)),
     }
 }
 
