@@ -14,6 +14,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Most transactions waiting for a block; more are refused until blocks drain them.
 pub const MAX_PENDING: usize = 10_000;
+/// How far ahead of a sender's next nonce the pool holds transactions, so that one sender cannot
+/// fill it.
+pub const MAX_NONCE_AHEAD: u64 = 64;
 /// Depth of the command queue.
 const QUEUE: usize = 1_024;
 
@@ -217,6 +220,9 @@ impl Actor {
         let account = self.chain.account(&body.sender).map_err(|e| SubmitError::Store(e.to_string()))?;
         if body.nonce < account.nonce {
             return Err(TxError::StaleNonce { expected: account.nonce, got: body.nonce }.into());
+        }
+        if body.nonce >= account.nonce.saturating_add(MAX_NONCE_AHEAD) {
+            return Err(TxError::FutureNonce { expected: account.nonce, got: body.nonce }.into());
         }
         let key = (body.sender, body.nonce);
         if let Some(existing) = self.pending.get(&key) {
