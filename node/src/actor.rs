@@ -300,3 +300,77 @@ impl Actor {
         Ok(Some(forged))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use goodwill_ledger::{ChainSpec, Payload, TransactionBody};
+
+    use super::*;
+
+    fn actor(dir: &std::path::Path) -> Actor {
+        let chain = Chain::open(RocksStore::open(dir).unwrap(), ChainSpec::dev(0)).unwrap();
+        Actor { chain, forger: None, pending: BTreeMap::new(), pending_ids: HashSet::new() }
+    }
+
+    fn transfer(key: &Keypair, nonce: u64, fee: u64) -> Transaction {
+        TransactionBody {
+            chain_id: "goodwill-dev".into(),
+            sender: key.address(),
+            nonce,
+            fee: Amount(fee),
+            payload: Payload::Transfer { to: Keypair::insecure_dev("dev2").address(), amount: Amount(1) },
+        }
+        .sign(key)
+    }
+
+    #[test]
+    fn the_pool_bounds_nonces_ahead_and_replaces_only_for_a_higher_fee() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut actor = actor(dir.path());
+        let dev = Keypair::insecure_dev("dev");
+        let first = transfer(&dev, 0, 1_000);
+        assert_eq!(actor.submit(first.clone()).unwrap(), first.id());
+        assert_eq!(actor.submit(first.clone()).unwrap(), first.id(), "resubmitting is harmless");
+        // Another transaction for the same nonce at the same fee does not replace the first.
+        let mut rival = first.body().clone();
+        rival.payload = Payload::Transfer { to: dev.address(), amount: Amount(2) };
+        assert!(matches!(
+            actor.submit(rival.sign(&dev)),
+            Err(SubmitError::Rejected(TxError::FeeTooLow { .. }))
+        ));
+        let better = transfer(&dev, 0, 2_000);
+        actor.submit(better.clone()).unwrap();
+        assert_eq!(actor.pending.len(), 1);
+        assert!(actor.pending_ids.contains(&better.id()) && !actor.pending_ids.contains(&first.id()));
+        assert!(actor.submit(transfer(&dev, MAX_NONCE_AHEAD - 1, 1_000)).is_ok());
+        assert!(matches!(
+            actor.submit(transfer(&dev, MAX_NONCE_AHEAD, 1_000)),
+            Err(SubmitError::Rejected(TxError::FutureNonce { .. }))
+        ));
+    }
+
+    #[test]
+    fn the_pool_refuses_transactions_beyond_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut actor = actor(dir.path());
+        let senders = MAX_PENDING.div_ceil(MAX_NONCE_AHEAD as usize);
+        let mut admitted = 0;
+        'fill: for s in 0..senders {
+            let key = Keypair::insecure_dev(&format!("pool-{s}"));
+            for nonce in 0..MAX_NONCE_AHEAD {
+                if admitted == MAX_PENDING {
+                    break 'fill;
+                }
+                actor.submit(transfer(&key, nonce, 1_000)).unwrap();
+                admitted += 1;
+            }
+        }
+        assert_eq!(actor.pending.len(), MAX_PENDING);
+        let late = Keypair::insecure_dev("late");
+        assert!(matches!(
+            actor.submit(transfer(&late, 0, 1_000)),
+            Err(SubmitError::Rejected(TxError::BlockFull { .. }))
+        ));
+        assert_eq!(actor.pending.len(), MAX_PENDING);
+    }
+}
