@@ -72,6 +72,9 @@ pub enum SubmitError {
     /// The transaction breaks a rule.
     #[error(transparent)]
     Rejected(#[from] TxError),
+    /// The pool holds as many transactions as it may; try again after the next blocks.
+    #[error("the node holds {MAX_PENDING} pending transactions already; try again after the next block")]
+    PoolFull,
     /// The node could not read its state.
     #[error("the node could not read its state: {0}")]
     Store(String),
@@ -237,7 +240,7 @@ impl Actor {
             }
             self.pending_ids.remove(&existing.id());
         } else if self.pending.len() >= MAX_PENDING {
-            return Err(TxError::BlockFull { size: tx.encoded_len() }.into());
+            return Err(SubmitError::PoolFull);
         }
         let id = tx.id();
         self.pending_ids.insert(id);
@@ -367,10 +370,7 @@ mod tests {
         }
         assert_eq!(actor.pending.len(), MAX_PENDING);
         let late = Keypair::insecure_dev("late");
-        assert!(matches!(
-            actor.submit(transfer(&late, 0, 1_000)),
-            Err(SubmitError::Rejected(TxError::BlockFull { .. }))
-        ));
+        assert!(matches!(actor.submit(transfer(&late, 0, 1_000)), Err(SubmitError::PoolFull)));
         assert_eq!(actor.pending.len(), MAX_PENDING);
     }
 }

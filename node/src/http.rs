@@ -95,6 +95,9 @@ async fn submit(State(chain): State<ChainHandle>, body: Bytes) -> Result<Json<Va
     match chain.submit(tx).await.map_err(|_| unavailable())? {
         Ok(id) => Ok(Json(json!({ "id": id }))),
         Err(SubmitError::Rejected(reason)) => Err(bad("rejected", reason.to_string())),
+        Err(SubmitError::PoolFull) => {
+            Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "pool_full", SubmitError::PoolFull.to_string()))
+        }
         Err(SubmitError::Store(message)) => Err(internal(message)),
     }
 }
