@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
-    let files = ["goodwill/v1/ledger.proto"];
+    let files = ["goodwill/v1/ledger.proto", "goodwill/v1/network.proto"];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
     }

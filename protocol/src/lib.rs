@@ -1,12 +1,19 @@
 //! Goodwill's network protocol: what main nodes and light peers say to each other over libp2p.
 //!
-//! This crate is where gossip topics, request-response protocols, message limits and the
-//! validation of what arrives from peers live (issue "Main-node network over libp2p"). For now
-//! it names the protocol version every later protocol id is built from.
+//! - [`behaviour`]: the composed libp2p behaviour (gossipsub for blocks and transactions,
+//!   request-response for status, sync and submission, identify, ping, Kademlia) and the swarm
+//!   builder (TCP with noise and yamux, and QUIC).
+//! - [`codec`]: length-prefixed protobuf framing with limits checked before reading.
+//!
+//! Topic names bind the chain id and genesis hash, so nodes of different chains never mix:
 //!
 //! ```
-//! assert_eq!(goodwill_protocol::PROTOCOL_VERSION, "1");
+//! use goodwill_protocol::behaviour::GossipKind;
+//! let topic = GossipKind::Blocks.topic("goodwill-dev", &goodwill_ledger::Hash([0xab; 32]));
+//! assert_eq!(topic.to_string(), "/goodwill/goodwill-dev/abababababababab/blocks/1");
 //! ```
 
-/// Version of the wire protocol; part of every protocol id and gossip topic name.
-pub const PROTOCOL_VERSION: &str = "1";
+pub mod behaviour;
+pub mod codec;
+
+pub use behaviour::{Behaviour, BehaviourEvent, GossipKind, PROTOCOL_VERSION, build_swarm};

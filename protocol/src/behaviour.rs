@@ -1,0 +1,139 @@
+//! The libp2p behaviour of a Goodwill node, and the swarm that runs it.
+
+use std::time::Duration;
+
+use goodwill_ledger::Hash;
+use libp2p::{
+    StreamProtocol, Swarm, gossipsub, identify, identity, kad, noise, ping, request_response, tcp, yamux,
+};
+
+use crate::codec::ProstCodec;
+
+/// Version of every protocol below; part of their ids and of the gossip topic names.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The request-response protocol (status, blocks by range and hash, transaction submission).
+pub const REQUEST_PROTOCOL: StreamProtocol = StreamProtocol::new("/goodwill/req/1");
+/// Kademlia's protocol id: Goodwill nodes keep their own DHT, apart from other libp2p networks.
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/goodwill/kad/1");
+/// Largest gossip message: a full block at the largest size any chain allows, plus framing.
+pub const MAX_GOSSIP_BYTES: usize = 5 * 1024 * 1024;
+/// How long a request may take before it fails.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What travels by gossip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GossipKind {
+    /// `Block` messages.
+    Blocks,
+    /// `SignedTransaction` messages.
+    Transactions,
+}
+
+impl GossipKind {
+    /// Both kinds.
+    pub const ALL: [GossipKind; 2] = [GossipKind::Blocks, GossipKind::Transactions];
+
+    fn name(self) -> &'static str {
+        match self {
+            GossipKind::Blocks => "blocks",
+            GossipKind::Transactions => "transactions",
+        }
+    }
+
+    /// The topic of this kind on the chain `chain_id` with genesis `genesis`:
+    /// `/goodwill/<chain id>/<first 8 bytes of the genesis hash, hex>/<kind>/<version>`. Nodes of
+    /// another chain, or of a chain restarted with another genesis, never share a mesh.
+    pub fn topic(self, chain_id: &str, genesis: &Hash) -> gossipsub::IdentTopic {
+        let short = &genesis.to_string()[..16];
+        gossipsub::IdentTopic::new(format!("/goodwill/{chain_id}/{short}/{}/{PROTOCOL_VERSION}", self.name()))
+    }
+}
+
+mod composed {
+    // The derive generates `BehaviourEvent`, whose variants mirror the fields below and cannot
+    // carry their own docs.
+    #![allow(missing_docs)]
+
+    use libp2p::swarm::NetworkBehaviour;
+    use libp2p::{gossipsub, identify, kad, ping, request_response};
+
+    use crate::codec::ProstCodec;
+
+    /// Everything a node speaks.
+    #[derive(NetworkBehaviour)]
+    pub struct Behaviour {
+        /// Blocks and transactions.
+        pub gossipsub: gossipsub::Behaviour,
+        /// Status, sync and submissions.
+        pub requests: request_response::Behaviour<ProstCodec>,
+        /// Tells peers our addresses and protocols, and learns theirs.
+        pub identify: identify::Behaviour,
+        /// Keeps connections alive and measures round trips.
+        pub ping: ping::Behaviour,
+        /// Finds peers beyond the bootnodes.
+        pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    }
+}
+
+pub use composed::{Behaviour, BehaviourEvent};
+
+/// Gossipsub parameters. The mesh degree `D = 6` (between 4 and 12) is libp2p's default and
+/// works for large networks; `mesh_outbound_min = 2` and `D_lo = 4` keep a 3-to-5-node cluster
+/// meshed with everyone (a node with fewer peers than `D_lo` simply grafts all it has). Messages
+/// are identified by their BLAKE3 hash, so the same block from two peers is one message, and each
+/// is validated by the node (Accept, Ignore or Reject) before it is forwarded.
+pub fn gossipsub_config() -> Result<gossipsub::Config, gossipsub::ConfigBuilderError> {
+    gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validate_messages()
+        .message_id_fn(|message| gossipsub::MessageId::from(blake3::hash(&message.data).as_bytes().to_vec()))
+        .max_transmit_size(MAX_GOSSIP_BYTES)
+        .mesh_n(6)
+        .mesh_n_low(4)
+        .mesh_n_high(12)
+        .mesh_outbound_min(2)
+        .heartbeat_interval(Duration::from_millis(700))
+        .duplicate_cache_time(Duration::from_secs(120))
+        .build()
+}
+
+impl Behaviour {
+    /// The behaviour for `key`.
+    pub fn new(key: &identity::Keypair) -> Result<Behaviour, String> {
+        let peer_id = key.public().to_peer_id();
+        let gossipsub = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(key.clone()),
+            gossipsub_config().map_err(|e| e.to_string())?,
+        )?;
+        let requests = request_response::Behaviour::with_codec(
+            ProstCodec,
+            [(REQUEST_PROTOCOL, request_response::ProtocolSupport::Full)],
+            request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT),
+        );
+        let identify = identify::Behaviour::new(identify::Config::new(
+            format!("goodwill/{PROTOCOL_VERSION}"),
+            key.public(),
+        ));
+        let ping = ping::Behaviour::new(ping::Config::new());
+        let mut kad = kad::Behaviour::with_config(
+            peer_id,
+            kad::store::MemoryStore::new(peer_id),
+            kad::Config::new(KAD_PROTOCOL),
+        );
+        kad.set_mode(Some(kad::Mode::Server));
+        Ok(Behaviour { gossipsub, requests, identify, ping, kad })
+    }
+}
+
+/// Builds a swarm for `key` over TCP and QUIC, with noise and yamux on TCP.
+pub fn build_swarm(key: identity::Keypair) -> Result<Swarm<Behaviour>, String> {
+    Ok(libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| e.to_string())?
+        .with_quic()
+        .with_behaviour(|key| Behaviour::new(key).map_err(|e| e.into()))
+        .map_err(|e| e.to_string())?
+        .with_swarm_config(|config| config.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build())
+}
