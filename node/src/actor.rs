@@ -17,6 +17,10 @@ pub const MAX_PENDING: usize = 10_000;
 /// How far ahead of a sender's next nonce the pool holds transactions, so that one sender cannot
 /// fill it.
 pub const MAX_NONCE_AHEAD: u64 = 64;
+/// Most blocks in one range response.
+pub const MAX_RANGE_BLOCKS: u32 = 64;
+/// Most bytes of blocks in one range response (the frame limit is 16 MiB).
+const MAX_RANGE_BYTES: usize = 4 * 1024 * 1024;
 /// Depth of the command queue.
 const QUEUE: usize = 1_024;
 
@@ -47,6 +51,18 @@ pub struct Forged {
     pub height: u64,
     pub hash: Hash,
     pub transactions: usize,
+    pub block: goodwill_ledger::Block,
+}
+
+/// What importing a block from a peer did, for gossip validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid and new: relay it.
+    Accept,
+    /// Already known, or not useful yet: do not relay, do not blame the sender.
+    Ignore,
+    /// Invalid: do not relay, and penalise the sender.
+    Reject,
 }
 
 enum Command {
@@ -58,6 +74,8 @@ enum Command {
     Submit(Box<Transaction>, oneshot::Sender<Result<Hash, SubmitError>>),
     RankOf(Address, u64, oneshot::Sender<Result<Option<u32>, String>>),
     Forge { slot: u64, timestamp_ms: u64, reply: oneshot::Sender<Result<Option<Forged>, String>> },
+    Import(Box<goodwill_ledger::Block>, oneshot::Sender<Verdict>),
+    BlocksByRange(u64, u32, oneshot::Sender<Vec<goodwill_ledger::Block>>),
 }
 
 /// A cheap, cloneable handle to the chain actor.
@@ -129,6 +147,18 @@ impl ChainHandle {
         timestamp_ms: u64,
     ) -> Result<Result<Option<Forged>, String>, Stopped> {
         self.ask(|reply| Command::Forge { slot, timestamp_ms, reply }).await
+    }
+
+    pub async fn import(&self, block: goodwill_ledger::Block) -> Result<Verdict, Stopped> {
+        self.ask(|r| Command::Import(Box::new(block), r)).await
+    }
+
+    pub async fn blocks_by_range(
+        &self,
+        start: u64,
+        count: u32,
+    ) -> Result<Vec<goodwill_ledger::Block>, Stopped> {
+        self.ask(|r| Command::BlocksByRange(start, count, r)).await
     }
 }
 
@@ -212,7 +242,59 @@ impl Actor {
             Command::Forge { slot, timestamp_ms, reply } => {
                 let _ = reply.send(self.forge(slot, timestamp_ms));
             }
+            Command::Import(block, reply) => {
+                let _ = reply.send(self.import(*block));
+            }
+            Command::BlocksByRange(start, count, reply) => {
+                let _ = reply.send(self.blocks_by_range(start, count));
+            }
         }
+    }
+
+    /// Imports a block from a peer; included transactions leave the pool.
+    fn import(&mut self, block: goodwill_ledger::Block) -> Verdict {
+        let included: Vec<(Address, u64)> =
+            block.transactions.iter().map(|tx| (tx.body().sender, tx.body().nonce)).collect();
+        let hash = block.hash();
+        match self.chain.import(block) {
+            Ok(goodwill_ledger::Imported::Known) => Verdict::Ignore,
+            Ok(outcome) => {
+                tracing::debug!(%hash, ?outcome, "imported a block from a peer");
+                for key in included {
+                    if let Some(tx) = self.pending.remove(&key) {
+                        self.pending_ids.remove(&tx.id());
+                    }
+                }
+                Verdict::Accept
+            }
+            Err(goodwill_ledger::ChainError::Invalid(reason)) => {
+                tracing::warn!(%hash, %reason, "rejected a block from a peer");
+                Verdict::Reject
+            }
+            Err(
+                goodwill_ledger::ChainError::TooDeep { .. } | goodwill_ledger::ChainError::TooFarAhead { .. },
+            ) => Verdict::Ignore,
+            Err(error) => {
+                tracing::error!(%hash, %error, "could not import a block");
+                Verdict::Ignore
+            }
+        }
+    }
+
+    /// Canonical blocks from `start`, at most `count` and about 4 MiB of them.
+    fn blocks_by_range(&self, start: u64, count: u32) -> Vec<goodwill_ledger::Block> {
+        let mut blocks = Vec::new();
+        let mut bytes = 0usize;
+        for height in start..start.saturating_add(u64::from(count.min(MAX_RANGE_BLOCKS))) {
+            let Ok(Some(hash)) = self.chain.store().canonical_hash(height) else { break };
+            let Ok(Some(block)) = self.chain.store().block(&hash) else { break };
+            bytes += block.encode().len();
+            if bytes > MAX_RANGE_BYTES && !blocks.is_empty() {
+                break;
+            }
+            blocks.push(block);
+        }
+        blocks
     }
 
     /// Admits a transaction to the pending pool: stateless checks, not already used nonce,
@@ -282,6 +364,7 @@ impl Actor {
             height: block.header().height,
             hash: block.hash(),
             transactions: block.transactions.len(),
+            block: block.clone(),
         };
         let included: Vec<(Address, u64)> =
             block.transactions.iter().map(|tx| (tx.body().sender, tx.body().nonce)).collect();

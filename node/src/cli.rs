@@ -49,6 +49,14 @@ pub struct NodeArgs {
     /// Address of the HTTP API; loopback unless you choose otherwise.
     #[arg(long, default_value = "127.0.0.1:9933")]
     pub http: std::net::SocketAddr,
+    /// Where to listen for peers (repeatable). Default: /ip4/127.0.0.1/tcp/30333, or a free
+    /// loopback port with --dev. Use /ip4/0.0.0.0/tcp/30333 to accept peers from other hosts.
+    #[arg(long)]
+    pub listen: Vec<libp2p::Multiaddr>,
+    /// A peer to join through, as printed by its node: /ip4/.../tcp/.../p2p/<peer id>
+    /// (repeatable; added to the chain spec's bootnodes).
+    #[arg(long = "bootnode")]
+    pub bootnodes: Vec<libp2p::Multiaddr>,
 }
 
 /// Arguments shared by every `goodwill tx` command.

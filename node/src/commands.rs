@@ -65,7 +65,28 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
         let base_path = args.base_path.ok_or_else(|| eyre!("--base-path is required without --dev"))?;
         (spec, key, base_path, None)
     };
-    crate::run::run(crate::run::NodeConfig { spec, base_path, forger_key, http: args.http })
+    let listen = match (args.listen.is_empty(), args.dev) {
+        (false, _) => args.listen,
+        (true, true) => vec!["/ip4/127.0.0.1/tcp/0".parse()?],
+        (true, false) => vec!["/ip4/127.0.0.1/tcp/30333".parse()?],
+    };
+    let mut bootnodes = args.bootnodes;
+    for text in &spec.bootnodes {
+        match text.parse() {
+            Ok(address) => bootnodes.push(address),
+            Err(error) => {
+                tracing::warn!(bootnode = %text, %error, "ignoring a malformed bootnode in the chain spec")
+            }
+        }
+    }
+    crate::run::run(crate::run::NodeConfig {
+        spec,
+        base_path,
+        forger_key,
+        http: args.http,
+        listen,
+        bootnodes,
+    })
 }
 
 /// Replaces the spec's well-known forger keys by fresh ones, written next to the spec.

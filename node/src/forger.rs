@@ -8,6 +8,7 @@ use goodwill_ledger::lottery::rank_offset_ms;
 use tokio::sync::watch;
 
 use crate::actor::ChainHandle;
+use crate::network::NetworkHandle;
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub fn now_ms() -> u64 {
@@ -15,7 +16,12 @@ pub fn now_ms() -> u64 {
 }
 
 /// Runs until `shutdown` turns true or the chain actor stops.
-pub async fn run(chain: ChainHandle, forger: Address, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    chain: ChainHandle,
+    network: NetworkHandle,
+    forger: Address,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let Ok(status) = chain.status().await else { return };
     let (genesis, duration, ranks) = (status.genesis_time_ms, status.slot_duration_ms, status.fallback_ranks);
     let slot_at = |t: u64| t.saturating_sub(genesis) / duration;
@@ -41,7 +47,8 @@ pub async fn run(chain: ChainHandle, forger: Address, mut shutdown: watch::Recei
             let now = now_ms();
             if now < start + duration {
                 match chain.forge(slot, now.max(at)).await {
-                    Ok(Ok(_)) => {}
+                    Ok(Ok(Some(forged))) => network.publish_block(forged.block),
+                    Ok(Ok(None)) => {}
                     Ok(Err(error)) => tracing::error!(%error, slot, "forging failed"),
                     Err(_) => return,
                 }

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::actor::{ChainHandle, SubmitError, TxStatus};
 use crate::forger::now_ms;
+use crate::network::NetworkHandle;
 
 /// Largest request body: a hex-encoded transaction at the largest size any chain allows.
 const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -37,8 +38,15 @@ fn internal(message: String) -> ApiError {
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", message)
 }
 
+/// What the handlers share.
+#[derive(Clone)]
+pub struct Api {
+    chain: ChainHandle,
+    network: NetworkHandle,
+}
+
 /// The API's routes.
-pub fn router(chain: ChainHandle) -> Router {
+pub fn router(chain: ChainHandle, network: NetworkHandle) -> Router {
     Router::new()
         .route("/api/v1/status", get(status))
         .route("/api/v1/transactions", post(submit))
@@ -47,7 +55,7 @@ pub fn router(chain: ChainHandle) -> Router {
         .route("/api/v1/forgers/{address}", get(forger))
         .route("/api/v1/associations/{address}", get(association))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(chain)
+        .with_state(Api { chain, network })
 }
 
 /// Binds the API's listening socket (port 0 picks a free port).
@@ -55,7 +63,7 @@ pub async fn bind(address: SocketAddr) -> std::io::Result<tokio::net::TcpListene
     tokio::net::TcpListener::bind(address).await
 }
 
-async fn status(State(chain): State<ChainHandle>) -> Result<Json<Value>, ApiError> {
+async fn status(State(Api { chain, network }): State<Api>) -> Result<Json<Value>, ApiError> {
     let status = chain.status().await.map_err(|_| unavailable())?;
     let header = status.head.header();
     let slot = now_ms().saturating_sub(status.genesis_time_ms) / status.slot_duration_ms;
@@ -71,7 +79,7 @@ async fn status(State(chain): State<ChainHandle>) -> Result<Json<Value>, ApiErro
         },
         "slot": slot,
         "epoch": epoch_of(slot, status.slots_per_epoch),
-        "peers": 0,
+        "peers": network.peers(),
         "pending_transactions": status.pending,
         "min_fee": status.min_fee,
     })))
@@ -84,7 +92,7 @@ struct Submission {
     transaction: String,
 }
 
-async fn submit(State(chain): State<ChainHandle>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn submit(State(Api { chain, network }): State<Api>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let bad = |code, message: String| ApiError(StatusCode::BAD_REQUEST, code, message);
     let submission: Submission = serde_json::from_slice(&body)
         .map_err(|e| bad("bad_json", format!("expected {{\"transaction\": \"<hex>\"}}: {e}")))?;
@@ -92,8 +100,11 @@ async fn submit(State(chain): State<ChainHandle>, body: Bytes) -> Result<Json<Va
         .map_err(|_| bad("bad_hex", "transaction must be hexadecimal".into()))?;
     let tx = Transaction::decode(Bytes::from(bytes), MAX_BODY_BYTES / 2)
         .map_err(|e| bad("bad_transaction", e.to_string()))?;
-    match chain.submit(tx).await.map_err(|_| unavailable())? {
-        Ok(id) => Ok(Json(json!({ "id": id }))),
+    match chain.submit(tx.clone()).await.map_err(|_| unavailable())? {
+        Ok(id) => {
+            network.publish_transaction(tx);
+            Ok(Json(json!({ "id": id })))
+        }
         Err(SubmitError::Rejected(reason)) => Err(bad("rejected", reason.to_string())),
         Err(SubmitError::PoolFull) => {
             Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "pool_full", SubmitError::PoolFull.to_string()))
@@ -109,7 +120,7 @@ fn parse_address(text: &str) -> Result<Address, ApiError> {
 }
 
 async fn transaction(
-    State(chain): State<ChainHandle>,
+    State(Api { chain, .. }): State<Api>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id: Hash = id.parse().map_err(|e: goodwill_ledger::ParseHashError| {
@@ -127,7 +138,7 @@ async fn transaction(
 }
 
 async fn account(
-    State(chain): State<ChainHandle>,
+    State(Api { chain, .. }): State<Api>,
     Path(address): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let address = parse_address(&address)?;
@@ -136,7 +147,7 @@ async fn account(
 }
 
 async fn forger(
-    State(chain): State<ChainHandle>,
+    State(Api { chain, .. }): State<Api>,
     Path(address): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let address = parse_address(&address)?;
@@ -149,7 +160,7 @@ async fn forger(
 }
 
 async fn association(
-    State(chain): State<ChainHandle>,
+    State(Api { chain, .. }): State<Api>,
     Path(address): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let address = parse_address(&address)?;

@@ -6,6 +6,7 @@ mod client;
 mod commands;
 mod forger;
 mod http;
+mod network;
 mod run;
 
 use clap::Parser;

@@ -17,6 +17,8 @@ pub struct NodeConfig {
     pub base_path: PathBuf,
     pub forger_key: Option<Keypair>,
     pub http: SocketAddr,
+    pub listen: Vec<libp2p::Multiaddr>,
+    pub bootnodes: Vec<libp2p::Multiaddr>,
 }
 
 /// Runs a node until Ctrl-C.
@@ -48,11 +50,17 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
     let (handle, chain_thread) = actor::spawn(chain, config.forger_key);
     let (stop, stopped) = watch::channel(false);
 
+    let network_key = crate::network::load_or_create_identity(&config.base_path.join("network.key"))?;
+    tracing::info!(peer_id = %network_key.public().to_peer_id(), "network identity");
+    let network_config = crate::network::NetworkConfig { listen: config.listen, bootnodes: config.bootnodes };
+    let (network, network_task) =
+        crate::network::spawn(network_key, network_config, handle.clone(), stopped.clone()).await?;
+
     let listener = crate::http::bind(config.http)
         .await
         .wrap_err_with(|| format!("binding the HTTP API to {}", config.http))?;
     let http_address = listener.local_addr()?;
-    let router = crate::http::router(handle.clone());
+    let router = crate::http::router(handle.clone(), network.clone());
     let mut http_stopped = stopped.clone();
     let http = tokio::spawn(async move {
         let shutdown = async move {
@@ -64,7 +72,7 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
     println!("HTTP API listening on http://{http_address}");
     let forger_task = forger_address.map(|address| {
         tracing::info!(%address, "forging when the lottery picks this node");
-        tokio::spawn(forger::run(handle.clone(), address, stopped.clone()))
+        tokio::spawn(forger::run(handle.clone(), network.clone(), address, stopped.clone()))
     });
     drop(handle);
 
@@ -75,6 +83,8 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
         let _ = task.await;
     }
     http.await.map_err(|e| eyre!("HTTP task: {e}"))??;
+    drop(network);
+    let _ = network_task.await;
     // The last handles are gone: the actor finishes its queue, closes the store and exits.
     chain_thread.join().map_err(|_| eyre!("the chain thread panicked"))?;
     println!("stopped cleanly");
