@@ -4,86 +4,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
+
+use common::{GOODWILL, Node};
 
 use goodwill_ledger::{Amount, COIN, ChainParams, Keypair};
-use serde_json::Value;
-
-const GOODWILL: &str = env!("CARGO_BIN_EXE_goodwill");
-
-/// A running node, interrupted (SIGINT) when dropped if still running.
-struct Node {
-    child: Child,
-    url: String,
-}
-
-impl Node {
-    fn start(base_path: &std::path::Path) -> Node {
-        Node::spawn(&["--dev".as_ref(), "--base-path".as_ref(), base_path.as_os_str()])
-    }
-
-    /// Runs `goodwill node ARGS --http 127.0.0.1:0` and waits for it to announce its address.
-    fn spawn(args: &[&std::ffi::OsStr]) -> Node {
-        let mut child = Command::new(GOODWILL)
-            .arg("node")
-            .args(args)
-            .args(["--http", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        // The node prints its address once it listens: no guessing, no sleeping.
-        let url = lines
-            .by_ref()
-            .map(Result::unwrap)
-            .find_map(|line| line.strip_prefix("HTTP API listening on ").map(str::to_string))
-            .expect("the node announces its HTTP address");
-        std::thread::spawn(move || lines.for_each(drop));
-        Node { child, url }
-    }
-
-    fn get(&self, path: &str) -> Value {
-        ureq::get(&format!("{}{path}", self.url)).call().unwrap().body_mut().read_json().unwrap()
-    }
-
-    fn balance(&self, address: &goodwill_ledger::Address) -> u64 {
-        self.get(&format!("/api/v1/accounts/{address}"))["balance"].as_str().unwrap().parse().unwrap()
-    }
-
-    fn tx(&self, args: &[&str]) -> String {
-        let output = Command::new(GOODWILL)
-            .arg("tx")
-            .args(args)
-            .args(["--node", &self.url, "--wait"])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            output.status.success(),
-            "goodwill tx {args:?}: {stdout} {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(stdout.contains("included in block #"), "{stdout}");
-        stdout
-    }
-
-    fn interrupt(&mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 #[test]
 fn a_dev_node_forges_transfers_and_tickets_and_stops_cleanly() {
