@@ -57,6 +57,10 @@ pub struct NodeArgs {
     /// (repeatable; added to the chain spec's bootnodes).
     #[arg(long = "bootnode")]
     pub bootnodes: Vec<libp2p::Multiaddr>,
+    /// Discover peers on the local network with mDNS (off by default: it multicasts on your
+    /// real network interface).
+    #[arg(long)]
+    pub mdns: bool,
 }
 
 /// Arguments shared by every `goodwill tx` command.

@@ -86,6 +86,7 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
         http: args.http,
         listen,
         bootnodes,
+        mdns: args.mdns,
     })
 }
 

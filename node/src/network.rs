@@ -82,6 +82,8 @@ pub fn load_or_create_identity(path: &Path) -> eyre::Result<identity::Keypair> {
 pub struct NetworkConfig {
     pub listen: Vec<Multiaddr>,
     pub bootnodes: Vec<Multiaddr>,
+    /// Discover peers on the local network with mDNS.
+    pub mdns: bool,
 }
 
 /// Starts the network task.
@@ -92,8 +94,8 @@ pub async fn spawn(
     shutdown: watch::Receiver<bool>,
 ) -> eyre::Result<(NetworkHandle, tokio::task::JoinHandle<()>)> {
     let status = chain.status().await.map_err(|_| eyre::eyre!("the chain stopped"))?;
-    let mut swarm =
-        goodwill_protocol::build_swarm(key).map_err(|e| eyre::eyre!("building the network: {e}"))?;
+    let mut swarm = goodwill_protocol::build_swarm(key, config.mdns)
+        .map_err(|e| eyre::eyre!("building the network: {e}"))?;
     let topics: Vec<_> =
         GossipKind::ALL.iter().map(|k| (*k, k.topic(&status.chain_id, &status.genesis_hash))).collect();
     for (_, topic) in &topics {
@@ -249,6 +251,13 @@ impl Network {
                 if self.verified.remove(&peer_id) =>
             {
                 self.peers.store(self.verified.len(), Ordering::Relaxed);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found))) => {
+                for (peer, address) in found {
+                    if !self.swarm.is_connected(&peer) {
+                        let _ = self.swarm.dial(address);
+                    }
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,

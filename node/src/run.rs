@@ -19,6 +19,7 @@ pub struct NodeConfig {
     pub http: SocketAddr,
     pub listen: Vec<libp2p::Multiaddr>,
     pub bootnodes: Vec<libp2p::Multiaddr>,
+    pub mdns: bool,
 }
 
 /// Runs a node until Ctrl-C.
@@ -52,7 +53,11 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
 
     let network_key = crate::network::load_or_create_identity(&config.base_path.join("network.key"))?;
     tracing::info!(peer_id = %network_key.public().to_peer_id(), "network identity");
-    let network_config = crate::network::NetworkConfig { listen: config.listen, bootnodes: config.bootnodes };
+    let network_config = crate::network::NetworkConfig {
+        listen: config.listen,
+        bootnodes: config.bootnodes,
+        mdns: config.mdns,
+    };
     let (network, network_task) =
         crate::network::spawn(network_key, network_config, handle.clone(), stopped.clone()).await?;
 

@@ -17,6 +17,12 @@ pub const REQUEST_PROTOCOL: StreamProtocol = StreamProtocol::new("/goodwill/req/
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/goodwill/kad/1");
 /// Largest gossip message: a full block at the largest size any chain allows, plus framing.
 pub const MAX_GOSSIP_BYTES: usize = 5 * 1024 * 1024;
+/// Connections kept with one peer.
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
+/// Connections kept in total.
+pub const MAX_CONNECTIONS: u32 = 128;
+/// Connections being negotiated, each way.
+pub const MAX_PENDING_CONNECTIONS: u32 = 32;
 /// How long a request may take before it fails.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -55,13 +61,19 @@ mod composed {
     #![allow(missing_docs)]
 
     use libp2p::swarm::NetworkBehaviour;
-    use libp2p::{gossipsub, identify, kad, ping, request_response};
+    use libp2p::swarm::behaviour::toggle::Toggle;
+    use libp2p::{connection_limits, gossipsub, identify, kad, mdns, ping, request_response};
 
     use crate::codec::ProstCodec;
 
     /// Everything a node speaks.
     #[derive(NetworkBehaviour)]
     pub struct Behaviour {
+        /// Bounds on connections, per peer and in total.
+        pub limits: connection_limits::Behaviour,
+        /// Local-network discovery; off unless the operator asks (it multicasts on the real
+        /// interface, never on loopback alone).
+        pub mdns: Toggle<mdns::tokio::Behaviour>,
         /// Blocks and transactions.
         pub gossipsub: gossipsub::Behaviour,
         /// Status, sync and submissions.
@@ -98,8 +110,8 @@ pub fn gossipsub_config() -> Result<gossipsub::Config, gossipsub::ConfigBuilderE
 }
 
 impl Behaviour {
-    /// The behaviour for `key`.
-    pub fn new(key: &identity::Keypair) -> Result<Behaviour, String> {
+    /// The behaviour for `key`; `mdns` turns on local-network discovery.
+    pub fn new(key: &identity::Keypair, mdns: bool) -> Result<Behaviour, String> {
         let peer_id = key.public().to_peer_id();
         let gossipsub = gossipsub::Behaviour::new(
             gossipsub::MessageAuthenticity::Signed(key.clone()),
@@ -121,18 +133,33 @@ impl Behaviour {
             kad::Config::new(KAD_PROTOCOL),
         );
         kad.set_mode(Some(kad::Mode::Server));
-        Ok(Behaviour { gossipsub, requests, identify, ping, kad })
+        let limits = libp2p::connection_limits::Behaviour::new(
+            libp2p::connection_limits::ConnectionLimits::default()
+                .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
+                .with_max_established(Some(MAX_CONNECTIONS))
+                .with_max_pending_incoming(Some(MAX_PENDING_CONNECTIONS))
+                .with_max_pending_outgoing(Some(MAX_PENDING_CONNECTIONS)),
+        );
+        let mdns = match mdns {
+            true => Some(
+                libp2p::mdns::tokio::Behaviour::new(libp2p::mdns::Config::default(), peer_id)
+                    .map_err(|e| format!("starting mDNS: {e}"))?,
+            ),
+            false => None,
+        };
+        Ok(Behaviour { limits, mdns: mdns.into(), gossipsub, requests, identify, ping, kad })
     }
 }
 
-/// Builds a swarm for `key` over TCP and QUIC, with noise and yamux on TCP.
-pub fn build_swarm(key: identity::Keypair) -> Result<Swarm<Behaviour>, String> {
+/// Builds a swarm for `key` over TCP and QUIC, with noise and yamux on TCP; `mdns` turns on
+/// local-network discovery (keep it off in tests and CI).
+pub fn build_swarm(key: identity::Keypair, mdns: bool) -> Result<Swarm<Behaviour>, String> {
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .map_err(|e| e.to_string())?
         .with_quic()
-        .with_behaviour(|key| Behaviour::new(key).map_err(|e| e.into()))
+        .with_behaviour(|key| Behaviour::new(key, mdns).map_err(|e| e.into()))
         .map_err(|e| e.to_string())?
         .with_swarm_config(|config| config.with_idle_connection_timeout(Duration::from_secs(60)))
         .build())

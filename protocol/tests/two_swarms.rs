@@ -26,8 +26,8 @@ fn status(height: u64) -> wire::Status {
 
 #[tokio::test]
 async fn two_swarms_exchange_status_and_gossip() {
-    let mut a = build_swarm(identity::Keypair::generate_ed25519()).unwrap();
-    let mut b = build_swarm(identity::Keypair::generate_ed25519()).unwrap();
+    let mut a = build_swarm(identity::Keypair::generate_ed25519(), false).unwrap();
+    let mut b = build_swarm(identity::Keypair::generate_ed25519(), false).unwrap();
     let topic = GossipKind::Blocks.topic("goodwill-test", &Hash([7; 32]));
     a.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
     b.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
@@ -94,4 +94,50 @@ async fn two_swarms_exchange_status_and_gossip() {
         tokio::time::timeout(Duration::from_secs(30), run).await.expect("the swarms talked");
     assert_eq!(response.kind, Some(wire::response::Kind::Status(status(42))));
     assert_eq!(gossip, b"a block");
+}
+
+#[tokio::test]
+async fn a_third_connection_to_one_peer_is_denied() {
+    use goodwill_protocol::behaviour::MAX_CONNECTIONS_PER_PEER;
+    use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+    use libp2p::swarm::{DialError, ListenError};
+
+    let mut a = build_swarm(identity::Keypair::generate_ed25519(), false).unwrap();
+    let mut b = build_swarm(identity::Keypair::generate_ed25519(), false).unwrap();
+    a.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
+    let run = async {
+        let address: Multiaddr = loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = a.select_next_some().await {
+                break address;
+            }
+        };
+        let a_id = *a.local_peer_id();
+        for _ in 0..=MAX_CONNECTIONS_PER_PEER {
+            let dial = DialOpts::peer_id(a_id)
+                .addresses(vec![address.clone()])
+                .condition(PeerCondition::Always)
+                .build();
+            b.dial(dial).unwrap();
+        }
+        let (mut established, mut denied) = (0, 0);
+        while established < MAX_CONNECTIONS_PER_PEER || denied == 0 {
+            tokio::select! {
+                event = a.select_next_some() => {
+                    if let SwarmEvent::IncomingConnectionError { error: ListenError::Denied { .. }, .. } = event {
+                        denied += 1;
+                    }
+                }
+                event = b.select_next_some() => match event {
+                    SwarmEvent::ConnectionEstablished { .. } => established += 1,
+                    SwarmEvent::OutgoingConnectionError { error: DialError::Denied { .. }, .. } => denied += 1,
+                    _ => {}
+                },
+            }
+        }
+        (established, denied)
+    };
+    let (established, denied) =
+        tokio::time::timeout(Duration::from_secs(30), run).await.expect("the dials resolved");
+    assert_eq!(established, MAX_CONNECTIONS_PER_PEER);
+    assert!(denied >= 1);
 }
