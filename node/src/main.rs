@@ -7,6 +7,7 @@ mod commands;
 mod forger;
 mod http;
 mod network;
+mod rate_limit;
 mod run;
 
 use clap::Parser;

@@ -120,6 +120,7 @@ pub async fn spawn(
         verified: HashSet::new(),
         syncing: false,
         peers: peers.clone(),
+        limits: crate::rate_limit::PeerRateLimiter::new(),
     };
     let handle = tokio::spawn(task.run(inbox, shutdown));
     Ok((NetworkHandle { commands, peers }, handle))
@@ -136,6 +137,8 @@ struct Network {
     /// Whether a range request is in flight.
     syncing: bool,
     peers: Arc<AtomicUsize>,
+    /// Per-peer request rate limits.
+    limits: crate::rate_limit::PeerRateLimiter,
 }
 
 impl Network {
@@ -247,10 +250,11 @@ impl Network {
                 let status = Self::our_status(self.chain.clone()).await?;
                 self.request(&peer_id, wire::request::Kind::Status(status));
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. }
-                if self.verified.remove(&peer_id) =>
-            {
-                self.peers.store(self.verified.len(), Ordering::Relaxed);
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                self.limits.forget(&peer_id);
+                if self.verified.remove(&peer_id) {
+                    self.peers.store(self.verified.len(), Ordering::Relaxed);
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found))) => {
                 for (peer, address) in found {
@@ -332,6 +336,20 @@ impl Network {
             } => {
                 let error =
                     |code: &str, message: String| Res::Error(wire::Error { code: code.into(), message });
+                match self.limits.check(&peer) {
+                    crate::rate_limit::Decision::Allow => {}
+                    crate::rate_limit::Decision::Throttle => {
+                        let answer = error("rate_limited", "too many requests; slow down".into());
+                        let response = wire::Response { kind: Some(answer) };
+                        let _ = self.swarm.behaviour_mut().requests.send_response(channel, response);
+                        return Ok(());
+                    }
+                    crate::rate_limit::Decision::Disconnect => {
+                        tracing::warn!(%peer, "disconnecting a peer that keeps flooding requests");
+                        let _ = self.swarm.disconnect_peer_id(peer);
+                        return Ok(());
+                    }
+                }
                 let answer = match request.kind {
                     Some(Req::Status(theirs)) => match self.mismatch(&theirs) {
                         Some(reason) => {
