@@ -859,16 +859,10 @@ impl<'a, R: TreeReader + ?Sized> BlockBuilder<'a, R> {
         self.transactions.is_empty()
     }
 
-    /// Applies and includes `tx`, or refuses it and changes nothing.
+    /// Checks (signature included), applies and includes `tx`, or refuses it and changes nothing.
     pub fn push(&mut self, tx: Transaction) -> Result<(), ApplyError<TxError>> {
-        let size = tx.encoded_len();
-        if !self.has_room(size) {
-            return Err(ApplyError::Invalid(TxError::BlockFull { size }));
-        }
-        self.executor.apply(&tx)?;
-        self.bytes += size;
-        self.transactions.push(tx);
-        Ok(())
+        check_stateless(&tx, self.executor.spec).map_err(ApplyError::Invalid)?;
+        self.push_admitted(tx)
     }
 
     /// Includes `tx`, whose stateless checks (signature included) already passed when it was
