@@ -82,6 +82,8 @@ pub enum Imported {
     Reorganized {
         /// Blocks of the old chain that were replaced.
         depth: u64,
+        /// Those blocks, lowest first: their transactions may need to go back to a pool.
+        reverted: Vec<Block>,
     },
 }
 
@@ -190,6 +192,11 @@ impl<S: Store> Chain<S> {
         let spec = store.chain_spec()?.ok_or(ChainError::Empty)?;
         let spec = ChainSpec::from_json(&spec)?;
         Chain::open(store, spec)
+    }
+
+    /// Whether the block `hash` is stored or kept aside.
+    pub fn knows(&self, hash: &Hash) -> Result<bool, StoreError> {
+        Ok(self.side.contains_key(hash) || self.store.header(hash)?.is_some())
     }
 
     /// The head block's header.
@@ -417,12 +424,12 @@ impl<S: Store> Chain<S> {
         for hash in &branch {
             self.side.remove(hash);
         }
-        for block in replaced {
-            self.keep_aside(block);
+        for block in &replaced {
+            self.keep_aside(block.clone());
         }
         tracing::info!(depth, head = %new_head.hash(), height = new_head.header().height, "switched to a better chain");
         self.head = new_head;
-        Ok(Imported::Reorganized { depth })
+        Ok(Imported::Reorganized { depth, reverted: replaced })
     }
 
     /// Starts `forger`'s block on the head for `slot`, if the lottery lets it sign that slot.

@@ -60,7 +60,9 @@ pub use codec::DecodeError;
 pub use execute::{AppliedBlock, ApplyError, BlockBuilder, BlockError, Receipt, TxError};
 pub use hash::{BLOCK_DOMAIN, Hash, ParseHashError, TX_DOMAIN, transactions_root};
 pub use keys::{KeyError, Keypair};
-pub use spec::{ChainParams, ChainSpec, GenesisAssociation, GenesisBalance, GenesisForger, SpecError};
+pub use spec::{
+    ChainParams, ChainSpec, GenesisAssociation, GenesisBalance, GenesisForger, PoolParams, SpecError,
+};
 pub use state::Account;
 pub use store::{MemoryStore, RocksStore, Store, StoreError, TxLocation};
 pub use tx::{Payload, Transaction, TransactionBody};

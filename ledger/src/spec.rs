@@ -29,6 +29,26 @@ pub struct ChainSpec {
     /// libp2p multiaddrs of nodes to join through.
     #[serde(default)]
     pub bootnodes: Vec<String>,
+    /// Transaction-pool policy shared by the network's nodes. Not consensus: the genesis hash
+    /// does not commit to it, and a node may run another policy without forking.
+    #[serde(default)]
+    pub pool: PoolParams,
+}
+
+/// Transaction-pool policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolParams {
+    /// Slots a transaction may wait in a pool before it is dropped: this is how transactions
+    /// nobody wants to include (too cheap, or waiting on a nonce that never comes) go away.
+    pub tx_expiry_slots: u64,
+}
+
+impl Default for PoolParams {
+    fn default() -> Self {
+        // An hour of two-second slots.
+        PoolParams { tx_expiry_slots: 1_800 }
+    }
 }
 
 /// Consensus parameters.
@@ -161,6 +181,9 @@ impl ChainSpec {
                 "params.slots_per_epoch, max_ticket_epochs and vote_window_epochs must be positive".into(),
             );
         }
+        if self.pool.tx_expiry_slots == 0 {
+            return invalid("pool.tx_expiry_slots must be positive".into());
+        }
         if p.fallback_ranks > 16 {
             return invalid("params.fallback_ranks must be at most 16".into());
         }
@@ -225,6 +248,7 @@ impl ChainSpec {
             forgers: vec![GenesisForger::for_key(&forger, Amount::coins(1_000))],
             associations: vec![dev_association()],
             bootnodes: vec![],
+            pool: PoolParams::default(),
         }
     }
 
@@ -251,6 +275,7 @@ impl ChainSpec {
                 .collect(),
             associations: vec![dev_association()],
             bootnodes: vec![],
+            pool: PoolParams::default(),
         }
     }
 }

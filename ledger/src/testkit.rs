@@ -51,6 +51,7 @@ pub fn spec(accounts: usize) -> ChainSpec {
             address: association().address(),
         }],
         bootnodes: vec![],
+        pool: Default::default(),
     }
 }
 

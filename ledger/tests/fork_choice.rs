@@ -80,7 +80,7 @@ fn a_longer_branch_wins_and_leaves_exactly_its_state() {
         assert_eq!(rocks.import(block.clone()).unwrap(), outcome);
         match i {
             0..=2 => assert_eq!(outcome, Imported::Side, "block {i} does not beat the short branch yet"),
-            _ => assert_eq!(outcome, Imported::Reorganized { depth: 3 }),
+            _ => assert_eq!(outcome, Imported::Reorganized { depth: 3, reverted: short.clone() }),
         }
     }
     assert_same_state(&memory, &long_chain);

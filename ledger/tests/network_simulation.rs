@@ -41,7 +41,9 @@ impl Node {
     fn receive(&mut self, block: Block) {
         let header = block.header.clone();
         match self.chain.import(block) {
-            Ok(goodwill_ledger::Imported::Reorganized { depth }) if depth > 0 => self.reorganisations += 1,
+            Ok(goodwill_ledger::Imported::Reorganized { depth, .. }) if depth > 0 => {
+                self.reorganisations += 1
+            }
             Ok(_) => {}
             Err(ChainError::Invalid(error)) => {
                 panic!("an honest simulation produced an invalid block: {error}")

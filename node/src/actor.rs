@@ -1,22 +1,17 @@
 //! The chain actor: one thread owns the chain and its RocksDB store; everything else sends it
 //! commands over a bounded channel and gets answers on `oneshot` channels.
 
-use std::collections::{BTreeMap, HashSet};
-
 use goodwill_ledger::execute::check_stateless;
 use goodwill_ledger::lottery::epoch_of;
 use goodwill_ledger::state::{AssociationState, ForgerState, read_association, read_forger};
 use goodwill_ledger::{
-    Account, Address, Amount, ApplyError, Chain, Hash, Keypair, RocksStore, SealedHeader, Store, Transaction,
+    Account, Address, ApplyError, Chain, Hash, Keypair, RocksStore, SealedHeader, Store, Transaction,
     TxError, TxLocation,
 };
 use tokio::sync::{mpsc, oneshot};
 
-/// Most transactions waiting for a block; more are refused until blocks drain them.
-pub const MAX_PENDING: usize = 10_000;
-/// How far ahead of a sender's next nonce the pool holds transactions, so that one sender cannot
-/// fill it.
-pub const MAX_NONCE_AHEAD: u64 = 64;
+use crate::mempool::{Mempool, PoolConfig, PoolError};
+
 /// Most blocks in one range response.
 pub const MAX_RANGE_BLOCKS: u32 = 64;
 /// Most bytes of blocks in one range response (the frame limit is 16 MiB).
@@ -30,7 +25,14 @@ pub struct Status {
     pub chain_id: String,
     pub genesis_hash: Hash,
     pub head: SealedHeader,
+    /// Transactions in the pool.
     pub pending: usize,
+    /// Of those, how many wait behind a nonce gap.
+    pub queued: usize,
+    /// Bytes of them.
+    pub pending_bytes: usize,
+    /// This node's minimum fee.
+    pub node_min_fee: goodwill_ledger::Amount,
     pub slot_duration_ms: u64,
     pub genesis_time_ms: u64,
     pub slots_per_epoch: u64,
@@ -54,7 +56,39 @@ pub struct Forged {
     pub block: goodwill_ledger::Block,
 }
 
-/// What importing a block from a peer did, for gossip validation.
+/// What importing a block from a peer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// It extended the chain, or completed a better branch that the chain switched to.
+    Applied,
+    /// It was known already.
+    Known,
+    /// Kept aside: a fork that does not beat the chain (yet).
+    Side,
+    /// Kept aside: its parent is unknown here, so this node misses blocks.
+    Orphan,
+    /// Too far below or above the head to keep: a deep fork, or this node is behind.
+    OutOfRange,
+    /// It breaks a rule.
+    Invalid,
+    /// This node could not process it (storage).
+    Failed,
+}
+
+impl ImportOutcome {
+    /// The gossip verdict: relay only what changed this node's chain, blame only invalid blocks.
+    /// Side blocks are not relayed: their lottery is not checked until their branch is tried,
+    /// and anyone can sign a fork of junk.
+    pub fn verdict(self) -> Verdict {
+        match self {
+            ImportOutcome::Applied => Verdict::Accept,
+            ImportOutcome::Invalid => Verdict::Reject,
+            _ => Verdict::Ignore,
+        }
+    }
+}
+
+/// A gossip validation result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Valid and new: relay it.
@@ -74,7 +108,7 @@ enum Command {
     Submit(Box<Transaction>, oneshot::Sender<Result<Hash, SubmitError>>),
     RankOf(Address, u64, oneshot::Sender<Result<Option<u32>, String>>),
     Forge { slot: u64, timestamp_ms: u64, reply: oneshot::Sender<Result<Option<Forged>, String>> },
-    Import(Box<goodwill_ledger::Block>, oneshot::Sender<Verdict>),
+    Import(Box<goodwill_ledger::Block>, oneshot::Sender<ImportOutcome>),
     BlocksByRange(u64, u32, oneshot::Sender<Vec<goodwill_ledger::Block>>),
 }
 
@@ -90,9 +124,9 @@ pub enum SubmitError {
     /// The transaction breaks a rule.
     #[error(transparent)]
     Rejected(#[from] TxError),
-    /// The pool holds as many transactions as it may; try again after the next blocks.
-    #[error("the node holds {MAX_PENDING} pending transactions already; try again after the next block")]
-    PoolFull,
+    /// The pool's policy refuses it.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
     /// The node could not read its state.
     #[error("the node could not read its state: {0}")]
     Store(String),
@@ -149,7 +183,7 @@ impl ChainHandle {
         self.ask(|reply| Command::Forge { slot, timestamp_ms, reply }).await
     }
 
-    pub async fn import(&self, block: goodwill_ledger::Block) -> Result<Verdict, Stopped> {
+    pub async fn import(&self, block: goodwill_ledger::Block) -> Result<ImportOutcome, Stopped> {
         self.ask(|r| Command::Import(Box::new(block), r)).await
     }
 
@@ -167,12 +201,13 @@ impl ChainHandle {
 pub fn spawn(
     chain: Chain<RocksStore>,
     forger: Option<Keypair>,
+    pool: PoolConfig,
 ) -> (ChainHandle, std::thread::JoinHandle<()>) {
     let (commands, mut inbox) = mpsc::channel(QUEUE);
     let thread = std::thread::Builder::new()
         .name("chain".into())
         .spawn(move || {
-            let mut actor = Actor { chain, forger, pending: BTreeMap::new(), pending_ids: HashSet::new() };
+            let mut actor = Actor { chain, forger, pool: Mempool::new(pool) };
             while let Some(command) = inbox.blocking_recv() {
                 actor.handle(command);
             }
@@ -185,9 +220,7 @@ pub fn spawn(
 struct Actor {
     chain: Chain<RocksStore>,
     forger: Option<Keypair>,
-    /// Pending transactions by (sender, nonce): at most one per nonce, replaced only by a higher fee.
-    pending: BTreeMap<(Address, u64), Transaction>,
-    pending_ids: HashSet<Hash>,
+    pool: Mempool,
 }
 
 impl Actor {
@@ -200,7 +233,10 @@ impl Actor {
                     chain_id: spec.chain_id.clone(),
                     genesis_hash: self.chain.genesis_hash(),
                     head: self.chain.head().clone(),
-                    pending: self.pending.len(),
+                    pending: self.pool.len(),
+                    queued: self.pool.queued(|sender| self.chain.account(sender).ok().map(|a| a.nonce)),
+                    pending_bytes: self.pool.bytes(),
+                    node_min_fee: self.pool.config().min_fee,
                     slot_duration_ms: spec.params.slot_duration_ms,
                     genesis_time_ms: spec.genesis_time_ms,
                     slots_per_epoch: spec.params.slots_per_epoch,
@@ -222,7 +258,7 @@ impl Actor {
                     .send(read_association(self.chain.store(), height, &address).map_err(|e| e.to_string()));
             }
             Command::Transaction(id, reply) => {
-                let answer = if self.pending_ids.contains(&id) {
+                let answer = if self.pool.contains(&id) {
                     Ok(Some(TxStatus::Pending))
                 } else {
                     self.chain
@@ -251,33 +287,75 @@ impl Actor {
         }
     }
 
-    /// Imports a block from a peer; included transactions leave the pool.
-    fn import(&mut self, block: goodwill_ledger::Block) -> Verdict {
-        let included: Vec<(Address, u64)> =
-            block.transactions.iter().map(|tx| (tx.body().sender, tx.body().nonce)).collect();
+    /// Imports a block from a peer. Included transactions leave the pool; after a
+    /// reorganisation, the replaced blocks' transactions that the new branch lacks go back in.
+    fn import(&mut self, block: goodwill_ledger::Block) -> ImportOutcome {
         let hash = block.hash();
+        let parent_known = match self.chain.knows(&block.header().parent_hash) {
+            Ok(known) => known,
+            Err(error) => {
+                tracing::error!(%hash, %error, "could not read the store");
+                return ImportOutcome::Failed;
+            }
+        };
+        let senders: Vec<Address> = block.transactions.iter().map(|tx| tx.body().sender).collect();
         match self.chain.import(block) {
-            Ok(goodwill_ledger::Imported::Known) => Verdict::Ignore,
-            Ok(outcome) => {
-                tracing::debug!(%hash, ?outcome, "imported a block from a peer");
-                for key in included {
-                    if let Some(tx) = self.pending.remove(&key) {
-                        self.pending_ids.remove(&tx.id());
-                    }
-                }
-                Verdict::Accept
+            Ok(goodwill_ledger::Imported::Known) => ImportOutcome::Known,
+            Ok(goodwill_ledger::Imported::Side) if parent_known => ImportOutcome::Side,
+            Ok(goodwill_ledger::Imported::Side) => ImportOutcome::Orphan,
+            Ok(goodwill_ledger::Imported::Extended(_)) => {
+                self.settle_pool(senders, Vec::new());
+                ImportOutcome::Applied
+            }
+            Ok(goodwill_ledger::Imported::Reorganized { reverted, .. }) => {
+                self.settle_pool(senders, reverted);
+                ImportOutcome::Applied
             }
             Err(goodwill_ledger::ChainError::Invalid(reason)) => {
                 tracing::warn!(%hash, %reason, "rejected a block from a peer");
-                Verdict::Reject
+                ImportOutcome::Invalid
             }
             Err(
                 goodwill_ledger::ChainError::TooDeep { .. } | goodwill_ledger::ChainError::TooFarAhead { .. },
-            ) => Verdict::Ignore,
+            ) => ImportOutcome::OutOfRange,
             Err(error) => {
                 tracing::error!(%hash, %error, "could not import a block");
-                Verdict::Ignore
+                ImportOutcome::Failed
             }
+        }
+    }
+
+    /// The slot the wall clock is in.
+    fn slot_now(&self) -> u64 {
+        let spec = self.chain.spec();
+        crate::forger::now_ms().saturating_sub(spec.genesis_time_ms) / spec.params.slot_duration_ms
+    }
+
+    /// Brings the pool in line with a new head: nonces the chain used leave, transactions of
+    /// `reverted` blocks that the new chain lacks come back, and old transactions expire.
+    fn settle_pool(&mut self, senders: Vec<Address>, reverted: Vec<goodwill_ledger::Block>) {
+        let slot = self.slot_now();
+        let mut touched: std::collections::HashSet<Address> = senders.into_iter().collect();
+        let mut returned = 0usize;
+        for tx in reverted.into_iter().flat_map(|block| block.transactions) {
+            touched.insert(tx.body().sender);
+            match self.chain.store().transaction_location(&tx.id()) {
+                Ok(None) => {}
+                _ => continue,
+            }
+            let Ok(account) = self.chain.account(&tx.body().sender) else { continue };
+            if self.pool.insert(tx, &account, slot).is_ok() {
+                returned += 1;
+            }
+        }
+        for sender in touched {
+            if let Ok(account) = self.chain.account(&sender) {
+                self.pool.drop_used(&sender, account.nonce);
+            }
+        }
+        let expired = self.pool.expire(slot);
+        if returned > 0 || expired > 0 {
+            tracing::debug!(returned, expired, pending = self.pool.len(), "pool settled");
         }
     }
 
@@ -297,36 +375,14 @@ impl Actor {
         blocks
     }
 
-    /// Admits a transaction to the pending pool: stateless checks, not already used nonce,
-    /// bounded pool, one per (sender, nonce) unless the fee is higher.
+    /// Admits a transaction to the pool: the stateless rules, then the pool's (see
+    /// [`crate::mempool`]).
     fn submit(&mut self, tx: Transaction) -> Result<Hash, SubmitError> {
         check_stateless(&tx, self.chain.spec())?;
-        let body = tx.body();
-        let account = self.chain.account(&body.sender).map_err(|e| SubmitError::Store(e.to_string()))?;
-        if body.nonce < account.nonce {
-            return Err(TxError::StaleNonce { expected: account.nonce, got: body.nonce }.into());
-        }
-        if body.nonce >= account.nonce.saturating_add(MAX_NONCE_AHEAD) {
-            return Err(TxError::FutureNonce { expected: account.nonce, got: body.nonce }.into());
-        }
-        let key = (body.sender, body.nonce);
-        if let Some(existing) = self.pending.get(&key) {
-            if existing.id() == tx.id() {
-                return Ok(tx.id());
-            }
-            if existing.body().fee >= body.fee {
-                // Replacing a pending transaction needs a higher fee.
-                return Err(
-                    TxError::FeeTooLow { min: Amount(existing.body().fee.0 + 1), got: body.fee }.into()
-                );
-            }
-            self.pending_ids.remove(&existing.id());
-        } else if self.pending.len() >= MAX_PENDING {
-            return Err(SubmitError::PoolFull);
-        }
+        let account = self.chain.account(&tx.body().sender).map_err(|e| SubmitError::Store(e.to_string()))?;
         let id = tx.id();
-        self.pending_ids.insert(id);
-        self.pending.insert(key, tx);
+        let slot = self.slot_now();
+        self.pool.insert(tx, &account, slot)?;
         Ok(id)
     }
 
@@ -341,19 +397,29 @@ impl Actor {
             Err(goodwill_ledger::ChainError::Invalid(_)) => return Ok(None),
             Err(e) => return Err(e.to_string()),
         };
-        // Pending transactions in (sender, nonce) order, so each sender's run applies in order.
+        // Ready transactions, highest fee per byte first, each sender's in nonce order.
+        let chain = &self.chain;
+        let ready: Vec<Transaction> = self
+            .pool
+            .ready(|sender| chain.account(sender).ok().map(|a| a.nonce))
+            .into_iter()
+            .cloned()
+            .collect();
         let mut dropped = Vec::new();
-        for (key, tx) in &self.pending {
+        for tx in ready {
             if !builder.has_room(tx.encoded_len()) {
-                break;
+                // A smaller one may still fit.
+                continue;
             }
+            let id = tx.id();
             // Admission checked the signature: it is not verified again.
-            match builder.push_admitted(tx.clone()) {
+            match builder.push_admitted(tx) {
                 Ok(()) => {}
+                // An earlier transaction of its sender was left out.
                 Err(ApplyError::Invalid(TxError::FutureNonce { .. })) => {}
                 Err(ApplyError::Invalid(reason)) => {
-                    tracing::debug!(id = %tx.id(), %reason, "dropping a pending transaction");
-                    dropped.push(*key);
+                    tracing::debug!(%id, %reason, "dropping a pending transaction");
+                    dropped.push(id);
                 }
                 Err(e) => return Err(e.to_string()),
             }
@@ -366,14 +432,12 @@ impl Actor {
             transactions: block.transactions.len(),
             block: block.clone(),
         };
-        let included: Vec<(Address, u64)> =
-            block.transactions.iter().map(|tx| (tx.body().sender, tx.body().nonce)).collect();
+        let senders: Vec<Address> = block.transactions.iter().map(|tx| tx.body().sender).collect();
         self.chain.commit(applied).map_err(|e| e.to_string())?;
-        for key in included.into_iter().chain(dropped) {
-            if let Some(tx) = self.pending.remove(&key) {
-                self.pending_ids.remove(&tx.id());
-            }
+        for id in dropped {
+            self.pool.remove(&id);
         }
+        self.settle_pool(senders, Vec::new());
         let spec = self.chain.spec();
         tracing::info!(
             height = forged.height,
@@ -389,71 +453,57 @@ impl Actor {
 
 #[cfg(test)]
 mod tests {
-    use goodwill_ledger::{ChainSpec, Payload, TransactionBody};
+    use goodwill_ledger::testkit::{self, ChainGenerator};
 
     use super::*;
 
     fn actor(dir: &std::path::Path) -> Actor {
-        let chain = Chain::open(RocksStore::open(dir).unwrap(), ChainSpec::dev(0)).unwrap();
-        Actor { chain, forger: None, pending: BTreeMap::new(), pending_ids: HashSet::new() }
-    }
-
-    fn transfer(key: &Keypair, nonce: u64, fee: u64) -> Transaction {
-        TransactionBody {
-            chain_id: "goodwill-dev".into(),
-            sender: key.address(),
-            nonce,
-            fee: Amount(fee),
-            payload: Payload::Transfer { to: Keypair::insecure_dev("dev2").address(), amount: Amount(1) },
-        }
-        .sign(key)
+        let spec = testkit::spec(4);
+        let pool = PoolConfig::new(spec.pool.tx_expiry_slots, spec.params.min_fee);
+        let chain = Chain::open(RocksStore::open(dir).unwrap(), spec).unwrap();
+        Actor { chain, forger: None, pool: Mempool::new(pool) }
     }
 
     #[test]
-    fn the_pool_bounds_nonces_ahead_and_replaces_only_for_a_higher_fee() {
+    fn a_reorganisation_returns_the_replaced_transactions_to_the_pool() {
         let dir = tempfile::tempdir().unwrap();
         let mut actor = actor(dir.path());
-        let dev = Keypair::insecure_dev("dev");
-        let first = transfer(&dev, 0, 1_000);
-        assert_eq!(actor.submit(first.clone()).unwrap(), first.id());
-        assert_eq!(actor.submit(first.clone()).unwrap(), first.id(), "resubmitting is harmless");
-        // Another transaction for the same nonce at the same fee does not replace the first.
-        let mut rival = first.body().clone();
-        rival.payload = Payload::Transfer { to: dev.address(), amount: Amount(2) };
+        let (a, b) = (testkit::account(0), testkit::account(1));
+        // Branch one: a single block with Alice's transfer.
+        let mut one = ChainGenerator::new(4, 1);
+        let alices = testkit::transfer(&a, &b, 0, 5, 10);
+        let short = one.next_block_with(vec![alices.clone()]);
+        // Branch two, longer, without it.
+        let mut two = ChainGenerator::new(4, 2);
+        let long =
+            [two.next_block_with(vec![testkit::transfer(&b, &a, 0, 7, 10)]), two.next_block_with(vec![])];
+        // Its second block alone has no parent here.
+        assert_eq!(actor.import(long[1].clone()), ImportOutcome::Orphan);
+        assert_eq!(actor.import(short.clone()), ImportOutcome::Applied);
+        assert_eq!(actor.import(short), ImportOutcome::Known);
+        assert!(!actor.pool.contains(&alices.id()));
+        // The first block of branch two completes a longer chain: the chain switches to it.
+        assert_eq!(actor.import(long[0].clone()), ImportOutcome::Applied);
+        assert_eq!(actor.chain.head().hash(), long[1].hash());
+        assert!(actor.pool.contains(&alices.id()), "Alice's transfer waits for a block again");
+        // Bob's transfer was committed by the new branch and is not pending.
+        assert_eq!(actor.pool.len(), 1);
+    }
+
+    #[test]
+    fn submission_reports_the_pool_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut actor = actor(dir.path());
+        let a = testkit::account(0);
+        let tx = testkit::transfer(&a, &testkit::account(1), 0, 5, 10);
+        assert_eq!(actor.submit(tx.clone()).unwrap(), tx.id());
         assert!(matches!(
-            actor.submit(rival.sign(&dev)),
+            actor.submit(testkit::transfer(&a, &testkit::account(2), 0, 5, 10)),
+            Err(SubmitError::Pool(PoolError::ReplacementUnderpriced { nonce: 0, .. }))
+        ));
+        assert!(matches!(
+            actor.submit(testkit::transfer(&a, &testkit::account(1), 0, 5, 1)),
             Err(SubmitError::Rejected(TxError::FeeTooLow { .. }))
         ));
-        let better = transfer(&dev, 0, 2_000);
-        actor.submit(better.clone()).unwrap();
-        assert_eq!(actor.pending.len(), 1);
-        assert!(actor.pending_ids.contains(&better.id()) && !actor.pending_ids.contains(&first.id()));
-        assert!(actor.submit(transfer(&dev, MAX_NONCE_AHEAD - 1, 1_000)).is_ok());
-        assert!(matches!(
-            actor.submit(transfer(&dev, MAX_NONCE_AHEAD, 1_000)),
-            Err(SubmitError::Rejected(TxError::FutureNonce { .. }))
-        ));
-    }
-
-    #[test]
-    fn the_pool_refuses_transactions_beyond_its_bound() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut actor = actor(dir.path());
-        let senders = MAX_PENDING.div_ceil(MAX_NONCE_AHEAD as usize);
-        let mut admitted = 0;
-        'fill: for s in 0..senders {
-            let key = Keypair::insecure_dev(&format!("pool-{s}"));
-            for nonce in 0..MAX_NONCE_AHEAD {
-                if admitted == MAX_PENDING {
-                    break 'fill;
-                }
-                actor.submit(transfer(&key, nonce, 1_000)).unwrap();
-                admitted += 1;
-            }
-        }
-        assert_eq!(actor.pending.len(), MAX_PENDING);
-        let late = Keypair::insecure_dev("late");
-        assert!(matches!(actor.submit(transfer(&late, 0, 1_000)), Err(SubmitError::PoolFull)));
-        assert_eq!(actor.pending.len(), MAX_PENDING);
     }
 }

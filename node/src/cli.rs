@@ -61,6 +61,10 @@ pub struct NodeArgs {
     /// real network interface).
     #[arg(long)]
     pub mdns: bool,
+    /// This node's minimum fee in base units: it neither admits nor forges cheaper transactions
+    /// (default: the chain's minimum; never below it).
+    #[arg(long)]
+    pub min_fee: Option<u64>,
 }
 
 /// Arguments shared by every `goodwill tx` command.

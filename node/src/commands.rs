@@ -79,7 +79,15 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
             }
         }
     }
+    let min_fee = match args.min_fee.map(goodwill_ledger::Amount) {
+        Some(fee) if fee < spec.params.min_fee => {
+            eyre::bail!("--min-fee {fee} is below the chain's minimum fee of {}", spec.params.min_fee)
+        }
+        Some(fee) => fee,
+        None => spec.params.min_fee,
+    };
     crate::run::run(crate::run::NodeConfig {
+        min_fee,
         spec,
         base_path,
         forger_key,

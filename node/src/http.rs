@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::actor::{ChainHandle, SubmitError, TxStatus};
 use crate::forger::now_ms;
+use crate::mempool::PoolError;
 use crate::network::NetworkHandle;
 
 /// Largest request body: a hex-encoded transaction at the largest size any chain allows.
@@ -81,6 +82,9 @@ async fn status(State(Api { chain, network }): State<Api>) -> Result<Json<Value>
         "epoch": epoch_of(slot, status.slots_per_epoch),
         "peers": network.peers(),
         "pending_transactions": status.pending,
+        "queued_transactions": status.queued,
+        "pending_bytes": status.pending_bytes,
+        "node_min_fee": status.node_min_fee,
         "min_fee": status.min_fee,
     })))
 }
@@ -106,9 +110,10 @@ async fn submit(State(Api { chain, network }): State<Api>, body: Bytes) -> Resul
             Ok(Json(json!({ "id": id })))
         }
         Err(SubmitError::Rejected(reason)) => Err(bad("rejected", reason.to_string())),
-        Err(SubmitError::PoolFull) => {
-            Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "pool_full", SubmitError::PoolFull.to_string()))
+        Err(SubmitError::Pool(PoolError::Full)) => {
+            Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "pool_full", PoolError::Full.to_string()))
         }
+        Err(SubmitError::Pool(reason)) => Err(bad("refused", reason.to_string())),
         Err(SubmitError::Store(message)) => Err(internal(message)),
     }
 }

@@ -19,7 +19,7 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, identity, request_response};
 use tokio::sync::{mpsc, watch};
 
-use crate::actor::{ChainHandle, MAX_RANGE_BLOCKS, SubmitError, Verdict};
+use crate::actor::{ChainHandle, ImportOutcome, MAX_RANGE_BLOCKS, SubmitError, Verdict};
 
 /// Depth of the command queue.
 const QUEUE: usize = 256;
@@ -301,21 +301,23 @@ impl Network {
         if message.topic == self.topic(GossipKind::Blocks).hash() {
             let Ok(block) = Block::decode(data, MAX_GOSSIP_BYTES) else { return Ok(Verdict::Reject) };
             let height = block.header().height;
-            let verdict = self.chain.import(block).await?;
-            // A block far ahead means we are behind: sync from whoever sent it.
-            if verdict == Verdict::Ignore
+            let outcome = self.chain.import(block).await?;
+            // A block whose parent is missing, or far ahead, means we are behind: sync from
+            // whoever sent it.
+            if matches!(outcome, ImportOutcome::Orphan | ImportOutcome::OutOfRange)
                 && let Some(source) = message.source
             {
                 self.sync_from(source, height).await?;
             }
-            Ok(verdict)
+            Ok(outcome.verdict())
         } else if message.topic == self.topic(GossipKind::Transactions).hash() {
             let Ok(tx) = Transaction::decode(data, MAX_GOSSIP_BYTES) else { return Ok(Verdict::Reject) };
             Ok(match self.chain.submit(tx).await? {
                 Ok(_) => Verdict::Accept,
-                Err(SubmitError::Rejected(goodwill_ledger::TxError::StaleNonce { .. })) => Verdict::Ignore,
+                // Breaks a rule of the chain: whoever relayed it did not check.
                 Err(SubmitError::Rejected(_)) => Verdict::Reject,
-                Err(_) => Verdict::Ignore,
+                // This node's policy (full, stale, its own minimum fee): no one's fault.
+                Err(SubmitError::Pool(_) | SubmitError::Store(_)) => Verdict::Ignore,
             })
         } else {
             Ok(Verdict::Reject)
@@ -421,7 +423,7 @@ impl Network {
                     for block in batch.blocks {
                         let Ok(block) = Block::from_wire(block) else { break };
                         last_height = block.header().height;
-                        if self.chain.import(block).await? == Verdict::Reject {
+                        if self.chain.import(block).await? == ImportOutcome::Invalid {
                             tracing::warn!(%peer, "a peer served an invalid block");
                             break;
                         }

@@ -20,6 +20,8 @@ pub struct NodeConfig {
     pub listen: Vec<libp2p::Multiaddr>,
     pub bootnodes: Vec<libp2p::Multiaddr>,
     pub mdns: bool,
+    /// This node's minimum fee.
+    pub min_fee: goodwill_ledger::Amount,
 }
 
 /// Runs a node until Ctrl-C.
@@ -48,7 +50,8 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
         "opened the chain"
     );
     let forger_address = config.forger_key.as_ref().map(Keypair::address);
-    let (handle, chain_thread) = actor::spawn(chain, config.forger_key);
+    let pool = crate::mempool::PoolConfig::new(chain.spec().pool.tx_expiry_slots, config.min_fee);
+    let (handle, chain_thread) = actor::spawn(chain, config.forger_key, pool);
     let (stop, stopped) = watch::channel(false);
 
     let network_key = crate::network::load_or_create_identity(&config.base_path.join("network.key"))?;
