@@ -198,6 +198,11 @@ impl Block {
     pub fn encode(&self) -> Vec<u8> {
         self.to_wire().encode_to_vec()
     }
+
+    /// Length of the wire form.
+    pub fn encoded_len(&self) -> usize {
+        self.to_wire().encoded_len()
+    }
 }
 
 /// The wire form of a block body.

@@ -110,6 +110,7 @@ enum Command {
     Forge { slot: u64, timestamp_ms: u64, reply: oneshot::Sender<Result<Option<Forged>, String>> },
     Import(Box<goodwill_ledger::Block>, oneshot::Sender<ImportOutcome>),
     BlocksByRange(u64, u32, oneshot::Sender<Vec<goodwill_ledger::Block>>),
+    BlocksByHash(Vec<Hash>, oneshot::Sender<Vec<goodwill_ledger::Block>>),
 }
 
 /// A cheap, cloneable handle to the chain actor.
@@ -193,6 +194,10 @@ impl ChainHandle {
         count: u32,
     ) -> Result<Vec<goodwill_ledger::Block>, Stopped> {
         self.ask(|r| Command::BlocksByRange(start, count, r)).await
+    }
+
+    pub async fn blocks_by_hash(&self, hashes: Vec<Hash>) -> Result<Vec<goodwill_ledger::Block>, Stopped> {
+        self.ask(|r| Command::BlocksByHash(hashes, r)).await
     }
 }
 
@@ -284,6 +289,9 @@ impl Actor {
             Command::BlocksByRange(start, count, reply) => {
                 let _ = reply.send(self.blocks_by_range(start, count));
             }
+            Command::BlocksByHash(hashes, reply) => {
+                let _ = reply.send(self.blocks_by_hash(&hashes));
+            }
         }
     }
 
@@ -359,6 +367,21 @@ impl Actor {
         }
     }
 
+    /// The stored blocks among `hashes`, in their order, within the range byte budget.
+    fn blocks_by_hash(&self, hashes: &[Hash]) -> Vec<goodwill_ledger::Block> {
+        let mut blocks = Vec::new();
+        let mut bytes = 0usize;
+        for hash in hashes.iter().take(MAX_RANGE_BLOCKS as usize) {
+            let Ok(Some(block)) = self.chain.store().block(hash) else { continue };
+            bytes += block.encoded_len();
+            if bytes > MAX_RANGE_BYTES && !blocks.is_empty() {
+                break;
+            }
+            blocks.push(block);
+        }
+        blocks
+    }
+
     /// Canonical blocks from `start`, at most `count` and about 4 MiB of them.
     fn blocks_by_range(&self, start: u64, count: u32) -> Vec<goodwill_ledger::Block> {
         let mut blocks = Vec::new();
@@ -366,7 +389,7 @@ impl Actor {
         for height in start..start.saturating_add(u64::from(count.min(MAX_RANGE_BLOCKS))) {
             let Ok(Some(hash)) = self.chain.store().canonical_hash(height) else { break };
             let Ok(Some(block)) = self.chain.store().block(&hash) else { break };
-            bytes += block.encode().len();
+            bytes += block.encoded_len();
             if bytes > MAX_RANGE_BYTES && !blocks.is_empty() {
                 break;
             }

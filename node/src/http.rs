@@ -50,6 +50,7 @@ pub struct Api {
 pub fn router(chain: ChainHandle, network: NetworkHandle) -> Router {
     Router::new()
         .route("/api/v1/status", get(status))
+        .route("/api/v1/peers", get(peers))
         .route("/api/v1/transactions", post(submit))
         .route("/api/v1/transactions/{id}", get(transaction))
         .route("/api/v1/accounts/{address}", get(account))
@@ -81,12 +82,18 @@ async fn status(State(Api { chain, network }): State<Api>) -> Result<Json<Value>
         "slot": slot,
         "epoch": epoch_of(slot, status.slots_per_epoch),
         "peers": network.peers(),
+        "sync": network.sync(),
         "pending_transactions": status.pending,
         "queued_transactions": status.queued,
         "pending_bytes": status.pending_bytes,
         "node_min_fee": status.node_min_fee,
         "min_fee": status.min_fee,
     })))
+}
+
+/// Connected and banned peers, with their announced heights, scores and strikes.
+async fn peers(State(Api { network, .. }): State<Api>) -> Json<Value> {
+    Json(json!({ "peers": network.peer_list().await }))
 }
 
 #[derive(Deserialize)]

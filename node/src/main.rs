@@ -10,6 +10,7 @@ mod mempool;
 mod network;
 mod rate_limit;
 mod run;
+mod sync;
 
 use clap::Parser;
 

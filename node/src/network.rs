@@ -1,33 +1,75 @@
 //! The network task: it owns the libp2p `Swarm`; the rest of the node talks to it through a
-//! bounded channel. Every new connection starts with a status exchange, and a peer on another
-//! chain (chain id or genesis hash) is disconnected with the reason logged. Gossiped blocks and
-//! transactions are validated by the chain actor before they are relayed; a node that learns of
-//! a longer chain syncs it by range.
+//! bounded channel.
+//!
+//! - Every new connection starts with a status exchange; a peer on another chain (chain id or
+//!   genesis hash) is disconnected with the reason logged.
+//! - Gossiped blocks and transactions are validated by the chain actor before they are relayed.
+//! - A node behind its peers syncs by range from several of them at once ([`crate::sync`]);
+//!   batches are imported by a separate task, so the swarm keeps being polled meanwhile. A batch
+//!   that does not connect to the chain reveals a fork: sync rewinds up to the deepest
+//!   reorganisation the chain allows and fetches the other branch, which fork choice then judges.
+//! - Misbehaving peers collect strikes (invalid blocks, answers that do not fit, request floods);
+//!   past a threshold they are disconnected and banned for a while. Gossipsub's own peer score
+//!   graylists peers that relay invalid messages.
+//! - Kademlia, seeded by the bootnodes, finds more peers; the node dials them up to a target.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use goodwill_ledger::{Block, Hash, Transaction};
+use goodwill_ledger::chain::MAX_REORG_DEPTH;
+use goodwill_ledger::{Address, Block, Hash, Transaction};
 use goodwill_proto::v1 as wire;
-use goodwill_protocol::behaviour::{GossipKind, MAX_GOSSIP_BYTES, PROTOCOL_VERSION};
+use goodwill_protocol::behaviour::{GossipKind, KAD_PROTOCOL, MAX_GOSSIP_BYTES, PROTOCOL_VERSION};
 use goodwill_protocol::{Behaviour, BehaviourEvent};
+use libp2p::request_response::OutboundRequestId;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, identity, request_response};
-use tokio::sync::{mpsc, watch};
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, identity, kad, request_response};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::actor::{ChainHandle, ImportOutcome, MAX_RANGE_BLOCKS, SubmitError, Verdict};
+use crate::actor::{ChainHandle, ImportOutcome, SubmitError, TxStatus, Verdict};
+use crate::sync::{Progress, SyncPlan};
 
 /// Depth of the command queue.
 const QUEUE: usize = 256;
+/// Peers the node dials on its own (found through Kademlia) until it has this many.
+const TARGET_PEERS: usize = 24;
+/// Strikes at which a peer is banned.
+const BAN_STRIKES: u32 = 100;
+/// How long a ban lasts.
+const BAN_DURATION: Duration = Duration::from_secs(600);
+/// How often the node looks for more peers and lifts expired bans.
+const HOUSEKEEPING: Duration = Duration::from_secs(10);
+/// Most hashes in one blocks-by-hash request.
+const MAX_HASHES: usize = 64;
 
 /// What the rest of the node asks of the network.
 pub enum NetCommand {
     PublishBlock(Box<Block>),
     PublishTransaction(Box<Transaction>),
+    Peers(oneshot::Sender<Vec<PeerInfo>>),
+}
+
+/// A connected or banned peer, for the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerInfo {
+    pub peer_id: String,
+    /// Passed the status exchange.
+    pub verified: bool,
+    /// The highest head height it announced.
+    pub height: Option<u64>,
+    /// Gossipsub's score of it.
+    pub gossip_score: Option<f64>,
+    /// This node's strikes against it.
+    pub strikes: u32,
+    /// Seconds left of its ban, if banned.
+    pub banned_for_seconds: Option<u64>,
 }
 
 /// A cloneable handle to the network task.
@@ -35,6 +77,7 @@ pub enum NetCommand {
 pub struct NetworkHandle {
     commands: mpsc::Sender<NetCommand>,
     peers: Arc<AtomicUsize>,
+    sync: watch::Receiver<Progress>,
 }
 
 impl NetworkHandle {
@@ -52,6 +95,20 @@ impl NetworkHandle {
     /// Peers that passed the status exchange.
     pub fn peers(&self) -> usize {
         self.peers.load(Ordering::Relaxed)
+    }
+
+    /// What sync is doing.
+    pub fn sync(&self) -> Progress {
+        *self.sync.borrow()
+    }
+
+    /// Connected and banned peers; empty if the network stopped.
+    pub async fn peer_list(&self) -> Vec<PeerInfo> {
+        let (reply, answer) = oneshot::channel();
+        if self.commands.send(NetCommand::Peers(reply)).await.is_err() {
+            return Vec::new();
+        }
+        answer.await.unwrap_or_default()
     }
 }
 
@@ -101,16 +158,29 @@ pub async fn spawn(
     for (_, topic) in &topics {
         swarm.behaviour_mut().gossipsub.subscribe(topic).map_err(|e| eyre::eyre!("subscribing: {e}"))?;
     }
+    let hashes: Vec<_> = topics.iter().map(|(_, t)| t.hash()).collect();
+    let (params, thresholds) = goodwill_protocol::behaviour::peer_score(&hashes);
+    swarm
+        .behaviour_mut()
+        .gossipsub
+        .with_peer_score(params, thresholds)
+        .map_err(|e| eyre::eyre!("gossip peer scoring: {e}"))?;
     for address in config.listen {
         swarm.listen_on(address.clone()).map_err(|e| eyre::eyre!("listening on {address}: {e}"))?;
     }
     for address in config.bootnodes {
+        if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = address.iter().last() {
+            swarm.behaviour_mut().kad.add_address(&peer, address.clone());
+        }
         if let Err(error) = swarm.dial(address.clone()) {
             tracing::warn!(%address, %error, "could not dial a bootnode");
         }
     }
     let (commands, inbox) = mpsc::channel(QUEUE);
+    let (reports, report_inbox) = mpsc::channel(4);
     let peers = Arc::new(AtomicUsize::new(0));
+    let head = status.head.header().height;
+    let (progress, sync) = watch::channel(SyncPlan::<OutboundRequestId>::default().progress(head));
     let task = Network {
         swarm,
         chain,
@@ -118,12 +188,39 @@ pub async fn spawn(
         genesis: status.genesis_hash,
         topics,
         verified: HashSet::new(),
-        syncing: false,
         peers: peers.clone(),
         limits: crate::rate_limit::PeerRateLimiter::new(),
+        sync: SyncPlan::default(),
+        ready: VecDeque::new(),
+        importing: false,
+        reports,
+        progress,
+        head,
+        rewound: false,
+        strikes: HashMap::new(),
+        banned: HashMap::new(),
+        bootstrapped: false,
     };
-    let handle = tokio::spawn(task.run(inbox, shutdown));
-    Ok((NetworkHandle { commands, peers }, handle))
+    let handle = tokio::spawn(task.run(inbox, report_inbox, shutdown));
+    Ok((NetworkHandle { commands, peers, sync }, handle))
+}
+
+/// How importing a sync batch ended.
+enum BatchEnd {
+    /// Every block was imported or known.
+    Done,
+    /// A block broke a rule: the peer served it.
+    Invalid,
+    /// A block did not connect to this node's chain: a fork below the planned ranges.
+    Fork,
+    /// This node failed, or is stopping.
+    Failed,
+}
+
+struct ImportReport {
+    peer: PeerId,
+    end: BatchEnd,
+    head: u64,
 }
 
 struct Network {
@@ -134,27 +231,53 @@ struct Network {
     topics: Vec<(GossipKind, gossipsub::IdentTopic)>,
     /// Peers that passed the status exchange (bounded by the connection limits).
     verified: HashSet<PeerId>,
-    /// Whether a range request is in flight.
-    syncing: bool,
     peers: Arc<AtomicUsize>,
     /// Per-peer request rate limits.
     limits: crate::rate_limit::PeerRateLimiter,
+    sync: SyncPlan<OutboundRequestId>,
+    /// Sync batches waiting for the import task, in height order (bounded by the sync window).
+    ready: VecDeque<(PeerId, Vec<Block>)>,
+    importing: bool,
+    reports: mpsc::Sender<ImportReport>,
+    progress: watch::Sender<Progress>,
+    /// The head's height as last seen.
+    head: u64,
+    /// Whether sync already rewound for a fork in this round.
+    rewound: bool,
+    /// Strikes per peer (connected peers only, and banned ones until the ban ends).
+    strikes: HashMap<PeerId, u32>,
+    /// Banned peers and when their ban ends.
+    banned: HashMap<PeerId, Instant>,
+    bootstrapped: bool,
 }
 
 impl Network {
-    async fn run(mut self, mut inbox: mpsc::Receiver<NetCommand>, mut shutdown: watch::Receiver<bool>) {
+    async fn run(
+        mut self,
+        mut inbox: mpsc::Receiver<NetCommand>,
+        mut reports: mpsc::Receiver<ImportReport>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
         loop {
-            tokio::select! {
+            let step = tokio::select! {
                 _ = shutdown.changed() => return,
                 command = inbox.recv() => match command {
-                    Some(command) => self.command(command),
+                    Some(command) => {
+                        self.command(command);
+                        Ok(())
+                    }
                     None => return,
                 },
-                event = self.swarm.select_next_some() => {
-                    if self.event(event).await.is_err() {
-                        return; // the chain actor stopped
-                    }
+                Some(report) = reports.recv() => self.imported(report).await,
+                _ = housekeeping.tick() => {
+                    self.housekeeping();
+                    Ok(())
                 }
+                event = self.swarm.select_next_some() => self.event(event).await,
+            };
+            if step.is_err() {
+                return; // the chain actor stopped
             }
         }
     }
@@ -169,13 +292,75 @@ impl Network {
 
     fn command(&mut self, command: NetCommand) {
         let (kind, bytes) = match command {
-            NetCommand::PublishBlock(block) => (GossipKind::Blocks, block.encode()),
+            NetCommand::PublishBlock(block) => {
+                self.head = self.head.max(block.header().height);
+                (GossipKind::Blocks, block.encode())
+            }
             NetCommand::PublishTransaction(tx) => (GossipKind::Transactions, tx.encode()),
+            NetCommand::Peers(reply) => {
+                let _ = reply.send(self.peer_list());
+                return;
+            }
         };
         let topic = self.topic(kind);
         if let Err(error) = self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
             // No peers yet, or a duplicate: peers that missed it will sync.
             tracing::debug!(%error, ?kind, "gossip not published");
+        }
+    }
+
+    fn peer_list(&self) -> Vec<PeerInfo> {
+        let now = Instant::now();
+        let connected = self.swarm.connected_peers().copied();
+        let banned = self.banned.keys().copied();
+        let all: HashSet<PeerId> = connected.chain(banned).collect();
+        let mut list: Vec<PeerInfo> = all
+            .into_iter()
+            .map(|peer| PeerInfo {
+                peer_id: peer.to_string(),
+                verified: self.verified.contains(&peer),
+                height: self.sync.height_of(&peer),
+                gossip_score: self.swarm.behaviour().gossipsub.peer_score(&peer),
+                strikes: self.strikes.get(&peer).copied().unwrap_or(0),
+                banned_for_seconds: self
+                    .banned
+                    .get(&peer)
+                    .map(|end| end.saturating_duration_since(now).as_secs()),
+            })
+            .collect();
+        list.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+        list
+    }
+
+    /// Adds strikes against `peer`; at [`BAN_STRIKES`] it is disconnected and banned.
+    fn penalise(&mut self, peer: PeerId, strikes: u32, reason: &str) {
+        let total = self.strikes.entry(peer).or_default();
+        *total = total.saturating_add(strikes);
+        let total = *total;
+        tracing::warn!(%peer, reason, strikes = total, "peer misbehaved");
+        self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, -f64::from(total));
+        if total >= BAN_STRIKES && !self.banned.contains_key(&peer) {
+            tracing::warn!(%peer, minutes = BAN_DURATION.as_secs() / 60, "banning a peer");
+            self.banned.insert(peer, Instant::now() + BAN_DURATION);
+            // Closes its connections and refuses new ones.
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+            self.sync.forget(&peer);
+        }
+    }
+
+    fn housekeeping(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<PeerId> =
+            self.banned.iter().filter(|(_, end)| **end <= now).map(|(p, _)| *p).collect();
+        for peer in expired {
+            self.banned.remove(&peer);
+            self.strikes.remove(&peer);
+            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+            tracing::info!(%peer, "ban lifted");
+        }
+        if !self.verified.is_empty() && self.verified.len() < TARGET_PEERS {
+            // Look for more peers; found ones are dialled as they enter the routing table.
+            let _ = self.swarm.behaviour_mut().kad.bootstrap();
         }
     }
 
@@ -215,26 +400,116 @@ impl Network {
         let _ = self.swarm.disconnect_peer_id(peer);
     }
 
-    fn accept_peer(&mut self, peer: PeerId) {
+    async fn accept_peer(
+        &mut self,
+        peer: PeerId,
+        status: &wire::Status,
+    ) -> Result<(), crate::actor::Stopped> {
         if self.verified.insert(peer) {
-            tracing::info!(%peer, "peer joined");
+            tracing::info!(%peer, height = status.head_height, "peer joined");
             self.peers.store(self.verified.len(), Ordering::Relaxed);
         }
-    }
-
-    fn request(&mut self, peer: &PeerId, kind: wire::request::Kind) {
-        self.swarm.behaviour_mut().requests.send_request(peer, wire::Request { kind: Some(kind) });
-    }
-
-    /// Asks `peer` for blocks after our head when it is ahead.
-    async fn sync_from(&mut self, peer: PeerId, their_height: u64) -> Result<(), crate::actor::Stopped> {
-        let ours = self.chain.status().await?.head.header().height;
-        if their_height > ours && !self.syncing {
-            self.syncing = true;
-            let range = wire::BlocksByRange { start_height: ours + 1, count: MAX_RANGE_BLOCKS };
-            self.request(&peer, wire::request::Kind::BlocksByRange(range));
+        if !self.bootstrapped {
+            self.bootstrapped = true;
+            let _ = self.swarm.behaviour_mut().kad.bootstrap();
         }
+        self.sync.observe(peer, status.head_height);
+        self.drive().await
+    }
+
+    fn request(&mut self, peer: &PeerId, kind: wire::request::Kind) -> OutboundRequestId {
+        self.swarm.behaviour_mut().requests.send_request(peer, wire::Request { kind: Some(kind) })
+    }
+
+    /// Sends the range requests sync plans, starts importing the next ready batch, and
+    /// publishes progress.
+    async fn drive(&mut self) -> Result<(), crate::actor::Stopped> {
+        let was_active = self.sync.active();
+        if !self.sync.active() {
+            // Before a round starts, make sure it starts from the real head.
+            self.head = self.chain.status().await?.head.header().height;
+        }
+        for (peer, range) in self.sync.plan(self.head) {
+            let kind = wire::request::Kind::BlocksByRange(wire::BlocksByRange {
+                start_height: range.start,
+                count: range.count,
+            });
+            let id = self.request(&peer, kind);
+            self.sync.sent(id, peer, range);
+        }
+        if !was_active && self.sync.active() {
+            self.rewound = false;
+            tracing::info!(from = self.head, target = self.sync.target(), "syncing");
+        }
+        if was_active && !self.sync.active() {
+            tracing::info!(height = self.head, "synced; following the head by gossip");
+        }
+        if !self.importing
+            && let Some((peer, blocks)) = self.ready.pop_front()
+        {
+            self.importing = true;
+            let (chain, reports) = (self.chain.clone(), self.reports.clone());
+            tokio::spawn(async move {
+                let end = import_batch(&chain, blocks).await;
+                let head = match chain.status().await {
+                    Ok(status) => status.head.header().height,
+                    Err(_) => 0,
+                };
+                let _ = reports.send(ImportReport { peer, end, head }).await;
+            });
+        }
+        self.progress.send_replace(self.sync.progress(self.head));
         Ok(())
+    }
+
+    /// The import task finished a batch.
+    async fn imported(&mut self, report: ImportReport) -> Result<(), crate::actor::Stopped> {
+        self.importing = false;
+        let advanced = report.head > self.head;
+        self.head = self.head.max(report.head);
+        match report.end {
+            BatchEnd::Done => {
+                if advanced {
+                    self.rewound = false;
+                }
+                let progress = self.sync.progress(self.head);
+                tracing::info!(
+                    current = progress.current,
+                    target = progress.target,
+                    blocks_per_second = format!("{:.1}", progress.blocks_per_second),
+                    "sync progress"
+                );
+            }
+            BatchEnd::Invalid => {
+                self.penalise(report.peer, BAN_STRIKES, "served an invalid block");
+                self.ready.clear();
+                self.sync.restart_from(self.head + 1);
+            }
+            BatchEnd::Fork if !self.rewound => {
+                // The peer's chain forks below where we asked: fetch its branch from as deep as
+                // a reorganisation may go, and let fork choice decide.
+                self.rewound = true;
+                let from = self.head.saturating_sub(MAX_REORG_DEPTH - 2).max(1);
+                tracing::info!(peer = %report.peer, from, "a peer's chain forks from ours; fetching its branch");
+                self.ready.clear();
+                self.sync.restart_from(from);
+            }
+            BatchEnd::Fork => {
+                tracing::warn!(
+                    peer = %report.peer,
+                    depth = MAX_REORG_DEPTH,
+                    "a peer's chain forks deeper than a reorganisation may go; not following it"
+                );
+                self.ready.clear();
+                self.sync.forget(&report.peer);
+                self.sync.restart_from(self.head + 1);
+            }
+            BatchEnd::Failed => {
+                self.ready.clear();
+                self.sync.restart_from(self.head + 1);
+            }
+        }
+        self.drive().await
     }
 
     async fn event(&mut self, event: SwarmEvent<BehaviourEvent>) -> Result<(), crate::actor::Stopped> {
@@ -252,9 +527,14 @@ impl Network {
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                 self.limits.forget(&peer_id);
+                self.sync.forget(&peer_id);
+                if !self.banned.contains_key(&peer_id) {
+                    self.strikes.remove(&peer_id);
+                }
                 if self.verified.remove(&peer_id) {
                     self.peers.store(self.verified.len(), Ordering::Relaxed);
                 }
+                self.drive().await?;
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found))) => {
                 for (peer, address) in found {
@@ -267,9 +547,23 @@ impl Network {
                 peer_id,
                 info,
                 ..
-            })) => {
+            })) if info.protocols.contains(&KAD_PROTOCOL) => {
                 for address in info.listen_addrs {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, address);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated {
+                peer,
+                addresses,
+                ..
+            })) => {
+                let wanted = self.verified.len() < TARGET_PEERS
+                    && !self.swarm.is_connected(&peer)
+                    && !self.banned.contains_key(&peer)
+                    && peer != *self.swarm.local_peer_id();
+                if wanted {
+                    tracing::debug!(%peer, "dialling a peer found through the DHT");
+                    let _ = self.swarm.dial(DialOpts::peer_id(peer).addresses(addresses.into_vec()).build());
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Requests(event)) => self.request_event(event).await?,
@@ -278,7 +572,7 @@ impl Network {
                 message_id,
                 message,
             })) => {
-                let verdict = self.gossip(&message).await?;
+                let verdict = self.gossip(propagation_source, &message).await?;
                 let acceptance = match verdict {
                     Verdict::Accept => gossipsub::MessageAcceptance::Accept,
                     Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,
@@ -296,22 +590,36 @@ impl Network {
     }
 
     /// Validates a gossiped message with the chain actor.
-    async fn gossip(&mut self, message: &gossipsub::Message) -> Result<Verdict, crate::actor::Stopped> {
+    async fn gossip(
+        &mut self,
+        source: PeerId,
+        message: &gossipsub::Message,
+    ) -> Result<Verdict, crate::actor::Stopped> {
         let data = Bytes::copy_from_slice(&message.data);
         if message.topic == self.topic(GossipKind::Blocks).hash() {
-            let Ok(block) = Block::decode(data, MAX_GOSSIP_BYTES) else { return Ok(Verdict::Reject) };
+            let Ok(block) = Block::decode(data, MAX_GOSSIP_BYTES) else {
+                self.penalise(source, 25, "gossiped an undecodable block");
+                return Ok(Verdict::Reject);
+            };
             let height = block.header().height;
             let outcome = self.chain.import(block).await?;
-            // A block whose parent is missing, or far ahead, means we are behind: sync from
-            // whoever sent it.
-            if matches!(outcome, ImportOutcome::Orphan | ImportOutcome::OutOfRange)
-                && let Some(source) = message.source
-            {
-                self.sync_from(source, height).await?;
+            match outcome {
+                ImportOutcome::Applied => self.head = self.head.max(height),
+                // A block whose parent is missing, or far ahead, means we are behind: whoever
+                // relayed it has its ancestors.
+                ImportOutcome::Orphan | ImportOutcome::OutOfRange => {
+                    self.sync.observe(source, height);
+                    self.drive().await?;
+                }
+                ImportOutcome::Invalid => self.penalise(source, 25, "gossiped an invalid block"),
+                _ => {}
             }
             Ok(outcome.verdict())
         } else if message.topic == self.topic(GossipKind::Transactions).hash() {
-            let Ok(tx) = Transaction::decode(data, MAX_GOSSIP_BYTES) else { return Ok(Verdict::Reject) };
+            let Ok(tx) = Transaction::decode(data, MAX_GOSSIP_BYTES) else {
+                self.penalise(source, 25, "gossiped an undecodable transaction");
+                return Ok(Verdict::Reject);
+            };
             Ok(match self.chain.submit(tx).await? {
                 Ok(_) => Verdict::Accept,
                 // Breaks a rule of the chain: whoever relayed it did not check.
@@ -322,6 +630,94 @@ impl Network {
         } else {
             Ok(Verdict::Reject)
         }
+    }
+
+    /// Answers a request from a verified peer.
+    async fn answer(
+        &mut self,
+        peer: PeerId,
+        request: wire::request::Kind,
+    ) -> Result<wire::response::Kind, crate::actor::Stopped> {
+        use wire::request::Kind as Req;
+        use wire::response::Kind as Res;
+        let error = |code: &str, message: String| Res::Error(wire::Error { code: code.into(), message });
+        Ok(match request {
+            Req::Status(theirs) => {
+                // A repeated status: a fresh view of the peer's head.
+                self.sync.observe(peer, theirs.head_height);
+                self.drive().await?;
+                Res::Status(Self::our_status(self.chain.clone()).await?)
+            }
+            Req::BlocksByRange(range) => {
+                let blocks = self.chain.blocks_by_range(range.start_height, range.count).await?;
+                Res::Blocks(wire::Blocks { blocks: blocks.iter().map(Block::to_wire).collect() })
+            }
+            Req::BlocksByHash(request) => {
+                if request.hashes.len() > MAX_HASHES {
+                    self.penalise(peer, 10, "asked for too many blocks by hash");
+                    return Ok(error("bad_request", format!("at most {MAX_HASHES} hashes")));
+                }
+                let Some(hashes) = request.hashes.iter().map(|h| Hash::from_slice(h)).collect() else {
+                    self.penalise(peer, 10, "sent a malformed hash");
+                    return Ok(error("bad_request", "hashes are 32 bytes".into()));
+                };
+                let blocks = self.chain.blocks_by_hash(hashes).await?;
+                Res::Blocks(wire::Blocks { blocks: blocks.iter().map(Block::to_wire).collect() })
+            }
+            Req::SubmitTransaction(signed) => match Transaction::from_wire(signed) {
+                Err(reason) => {
+                    self.penalise(peer, 10, "submitted a malformed transaction");
+                    error("bad_request", reason.to_string())
+                }
+                Ok(tx) => match self.chain.submit(tx.clone()).await? {
+                    Ok(id) => {
+                        self.command(NetCommand::PublishTransaction(Box::new(tx)));
+                        Res::Submit(wire::SubmitResult {
+                            id: Bytes::copy_from_slice(id.as_bytes()),
+                            rejection: String::new(),
+                        })
+                    }
+                    Err(reason) => {
+                        Res::Submit(wire::SubmitResult { id: Bytes::new(), rejection: reason.to_string() })
+                    }
+                },
+            },
+            Req::Account(query) => {
+                let Some(address) = Address::from_slice(&query.address) else {
+                    return Ok(error("bad_request", "an address is 32 bytes".into()));
+                };
+                // Read the head first: the answer is at least as new as the head it names.
+                let head = self.chain.status().await?.head;
+                match self.chain.account(address).await? {
+                    Ok(account) => Res::Account(wire::AccountInfo {
+                        balance: account.balance.0,
+                        nonce: account.nonce,
+                        height: head.header().height,
+                        head_hash: Bytes::copy_from_slice(head.hash().as_bytes()),
+                    }),
+                    Err(message) => error("unavailable", message),
+                }
+            }
+            Req::Transaction(query) => {
+                let Some(id) = Hash::from_slice(&query.id) else {
+                    return Ok(error("bad_request", "an id is 32 bytes".into()));
+                };
+                use wire::transaction_info::State;
+                let mut info = wire::TransactionInfo::default();
+                match self.chain.transaction(id).await? {
+                    Ok(None) => info.state = State::Unknown as i32,
+                    Ok(Some(TxStatus::Pending)) => info.state = State::Pending as i32,
+                    Ok(Some(TxStatus::Committed(location))) => {
+                        info.state = State::Committed as i32;
+                        info.height = location.height;
+                        info.block_hash = Bytes::copy_from_slice(location.block_hash.as_bytes());
+                        info.index = location.index;
+                    }
+                    Err(message) => return Ok(error("unavailable", message)),
+                }
+                Res::Transaction(info)
+            }
+        })
     }
 
     async fn request_event(
@@ -347,56 +743,38 @@ impl Network {
                         return Ok(());
                     }
                     crate::rate_limit::Decision::Disconnect => {
-                        tracing::warn!(%peer, "disconnecting a peer that keeps flooding requests");
+                        self.penalise(peer, BAN_STRIKES, "kept flooding requests");
                         let _ = self.swarm.disconnect_peer_id(peer);
                         return Ok(());
                     }
                 }
                 let answer = match request.kind {
-                    Some(Req::Status(theirs)) => match self.mismatch(&theirs) {
-                        Some(reason) => {
-                            let answer = error("wrong_chain", reason.clone());
-                            let _ = self
-                                .swarm
-                                .behaviour_mut()
-                                .requests
-                                .send_response(channel, wire::Response { kind: Some(answer) });
-                            self.refuse(peer, &reason);
-                            return Ok(());
+                    Some(Req::Status(theirs)) if !self.verified.contains(&peer) => {
+                        match self.mismatch(&theirs) {
+                            Some(reason) => {
+                                let answer = error("wrong_chain", reason.clone());
+                                let _ = self
+                                    .swarm
+                                    .behaviour_mut()
+                                    .requests
+                                    .send_response(channel, wire::Response { kind: Some(answer) });
+                                self.refuse(peer, &reason);
+                                return Ok(());
+                            }
+                            None => {
+                                self.accept_peer(peer, &theirs).await?;
+                                Res::Status(Self::our_status(self.chain.clone()).await?)
+                            }
                         }
-                        None => {
-                            self.accept_peer(peer);
-                            self.sync_from(peer, theirs.head_height).await?;
-                            Res::Status(Self::our_status(self.chain.clone()).await?)
-                        }
-                    },
+                    }
                     _ if !self.verified.contains(&peer) => {
                         error("unverified", "send a status request first".into())
                     }
-                    Some(Req::BlocksByRange(range)) => {
-                        let blocks = self.chain.blocks_by_range(range.start_height, range.count).await?;
-                        Res::Blocks(wire::Blocks { blocks: blocks.iter().map(Block::to_wire).collect() })
+                    Some(kind) => self.answer(peer, kind).await?,
+                    None => {
+                        self.penalise(peer, 10, "sent an empty request");
+                        error("bad_request", "empty request".into())
                     }
-                    Some(Req::SubmitTransaction(signed)) => match Transaction::from_wire(signed) {
-                        Err(reason) => error("bad_request", reason.to_string()),
-                        Ok(tx) => match self.chain.submit(tx.clone()).await? {
-                            Ok(id) => {
-                                self.command(NetCommand::PublishTransaction(Box::new(tx)));
-                                Res::Submit(wire::SubmitResult {
-                                    id: Bytes::copy_from_slice(id.as_bytes()),
-                                    rejection: String::new(),
-                                })
-                            }
-                            Err(reason) => Res::Submit(wire::SubmitResult {
-                                id: Bytes::new(),
-                                rejection: reason.to_string(),
-                            }),
-                        },
-                    },
-                    Some(Req::BlocksByHash(_)) => {
-                        error("unsupported", "blocks by hash are not served yet".into())
-                    }
-                    None => error("bad_request", "empty request".into()),
                 };
                 let _ = self
                     .swarm
@@ -406,42 +784,61 @@ impl Network {
             }
             request_response::Event::Message {
                 peer,
-                message: request_response::Message::Response { response, .. },
+                message: request_response::Message::Response { request_id, response },
                 ..
             } => match response.kind {
                 Some(Res::Status(theirs)) => match self.mismatch(&theirs) {
                     Some(reason) => self.refuse(peer, &reason),
-                    None => {
-                        self.accept_peer(peer);
-                        self.sync_from(peer, theirs.head_height).await?;
-                    }
+                    None => self.accept_peer(peer, &theirs).await?,
                 },
                 Some(Res::Blocks(batch)) => {
-                    self.syncing = false;
-                    let count = batch.blocks.len();
-                    let mut last_height = 0;
-                    for block in batch.blocks {
-                        let Ok(block) = Block::from_wire(block) else { break };
-                        last_height = block.header().height;
-                        if self.chain.import(block).await? == ImportOutcome::Invalid {
-                            tracing::warn!(%peer, "a peer served an invalid block");
-                            break;
+                    let blocks: Result<Vec<Block>, _> =
+                        batch.blocks.into_iter().map(Block::from_wire).collect();
+                    match blocks {
+                        Err(reason) => {
+                            self.sync.failed(&request_id);
+                            self.penalise(peer, BAN_STRIKES, &format!("served a malformed block: {reason}"));
                         }
+                        Ok(blocks) => match self.sync.answered(&request_id, blocks) {
+                            Ok(ready) => self.ready.extend(ready),
+                            Err(misfit) => self.penalise(peer, 50, &misfit.to_string()),
+                        },
                     }
-                    tracing::info!(%peer, count, up_to = last_height, "synced blocks");
-                    if count as u32 == MAX_RANGE_BLOCKS {
-                        self.sync_from(peer, last_height + 1).await?;
-                    }
+                    self.drive().await?;
                 }
                 Some(Res::Error(error)) if error.code == "wrong_chain" => self.refuse(peer, &error.message),
-                _ => {}
+                _ => {
+                    // An error answer to a range request: another peer gets the range.
+                    self.sync.failed(&request_id);
+                    self.drive().await?;
+                }
             },
-            request_response::Event::OutboundFailure { peer, error, .. } => {
-                self.syncing = false;
+            request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
                 tracing::debug!(%peer, %error, "request failed");
+                self.sync.failed(&request_id);
+                self.drive().await?;
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                // Includes requests over the size limit and undecodable ones.
+                if matches!(error, request_response::InboundFailure::Io(_)) {
+                    self.penalise(peer, 25, &format!("sent a request that could not be read: {error}"));
+                }
             }
             _ => {}
         }
         Ok(())
     }
+}
+
+/// Imports `blocks` in order; stops at the first that is invalid or does not connect.
+async fn import_batch(chain: &ChainHandle, blocks: Vec<Block>) -> BatchEnd {
+    for block in blocks {
+        match chain.import(block).await {
+            Ok(ImportOutcome::Applied | ImportOutcome::Known | ImportOutcome::Side) => {}
+            Ok(ImportOutcome::Invalid) => return BatchEnd::Invalid,
+            Ok(ImportOutcome::Orphan | ImportOutcome::OutOfRange) => return BatchEnd::Fork,
+            Ok(ImportOutcome::Failed) | Err(_) => return BatchEnd::Failed,
+        }
+    }
+    BatchEnd::Done
 }
