@@ -230,6 +230,26 @@ impl ChainSpec {
         Hash::tagged(SPEC_DOMAIN, &bytes)
     }
 
+    /// Replaces the genesis forgers by fresh keys with the same weights and balances, writing
+    /// each key to `dir/forger-N.key` (never overwriting a file). Returns the files and keys.
+    pub fn replace_forgers(
+        &mut self,
+        dir: &std::path::Path,
+    ) -> Result<Vec<(std::path::PathBuf, Keypair)>, crate::KeyError> {
+        let mut written = Vec::with_capacity(self.forgers.len());
+        for (i, forger) in self.forgers.iter_mut().enumerate() {
+            let key = Keypair::generate()?;
+            let path = dir.join(format!("forger-{i}.key"));
+            key.write_file(&path)?;
+            for balance in self.balances.iter_mut().filter(|b| b.address == forger.address) {
+                balance.address = key.address();
+            }
+            *forger = GenesisForger::for_key(&key, forger.ticket);
+            written.push((path, key));
+        }
+        Ok(written)
+    }
+
     /// Start of `slot` in Unix milliseconds, or `None` past the year 584 million.
     pub fn slot_start_ms(&self, slot: u64) -> Option<u64> {
         slot.checked_mul(self.params.slot_duration_ms)?.checked_add(self.genesis_time_ms)

@@ -177,6 +177,10 @@ pub struct ChainSpecBuildArgs {
     /// instead of printing a spec with the well-known insecure forger keys.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Slot length in milliseconds (default 2000). Short slots suit a local cluster; each slot
+    /// still has to fit a block's import and the lottery's rank windows.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(200..))]
+    pub slot_ms: Option<u64>,
 }
 
 /// `goodwill ledger ...`

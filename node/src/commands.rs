@@ -27,6 +27,10 @@ pub fn run(cli: Cli) -> eyre::Result<()> {
                 BuiltinChain::Dev => ChainSpec::dev(now),
                 BuiltinChain::Local => ChainSpec::local(now, args.forgers),
             };
+            if let Some(slot_ms) = args.slot_ms {
+                spec.params.slot_duration_ms = slot_ms;
+            }
+            spec.validate()?;
             match args.out {
                 None => println!("{}", spec.to_json()),
                 Some(dir) => write_spec_with_keys(&mut spec, &dir)?,
@@ -105,20 +109,9 @@ fn write_spec_with_keys(spec: &mut ChainSpec, dir: &Path) -> eyre::Result<()> {
     if spec_path.exists() {
         bail!("{} exists already; choose another folder", spec_path.display());
     }
-    let weight = spec.forgers.first().map(|f| f.ticket).unwrap_or(goodwill_ledger::Amount::coins(1_000));
-    let mut forgers = Vec::with_capacity(spec.forgers.len());
-    for (i, old) in spec.forgers.iter().enumerate() {
-        let key = Keypair::generate()?;
-        let path = dir.join(format!("forger-{i}.key"));
-        key.write_file(&path)?;
-        // Keep the old forger's genesis balance for the new key.
-        for balance in spec.balances.iter_mut().filter(|b| b.address == old.address) {
-            balance.address = key.address();
-        }
-        forgers.push(goodwill_ledger::GenesisForger::for_key(&key, weight));
+    for (path, key) in spec.replace_forgers(dir)? {
         println!("{} {}", path.display(), key.address());
     }
-    spec.forgers = forgers;
     spec.validate()?;
     std::fs::write(&spec_path, spec.to_json() + "\n")
         .wrap_err_with(|| format!("writing {}", spec_path.display()))?;

@@ -43,7 +43,10 @@ pub async fn run(
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,
         }
-        if rank.is_some() {
+        if rank.is_some() && network.sync().syncing {
+            // A block on a head far behind the network's would only start a fork.
+            tracing::debug!(slot, "not forging while syncing");
+        } else if rank.is_some() {
             let now = now_ms();
             if now < start + duration {
                 match chain.forge(slot, now.max(at)).await {

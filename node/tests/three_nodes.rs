@@ -5,45 +5,21 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
-use common::{GOODWILL, Node, wait_until};
+use common::{Node, build_spec, wait_until};
 use goodwill_ledger::Keypair;
 
-fn build_spec(dir: &std::path::Path, forgers: &str) {
-    let output = Command::new(GOODWILL)
-        .args(["chain-spec", "build", "--chain", "local", "--forgers", forgers, "--out"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-}
-
 fn main_node(chain: &std::path::Path, base: &std::path::Path, forger: usize, bootnode: Option<&str>) -> Node {
-    let spec = chain.join("spec.json");
     let key = chain.join(format!("forger-{forger}.key"));
-    let mut args = vec![
-        "--chain".as_ref(),
-        spec.as_os_str(),
-        "--base-path".as_ref(),
-        base.as_os_str(),
-        "--forger-key".as_ref(),
-        key.as_os_str(),
-        "--listen".as_ref(),
-        "/ip4/127.0.0.1/tcp/0".as_ref(),
-    ];
-    if let Some(bootnode) = bootnode {
-        args.extend([std::ffi::OsStr::new("--bootnode"), std::ffi::OsStr::new(bootnode)]);
-    }
-    Node::spawn(&args)
+    Node::main(&chain.join("spec.json"), base, Some(&key), bootnode.as_slice())
 }
 
 #[test]
 fn three_nodes_agree_and_refuse_another_chain() {
     let dir = tempfile::tempdir().unwrap();
     let chain = dir.path().join("chain");
-    build_spec(&chain, "3");
+    build_spec(&chain, 3, 2_000);
     let first = main_node(&chain, &dir.path().join("n0"), 0, None);
     let others: Vec<Node> =
         (1..3).map(|i| main_node(&chain, &dir.path().join(format!("n{i}")), i, Some(&first.p2p))).collect();
@@ -70,7 +46,7 @@ fn three_nodes_agree_and_refuse_another_chain() {
 
     // A node of another chain (same ids, another genesis) is refused and never counts as a peer.
     let other_chain = dir.path().join("other");
-    build_spec(&other_chain, "1");
+    build_spec(&other_chain, 1, 2_000);
     let stranger = main_node(&other_chain, &dir.path().join("stranger"), 0, Some(&first.p2p));
     // Both sides see the mismatch at the status exchange and log why.
     let refused = wait_until(Duration::from_secs(20), || {

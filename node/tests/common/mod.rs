@@ -2,7 +2,9 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,6 +25,26 @@ pub struct Node {
 impl Node {
     pub fn start(base_path: &std::path::Path) -> Node {
         Node::spawn(&["--dev".as_ref(), "--base-path".as_ref(), base_path.as_os_str()])
+    }
+
+    /// A main node of the chain `spec` in `base`, forging with `key` if given, listening on a
+    /// free loopback port, joining through `bootnodes`.
+    pub fn main(spec: &Path, base: &Path, key: Option<&Path>, bootnodes: &[&str]) -> Node {
+        let mut args: Vec<&OsStr> = vec![
+            "--chain".as_ref(),
+            spec.as_os_str(),
+            "--base-path".as_ref(),
+            base.as_os_str(),
+            "--listen".as_ref(),
+            "/ip4/127.0.0.1/tcp/0".as_ref(),
+        ];
+        if let Some(key) = key {
+            args.extend(["--forger-key".as_ref(), key.as_os_str()]);
+        }
+        for bootnode in bootnodes {
+            args.extend(["--bootnode".as_ref(), OsStr::new(*bootnode)]);
+        }
+        Node::spawn(&args)
     }
 
     /// Runs `goodwill node ARGS --http 127.0.0.1:0` and waits for it to announce its HTTP and
@@ -99,7 +121,48 @@ impl Drop for Node {
     }
 }
 
+/// Builds a local chain spec with `forgers` fresh forger keys and `slot_ms` slots into `dir`.
+pub fn build_spec(dir: &Path, forgers: usize, slot_ms: u64) {
+    let output = Command::new(GOODWILL)
+        .args(["chain-spec", "build", "--chain", "local"])
+        .args(["--forgers", &forgers.to_string(), "--slot-ms", &slot_ms.to_string(), "--out"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+}
+
 impl Node {
+    /// Submits `tx` through the HTTP API; returns the answer's status code and body.
+    pub fn submit(&self, tx: &goodwill_ledger::Transaction) -> (u16, Value) {
+        let body = serde_json::json!({ "transaction": hex::encode(tx.encode()) });
+        let response = ureq::post(&format!("{}/api/v1/transactions", self.url))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send_json(&body)
+            .unwrap();
+        let code = response.status().as_u16();
+        (code, response.into_body().read_json().unwrap())
+    }
+
+    /// An account's nonce.
+    pub fn nonce(&self, address: &goodwill_ledger::Address) -> u64 {
+        self.get(&format!("/api/v1/accounts/{address}"))["nonce"].as_u64().unwrap()
+    }
+
+    /// The head's height and hash.
+    pub fn head(&self) -> (u64, String) {
+        let status = self.status();
+        (status["head"]["height"].as_u64().unwrap(), status["head"]["hash"].as_str().unwrap().to_string())
+    }
+
+    /// Stops the node at once, as a crash would (SIGKILL).
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// Whether a line of the node's log contains `needle`.
     pub fn logged(&self, needle: &str) -> bool {
         self.log.lock().unwrap().iter().any(|line| line.contains(needle))
