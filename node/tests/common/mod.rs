@@ -81,7 +81,7 @@ impl Node {
     }
 
     pub fn get(&self, path: &str) -> Value {
-        ureq::get(&format!("{}{path}", self.url)).call().unwrap().body_mut().read_json().unwrap()
+        get(&self.url, path)
     }
 
     pub fn balance(&self, address: &goodwill_ledger::Address) -> u64 {
@@ -119,6 +119,11 @@ impl Drop for Node {
             let _ = self.child.wait();
         }
     }
+}
+
+/// GETs `path` from the API at `url`.
+pub fn get(url: &str, path: &str) -> Value {
+    ureq::get(&format!("{url}{path}")).call().unwrap().body_mut().read_json().unwrap()
 }
 
 /// Builds a local chain spec with `forgers` fresh forger keys and `slot_ms` slots into `dir`.
