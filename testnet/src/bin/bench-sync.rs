@@ -70,7 +70,10 @@ fn main() -> eyre::Result<()> {
     let built = prebuilt::build(dir.path(), &options)?;
     eprintln!("built {blocks} blocks with {} transactions in {:.1?}", built.transactions, built_at.elapsed());
 
-    let source = start(&binary, &["--chain".as_ref(), built.spec.as_os_str(), "--base-path".as_ref(), built.base_path.as_os_str()])?;
+    let source = start(
+        &binary,
+        &["--chain".as_ref(), built.spec.as_os_str(), "--base-path".as_ref(), built.base_path.as_os_str()],
+    )?;
     let fresh_path = dir.path().join("fresh");
     let started = Instant::now();
     let fresh = start(
