@@ -197,6 +197,7 @@ pub async fn spawn(
         progress,
         head,
         rewound: false,
+        forked: HashSet::new(),
         strikes: HashMap::new(),
         banned: HashMap::new(),
         bootstrapped: false,
@@ -244,6 +245,10 @@ struct Network {
     head: u64,
     /// Whether sync already rewound for a fork in this round.
     rewound: bool,
+    /// Connected peers on a fork deeper than a reorganisation may go: their heights are not
+    /// followed (else every block they relay would restart a sync that cannot succeed, and
+    /// forging would stay paused).
+    forked: HashSet<PeerId>,
     /// Strikes per peer (connected peers only, and banned ones until the ban ends).
     strikes: HashMap<PeerId, u32>,
     /// Banned peers and when their ban ends.
@@ -413,8 +418,15 @@ impl Network {
             self.bootstrapped = true;
             let _ = self.swarm.behaviour_mut().kad.bootstrap();
         }
-        self.sync.observe(peer, status.head_height);
+        self.observe(peer, status.head_height);
         self.drive().await
+    }
+
+    /// `peer` has a chain `height` high, unless it is on a fork this node cannot follow.
+    fn observe(&mut self, peer: PeerId, height: u64) {
+        if !self.forked.contains(&peer) {
+            self.sync.observe(peer, height);
+        }
     }
 
     fn request(&mut self, peer: &PeerId, kind: wire::request::Kind) -> OutboundRequestId {
@@ -492,7 +504,7 @@ impl Network {
                 let from = self.head.saturating_sub(MAX_REORG_DEPTH - 2).max(1);
                 tracing::info!(peer = %report.peer, from, "a peer's chain forks from ours; fetching its branch");
                 self.ready.clear();
-                self.sync.restart_from(from);
+                self.sync.rewind_to(from, report.peer, self.head + 1);
             }
             BatchEnd::Fork => {
                 tracing::warn!(
@@ -501,6 +513,7 @@ impl Network {
                     "a peer's chain forks deeper than a reorganisation may go; not following it"
                 );
                 self.ready.clear();
+                self.forked.insert(report.peer);
                 self.sync.forget(&report.peer);
                 self.sync.restart_from(self.head + 1);
             }
@@ -528,6 +541,7 @@ impl Network {
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                 self.limits.forget(&peer_id);
                 self.sync.forget(&peer_id);
+                self.forked.remove(&peer_id);
                 if !self.banned.contains_key(&peer_id) {
                     self.strikes.remove(&peer_id);
                 }
@@ -608,7 +622,7 @@ impl Network {
                 // A block whose parent is missing, or far ahead, means we are behind: whoever
                 // relayed it has its ancestors.
                 ImportOutcome::Orphan | ImportOutcome::OutOfRange => {
-                    self.sync.observe(source, height);
+                    self.observe(source, height);
                     self.drive().await?;
                 }
                 ImportOutcome::Invalid => self.penalise(source, 25, "gossiped an invalid block"),
@@ -644,7 +658,7 @@ impl Network {
         Ok(match request {
             Req::Status(theirs) => {
                 // A repeated status: a fresh view of the peer's head.
-                self.sync.observe(peer, theirs.head_height);
+                self.observe(peer, theirs.head_height);
                 self.drive().await?;
                 Res::Status(Self::our_status(self.chain.clone()).await?)
             }

@@ -73,6 +73,9 @@ pub struct SyncPlan<R> {
     next_import: u64,
     /// When this round started, and the head then.
     round: Option<(Instant, u64)>,
+    /// After a rewind for a fork: heights up to this one are asked only of the peer whose
+    /// branch it is (another peer would serve this node's own branch again).
+    pinned: Option<(PeerId, u64)>,
 }
 
 impl<R: Hash + Eq + Copy> Default for SyncPlan<R> {
@@ -85,6 +88,7 @@ impl<R: Hash + Eq + Copy> Default for SyncPlan<R> {
             next_request: 0,
             next_import: 0,
             round: None,
+            pinned: None,
         }
     }
 }
@@ -99,6 +103,9 @@ impl<R: Hash + Eq + Copy> SyncPlan<R> {
     /// `peer` left: what it was asked goes to others.
     pub fn forget(&mut self, peer: &PeerId) {
         self.heights.remove(peer);
+        if self.pinned.is_some_and(|(p, _)| p == *peer) {
+            self.pinned = None;
+        }
         let lost: Vec<R> =
             self.in_flight.iter().filter(|(_, f)| f.peer == *peer).map(|(id, _)| *id).collect();
         for id in lost {
@@ -126,11 +133,19 @@ impl<R: Hash + Eq + Copy> SyncPlan<R> {
     /// Starts over from `height` (a fork was found below the planned ranges): answers to
     /// earlier requests are dropped when they arrive.
     pub fn restart_from(&mut self, height: u64) {
+        self.pinned = None;
         self.in_flight.clear();
         self.retry.clear();
         self.buffered.clear();
         self.next_request = height;
         self.next_import = height;
+    }
+
+    /// Starts over from `height`, asking `peer` alone for the heights up to `until`: the
+    /// branch of a fork it is on.
+    pub fn rewind_to(&mut self, height: u64, peer: PeerId, until: u64) {
+        self.restart_from(height);
+        self.pinned = Some((peer, until));
     }
 
     /// The requests to send now, given the head's height: each is then reported with [`sent`].
@@ -169,7 +184,11 @@ impl<R: Hash + Eq + Copy> SyncPlan<R> {
                 .heights
                 .iter()
                 .filter(|(peer, height)| {
-                    **height >= range.start && load.get(*peer).copied().unwrap_or(0) < MAX_PER_PEER
+                    let pinned_out =
+                        self.pinned.is_some_and(|(p, until)| range.start <= until && p != **peer);
+                    **height >= range.start
+                        && !pinned_out
+                        && load.get(*peer).copied().unwrap_or(0) < MAX_PER_PEER
                 })
                 .min_by_key(|(peer, _)| (load.get(*peer).copied().unwrap_or(0), **peer))
                 .map(|(peer, _)| *peer);

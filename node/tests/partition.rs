@@ -22,8 +22,15 @@ fn transfer(node: &Node, from: &Keypair, to: &Keypair, amount: u64) -> Transacti
     .sign(from)
 }
 
+/// The block holding `tx` on `node`'s chain; `None` while pending or unknown (404).
 fn committed(node: &Node, tx: &Transaction) -> Option<String> {
-    let status = node.get(&format!("/api/v1/transactions/{}", tx.id()));
+    let mut response = ureq::get(&format!("{}/api/v1/transactions/{}", node.url, tx.id()))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap();
+    let status: serde_json::Value = response.body_mut().read_json().unwrap();
     (status["status"] == "committed").then(|| status["block"]["hash"].as_str().unwrap().to_string())
 }
 
@@ -31,7 +38,9 @@ fn committed(node: &Node, tx: &Transaction) -> Option<String> {
 fn halves_that_forged_apart_end_on_one_chain() {
     let dir = tempfile::tempdir().unwrap();
     let chain = dir.path().join("chain");
-    build_spec(&chain, 4, 500);
+    // One-second slots: the halves must not drift further apart than a reorganisation may go
+    // (64 blocks), even on a loaded machine.
+    build_spec(&chain, 4, 1_000);
     let spec = chain.join("spec.json");
     let key = |i: usize| chain.join(format!("forger-{i}.key"));
     let base = |i: usize| dir.path().join(format!("n{i}"));
