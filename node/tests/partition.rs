@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Node, build_spec, wait_until};
+use common::{Node, build_spec, same_head, wait_until};
 use goodwill_ledger::{Amount, Keypair, Payload, Transaction, TransactionBody};
 
 fn transfer(node: &Node, from: &Keypair, to: &Keypair, amount: u64) -> Transaction {
@@ -44,10 +44,6 @@ fn halves_that_forged_apart_end_on_one_chain() {
     let spec = chain.join("spec.json");
     let key = |i: usize| chain.join(format!("forger-{i}.key"));
     let base = |i: usize| dir.path().join(format!("n{i}"));
-    let same_head = |nodes: &[&Node]| {
-        let heads: Vec<_> = nodes.iter().map(|n| n.head()).collect();
-        heads.windows(2).all(|w| w[0].1 == w[1].1).then_some(heads[0].0)
-    };
 
     // Together first: a common history.
     let a0 = Node::main(&spec, &base(0), Some(&key(0)), &[]);

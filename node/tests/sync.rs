@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{GOODWILL, Node, build_spec, wait_until};
+use common::{GOODWILL, Node, build_spec, same_head, wait_until};
 use goodwill_ledger::Keypair;
 use goodwill_testnet::prebuilt::{self, Options};
 
@@ -54,10 +54,7 @@ fn a_killed_node_rejoins_with_nothing_lost_and_catches_up() {
     let first = Node::main(&spec, &base(0), Some(&key(0)), &[]);
     let second = Node::main(&spec, &base(1), Some(&key(1)), &[&first.p2p]);
     let mut third = Node::main(&spec, &base(2), Some(&key(2)), &[&first.p2p]);
-    let agreed = |nodes: &[&Node], height: u64| {
-        let heads: Vec<_> = nodes.iter().map(|n| n.head()).collect();
-        heads[0].0 >= height && heads.windows(2).all(|w| w[0].1 == w[1].1)
-    };
+    let agreed = |nodes: &[&Node], height: u64| same_head(nodes).is_some_and(|h| h >= height);
     assert!(wait_until(Duration::from_secs(60), || agreed(&[&first, &second, &third], 5)), "no agreement");
 
     let (height, _) = third.head();

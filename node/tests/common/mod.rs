@@ -121,6 +121,12 @@ impl Drop for Node {
     }
 }
 
+/// The height of the head every one of `nodes` has, if they all have the same.
+pub fn same_head(nodes: &[&Node]) -> Option<u64> {
+    let heads: Vec<_> = nodes.iter().map(|n| n.head()).collect();
+    heads.windows(2).all(|w| w[0].1 == w[1].1).then_some(heads[0].0)
+}
+
 /// GETs `path` from the API at `url`.
 pub fn get(url: &str, path: &str) -> Value {
     ureq::get(&format!("{url}{path}")).call().unwrap().body_mut().read_json().unwrap()
