@@ -29,6 +29,61 @@ pub enum Command {
     Node(NodeArgs),
     /// Build, sign and submit a transaction to a node.
     Tx(TxArgs),
+    /// Run a local cluster of main nodes, each a separate process.
+    #[command(subcommand)]
+    Testnet(TestnetCommand),
+}
+
+/// `goodwill testnet ...`
+#[derive(Debug, Subcommand)]
+pub enum TestnetCommand {
+    /// Start a local cluster: a new chain (or the one already in the folder), one forging main
+    /// node per genesis forger, all on loopback. Waits until they agree on a head, prints their
+    /// addresses, and stops them all on Ctrl-C.
+    Up(TestnetUpArgs),
+    /// Stop a cluster started with `up --detach`.
+    Down {
+        /// The cluster folder.
+        #[arg(long, env = "GOODWILL_TESTNET_DIR", default_value_os_t = default_testnet_dir())]
+        dir: PathBuf,
+    },
+}
+
+/// Arguments of `goodwill testnet up`.
+#[derive(Debug, Args)]
+pub struct TestnetUpArgs {
+    /// Main nodes (each forges with a ticket from genesis).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub nodes: u16,
+    /// The cluster folder: chain spec, forger keys, and each node's data and log.
+    #[arg(long, env = "GOODWILL_TESTNET_DIR", default_value_os_t = default_testnet_dir())]
+    pub dir: PathBuf,
+    /// Delete the chain already in the folder and start a new one.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Slot length of a new chain, in milliseconds.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(200..))]
+    pub slot_ms: u64,
+    /// Node N serves its HTTP API on 127.0.0.1:(PORT + N); 0 picks free ports.
+    #[arg(long, default_value_t = 9933)]
+    pub http_port: u16,
+    /// Node N listens for peers on 127.0.0.1:(PORT + N); 0 picks free ports.
+    #[arg(long, default_value_t = 30333)]
+    pub p2p_port: u16,
+    /// Return once the cluster is up and leave it running (`goodwill testnet down` stops it).
+    #[arg(long)]
+    pub detach: bool,
+}
+
+/// Where `goodwill testnet` keeps its cluster unless told otherwise:
+/// `$XDG_DATA_HOME/goodwill/testnet`, or `~/.local/share/goodwill/testnet`.
+pub fn default_testnet_dir() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    data.join("goodwill").join("testnet")
 }
 
 /// Arguments of `goodwill node`.

@@ -10,7 +10,9 @@ use goodwill_ledger::{
 };
 use serde_json::json;
 
-use crate::cli::{BuiltinChain, ChainSpecCommand, Cli, Command, KeyCommand, LedgerCommand, NodeArgs};
+use crate::cli::{
+    BuiltinChain, ChainSpecCommand, Cli, Command, KeyCommand, LedgerCommand, NodeArgs, TestnetCommand,
+};
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> eyre::Result<()> {
@@ -40,6 +42,8 @@ pub fn run(cli: Cli) -> eyre::Result<()> {
         Command::Ledger(LedgerCommand::Verify { base_path }) => ledger_verify(&base_path),
         Command::Node(args) => node(args),
         Command::Tx(args) => crate::client::run(args),
+        Command::Testnet(TestnetCommand::Up(args)) => crate::testnet::up(args),
+        Command::Testnet(TestnetCommand::Down { dir }) => crate::testnet::down(&dir),
     }
 }
 

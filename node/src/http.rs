@@ -82,6 +82,10 @@ async fn status(State(Api { chain, network }): State<Api>) -> Result<Json<Value>
         "slot": slot,
         "epoch": epoch_of(slot, status.slots_per_epoch),
         "peers": network.peers(),
+        "network": {
+            "peer_id": network.peer_id().to_string(),
+            "listening": network.listening().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        },
         "sync": network.sync(),
         "pending_transactions": status.pending,
         "queued_transactions": status.queued,

@@ -11,6 +11,7 @@ mod network;
 mod rate_limit;
 mod run;
 mod sync;
+mod testnet;
 
 use clap::Parser;
 
@@ -21,6 +22,8 @@ fn main() -> eyre::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: log files and pipes get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     commands::run(cli)
 }

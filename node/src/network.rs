@@ -78,6 +78,8 @@ pub struct NetworkHandle {
     commands: mpsc::Sender<NetCommand>,
     peers: Arc<AtomicUsize>,
     sync: watch::Receiver<Progress>,
+    peer_id: PeerId,
+    listening: watch::Receiver<Vec<Multiaddr>>,
 }
 
 impl NetworkHandle {
@@ -100,6 +102,17 @@ impl NetworkHandle {
     /// What sync is doing.
     pub fn sync(&self) -> Progress {
         *self.sync.borrow()
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The addresses this node listens on, each ending in `/p2p/<peer id>`: what another node
+    /// passes as `--bootnode`.
+    pub fn listening(&self) -> Vec<Multiaddr> {
+        self.listening.borrow().clone()
     }
 
     /// Connected and banned peers; empty if the network stopped.
@@ -181,7 +194,10 @@ pub async fn spawn(
     let peers = Arc::new(AtomicUsize::new(0));
     let head = status.head.header().height;
     let (progress, sync) = watch::channel(SyncPlan::<OutboundRequestId>::default().progress(head));
+    let (listen_addresses, listening) = watch::channel(Vec::new());
+    let peer_id = *swarm.local_peer_id();
     let task = Network {
+        listen_addresses,
         swarm,
         chain,
         chain_id: status.chain_id,
@@ -203,10 +219,11 @@ pub async fn spawn(
         bootstrapped: false,
     };
     let handle = tokio::spawn(task.run(inbox, report_inbox, shutdown));
-    Ok((NetworkHandle { commands, peers, sync }, handle))
+    Ok((NetworkHandle { commands, peers, sync, peer_id, listening }, handle))
 }
 
 /// How importing a sync batch ended.
+#[derive(Debug)]
 enum BatchEnd {
     /// Every block was imported or known.
     Done,
@@ -221,11 +238,16 @@ enum BatchEnd {
 struct ImportReport {
     peer: PeerId,
     end: BatchEnd,
+    /// Our head's height after the batch.
     head: u64,
+    /// The highest block of the batch.
+    top: u64,
 }
 
 struct Network {
     swarm: Swarm<Behaviour>,
+    /// Where this node listens, for the status API.
+    listen_addresses: watch::Sender<Vec<Multiaddr>>,
     chain: ChainHandle,
     chain_id: String,
     genesis: Hash,
@@ -447,6 +469,7 @@ impl Network {
                 count: range.count,
             });
             let id = self.request(&peer, kind);
+            tracing::debug!(%peer, start = range.start, count = range.count, "asked for blocks");
             self.sync.sent(id, peer, range);
         }
         if !was_active && self.sync.active() {
@@ -462,12 +485,13 @@ impl Network {
             self.importing = true;
             let (chain, reports) = (self.chain.clone(), self.reports.clone());
             tokio::spawn(async move {
+                let top = blocks.iter().map(|b| b.header().height).max().unwrap_or(0);
                 let end = import_batch(&chain, blocks).await;
                 let head = match chain.status().await {
                     Ok(status) => status.head.header().height,
                     Err(_) => 0,
                 };
-                let _ = reports.send(ImportReport { peer, end, head }).await;
+                let _ = reports.send(ImportReport { peer, end, head, top }).await;
             });
         }
         self.progress.send_replace(self.sync.progress(self.head));
@@ -477,9 +501,17 @@ impl Network {
     /// The import task finished a batch.
     async fn imported(&mut self, report: ImportReport) -> Result<(), crate::actor::Stopped> {
         self.importing = false;
+        tracing::debug!(peer = %report.peer, end = ?report.end, head = report.head, "imported a batch");
         let advanced = report.head > self.head;
         self.head = self.head.max(report.head);
-        match report.end {
+        // Every block was taken, yet the head stays below the batch: its blocks were kept
+        // aside on a branch that does not reach our chain (a longer one would have won). The
+        // branch forks further down.
+        let end = match report.end {
+            BatchEnd::Done if report.head < report.top => BatchEnd::Fork,
+            end => end,
+        };
+        match end {
             BatchEnd::Done => {
                 if advanced {
                     self.rewound = false;
@@ -531,6 +563,11 @@ impl Network {
                 let full = address.with_p2p(*self.swarm.local_peer_id()).unwrap_or_else(|a| a);
                 // Scripts and tests read this line; it is ready to paste as a --bootnode.
                 println!("P2P listening on {full}");
+                self.listen_addresses.send_modify(|list| list.push(full));
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                let full = address.with_p2p(*self.swarm.local_peer_id()).unwrap_or_else(|a| a);
+                self.listen_addresses.send_modify(|list| list.retain(|a| *a != full));
             }
             SwarmEvent::ConnectionEstablished { peer_id, num_established, .. }
                 if num_established.get() == 1 =>
@@ -615,10 +652,17 @@ impl Network {
                 self.penalise(source, 25, "gossiped an undecodable block");
                 return Ok(Verdict::Reject);
             };
-            let height = block.header().height;
+            let (height, hash, forged_at) =
+                (block.header().height, block.hash(), block.header().timestamp_ms);
             let outcome = self.chain.import(block).await?;
             match outcome {
-                ImportOutcome::Applied => self.head = self.head.max(height),
+                ImportOutcome::Applied => {
+                    self.head = self.head.max(height);
+                    // The forger stamps a block when it seals it: the delay is how long the
+                    // block took to reach this node and be imported (clocks permitting).
+                    let delay_ms = crate::forger::now_ms().saturating_sub(forged_at);
+                    tracing::info!(height, %hash, delay_ms, "imported a gossiped block");
+                }
                 // A block whose parent is missing, or far ahead, means we are behind: whoever
                 // relayed it has its ancestors.
                 ImportOutcome::Orphan | ImportOutcome::OutOfRange => {
@@ -813,10 +857,13 @@ impl Network {
                             self.sync.failed(&request_id);
                             self.penalise(peer, BAN_STRIKES, &format!("served a malformed block: {reason}"));
                         }
-                        Ok(blocks) => match self.sync.answered(&request_id, blocks) {
-                            Ok(ready) => self.ready.extend(ready),
-                            Err(misfit) => self.penalise(peer, 50, &misfit.to_string()),
-                        },
+                        Ok(blocks) => {
+                            tracing::debug!(%peer, count = blocks.len(), "received blocks");
+                            match self.sync.answered(&request_id, blocks) {
+                                Ok(ready) => self.ready.extend(ready),
+                                Err(misfit) => self.penalise(peer, 50, &misfit.to_string()),
+                            }
+                        }
                     }
                     self.drive().await?;
                 }

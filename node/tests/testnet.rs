@@ -1,0 +1,101 @@
+//! `goodwill testnet up|down`: a local cluster of separate processes, in the foreground (stopped
+//! by Ctrl-C) and detached (stopped by `down`), continuing its chain across restarts.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{GOODWILL, get, wait_until};
+use goodwill_ledger::Keypair;
+use goodwill_testnet::cluster;
+
+fn up(dir: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(GOODWILL);
+    command
+        .args(["testnet", "up", "--nodes", "3", "--slot-ms", "500", "--http-port", "0", "--p2p-port", "0"])
+        .arg("--dir")
+        .arg(dir)
+        .args(extra);
+    command
+}
+
+#[test]
+fn a_cluster_comes_up_agrees_commits_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().join("cluster");
+
+    // Foreground: it prints the nodes once they agree, and Ctrl-C stops them all.
+    let mut launcher = up(&dir, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdout = BufReader::new(launcher.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    for line in stdout.by_ref() {
+        let line = line.unwrap();
+        let ready = line.contains("Ctrl-C stops every node");
+        printed.push(line);
+        if ready {
+            break;
+        }
+    }
+    let text = printed.join("\n");
+    assert!(text.contains("all nodes agree on block #"), "{text}");
+    assert!(text.contains("goodwill tx transfer --key dev"), "{text}");
+    let nodes = cluster::running(&dir).unwrap().expect("cluster.json lists the running nodes");
+    assert_eq!(nodes.len(), 3);
+    for node in &nodes {
+        assert!(text.contains(&node.http) && text.contains(&node.p2p), "{text}");
+    }
+
+    // A transfer submitted to one node is committed in the chain all of them follow.
+    let to = Keypair::generate().unwrap().address();
+    let output = Command::new(GOODWILL)
+        .args(["tx", "transfer", "--key", "dev", "--amount", "1234", "--wait", "--to", &to.to_string()])
+        .args(["--node", &nodes[1].http])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let balance =
+        |http: &str| get(http, &format!("/api/v1/accounts/{to}"))["balance"].as_str().unwrap().to_string();
+    assert!(wait_until(Duration::from_secs(30), || nodes.iter().all(|n| balance(&n.http) == "1234")));
+
+    let status = Command::new("kill").args(["-INT", &launcher.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = launcher.wait().unwrap();
+    let rest: Vec<String> = stdout.map_while(Result::ok).collect();
+    assert!(exit.success(), "{exit} {rest:?}");
+    assert!(rest.iter().any(|l| l.starts_with("stopped")), "{rest:?}");
+    assert!(cluster::running(&dir).unwrap().is_none(), "no node outlives the launcher");
+    for node in &nodes {
+        let log = std::fs::read_to_string(&node.log).unwrap();
+        assert!(log.contains("stopped cleanly"), "node {} did not stop cleanly:\n{log}", node.index);
+    }
+
+    // Detached, on the same folder: the chain continues where it stopped, with the transfer.
+    let output = up(&dir, &["--detach"]).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let nodes = cluster::running(&dir).unwrap().expect("a detached cluster keeps running");
+    assert_eq!(balance(&nodes[2].http), "1234", "the restarted chain holds the committed transfer");
+    let again = up(&dir, &["--detach"]).output().unwrap();
+    assert!(!again.status.success(), "a second cluster in the same folder is refused");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already running"), "{again:?}");
+
+    let output = Command::new(GOODWILL).args(["testnet", "down", "--dir"]).arg(&dir).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("stopped 3 nodes"), "{output:?}");
+    assert!(cluster::running(&dir).unwrap().is_none());
+    for node in &nodes {
+        let log = std::fs::read_to_string(&node.log).unwrap();
+        assert!(log.contains("stopped cleanly"), "node {} did not stop cleanly:\n{log}", node.index);
+    }
+
+    // --fresh starts a new chain: the transfer is gone.
+    let output = up(&dir, &["--detach", "--fresh"]).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let nodes = cluster::running(&dir).unwrap().unwrap();
+    assert_eq!(balance(&nodes[0].http), "0");
+    assert!(cluster::down(&dir).unwrap() == 3);
+}
