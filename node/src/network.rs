@@ -46,6 +46,10 @@ const BAN_STRIKES: u32 = 100;
 const BAN_DURATION: Duration = Duration::from_secs(600);
 /// How often the node looks for more peers and lifts expired bans.
 const HOUSEKEEPING: Duration = Duration::from_secs(10);
+/// How long a peer that throttled our requests is left alone.
+const THROTTLE_REST: Duration = Duration::from_secs(1);
+/// How often an active sync round looks for peers it may ask again (after a rest).
+const SYNC_TICK: Duration = Duration::from_millis(250);
 /// Most hashes in one blocks-by-hash request.
 const MAX_HASHES: usize = 64;
 
@@ -286,6 +290,8 @@ impl Network {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+        let mut sync_tick = tokio::time::interval(SYNC_TICK);
+        sync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             let step = tokio::select! {
                 _ = shutdown.changed() => return,
@@ -301,6 +307,7 @@ impl Network {
                     self.housekeeping();
                     Ok(())
                 }
+                _ = sync_tick.tick(), if self.sync.active() => self.drive().await,
                 event = self.swarm.select_next_some() => self.event(event).await,
             };
             if step.is_err() {
@@ -868,6 +875,14 @@ impl Network {
                     self.drive().await?;
                 }
                 Some(Res::Error(error)) if error.code == "wrong_chain" => self.refuse(peer, &error.message),
+                Some(Res::Error(error)) if error.code == "rate_limited" => {
+                    // Over the peer's request budget: the range goes to others, and this peer
+                    // is left alone for a while rather than pushed into disconnecting us.
+                    tracing::debug!(%peer, "throttled by the peer; resting it");
+                    self.sync.failed(&request_id);
+                    self.sync.rest(peer, Instant::now() + THROTTLE_REST);
+                    self.drive().await?;
+                }
                 _ => {
                     // An error answer to a range request: another peer gets the range.
                     self.sync.failed(&request_id);

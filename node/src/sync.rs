@@ -76,6 +76,8 @@ pub struct SyncPlan<R> {
     /// After a rewind for a fork: heights up to this one are asked only of the peer whose
     /// branch it is (another peer would serve this node's own branch again).
     pinned: Option<(PeerId, u64)>,
+    /// Peers that asked us to slow down, and until when they are left alone.
+    resting: HashMap<PeerId, Instant>,
 }
 
 impl<R: Hash + Eq + Copy> Default for SyncPlan<R> {
@@ -89,6 +91,7 @@ impl<R: Hash + Eq + Copy> Default for SyncPlan<R> {
             next_import: 0,
             round: None,
             pinned: None,
+            resting: HashMap::new(),
         }
     }
 }
@@ -100,9 +103,15 @@ impl<R: Hash + Eq + Copy> SyncPlan<R> {
         *known = (*known).max(height);
     }
 
+    /// `peer` throttled us: ask it nothing more until `until`.
+    pub fn rest(&mut self, peer: PeerId, until: Instant) {
+        self.resting.insert(peer, until);
+    }
+
     /// `peer` left: what it was asked goes to others.
     pub fn forget(&mut self, peer: &PeerId) {
         self.heights.remove(peer);
+        self.resting.remove(peer);
         if self.pinned.is_some_and(|(p, _)| p == *peer) {
             self.pinned = None;
         }
@@ -164,6 +173,8 @@ impl<R: Hash + Eq + Copy> SyncPlan<R> {
             self.round = None;
             return Vec::new();
         }
+        let now = Instant::now();
+        self.resting.retain(|_, until| *until > now);
         let window_end = self.next_import + (MAX_IN_FLIGHT as u64) * u64::from(BATCH);
         let mut load: HashMap<PeerId, usize> = HashMap::new();
         for flight in self.in_flight.values() {
@@ -188,6 +199,7 @@ impl<R: Hash + Eq + Copy> SyncPlan<R> {
                         self.pinned.is_some_and(|(p, until)| range.start <= until && p != **peer);
                     **height >= range.start
                         && !pinned_out
+                        && !self.resting.contains_key(*peer)
                         && load.get(*peer).copied().unwrap_or(0) < MAX_PER_PEER
                 })
                 .min_by_key(|(peer, _)| (load.get(*peer).copied().unwrap_or(0), **peer))
@@ -273,6 +285,8 @@ impl<R: Hash + Eq + Copy> SyncPlan<R> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use goodwill_ledger::testkit::ChainGenerator;
 
     use super::*;
@@ -348,6 +362,31 @@ mod tests {
         let other = PeerId::random();
         plan.observe(other, 100);
         assert_eq!(plan.plan(0)[0], (other, Range { start: 1, count: 64 }));
+    }
+
+    #[test]
+    fn a_peer_that_throttled_us_is_asked_nothing_until_its_rest_ends() {
+        let (busy, other) = (PeerId::random(), PeerId::random());
+        let mut plan = SyncPlan::<u32>::default();
+        plan.observe(busy, 1_000);
+        let first = plan.plan(0);
+        for (id, (peer, range)) in first.iter().enumerate() {
+            plan.sent(id as u32, *peer, *range);
+        }
+        // It answers `rate_limited`: the range goes back, and the peer rests.
+        plan.failed(&0);
+        plan.rest(busy, Instant::now() + Duration::from_secs(60));
+        assert!(plan.plan(0).iter().all(|(p, _)| *p != busy), "a resting peer is not asked");
+        plan.observe(other, 1_000);
+        let next = plan.plan(0);
+        assert!(
+            next.iter().any(|(p, r)| *p == other && r.start == first[0].1.start),
+            "another peer takes the range"
+        );
+        assert!(next.iter().all(|(p, _)| *p != busy));
+        // Once the rest is over, it is asked again.
+        plan.rest(busy, Instant::now());
+        assert!(plan.plan(0).iter().any(|(p, _)| *p == busy));
     }
 
     #[test]
