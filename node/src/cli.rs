@@ -92,7 +92,8 @@ pub struct NodeArgs {
     /// A one-node development chain in a temporary folder, forged by the insecure `dev` key.
     #[arg(long, conflicts_with_all = ["chain", "forger_key"])]
     pub dev: bool,
-    /// The chain spec file.
+    /// The chain: a chain spec file, or `local` for the spec of the cluster `goodwill testnet up`
+    /// runs (in `$GOODWILL_TESTNET_DIR`, default `~/.local/share/goodwill/testnet`), to join it.
     #[arg(long, required_unless_present = "dev")]
     pub chain: Option<PathBuf>,
     /// Where the node keeps its data (default with --dev: a temporary folder).

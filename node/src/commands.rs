@@ -65,7 +65,7 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
         );
         (spec, Some(Keypair::insecure_dev("dev")), base_path, temporary)
     } else {
-        let path = args.chain.ok_or_else(|| eyre!("--chain is required without --dev"))?;
+        let path = resolve_chain(&args.chain.ok_or_else(|| eyre!("--chain is required without --dev"))?)?;
         let text = std::fs::read_to_string(&path)
             .wrap_err_with(|| format!("reading the chain spec {}", path.display()))?;
         let spec = ChainSpec::from_json(&text).wrap_err_with(|| format!("in {}", path.display()))?;
@@ -104,6 +104,31 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
         bootnodes,
         mdns: args.mdns,
     })
+}
+
+/// The spec file a `--chain` value names: `local` is the local cluster's; `testnet` is refused
+/// until a public test network is launched; anything else is a file.
+fn resolve_chain(chain: &Path) -> eyre::Result<std::path::PathBuf> {
+    match chain.to_str() {
+        Some("local") => {
+            let dir = std::env::var_os("GOODWILL_TESTNET_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(crate::cli::default_testnet_dir);
+            let spec = dir.join("spec.json");
+            if !spec.exists() {
+                bail!(
+                    "no local cluster in {}: start one with `goodwill testnet up` (or set GOODWILL_TESTNET_DIR)",
+                    dir.display()
+                );
+            }
+            Ok(spec)
+        }
+        Some("testnet") if !chain.exists() => bail!(
+            "no public Goodwill testnet has been launched yet, so no spec ships for it; join a network \
+             with the spec file its operators publish (--chain FILE --bootnode ADDRESS)"
+        ),
+        _ => Ok(chain.to_path_buf()),
+    }
 }
 
 /// Replaces the spec's well-known forger keys by fresh ones, written next to the spec.

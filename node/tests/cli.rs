@@ -111,3 +111,22 @@ fn ledger_verify_refuses_a_missing_database() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("no Goodwill database"), "{output:?}");
     assert!(!dir.path().join("db").exists(), "verify must not create a database");
 }
+
+#[test]
+fn chain_names_resolve_or_say_why_not() {
+    let empty = tempfile::tempdir().unwrap();
+    let base = empty.path().join("base");
+    let output = Command::new(env!("CARGO_BIN_EXE_goodwill"))
+        .args(["node", "--chain", "local", "--base-path", base.to_str().unwrap()])
+        .env("GOODWILL_TESTNET_DIR", empty.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no local cluster in") && stderr.contains("goodwill testnet up"), "{stderr}");
+    assert!(!base.exists(), "a refused start leaves nothing behind");
+
+    let output = goodwill(&["node", "--chain", "testnet", "--base-path", base.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no public Goodwill testnet"), "{output:?}");
+}

@@ -79,6 +79,30 @@ fn a_cluster_comes_up_agrees_commits_and_stops() {
     assert!(output.status.success(), "{output:?}");
     let nodes = cluster::running(&dir).unwrap().expect("a detached cluster keeps running");
     assert_eq!(balance(&nodes[2].http), "1234", "the restarted chain holds the committed transfer");
+    // Another node joins it by name: `--chain local` is the cluster's spec.
+    let mut joiner = Command::new(GOODWILL)
+        .args(["node", "--chain", "local", "--http", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .arg("--base-path")
+        .arg(dir.join("joiner"))
+        .args(["--bootnode", &nodes[0].p2p])
+        .env("GOODWILL_TESTNET_DIR", &dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let joiner_url = BufReader::new(joiner.stdout.take().unwrap())
+        .lines()
+        .find_map(|line| line.unwrap().strip_prefix("HTTP API listening on ").map(str::to_string))
+        .unwrap();
+    let joined = wait_until(Duration::from_secs(30), || {
+        get(&joiner_url, "/api/v1/status")["head"]["height"].as_u64()
+            >= get(&nodes[0].http, "/api/v1/status")["head"]["height"].as_u64()
+    });
+    assert!(joined, "a node started with --chain local did not follow the cluster");
+    assert_eq!(balance(&joiner_url), "1234");
+    joiner.kill().unwrap();
+    joiner.wait().unwrap();
+
     let again = up(&dir, &["--detach"]).output().unwrap();
     assert!(!again.status.success(), "a second cluster in the same folder is refused");
     assert!(String::from_utf8_lossy(&again.stderr).contains("already running"), "{again:?}");
