@@ -659,8 +659,8 @@ impl Network {
                 self.penalise(source, 25, "gossiped an undecodable block");
                 return Ok(Verdict::Reject);
             };
-            let (height, hash, forged_at) =
-                (block.header().height, block.hash(), block.header().timestamp_ms);
+            let (height, hash, forged_at, transactions) =
+                (block.header().height, block.hash(), block.header().timestamp_ms, block.transactions.len());
             let outcome = self.chain.import(block).await?;
             match outcome {
                 ImportOutcome::Applied => {
@@ -668,7 +668,7 @@ impl Network {
                     // The forger stamps a block when it seals it: the delay is how long the
                     // block took to reach this node and be imported (clocks permitting).
                     let delay_ms = crate::forger::now_ms().saturating_sub(forged_at);
-                    tracing::info!(height, %hash, delay_ms, "imported a gossiped block");
+                    tracing::info!(height, %hash, transactions, delay_ms, "imported a gossiped block");
                 }
                 // A block whose parent is missing, or far ahead, means we are behind: whoever
                 // relayed it has its ancestors.

@@ -1,17 +1,20 @@
-//! Block propagation in a local cluster: `bench-propagation [NODES] [SLOTS] [SLOT_MS]`.
+//! Block propagation in a local cluster:
+//! `bench-propagation [NODES] [SLOTS] [SLOT_MS] [TRANSFERS_PER_SLOT]`.
 //!
 //! Starts a cluster of NODES main nodes (default 4) on loopback with the launcher of
 //! `goodwill testnet up`, lets it forge for SLOTS slots (default 60) of SLOT_MS milliseconds
-//! (default 1000), stops it, and reads from every node's log when each gossiped block was
+//! (default 1000) while TRANSFERS_PER_SLOT transfers (default 0) are submitted each slot, spread
+//! over the nodes' HTTP APIs, then stops it, and reads from every node's log when each gossiped block was
 //! imported, relative to the timestamp its forger sealed it with (one machine, one clock).
 //! Prints p50, p99 and the maximum of that delay per block and node, and of the delay until the
 //! last node had the block. Runs the `goodwill` binary next to this one (build both with
 //! `--release`), or the one `GOODWILL_BIN` names.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use eyre::{WrapErr, bail};
+use goodwill_ledger::{Amount, Keypair, Payload, TransactionBody};
 use goodwill_testnet::cluster::{Cluster, Options};
 
 fn main() -> eyre::Result<()> {
@@ -19,7 +22,7 @@ fn main() -> eyre::Result<()> {
     let mut number = |default: u64| -> eyre::Result<u64> {
         args.next().map_or(Ok(default), |a| a.parse().wrap_err_with(|| format!("not a number: {a}")))
     };
-    let (nodes, slots, slot_ms) = (number(4)?, number(60)?, number(1000)?);
+    let (nodes, slots, slot_ms, load) = (number(4)?, number(60)?, number(1000)?, number(0)?);
     if nodes < 2 {
         bail!("propagation needs at least two nodes");
     }
@@ -31,15 +34,23 @@ fn main() -> eyre::Result<()> {
     let options = Options { nodes: nodes as usize, slot_ms, http_port: 0, p2p_port: 0 };
     let mut cluster = Cluster::start(&binary, dir.path(), &options, |step| eprintln!("{step}"))?;
     cluster.wait_for_agreement(Duration::from_secs(120))?;
-    eprintln!("forging for {slots} slots of {slot_ms} ms");
+    eprintln!("forging for {slots} slots of {slot_ms} ms with {load} transfers per slot");
+    let urls: Vec<String> = cluster.nodes().map(|n| n.http.clone()).collect();
+    let window = Duration::from_millis(slots * slot_ms);
     // The measurement window itself: the figures come from the logs afterwards.
-    std::thread::sleep(Duration::from_millis(slots * slot_ms));
+    let submitted = if load == 0 {
+        std::thread::sleep(window);
+        0
+    } else {
+        submit_load(&urls, load, slot_ms, window)?
+    };
     cluster.check_alive()?;
     let logs: Vec<_> = cluster.nodes().map(|n| n.log.clone()).collect();
     cluster.stop()?;
 
     // Per block (height and hash), the delay at each node that imported it by gossip.
     let mut blocks: BTreeMap<(u64, String), Vec<u64>> = BTreeMap::new();
+    let mut sizes: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     for log in &logs {
         let text = std::fs::read_to_string(log)?;
         for line in text.lines().filter(|l| l.contains("imported a gossiped block")) {
@@ -51,10 +62,13 @@ fn main() -> eyre::Result<()> {
             else {
                 continue;
             };
+            let transactions: u64 = field("transactions=").map_or(Ok(0), |t| t.parse())?;
+            sizes.insert(hash.clone(), transactions);
             blocks.entry((height.parse()?, hash)).or_default().push(delay.parse()?);
         }
     }
     let mut each: Vec<u64> = blocks.values().flatten().copied().collect();
+    let mean_transactions = sizes.values().sum::<u64>() as f64 / sizes.len().max(1) as f64;
     // Blocks every other node imported by gossip: the slowest of them is "reached everyone".
     let mut last: Vec<u64> = blocks
         .values()
@@ -67,7 +81,7 @@ fn main() -> eyre::Result<()> {
     each.sort_unstable();
     last.sort_unstable();
     println!(
-        "nodes {nodes}, slot {slot_ms} ms, {} blocks gossiped ({} reached every node)",
+        "nodes {nodes}, slot {slot_ms} ms, {submitted} transfers submitted, {} blocks gossiped ({} reached every node), {mean_transactions:.0} transactions per block",
         blocks.len(),
         last.len()
     );
@@ -82,6 +96,50 @@ fn main() -> eyre::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Submits `per_slot` transfers from the public dev account each slot, round-robin over the
+/// nodes, until `window` is over; returns how many were accepted.
+fn submit_load(urls: &[String], per_slot: u64, slot_ms: u64, window: Duration) -> eyre::Result<u64> {
+    let (dev, dev2) = (Keypair::insecure_dev("dev"), Keypair::insecure_dev("dev2"));
+    let status = goodwill_testnet::cluster::status(&urls[0])?;
+    let chain_id = status["chain_id"].as_str().unwrap_or_default().to_string();
+    let min_fee: u64 = status["min_fee"].as_str().unwrap_or("1000").parse()?;
+    let account: serde_json::Value = ureq::get(&format!("{}/api/v1/accounts/{}", urls[0], dev.address()))
+        .call()?
+        .body_mut()
+        .read_json()?;
+    let mut nonce = account["nonce"].as_u64().unwrap_or(0);
+    let start = Instant::now();
+    let mut accepted = 0;
+    let mut slot = 0u64;
+    while start.elapsed() < window {
+        for i in 0..per_slot {
+            let tx = TransactionBody {
+                chain_id: chain_id.clone(),
+                sender: dev.address(),
+                nonce,
+                fee: Amount(min_fee),
+                payload: Payload::Transfer { to: dev2.address(), amount: Amount(1) },
+            }
+            .sign(&dev);
+            let url = &urls[(i as usize) % urls.len()];
+            let body = serde_json::json!({ "transaction": hex::encode(tx.encode()) });
+            let response = ureq::post(&format!("{url}/api/v1/transactions"))
+                .config()
+                .http_status_as_error(false)
+                .build()
+                .send_json(&body)?;
+            if response.status().is_success() {
+                nonce += 1;
+                accepted += 1;
+            }
+        }
+        slot += 1;
+        let next = Duration::from_millis(slot * slot_ms);
+        std::thread::sleep(next.saturating_sub(start.elapsed()));
+    }
+    Ok(accepted)
 }
 
 /// The `p`th percentile of a sorted, non-empty sample (nearest rank).
