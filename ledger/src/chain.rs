@@ -69,6 +69,19 @@ pub const MAX_REORG_DEPTH: u64 = 64;
 /// Most blocks kept off the canonical chain (forks and blocks whose parent has not arrived).
 pub const MAX_SIDE_BLOCKS: usize = 512;
 
+/// An account at a head, provable to a peer that knows only that head's header.
+#[derive(Debug, Clone)]
+pub struct AccountProof {
+    /// The head it was read at.
+    pub head: SealedHeader,
+    /// The account.
+    pub account: Account,
+    /// Its leaf value in the state tree (`None` if never touched).
+    pub state: Option<Vec<u8>>,
+    /// The encoded proof of that leaf against `head`'s state root.
+    pub proof: Vec<u8>,
+}
+
 /// What importing a block did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Imported {
@@ -222,6 +235,14 @@ impl<S: Store> Chain<S> {
     /// Gives the store back.
     pub fn into_store(self) -> S {
         self.store
+    }
+
+    /// An account at the head, with its leaf value and the proof of it against the head's
+    /// state root (see [`crate::proof`]).
+    pub fn account_proof(&self, address: &Address) -> Result<AccountProof, StoreError> {
+        let height = self.head.header().height;
+        let (state, proof) = crate::proof::prove_account(&self.store, height, address)?;
+        Ok(AccountProof { head: self.head.clone(), account: self.account(address)?, state, proof })
     }
 
     /// An account at the head.

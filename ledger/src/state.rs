@@ -242,7 +242,12 @@ pub fn state_root<R: TreeReader + ?Sized>(reader: &R, version: u64) -> Result<Ha
 }
 
 /// Lets jmt (which wants a sized reader) read through a `?Sized` one.
-struct Reader<'a, R: ?Sized>(&'a R);
+pub(crate) struct Reader<'a, R: ?Sized>(&'a R);
+
+/// `reader`, as jmt wants it.
+pub(crate) fn sized<R: TreeReader + ?Sized>(reader: &R) -> Reader<'_, R> {
+    Reader(reader)
+}
 
 impl<R: TreeReader + ?Sized> TreeReader for Reader<'_, R> {
     fn get_node_option(&self, key: &NodeKey) -> anyhow::Result<Option<Node>> {

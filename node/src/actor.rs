@@ -102,6 +102,7 @@ pub enum Verdict {
 enum Command {
     Status(oneshot::Sender<Status>),
     Account(Address, oneshot::Sender<Result<Account, String>>),
+    AccountProof(Address, oneshot::Sender<Result<goodwill_ledger::AccountProof, String>>),
     Forger(Address, oneshot::Sender<Result<Option<ForgerState>, String>>),
     Association(Address, oneshot::Sender<Result<Option<AssociationState>, String>>),
     Transaction(Hash, oneshot::Sender<Result<Option<TxStatus>, String>>),
@@ -151,6 +152,14 @@ impl ChainHandle {
 
     pub async fn account(&self, address: Address) -> Result<Result<Account, String>, Stopped> {
         self.ask(|r| Command::Account(address, r)).await
+    }
+
+    /// An account at the head, with the proof of it against the head's state root.
+    pub async fn account_proof(
+        &self,
+        address: Address,
+    ) -> Result<Result<goodwill_ledger::AccountProof, String>, Stopped> {
+        self.ask(|r| Command::AccountProof(address, r)).await
     }
 
     pub async fn forger(&self, address: Address) -> Result<Result<Option<ForgerState>, String>, Stopped> {
@@ -251,6 +260,9 @@ impl Actor {
             }
             Command::Account(address, reply) => {
                 let _ = reply.send(self.chain.account(&address).map_err(|e| e.to_string()));
+            }
+            Command::AccountProof(address, reply) => {
+                let _ = reply.send(self.chain.account_proof(&address).map_err(|e| e.to_string()));
             }
             Command::Forger(address, reply) => {
                 let height = self.chain.head().header().height;

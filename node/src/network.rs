@@ -751,14 +751,15 @@ impl Network {
                 let Some(address) = Address::from_slice(&query.address) else {
                     return Ok(error("bad_request", "an address is 32 bytes".into()));
                 };
-                // Read the head first: the answer is at least as new as the head it names.
-                let head = self.chain.status().await?.head;
-                match self.chain.account(address).await? {
-                    Ok(account) => Res::Account(wire::AccountInfo {
-                        balance: account.balance.0,
-                        nonce: account.nonce,
-                        height: head.header().height,
-                        head_hash: Bytes::copy_from_slice(head.hash().as_bytes()),
+                // Read in one step at the head it names, with the proof a light peer checks.
+                match self.chain.account_proof(address).await? {
+                    Ok(proven) => Res::Account(wire::AccountInfo {
+                        balance: proven.account.balance.0,
+                        nonce: proven.account.nonce,
+                        height: proven.head.header().height,
+                        head_hash: Bytes::copy_from_slice(proven.head.hash().as_bytes()),
+                        state: proven.state.map(Bytes::from).unwrap_or_default(),
+                        proof: Bytes::from(proven.proof),
                     }),
                     Err(message) => error("unavailable", message),
                 }
