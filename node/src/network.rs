@@ -46,6 +46,10 @@ const BAN_STRIKES: u32 = 100;
 const BAN_DURATION: Duration = Duration::from_secs(600);
 /// How often the node looks for more peers and lifts expired bans.
 const HOUSEKEEPING: Duration = Duration::from_secs(10);
+/// Gossiped messages waiting for validation, in count and in bytes; more are dropped (and not
+/// relayed).
+const VALIDATION_QUEUE: usize = 1_024;
+const VALIDATION_QUEUE_BYTES: usize = 32 * 1024 * 1024;
 /// How long a peer that throttled our requests is left alone.
 const THROTTLE_REST: Duration = Duration::from_secs(1);
 /// How often an active sync round looks for peers it may ask again (after a rest).
@@ -195,6 +199,12 @@ pub async fn spawn(
     }
     let (commands, inbox) = mpsc::channel(QUEUE);
     let (reports, report_inbox) = mpsc::channel(4);
+    // Gossip is validated by the chain actor on a task of its own, in arrival order, so that a
+    // slow import never stops the swarm from being polled.
+    let (validations, validation_inbox) = mpsc::channel(VALIDATION_QUEUE);
+    let (validated, validated_inbox) = mpsc::channel(VALIDATION_QUEUE);
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(validate_gossip(chain.clone(), validation_inbox, validated, queued_bytes.clone()));
     let peers = Arc::new(AtomicUsize::new(0));
     let head = status.head.header().height;
     let (progress, sync) = watch::channel(SyncPlan::<OutboundRequestId>::default().progress(head));
@@ -214,6 +224,8 @@ pub async fn spawn(
         ready: VecDeque::new(),
         importing: false,
         reports,
+        validations,
+        queued_bytes,
         progress,
         head,
         rewound: false,
@@ -222,7 +234,7 @@ pub async fn spawn(
         banned: HashMap::new(),
         bootstrapped: false,
     };
-    let handle = tokio::spawn(task.run(inbox, report_inbox, shutdown));
+    let handle = tokio::spawn(task.run(inbox, report_inbox, validated_inbox, shutdown));
     Ok((NetworkHandle { commands, peers, sync, peer_id, listening }, handle))
 }
 
@@ -266,6 +278,9 @@ struct Network {
     ready: VecDeque<(PeerId, Vec<Block>)>,
     importing: bool,
     reports: mpsc::Sender<ImportReport>,
+    /// Gossip waiting for the validation task, and its size.
+    validations: mpsc::Sender<Pending>,
+    queued_bytes: Arc<AtomicUsize>,
     progress: watch::Sender<Progress>,
     /// The head's height as last seen.
     head: u64,
@@ -287,6 +302,7 @@ impl Network {
         mut self,
         mut inbox: mpsc::Receiver<NetCommand>,
         mut reports: mpsc::Receiver<ImportReport>,
+        mut validated: mpsc::Receiver<Validated>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
@@ -303,6 +319,7 @@ impl Network {
                     None => return,
                 },
                 Some(report) = reports.recv() => self.imported(report).await,
+                Some(result) = validated.recv() => self.validated(result).await,
                 _ = housekeeping.tick() => {
                     self.housekeeping();
                     Ok(())
@@ -630,71 +647,66 @@ impl Network {
                 message_id,
                 message,
             })) => {
-                let verdict = self.gossip(propagation_source, &message).await?;
-                let acceptance = match verdict {
-                    Verdict::Accept => gossipsub::MessageAcceptance::Accept,
-                    Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,
-                    Verdict::Reject => gossipsub::MessageAcceptance::Reject,
+                let kind = GossipKind::ALL.iter().copied().find(|k| message.topic == self.topic(*k).hash());
+                let Some(kind) = kind else {
+                    self.report(&message_id, &propagation_source, Verdict::Reject);
+                    return Ok(());
                 };
-                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
-                    &message_id,
-                    &propagation_source,
-                    acceptance,
-                );
+                let size = message.data.len();
+                let pending = Pending {
+                    id: message_id,
+                    source: propagation_source,
+                    kind,
+                    data: Bytes::from(message.data),
+                };
+                if self.queued_bytes.load(Ordering::Relaxed) + size > VALIDATION_QUEUE_BYTES {
+                    tracing::debug!(source = %pending.source, "gossip validation queue full; dropping a message");
+                    self.report(&pending.id, &pending.source, Verdict::Ignore);
+                    return Ok(());
+                }
+                self.queued_bytes.fetch_add(size, Ordering::Relaxed);
+                if let Err(error) = self.validations.try_send(pending) {
+                    self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+                    // A full queue: this message is dropped (not relayed); peers that need it
+                    // sync. A closed one: the chain stopped.
+                    let pending = match error {
+                        mpsc::error::TrySendError::Full(pending) => pending,
+                        mpsc::error::TrySendError::Closed(_) => return Err(crate::actor::Stopped),
+                    };
+                    tracing::debug!(source = %pending.source, "gossip validation queue full; dropping a message");
+                    self.report(&pending.id, &pending.source, Verdict::Ignore);
+                }
             }
             _ => {}
         }
         Ok(())
     }
 
-    /// Validates a gossiped message with the chain actor.
-    async fn gossip(
-        &mut self,
-        source: PeerId,
-        message: &gossipsub::Message,
-    ) -> Result<Verdict, crate::actor::Stopped> {
-        let data = Bytes::copy_from_slice(&message.data);
-        if message.topic == self.topic(GossipKind::Blocks).hash() {
-            let Ok(block) = Block::decode(data, MAX_GOSSIP_BYTES) else {
-                self.penalise(source, 25, "gossiped an undecodable block");
-                return Ok(Verdict::Reject);
-            };
-            let (height, hash, forged_at, transactions) =
-                (block.header().height, block.hash(), block.header().timestamp_ms, block.transactions.len());
-            let outcome = self.chain.import(block).await?;
-            match outcome {
-                ImportOutcome::Applied => {
-                    self.head = self.head.max(height);
-                    // The forger stamps a block when it seals it: the delay is how long the
-                    // block took to reach this node and be imported (clocks permitting).
-                    let delay_ms = crate::forger::now_ms().saturating_sub(forged_at);
-                    tracing::info!(height, %hash, transactions, delay_ms, "imported a gossiped block");
-                }
-                // A block whose parent is missing, or far ahead, means we are behind: whoever
-                // relayed it has its ancestors.
-                ImportOutcome::Orphan | ImportOutcome::OutOfRange => {
-                    self.observe(source, height);
-                    self.drive().await?;
-                }
-                ImportOutcome::Invalid => self.penalise(source, 25, "gossiped an invalid block"),
-                _ => {}
+    /// Tells gossipsub what validation found, so it relays, drops or blames.
+    fn report(&mut self, id: &gossipsub::MessageId, source: &PeerId, verdict: Verdict) {
+        let acceptance = match verdict {
+            Verdict::Accept => gossipsub::MessageAcceptance::Accept,
+            Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,
+            Verdict::Reject => gossipsub::MessageAcceptance::Reject,
+        };
+        self.swarm.behaviour_mut().gossipsub.report_message_validation_result(id, source, acceptance);
+    }
+
+    /// The validation task finished a message: report it, and act on what it showed.
+    async fn validated(&mut self, result: Validated) -> Result<(), crate::actor::Stopped> {
+        self.report(&result.id, &result.source, result.verdict);
+        match result.effect {
+            Effect::None => {}
+            Effect::Applied { height } => self.head = self.head.max(height),
+            // A block whose parent is missing, or far ahead, means we are behind: whoever
+            // relayed it has its ancestors.
+            Effect::Behind { height } => {
+                self.observe(result.source, height);
+                self.drive().await?;
             }
-            Ok(outcome.verdict())
-        } else if message.topic == self.topic(GossipKind::Transactions).hash() {
-            let Ok(tx) = Transaction::decode(data, MAX_GOSSIP_BYTES) else {
-                self.penalise(source, 25, "gossiped an undecodable transaction");
-                return Ok(Verdict::Reject);
-            };
-            Ok(match self.chain.submit(tx).await? {
-                Ok(_) => Verdict::Accept,
-                // Breaks a rule of the chain: whoever relayed it did not check.
-                Err(SubmitError::Rejected(_)) => Verdict::Reject,
-                // This node's policy (full, stale, its own minimum fee): no one's fault.
-                Err(SubmitError::Pool(_) | SubmitError::Store(_)) => Verdict::Ignore,
-            })
-        } else {
-            Ok(Verdict::Reject)
+            Effect::Penalise { strikes, reason } => self.penalise(result.source, strikes, reason),
         }
+        Ok(())
     }
 
     /// Answers a request from a verified peer.
@@ -904,6 +916,105 @@ impl Network {
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// A gossiped message waiting for validation.
+struct Pending {
+    id: gossipsub::MessageId,
+    source: PeerId,
+    kind: GossipKind,
+    data: Bytes,
+}
+
+/// What validating a gossiped message found.
+struct Validated {
+    id: gossipsub::MessageId,
+    source: PeerId,
+    verdict: Verdict,
+    effect: Effect,
+}
+
+/// What the swarm's task does about a validated message, besides reporting it.
+enum Effect {
+    None,
+    /// A block extended or switched our chain.
+    Applied {
+        height: u64,
+    },
+    /// A block showed that the network is ahead of us.
+    Behind {
+        height: u64,
+    },
+    /// The sender relayed something no honest node relays.
+    Penalise {
+        strikes: u32,
+        reason: &'static str,
+    },
+}
+
+/// Validates gossip with the chain actor, one message at a time in arrival order (a block's
+/// parent is usually just before it). Ends when either side stops.
+async fn validate_gossip(
+    chain: ChainHandle,
+    mut inbox: mpsc::Receiver<Pending>,
+    results: mpsc::Sender<Validated>,
+    queued_bytes: Arc<AtomicUsize>,
+) {
+    while let Some(pending) = inbox.recv().await {
+        let size = pending.data.len();
+        let validated = validate(&chain, pending.kind, pending.data).await;
+        queued_bytes.fetch_sub(size, Ordering::Relaxed);
+        let Ok((verdict, effect)) = validated else { return };
+        let result = Validated { id: pending.id, source: pending.source, verdict, effect };
+        if results.send(result).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Validates one gossiped message: a block is imported, a transaction submitted to the pool.
+async fn validate(
+    chain: &ChainHandle,
+    kind: GossipKind,
+    data: Bytes,
+) -> Result<(Verdict, Effect), crate::actor::Stopped> {
+    let penalise = |reason| (Verdict::Reject, Effect::Penalise { strikes: 25, reason });
+    match kind {
+        GossipKind::Blocks => {
+            let Ok(block) = Block::decode(data, MAX_GOSSIP_BYTES) else {
+                return Ok(penalise("gossiped an undecodable block"));
+            };
+            let (height, hash, forged_at, transactions) =
+                (block.header().height, block.hash(), block.header().timestamp_ms, block.transactions.len());
+            let outcome = chain.import(block).await?;
+            let effect = match outcome {
+                ImportOutcome::Applied => {
+                    // The forger stamps a block when it seals it: the delay is how long the
+                    // block took to reach this node and be imported (clocks permitting).
+                    let delay_ms = crate::forger::now_ms().saturating_sub(forged_at);
+                    tracing::info!(height, %hash, transactions, delay_ms, "imported a gossiped block");
+                    Effect::Applied { height }
+                }
+                ImportOutcome::Orphan | ImportOutcome::OutOfRange => Effect::Behind { height },
+                ImportOutcome::Invalid => return Ok(penalise("gossiped an invalid block")),
+                _ => Effect::None,
+            };
+            Ok((outcome.verdict(), effect))
+        }
+        GossipKind::Transactions => {
+            let Ok(tx) = Transaction::decode(data, MAX_GOSSIP_BYTES) else {
+                return Ok(penalise("gossiped an undecodable transaction"));
+            };
+            let verdict = match chain.submit(tx).await? {
+                Ok(_) => Verdict::Accept,
+                // Breaks a rule of the chain: whoever relayed it did not check.
+                Err(SubmitError::Rejected(_)) => Verdict::Reject,
+                // This node's policy (full, stale, its own minimum fee): no one's fault.
+                Err(SubmitError::Pool(_) | SubmitError::Store(_)) => Verdict::Ignore,
+            };
+            Ok((verdict, Effect::None))
+        }
     }
 }
 
