@@ -586,7 +586,7 @@ impl Network {
             SwarmEvent::NewListenAddr { address, .. } => {
                 let full = address.with_p2p(*self.swarm.local_peer_id()).unwrap_or_else(|a| a);
                 // Scripts and tests read this line; it is ready to paste as a --bootnode.
-                println!("P2P listening on {full}");
+                crate::run::announce(format_args!("P2P listening on {full}"));
                 self.listen_addresses.send_modify(|list| list.push(full));
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {

@@ -77,7 +77,7 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await
     });
     // Tests and scripts wait for this line.
-    println!("HTTP API listening on http://{http_address}");
+    announce(format_args!("HTTP API listening on http://{http_address}"));
     let forger_task = forger_address.map(|address| {
         tracing::info!(%address, "forging when the lottery picks this node");
         tokio::spawn(forger::run(handle.clone(), network.clone(), address, stopped.clone()))
@@ -95,6 +95,14 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
     let _ = network_task.await;
     // The last handles are gone: the actor finishes its queue, closes the store and exits.
     chain_thread.join().map_err(|_| eyre!("the chain thread panicked"))?;
-    println!("stopped cleanly");
+    announce(format_args!("stopped cleanly"));
     Ok(())
+}
+
+/// Prints a line for scripts and tests to read. A closed or broken stdout (the reader went
+/// away) is no reason for a node to stop, so write errors are ignored (`println!` would panic).
+pub fn announce(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }

@@ -90,10 +90,11 @@ fn a_cluster_comes_up_agrees_commits_and_stops() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let joiner_url = BufReader::new(joiner.stdout.take().unwrap())
-        .lines()
+    let mut joiner_lines = BufReader::new(joiner.stdout.take().unwrap()).lines();
+    let joiner_url = joiner_lines
         .find_map(|line| line.unwrap().strip_prefix("HTTP API listening on ").map(str::to_string))
         .unwrap();
+    std::thread::spawn(move || joiner_lines.for_each(drop));
     let joined = wait_until(Duration::from_secs(30), || {
         get(&joiner_url, "/api/v1/status")["head"]["height"].as_u64()
             >= get(&nodes[0].http, "/api/v1/status")["head"]["height"].as_u64()
