@@ -27,6 +27,9 @@ pub enum Command {
     Ledger(LedgerCommand),
     /// Run a node.
     Node(NodeArgs),
+    /// Run a light peer: no ledger; follows and checks headers, pushes transactions and reads
+    /// accounts through main nodes, verifying each answer's Merkle proof.
+    Light(LightArgs),
     /// Build, sign and submit a transaction to a node.
     Tx(TxArgs),
     /// Run a local cluster of main nodes, each a separate process.
@@ -121,6 +124,23 @@ pub struct NodeArgs {
     /// (default: the chain's minimum; never below it).
     #[arg(long)]
     pub min_fee: Option<u64>,
+}
+
+/// Arguments of `goodwill light`.
+#[derive(Debug, Args)]
+pub struct LightArgs {
+    /// The chain: a chain spec file, or `local` (the local cluster's).
+    #[arg(long)]
+    pub chain: PathBuf,
+    /// A main node to join through (repeatable; added to the chain spec's bootnodes).
+    #[arg(long = "bootnode")]
+    pub bootnodes: Vec<libp2p::Multiaddr>,
+    /// Address of the light peer's HTTP API (loopback unless you choose otherwise).
+    #[arg(long, default_value = "127.0.0.1:9944")]
+    pub http: std::net::SocketAddr,
+    /// Where to listen for peers (default: none needed; a light peer dials out).
+    #[arg(long)]
+    pub listen: Vec<libp2p::Multiaddr>,
 }
 
 /// Arguments shared by every `goodwill tx` command.

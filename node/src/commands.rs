@@ -41,6 +41,7 @@ pub fn run(cli: Cli) -> eyre::Result<()> {
         }
         Command::Ledger(LedgerCommand::Verify { base_path }) => ledger_verify(&base_path),
         Command::Node(args) => node(args),
+        Command::Light(args) => light(args),
         Command::Tx(args) => crate::client::run(args),
         Command::Testnet(TestnetCommand::Up(args)) => crate::testnet::up(args),
         Command::Testnet(TestnetCommand::Down { dir }) => crate::testnet::down(&dir),
@@ -104,6 +105,19 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
         bootnodes,
         mdns: args.mdns,
     })
+}
+
+fn light(args: crate::cli::LightArgs) -> eyre::Result<()> {
+    let path = resolve_chain(&args.chain)?;
+    let text = std::fs::read_to_string(&path)
+        .wrap_err_with(|| format!("reading the chain spec {}", path.display()))?;
+    let spec = ChainSpec::from_json(&text).wrap_err_with(|| format!("in {}", path.display()))?;
+    let mut bootnodes = args.bootnodes;
+    bootnodes.extend(spec.bootnodes.iter().filter_map(|text| text.parse().ok()));
+    if bootnodes.is_empty() {
+        bail!("a light peer needs a main node to talk to: pass --bootnode ADDRESS");
+    }
+    crate::light::run(crate::light::LightConfig { spec, bootnodes, listen: args.listen, http: args.http })
 }
 
 /// The spec file a `--chain` value names: `local` is the local cluster's; `testnet` is refused

@@ -6,6 +6,7 @@ mod client;
 mod commands;
 mod forger;
 mod http;
+mod light;
 mod mempool;
 mod network;
 mod rate_limit;

@@ -1,0 +1,173 @@
+//! A light peer (`goodwill light`, a real process) against real main nodes and a lying one (a
+//! libp2p swarm in this test that claims the best head and answers account queries with a made-up
+//! balance): the liar is caught by its proof and dropped; transfers pushed through the light peer
+//! are committed; the light peer then reads the new balance with a verified proof.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use futures::StreamExt;
+use goodwill_ledger::{Amount, ChainSpec, Keypair, Payload, TransactionBody};
+use goodwill_proto::v1 as wire;
+use goodwill_protocol::{BehaviourEvent, build_swarm};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{identity, request_response};
+use serde_json::Value;
+
+use common::{GOODWILL, Node, build_spec, wait_until};
+
+/// GETs `path` from the light peer; returns the status code and the body.
+fn light_get(url: &str, path: &str) -> (u16, Value) {
+    let mut response =
+        ureq::get(&format!("{url}{path}")).config().http_status_as_error(false).build().call().unwrap();
+    (response.status().as_u16(), response.body_mut().read_json().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_light_peer_catches_a_lying_main_node_and_reads_verified_balances() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("chain");
+    build_spec(&chain, 2, 500);
+    let spec_path = chain.join("spec.json");
+    let spec = ChainSpec::from_json(&std::fs::read_to_string(&spec_path).unwrap()).unwrap();
+    let genesis = goodwill_ledger::genesis(&spec).unwrap().block.hash();
+    let n0 = Node::main(&spec_path, &dir.path().join("n0"), Some(&chain.join("forger-0.key")), &[]);
+    let n1 = Node::main(&spec_path, &dir.path().join("n1"), Some(&chain.join("forger-1.key")), &[&n0.p2p]);
+
+    // The liar: a main node of this chain by its status, with the highest head, whose account
+    // answers state a balance it cannot prove.
+    let mut liar = build_swarm(identity::Keypair::generate_ed25519(), false).unwrap();
+    let liar_id = *liar.local_peer_id();
+    liar.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
+    let liar_address = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = liar.select_next_some().await {
+            break address.with_p2p(liar_id).unwrap();
+        }
+    };
+    let status = wire::Status {
+        chain_id: spec.chain_id.clone(),
+        genesis_hash: genesis.as_bytes().to_vec().into(),
+        head_height: 1_000_000,
+        head_hash: vec![7; 32].into(),
+        role: wire::Role::Main as i32,
+        protocol_version: 1,
+    };
+    let lies = tokio::spawn(async move {
+        let mut lies = 0u32;
+        loop {
+            let event = liar.select_next_some().await;
+            let SwarmEvent::Behaviour(BehaviourEvent::Requests(request_response::Event::Message {
+                message: request_response::Message::Request { request, channel, .. },
+                ..
+            })) = event
+            else {
+                continue;
+            };
+            use wire::response::Kind as Res;
+            let answer = match request.kind {
+                Some(wire::request::Kind::Status(_)) => Res::Status(status.clone()),
+                Some(wire::request::Kind::BlocksByRange(_)) => Res::Blocks(wire::Blocks::default()),
+                Some(wire::request::Kind::Account(_)) => {
+                    lies += 1;
+                    Res::Account(wire::AccountInfo {
+                        balance: 5_000_000_000_000_000,
+                        nonce: 0,
+                        height: 0,
+                        head_hash: genesis.as_bytes().to_vec().into(),
+                        state: Default::default(),
+                        proof: Default::default(),
+                    })
+                }
+                _ => Res::Error(wire::Error { code: "unavailable".into(), message: String::new() }),
+            };
+            let _ =
+                liar.behaviour_mut().requests.send_response(channel, wire::Response { kind: Some(answer) });
+            if lies > 10 {
+                return lies;
+            }
+        }
+    });
+
+    let liar_text = liar_address.to_string();
+    let n0_p2p = n0.p2p.clone();
+    let spec_arg = spec_path.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut light = Command::new(GOODWILL)
+            .args([
+                "light",
+                "--http",
+                "127.0.0.1:0",
+                "--bootnode",
+                &n0_p2p,
+                "--bootnode",
+                &liar_text,
+                "--chain",
+            ])
+            .arg(&spec_arg)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(light.stdout.take().unwrap()).lines();
+        let url = lines
+            .find_map(|line| line.unwrap().strip_prefix("HTTP API listening on ").map(str::to_string))
+            .unwrap();
+        std::thread::spawn(move || lines.for_each(drop));
+
+        // Asked for a balance, the light peer prefers the node claiming the best head: the liar.
+        // Its answer fails the proof, so it is refused and the liar dropped.
+        let recipient = Keypair::generate().unwrap().address();
+        let account = format!("/api/v1/accounts/{recipient}");
+        let caught = wait_until(Duration::from_secs(30), || {
+            let (code, body) = light_get(&url, &account);
+            code == 502 && body["error"]["code"] == "lying_peer"
+        });
+        assert!(caught, "the lie was not caught: {:?}", light_get(&url, &account));
+        let (_, status) = light_get(&url, "/api/v1/status");
+        assert_eq!(status["dropped_liars"][0], liar_id.to_string(), "{status}");
+
+        // Transfers pushed through the light peer are committed by the main nodes.
+        let dev = Keypair::insecure_dev("dev");
+        let nonce = n0.nonce(&dev.address());
+        for (i, amount) in [700u64, 42].into_iter().enumerate() {
+            let tx = TransactionBody {
+                chain_id: spec.chain_id.clone(),
+                sender: dev.address(),
+                nonce: nonce + i as u64,
+                fee: spec.params.min_fee,
+                payload: Payload::Transfer { to: recipient, amount: Amount(amount) },
+            }
+            .sign(&dev);
+            let body = serde_json::json!({ "transaction": hex::encode(tx.encode()) });
+            let mut response = ureq::post(&format!("{url}/api/v1/transactions")).send_json(&body).unwrap();
+            let answer: Value = response.body_mut().read_json().unwrap();
+            assert_eq!(answer["id"], tx.id().to_string(), "{answer}");
+        }
+        assert!(wait_until(Duration::from_secs(30), || n1.balance(&recipient) == 742), "not committed");
+
+        // The light peer reads the new balance, proven against a header it verified.
+        let read = wait_until(Duration::from_secs(30), || {
+            let (code, body) = light_get(&url, &account);
+            code == 200 && body["balance"] == "742"
+        });
+        assert!(read, "{:?}", light_get(&url, &account));
+        let (_, body) = light_get(&url, &account);
+        assert_ne!(body["main_node"], liar_id.to_string());
+        assert!(body["proof"].as_str().unwrap().starts_with("verified"), "{body}");
+        let (_, untouched) =
+            light_get(&url, &format!("/api/v1/accounts/{}", Keypair::generate().unwrap().address()));
+        assert_eq!(untouched["balance"], "0", "an untouched account is proven absent: {untouched}");
+
+        light.kill().unwrap();
+        light.wait().unwrap();
+        drop((n0, n1));
+    })
+    .await
+    .unwrap();
+    lies.abort();
+}
