@@ -67,6 +67,9 @@ struct Known {
 /// What the HTTP side sees of the light peer.
 #[derive(Default)]
 struct View {
+    chain_id: String,
+    genesis: Option<Hash>,
+    min_fee: u64,
     head: Option<(u64, Hash)>,
     mains: usize,
     liars: Vec<String>,
@@ -123,7 +126,12 @@ async fn serve(config: LightConfig) -> eyre::Result<()> {
             tracing::warn!(%address, %error, "could not dial a bootnode");
         }
     }
-    let view = Arc::new(Mutex::new(View::default()));
+    let view = Arc::new(Mutex::new(View {
+        chain_id: config.spec.chain_id.clone(),
+        genesis: Some(genesis_hash),
+        min_fee: config.spec.params.min_fee.0,
+        ..View::default()
+    }));
     let mut light = Light {
         swarm,
         spec: config.spec,
@@ -471,10 +479,13 @@ async fn ask(api: &Api, kind: wire::request::Kind) -> Result<(PeerId, wire::resp
 }
 
 async fn status(State(api): State<Api>) -> Json<Value> {
-    let view = api.view.lock().map(|v| (v.head, v.mains, v.liars.clone())).unwrap_or_default();
-    let (head, mains, liars) = view;
+    let Ok(view) = api.view.lock() else { return Json(json!({ "role": "light" })) };
+    let (head, mains, liars) = (view.head, view.mains, view.liars.clone());
     Json(json!({
         "role": "light",
+        "chain_id": view.chain_id,
+        "genesis_hash": view.genesis,
+        "min_fee": view.min_fee.to_string(),
         "head": head.map(|(height, hash)| json!({ "height": height, "hash": hash })),
         "main_peers": mains,
         "dropped_liars": liars,

@@ -131,23 +131,28 @@ async fn a_light_peer_catches_a_lying_main_node_and_reads_verified_balances() {
         let (_, status) = light_get(&url, "/api/v1/status");
         assert_eq!(status["dropped_liars"][0], liar_id.to_string(), "{status}");
 
-        // Transfers pushed through the light peer are committed by the main nodes.
+        // Transfers pushed through the light peer are committed by the main nodes: one posted
+        // to its API, one sent by `goodwill tx` (which reads the nonce through the light peer).
         let dev = Keypair::insecure_dev("dev");
-        let nonce = n0.nonce(&dev.address());
-        for (i, amount) in [700u64, 42].into_iter().enumerate() {
-            let tx = TransactionBody {
-                chain_id: spec.chain_id.clone(),
-                sender: dev.address(),
-                nonce: nonce + i as u64,
-                fee: spec.params.min_fee,
-                payload: Payload::Transfer { to: recipient, amount: Amount(amount) },
-            }
-            .sign(&dev);
-            let body = serde_json::json!({ "transaction": hex::encode(tx.encode()) });
-            let mut response = ureq::post(&format!("{url}/api/v1/transactions")).send_json(&body).unwrap();
-            let answer: Value = response.body_mut().read_json().unwrap();
-            assert_eq!(answer["id"], tx.id().to_string(), "{answer}");
+        let tx = TransactionBody {
+            chain_id: spec.chain_id.clone(),
+            sender: dev.address(),
+            nonce: n0.nonce(&dev.address()),
+            fee: spec.params.min_fee,
+            payload: Payload::Transfer { to: recipient, amount: Amount(700) },
         }
+        .sign(&dev);
+        let body = serde_json::json!({ "transaction": hex::encode(tx.encode()) });
+        let mut response = ureq::post(&format!("{url}/api/v1/transactions")).send_json(&body).unwrap();
+        let answer: Value = response.body_mut().read_json().unwrap();
+        assert_eq!(answer["id"], tx.id().to_string(), "{answer}");
+        assert!(wait_until(Duration::from_secs(30), || n1.balance(&recipient) == 700), "not committed");
+        let output = Command::new(GOODWILL)
+            .args(["tx", "transfer", "--key", "dev", "--amount", "42", "--node", &url, "--to"])
+            .arg(recipient.to_string())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
         assert!(wait_until(Duration::from_secs(30), || n1.balance(&recipient) == 742), "not committed");
 
         // The light peer reads the new balance, proven against a header it verified.
