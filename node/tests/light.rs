@@ -97,23 +97,25 @@ async fn a_light_peer_catches_a_lying_main_node_and_reads_verified_balances() {
     let n0_p2p = n0.p2p.clone();
     let spec_arg = spec_path.clone();
     tokio::task::spawn_blocking(move || {
-        let mut light = Command::new(GOODWILL)
-            .args([
-                "light",
-                "--http",
-                "127.0.0.1:0",
-                "--bootnode",
-                &n0_p2p,
-                "--bootnode",
-                &liar_text,
-                "--chain",
-            ])
-            .arg(&spec_arg)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(light.stdout.take().unwrap()).lines();
+        let mut light = common::KillOnDrop(
+            Command::new(GOODWILL)
+                .args([
+                    "light",
+                    "--http",
+                    "127.0.0.1:0",
+                    "--bootnode",
+                    &n0_p2p,
+                    "--bootnode",
+                    &liar_text,
+                    "--chain",
+                ])
+                .arg(&spec_arg)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let mut lines = BufReader::new(light.0.stdout.take().unwrap()).lines();
         let url = lines
             .find_map(|line| line.unwrap().strip_prefix("HTTP API listening on ").map(str::to_string))
             .unwrap();
@@ -168,9 +170,7 @@ async fn a_light_peer_catches_a_lying_main_node_and_reads_verified_balances() {
             light_get(&url, &format!("/api/v1/accounts/{}", Keypair::generate().unwrap().address()));
         assert_eq!(untouched["balance"], "0", "an untouched account is proven absent: {untouched}");
 
-        light.kill().unwrap();
-        light.wait().unwrap();
-        drop((n0, n1));
+        drop((light, n0, n1));
     })
     .await
     .unwrap();

@@ -24,13 +24,26 @@ fn up(dir: &Path, extra: &[&str]) -> Command {
     command
 }
 
+/// Stops whatever cluster runs in the folder when dropped, so that a failing test leaves no
+/// detached nodes behind.
+struct Down(std::path::PathBuf);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = cluster::down(&self.0);
+    }
+}
+
 #[test]
 fn a_cluster_comes_up_agrees_commits_and_stops() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path().join("cluster");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cluster");
+    let _down = Down(dir.clone());
 
     // Foreground: it prints the nodes once they agree, and Ctrl-C stops them all.
-    let mut launcher = up(&dir, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut launcher =
+        common::KillOnDrop(up(&dir, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
+    let launcher = &mut launcher.0;
     let mut stdout = BufReader::new(launcher.stdout.take().unwrap()).lines();
     let mut printed = Vec::new();
     for line in stdout.by_ref() {
@@ -80,16 +93,19 @@ fn a_cluster_comes_up_agrees_commits_and_stops() {
     let nodes = cluster::running(&dir).unwrap().expect("a detached cluster keeps running");
     assert_eq!(balance(&nodes[2].http), "1234", "the restarted chain holds the committed transfer");
     // Another node joins it by name: `--chain local` is the cluster's spec.
-    let mut joiner = Command::new(GOODWILL)
-        .args(["node", "--chain", "local", "--http", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0"])
-        .arg("--base-path")
-        .arg(dir.join("joiner"))
-        .args(["--bootnode", &nodes[0].p2p])
-        .env("GOODWILL_TESTNET_DIR", &dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut joiner_guard = common::KillOnDrop(
+        Command::new(GOODWILL)
+            .args(["node", "--chain", "local", "--http", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0"])
+            .arg("--base-path")
+            .arg(dir.join("joiner"))
+            .args(["--bootnode", &nodes[0].p2p])
+            .env("GOODWILL_TESTNET_DIR", &dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let joiner = &mut joiner_guard.0;
     let mut joiner_lines = BufReader::new(joiner.stdout.take().unwrap()).lines();
     let joiner_url = joiner_lines
         .find_map(|line| line.unwrap().strip_prefix("HTTP API listening on ").map(str::to_string))
