@@ -89,11 +89,173 @@ pub fn verify_account(
     }
 }
 
+/// `key`'s leaf value at `version` (if any) and the encoded proof of it.
+fn prove_value<R: jmt::storage::TreeReader + ?Sized>(
+    reader: &R,
+    version: u64,
+    key: jmt::KeyHash,
+) -> Result<(Option<Vec<u8>>, Vec<u8>), StoreError> {
+    let reader = crate::state::sized(reader);
+    let tree = JellyfishMerkleTree::<_, StateHasher>::new(&reader);
+    let (value, proof) = tree.get_with_proof(key, version).map_err(|e| StoreError::Tree(e.to_string()))?;
+    let proof = borsh::to_vec(&proof).map_err(|e| StoreError::Tree(e.to_string()))?;
+    Ok((value, proof))
+}
+
+/// Checks that `value` is `key`'s leaf (or that `key` has none) under `root`.
+fn verify_value(
+    root: &Hash,
+    key: jmt::KeyHash,
+    value: Option<&[u8]>,
+    proof: &[u8],
+) -> Result<(), ProofError> {
+    if proof.len() > MAX_PROOF_BYTES {
+        return Err(ProofError::TooLong(proof.len()));
+    }
+    let proof: SparseMerkleProof<StateHasher> =
+        borsh::from_slice(proof).map_err(|e| ProofError::Malformed(e.to_string()))?;
+    proof.verify(RootHash(root.0), key, value).map_err(|e| ProofError::Mismatch(e.to_string()))
+}
+
+/// A leaf value (if any) and its encoded proof.
+pub type ProvenLeaf = (Option<Vec<u8>>, Vec<u8>);
+
+/// The lottery's inputs in the state at `version`, proven: the consensus record, and the record
+/// of every forger it lists, in its order. With them a peer that keeps no state checks that a
+/// child of that block was forged by the lottery's rightful winner ([`LotteryState`]).
+pub fn prove_lottery<R: jmt::storage::TreeReader + ?Sized>(
+    reader: &R,
+    version: u64,
+) -> Result<(ProvenLeaf, Vec<ProvenLeaf>), StoreError> {
+    let consensus = prove_value(reader, version, crate::state::consensus_key())?;
+    let record = crate::state::read_consensus(reader, version)?;
+    let forgers = record
+        .forgers
+        .iter()
+        .map(|address| prove_value(reader, version, crate::state::forger_key(address)))
+        .collect::<Result<_, _>>()?;
+    Ok((consensus, forgers))
+}
+
+/// The lottery's inputs after a block, verified against its state root.
+#[derive(Debug, Clone)]
+pub struct LotteryState {
+    consensus: crate::state::ConsensusState,
+    forgers: Vec<(Address, Option<crate::state::ForgerState>)>,
+}
+
+impl LotteryState {
+    /// Verifies what [`prove_lottery`] made against `root`: the consensus record, and exactly
+    /// one leaf (or proof of absence) for each forger it lists.
+    pub fn verify(
+        root: &Hash,
+        consensus: (Option<&[u8]>, &[u8]),
+        forgers: &[(Option<&[u8]>, &[u8])],
+    ) -> Result<LotteryState, ProofError> {
+        let key = crate::state::consensus_key();
+        verify_value(root, key, consensus.0, consensus.1)?;
+        let bytes =
+            consensus.0.ok_or_else(|| ProofError::Mismatch("the state has no consensus record".into()))?;
+        let record =
+            crate::codec::decode_consensus(bytes).map_err(|e| ProofError::Malformed(e.to_string()))?;
+        if forgers.len() != record.forgers.len() {
+            return Err(ProofError::Mismatch(format!(
+                "{} forger records for {} forgers",
+                forgers.len(),
+                record.forgers.len()
+            )));
+        }
+        let mut states = Vec::with_capacity(forgers.len());
+        for (address, (value, proof)) in record.forgers.iter().zip(forgers) {
+            verify_value(root, crate::state::forger_key(address), *value, proof)?;
+            let state = value
+                .map(crate::codec::decode_forger)
+                .transpose()
+                .map_err(|e| ProofError::Malformed(e.to_string()))?;
+            states.push((*address, state));
+        }
+        Ok(LotteryState { consensus: record, forgers: states })
+    }
+
+    /// Checks what a child block's header claims about the lottery, as a main node does before
+    /// applying it: its forger won its slot at its rank (with this state's roster and seed), it
+    /// is stamped no earlier than that rank's window, and its reveal opens the forger's
+    /// commitment.
+    pub fn check(&self, spec: &crate::ChainSpec, header: &crate::Header) -> Result<(), String> {
+        use crate::lottery::{Lottery, Roster, epoch_of, epoch_seed, rank_offset_ms, reveal_commitment};
+        let params = &spec.params;
+        let epoch = epoch_of(header.slot, params.slots_per_epoch);
+        let seed = if self.consensus.seed_epoch == epoch {
+            self.consensus.seed
+        } else {
+            epoch_seed(epoch, &self.consensus.mix)
+        };
+        let roster = Roster::new(
+            self.forgers
+                .iter()
+                .filter_map(|(address, state)| state.as_ref().map(|s| (*address, s.weight_in(epoch)))),
+        );
+        let lottery = Lottery { roster: &roster, seed, fallback_ranks: params.fallback_ranks };
+        if !lottery.may_sign(header.slot, &header.forger, header.rank) {
+            return Err(format!(
+                "{} did not win slot {} at rank {}",
+                header.forger, header.slot, header.rank
+            ));
+        }
+        let earliest = spec
+            .slot_start_ms(header.slot)
+            .map(|start| start + rank_offset_ms(params.slot_duration_ms, params.fallback_ranks, header.rank));
+        if earliest.is_none_or(|earliest| header.timestamp_ms < earliest) {
+            return Err(format!("stamped before rank {}'s window", header.rank));
+        }
+        let forger = self.forgers.iter().find(|(a, _)| *a == header.forger).and_then(|(_, s)| s.as_ref());
+        match forger {
+            Some(state) if reveal_commitment(&header.reveal) == state.commitment => Ok(()),
+            _ => Err("its reveal does not open the forger's commitment".into()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testkit::{self, ChainGenerator};
     use crate::{Chain, MemoryStore, Store};
+
+    #[test]
+    fn the_lottery_state_proves_who_may_sign_the_next_block() {
+        let spec = testkit::spec(4);
+        let mut chain = Chain::open(MemoryStore::new(), spec.clone()).unwrap();
+        let mut generator = ChainGenerator::new(4, 1);
+        for _ in 0..3 {
+            chain.import(generator.next_block_with(vec![])).unwrap();
+        }
+        let parent = chain.head().clone();
+        let next = generator.next_block_with(vec![]);
+        let (consensus, forgers) = prove_lottery(chain.store(), parent.header().height).unwrap();
+        let leaves: Vec<(Option<&[u8]>, &[u8])> =
+            forgers.iter().map(|(value, proof)| (value.as_deref(), proof.as_slice())).collect();
+        let root = parent.header().state_root;
+        let state = LotteryState::verify(&root, (consensus.0.as_deref(), &consensus.1), &leaves).unwrap();
+        state.check(&spec, next.header()).unwrap();
+
+        // Another forger, another rank, or a wrong reveal: refused.
+        let mut other = next.header().clone();
+        other.forger = testkit::account(3).address();
+        if other.forger == next.header().forger {
+            other.forger = testkit::account(2).address();
+        }
+        assert!(state.check(&spec, &other).is_err());
+        let mut reveal = next.header().clone();
+        reveal.reveal = Hash::default();
+        assert!(state.check(&spec, &reveal).is_err());
+        // A forger record left out, or proofs against another root: refused.
+        assert!(LotteryState::verify(&root, (consensus.0.as_deref(), &consensus.1), &leaves[1..]).is_err());
+        let genesis_root = chain.store().header(&chain.genesis_hash()).unwrap().unwrap().header().state_root;
+        assert!(
+            LotteryState::verify(&genesis_root, (consensus.0.as_deref(), &consensus.1), &leaves).is_err()
+        );
+    }
 
     #[test]
     fn proofs_of_present_and_absent_accounts_verify_and_lies_do_not() {
