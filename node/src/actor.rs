@@ -56,6 +56,9 @@ pub struct Forged {
     pub block: goodwill_ledger::Block,
 }
 
+/// The proven lottery inputs after a block: the consensus leaf and each forger's.
+pub type LotteryLeaves = (goodwill_ledger::proof::ProvenLeaf, Vec<goodwill_ledger::proof::ProvenLeaf>);
+
 /// What importing a block from a peer did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportOutcome {
@@ -112,6 +115,7 @@ enum Command {
     Import(Box<goodwill_ledger::Block>, oneshot::Sender<ImportOutcome>),
     BlocksByRange(u64, u32, oneshot::Sender<Vec<goodwill_ledger::Block>>),
     BlocksByHash(Vec<Hash>, oneshot::Sender<Vec<goodwill_ledger::Block>>),
+    Lottery(Hash, oneshot::Sender<Result<LotteryLeaves, String>>),
 }
 
 /// A cheap, cloneable handle to the chain actor.
@@ -152,6 +156,11 @@ impl ChainHandle {
 
     pub async fn account(&self, address: Address) -> Result<Result<Account, String>, Stopped> {
         self.ask(|r| Command::Account(address, r)).await
+    }
+
+    /// The lottery's inputs after canonical block `hash`, proven against its state root.
+    pub async fn lottery(&self, hash: Hash) -> Result<Result<LotteryLeaves, String>, Stopped> {
+        self.ask(|r| Command::Lottery(hash, r)).await
     }
 
     /// An account at the head, with the proof of it against the head's state root.
@@ -304,7 +313,22 @@ impl Actor {
             Command::BlocksByHash(hashes, reply) => {
                 let _ = reply.send(self.blocks_by_hash(&hashes));
             }
+            Command::Lottery(hash, reply) => {
+                let _ = reply.send(self.lottery_leaves(&hash));
+            }
         }
+    }
+
+    /// The proven lottery inputs after canonical block `hash` (state is kept for the canonical
+    /// chain only).
+    fn lottery_leaves(&self, hash: &Hash) -> Result<LotteryLeaves, String> {
+        let store = self.chain.store();
+        let header = store.header(hash).map_err(|e| e.to_string())?.ok_or("unknown block")?;
+        let height = header.header().height;
+        if store.canonical_hash(height).map_err(|e| e.to_string())? != Some(*hash) {
+            return Err("not on this node's chain".into());
+        }
+        goodwill_ledger::proof::prove_lottery(store, height).map_err(|e| e.to_string())
     }
 
     /// Imports a block from a peer. Included transactions leave the pool; after a

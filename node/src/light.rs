@@ -1,11 +1,10 @@
-//! `goodwill light`: a peer that keeps no ledger. It follows the chain's headers from genesis
-//! (each one signed by its forger for this chain, matching its body, and linked to its parent),
-//! pushes transactions to main nodes, and reads accounts through them, checking every answer's
-//! Merkle proof against the state root of a header it verified. A main node whose proof does
-//! not hold is dropped and banned.
-//!
-//! Not yet checked here: that each header's forger won the lottery for its slot (that needs the
-//! forger roster of the epoch, provable from state, as the account proofs are).
+//! `goodwill light`: a peer that keeps no ledger. It follows the chain's headers from genesis,
+//! accepting one only if it links to a header already accepted, fits its slot, proves its body,
+//! and was forged by the lottery's rightful winner: the lottery's inputs after the parent (the
+//! consensus record and every forger's record) come from a main node with Merkle proofs against
+//! the parent's state root. It pushes transactions to main nodes and reads accounts through
+//! them, checking every answer's proof against the state root of a header it accepted. A main
+//! node whose proof does not hold is dropped and banned.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -20,8 +19,9 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use eyre::{WrapErr, eyre};
 use futures::StreamExt;
-use goodwill_ledger::execute::check_contents;
+use goodwill_ledger::execute::check_header;
 use goodwill_ledger::lottery::ForkChoiceKey;
+use goodwill_ledger::proof::LotteryState;
 use goodwill_ledger::{Address, Block, ChainSpec, Hash, SealedHeader, Transaction};
 use goodwill_proto::v1 as wire;
 use goodwill_protocol::behaviour::{GossipKind, PROTOCOL_VERSION};
@@ -34,6 +34,10 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Headers kept in memory: enough to check proofs against any recent head.
 const MAX_HEADERS: usize = 4_096;
+/// Verified lottery states kept (one per parent block).
+const MAX_LOTTERY_STATES: usize = 256;
+/// Blocks waiting for their parent's lottery state, at most.
+const MAX_WAITING: usize = 1_024;
 /// Blocks asked for at once while catching up.
 const BATCH: u32 = 64;
 /// How long an HTTP request waits for a main node.
@@ -105,7 +109,16 @@ struct Light {
     /// HTTP questions waiting for their answers.
     questions: HashMap<OutboundRequestId, Reply>,
     /// Header fetches waiting for their answers.
-    fetches: HashMap<OutboundRequestId, (Hash, oneshot::Sender<Option<SealedHeader>>)>,
+    fetches: HashMap<OutboundRequestId, Hash>,
+    /// Who waits for a header to be accepted.
+    waiters: HashMap<Hash, Vec<oneshot::Sender<Option<SealedHeader>>>>,
+    /// Blocks waiting to be checked, by height, with the peer that sent them.
+    waiting: BTreeMap<(u64, Hash), (Block, PeerId)>,
+    /// Verified lottery inputs after a block, by its hash.
+    lottery: HashMap<Hash, Arc<LotteryState>>,
+    lottery_order: std::collections::VecDeque<Hash>,
+    /// Lottery proofs asked for: request, and the block they are about.
+    lottery_asked: HashMap<OutboundRequestId, Hash>,
     /// The range request catching up, if one is out.
     catching_up: Option<OutboundRequestId>,
     view: Arc<Mutex<View>>,
@@ -143,6 +156,11 @@ async fn serve(config: LightConfig) -> eyre::Result<()> {
         liars: HashSet::new(),
         questions: HashMap::new(),
         fetches: HashMap::new(),
+        waiters: HashMap::new(),
+        waiting: BTreeMap::new(),
+        lottery: HashMap::new(),
+        lottery_order: Default::default(),
+        lottery_asked: HashMap::new(),
         catching_up: None,
         view: view.clone(),
     };
@@ -211,22 +229,107 @@ impl Light {
         }
     }
 
-    /// Accepts `block`'s header if it proves itself and links to a known header.
-    fn accept(&mut self, block: &Block) -> Result<bool, String> {
-        let hash = block.hash();
-        if self.headers.contains_key(&hash) {
-            return Ok(false);
+    /// Queues `block` (sent by `from`) for checking, and checks what can be checked.
+    fn offer(&mut self, block: Block, from: PeerId) {
+        let key = (block.header().height, block.hash());
+        if self.headers.contains_key(&key.1) || self.waiting.len() >= MAX_WAITING {
+            return;
         }
-        let Some(parent) = self.headers.get(&block.header().parent_hash).cloned() else {
-            return Err("its parent is unknown".into());
-        };
-        if block.header().height != parent.header.header().height + 1 {
-            return Err("its height does not follow its parent's".into());
+        self.waiting.insert(key, (block, from));
+        self.process();
+    }
+
+    /// Checks waiting blocks, lowest first: a block whose parent was accepted and whose
+    /// parent's lottery state is known is accepted or dropped; for the others the lottery state
+    /// is asked for. Blocks far below the best header are dropped.
+    fn process(&mut self) {
+        let floor = self.best_height().saturating_sub(64);
+        self.waiting.retain(|(height, _), _| *height > floor);
+        loop {
+            let mut accepted_any = false;
+            let keys: Vec<(u64, Hash)> = self.waiting.keys().copied().collect();
+            for key in keys {
+                let Some((block, from)) = self.waiting.get(&key).cloned() else { continue };
+                let parent_hash = block.header().parent_hash;
+                let Some(parent) = self.headers.get(&parent_hash).cloned() else { continue };
+                let Some(lottery) = self.lottery.get(&parent_hash).cloned() else {
+                    self.ask_lottery(parent_hash, from);
+                    continue;
+                };
+                self.waiting.remove(&key);
+                let checked = check_header(&self.spec, &self.genesis, &parent.header, &block)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| lottery.check(&self.spec, block.header()));
+                match checked {
+                    Ok(()) => {
+                        let rank_sum = parent.rank_sum + u64::from(block.header().rank);
+                        self.insert(Known { header: block.header.clone(), rank_sum });
+                        for waiter in self.waiters.remove(&key.1).unwrap_or_default() {
+                            let _ = waiter.send(Some(block.header.clone()));
+                        }
+                        accepted_any = true;
+                    }
+                    Err(reason) => {
+                        tracing::warn!(peer = %from, height = key.0, reason, "refused a header");
+                        for waiter in self.waiters.remove(&key.1).unwrap_or_default() {
+                            let _ = waiter.send(None);
+                        }
+                    }
+                }
+            }
+            if !accepted_any {
+                break;
+            }
         }
-        check_contents(&self.spec, &self.genesis, block).map_err(|e| e.to_string())?;
-        let rank_sum = parent.rank_sum + u64::from(block.header().rank);
-        self.insert(Known { header: block.header.clone(), rank_sum });
-        Ok(true)
+        if self.waiting.is_empty() {
+            self.catch_up();
+        }
+    }
+
+    /// Asks `peer` (or the best main node) for the lottery state after block `hash`, unless
+    /// it was asked already.
+    fn ask_lottery(&mut self, hash: Hash, peer: PeerId) {
+        if self.lottery_asked.values().any(|h| *h == hash) {
+            return;
+        }
+        let peer = if self.mains.contains_key(&peer) { Some(peer) } else { self.best_main() };
+        let Some(peer) = peer else { return };
+        let kind = wire::request::Kind::Lottery(wire::LotteryQuery {
+            block_hash: Bytes::copy_from_slice(hash.as_bytes()),
+        });
+        let id = self.swarm.behaviour_mut().requests.send_request(&peer, wire::Request { kind: Some(kind) });
+        self.lottery_asked.insert(id, hash);
+    }
+
+    /// A lottery proof arrived for block `hash`: verified against that block's state root, it
+    /// unlocks the block's children; a proof that does not hold marks `peer` a liar.
+    fn lottery_answer(&mut self, peer: PeerId, hash: Hash, answer: Option<wire::response::Kind>) {
+        let Some(header) = self.headers.get(&hash).map(|k| k.header.clone()) else { return };
+        let Some(wire::response::Kind::Lottery(proof)) = answer else { return };
+        let consensus = proof.consensus.unwrap_or_default();
+        fn empty_is_none(bytes: &Bytes) -> Option<&[u8]> {
+            (!bytes.is_empty()).then_some(bytes.as_ref())
+        }
+        let forgers: Vec<(Option<&[u8]>, &[u8])> =
+            proof.forgers.iter().map(|leaf| (empty_is_none(&leaf.value), leaf.proof.as_ref())).collect();
+        let root = header.header().state_root;
+        match LotteryState::verify(
+            &root,
+            (empty_is_none(&consensus.value), consensus.proof.as_ref()),
+            &forgers,
+        ) {
+            Ok(state) => {
+                self.lottery.insert(hash, Arc::new(state));
+                self.lottery_order.push_back(hash);
+                while self.lottery_order.len() > MAX_LOTTERY_STATES {
+                    if let Some(old) = self.lottery_order.pop_front() {
+                        self.lottery.remove(&old);
+                    }
+                }
+                self.process();
+            }
+            Err(error) => self.command(Command::Liar(peer, format!("its lottery proof failed: {error}"))),
+        }
     }
 
     fn best_height(&self) -> u64 {
@@ -278,6 +381,7 @@ impl Light {
                     let _ = reply.send(Some(known.header.clone()));
                     return;
                 }
+                self.waiters.entry(hash).or_default().push(reply);
                 let kind = wire::request::Kind::BlocksByHash(wire::BlocksByHash {
                     hashes: vec![Bytes::copy_from_slice(hash.as_bytes())],
                 });
@@ -286,7 +390,7 @@ impl Light {
                     .behaviour_mut()
                     .requests
                     .send_request(&peer, wire::Request { kind: Some(kind) });
-                self.fetches.insert(id, (hash, reply));
+                self.fetches.insert(id, hash);
             }
         }
     }
@@ -353,13 +457,10 @@ impl Light {
                         self.catch_up();
                         gossipsub::MessageAcceptance::Ignore
                     }
-                    Ok(block) => match self.accept(&block) {
-                        Ok(_) => gossipsub::MessageAcceptance::Ignore,
-                        Err(reason) => {
-                            tracing::warn!(peer = %propagation_source, reason, "gossiped a header that does not hold");
-                            gossipsub::MessageAcceptance::Reject
-                        }
-                    },
+                    Ok(block) => {
+                        self.offer(block, propagation_source);
+                        gossipsub::MessageAcceptance::Ignore
+                    }
                 };
                 self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
                     &message_id,
@@ -405,36 +506,38 @@ impl Light {
                     let _ = reply.send(
                         response.kind.map(|kind| (peer, kind)).ok_or_else(|| "an empty answer".to_string()),
                     );
-                } else if let Some((hash, reply)) = self.fetches.remove(&request_id) {
-                    let header = match response.kind {
+                } else if let Some(hash) = self.fetches.remove(&request_id) {
+                    let block = match response.kind {
                         Some(Res::Blocks(batch)) => batch
                             .blocks
                             .into_iter()
                             .filter_map(|b| Block::from_wire(b).ok())
-                            .find(|b| b.hash() == hash)
-                            .and_then(|b| self.accept(&b).ok().map(|_| b.header.clone())),
+                            .find(|b| b.hash() == hash),
                         _ => None,
                     };
-                    let _ = reply.send(header);
+                    match block {
+                        // Answered once it is checked (or refused).
+                        Some(block) => self.offer(block, peer),
+                        None => {
+                            for waiter in self.waiters.remove(&hash).unwrap_or_default() {
+                                let _ = waiter.send(None);
+                            }
+                        }
+                    }
+                } else if let Some(hash) = self.lottery_asked.remove(&request_id) {
+                    self.lottery_answer(peer, hash, response.kind);
                 } else if self.catching_up == Some(request_id) {
                     self.catching_up = None;
-                    let mut progressed = false;
                     if let Some(Res::Blocks(batch)) = response.kind {
                         for wire_block in batch.blocks {
-                            let accepted = Block::from_wire(wire_block)
-                                .map_err(|e| e.to_string())
-                                .and_then(|b| self.accept(&b));
-                            match accepted {
-                                Ok(_) => progressed = true,
+                            match Block::from_wire(wire_block) {
+                                Ok(block) => self.offer(block, peer),
                                 Err(reason) => {
-                                    tracing::warn!(%peer, reason, "a main node served a header that does not hold");
+                                    tracing::warn!(%peer, %reason, "a main node served a malformed block");
                                     break;
                                 }
                             }
                         }
-                    }
-                    if progressed {
-                        self.catch_up();
                     }
                 } else if let Some(Res::Status(theirs)) = response.kind {
                     self.met(peer, &theirs);
@@ -443,8 +546,12 @@ impl Light {
             request_response::Event::OutboundFailure { request_id, error, .. } => {
                 if let Some(reply) = self.questions.remove(&request_id) {
                     let _ = reply.send(Err(format!("the main node did not answer: {error}")));
-                } else if let Some((_, reply)) = self.fetches.remove(&request_id) {
-                    let _ = reply.send(None);
+                } else if let Some(hash) = self.fetches.remove(&request_id) {
+                    for waiter in self.waiters.remove(&hash).unwrap_or_default() {
+                        let _ = waiter.send(None);
+                    }
+                } else if self.lottery_asked.remove(&request_id).is_some() {
+                    // Asked again (of another main node) when its children are next processed.
                 } else if self.catching_up == Some(request_id) {
                     self.catching_up = None;
                 }
@@ -524,7 +631,7 @@ async fn account(State(api): State<Api>, Path(address): Path<String>) -> Respons
     if api.commands.send(Command::Header(peer, head_hash, reply)).await.is_err() {
         return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down".into());
     }
-    let Ok(Some(header)) = header.await else {
+    let Ok(Ok(Some(header))) = tokio::time::timeout(QUERY_TIMEOUT, header).await else {
         return error(
             StatusCode::BAD_GATEWAY,
             "unverifiable",

@@ -776,6 +776,23 @@ impl Network {
                     Err(message) => error("unavailable", message),
                 }
             }
+            Req::Lottery(query) => {
+                let Some(hash) = Hash::from_slice(&query.block_hash) else {
+                    return Ok(error("bad_request", "a block hash is 32 bytes".into()));
+                };
+                let leaf = |(value, proof): goodwill_ledger::proof::ProvenLeaf| wire::ProvenLeaf {
+                    value: value.map(Bytes::from).unwrap_or_default(),
+                    proof: Bytes::from(proof),
+                };
+                match self.chain.lottery(hash).await? {
+                    Ok((consensus, forgers)) => Res::Lottery(wire::LotteryProof {
+                        block_hash: query.block_hash,
+                        consensus: Some(leaf(consensus)),
+                        forgers: forgers.into_iter().map(leaf).collect(),
+                    }),
+                    Err(message) => error("unavailable", message),
+                }
+            }
             Req::Transaction(query) => {
                 let Some(id) = Hash::from_slice(&query.id) else {
                     return Ok(error("bad_request", "an id is 32 bytes".into()));
