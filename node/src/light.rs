@@ -19,7 +19,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use eyre::{WrapErr, eyre};
 use futures::StreamExt;
-use goodwill_ledger::execute::check_header;
+use goodwill_ledger::execute::{check_contents, check_header};
 use goodwill_ledger::lottery::ForkChoiceKey;
 use goodwill_ledger::proof::LotteryState;
 use goodwill_ledger::{Address, Block, ChainSpec, Hash, SealedHeader, Transaction};
@@ -174,7 +174,8 @@ async fn serve(config: LightConfig) -> eyre::Result<()> {
         .route("/api/v1/status", get(status))
         .route("/api/v1/accounts/{address}", get(account))
         .route("/api/v1/transactions", post(submit))
-        .with_state(Api { commands, view });
+        .route("/api/v1/transactions/{id}", get(transaction))
+        .with_state(Api { commands, view, spec: Arc::new(light.spec.clone()), genesis: genesis_hash });
     let http = tokio::spawn(async move { axum::serve(listener, router).await });
     crate::run::announce(format_args!("HTTP API listening on http://{http_address}"));
     tracing::info!(genesis = %genesis_hash, "light peer: following headers, keeping no ledger");
@@ -565,6 +566,8 @@ impl Light {
 struct Api {
     commands: mpsc::Sender<Command>,
     view: Arc<Mutex<View>>,
+    spec: Arc<ChainSpec>,
+    genesis: Hash,
 }
 
 fn error(status: StatusCode, code: &str, message: String) -> Response {
@@ -627,11 +630,7 @@ async fn account(State(api): State<Api>, Path(address): Path<String>) -> Respons
         );
     };
     // The header the answer names, verified (fetched from the same node if we lack it).
-    let (reply, header) = oneshot::channel();
-    if api.commands.send(Command::Header(peer, head_hash, reply)).await.is_err() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down".into());
-    }
-    let Ok(Ok(Some(header))) = tokio::time::timeout(QUERY_TIMEOUT, header).await else {
+    let Some(header) = accepted_header(&api, peer, head_hash).await else {
         return error(
             StatusCode::BAD_GATEWAY,
             "unverifiable",
@@ -665,6 +664,80 @@ async fn account(State(api): State<Api>, Path(address): Path<String>) -> Respons
             )
         }
     }
+}
+
+/// Waits until the header `hash` is accepted (fetching it from `peer` if unknown).
+async fn accepted_header(api: &Api, peer: PeerId, hash: Hash) -> Option<SealedHeader> {
+    let (reply, header) = oneshot::channel();
+    api.commands.send(Command::Header(peer, hash, reply)).await.ok()?;
+    tokio::time::timeout(QUERY_TIMEOUT, header).await.ok()?.ok()?
+}
+
+/// A transaction's status. A committed one is shown only once the light peer has the block that
+/// holds it, the block's header is one it accepted, and the body matches the header.
+async fn transaction(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    let id: Hash = match id.parse() {
+        Ok(id) => id,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_hash", format!("{e}")),
+    };
+    let query = wire::request::Kind::Transaction(wire::TransactionQuery {
+        id: Bytes::copy_from_slice(id.as_bytes()),
+    });
+    let (peer, info) = match ask(&api, query).await {
+        Ok((peer, wire::response::Kind::Transaction(info))) => (peer, info),
+        Ok(_) => return error(StatusCode::BAD_GATEWAY, "bad_answer", "an unexpected answer".into()),
+        Err(response) => return response,
+    };
+    use wire::transaction_info::State as TxState;
+    match TxState::try_from(info.state) {
+        Ok(TxState::Pending) => {
+            return Json(json!({ "id": id, "status": "pending", "main_node": peer.to_string() }))
+                .into_response();
+        }
+        Ok(TxState::Committed) => {}
+        _ => return error(StatusCode::NOT_FOUND, "not_found", format!("no transaction {id}")),
+    }
+    let Some(block_hash) = Hash::from_slice(&info.block_hash) else {
+        let _ =
+            api.commands.send(Command::Liar(peer, "a committed transaction without a block".into())).await;
+        return error(
+            StatusCode::BAD_GATEWAY,
+            "lying_peer",
+            format!("main node {peer} sent a malformed answer; dropped"),
+        );
+    };
+    let fetch =
+        wire::request::Kind::BlocksByHash(wire::BlocksByHash { hashes: vec![info.block_hash.clone()] });
+    let block = match ask(&api, fetch).await {
+        Ok((_, wire::response::Kind::Blocks(batch))) => {
+            batch.blocks.into_iter().filter_map(|b| Block::from_wire(b).ok()).find(|b| b.hash() == block_hash)
+        }
+        Ok(_) => None,
+        Err(response) => return response,
+    };
+    let Some(header) = accepted_header(&api, peer, block_hash).await else {
+        return error(StatusCode::BAD_GATEWAY, "unverifiable", format!("cannot verify block {block_hash}"));
+    };
+    let holds = block.as_ref().is_some_and(|block| {
+        check_contents(&api.spec, &api.genesis, block).is_ok()
+            && block.transactions.get(info.index as usize).is_some_and(|tx| tx.id() == id)
+    });
+    if !holds {
+        let reason = format!("block {block_hash} does not hold transaction {id} at index {}", info.index);
+        let _ = api.commands.send(Command::Liar(peer, reason.clone())).await;
+        return error(
+            StatusCode::BAD_GATEWAY,
+            "lying_peer",
+            format!("main node {peer}: {reason}; dropped and banned"),
+        );
+    }
+    Json(json!({
+        "id": id,
+        "status": "committed",
+        "block": { "height": header.header().height, "hash": block_hash, "index": info.index },
+        "proof": "the block's header was accepted and its body holds the transaction",
+    }))
+    .into_response()
 }
 
 async fn submit(State(api): State<Api>, body: Bytes) -> Response {

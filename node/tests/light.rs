@@ -149,6 +149,16 @@ async fn a_light_peer_catches_a_lying_main_node_and_reads_verified_balances() {
         let answer: Value = response.body_mut().read_json().unwrap();
         assert_eq!(answer["id"], tx.id().to_string(), "{answer}");
         assert!(wait_until(Duration::from_secs(30), || n1.balance(&recipient) == 700), "not committed");
+        // The light peer shows it committed only once it holds the block and its accepted header.
+        let path = format!("/api/v1/transactions/{}", tx.id());
+        let shown = wait_until(Duration::from_secs(30), || light_get(&url, &path).1["status"] == "committed");
+        assert!(shown, "{:?}", light_get(&url, &path));
+        let (_, committed) = light_get(&url, &path);
+        assert_eq!(committed["block"]["index"], 0, "{committed}");
+        assert_eq!(
+            light_get(&url, &format!("/api/v1/transactions/{}", goodwill_ledger::Hash::default())).0,
+            404
+        );
         let output = Command::new(GOODWILL)
             .args(["tx", "transfer", "--key", "dev", "--amount", "42", "--node", &url, "--to"])
             .arg(recipient.to_string())
