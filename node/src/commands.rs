@@ -50,14 +50,20 @@ pub fn run(cli: Cli) -> eyre::Result<()> {
 
 fn node(args: NodeArgs) -> eyre::Result<()> {
     let (spec, forger_key, base_path, _temporary) = if args.dev {
-        // Genesis at the start of the current slot, so the first block comes at once.
-        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
-        let spec = ChainSpec::dev(now - now % goodwill_ledger::ChainParams::default().slot_duration_ms);
         let (base_path, temporary) = match args.base_path {
             Some(path) => (path, None),
             None => {
                 let dir = tempfile::Builder::new().prefix("goodwill-dev-").tempdir()?;
                 (dir.path().to_path_buf(), Some(dir))
+            }
+        };
+        let spec = match stored_spec(&base_path)? {
+            // A kept development chain continues.
+            Some(spec) => spec,
+            None => {
+                // Genesis at the start of the current slot, so the first block comes at once.
+                let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
+                ChainSpec::dev(now - now % goodwill_ledger::ChainParams::default().slot_duration_ms)
             }
         };
         eprintln!(
@@ -105,6 +111,19 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
         bootnodes,
         mdns: args.mdns,
     })
+}
+
+/// The chain spec stored in the database under `base_path`, if there is a database.
+fn stored_spec(base_path: &Path) -> eyre::Result<Option<ChainSpec>> {
+    let db = base_path.join("db");
+    if !db.exists() {
+        return Ok(None);
+    }
+    let store = RocksStore::open_existing(&db)?;
+    let Some(text) = store.chain_spec()? else { return Ok(None) };
+    Ok(Some(
+        ChainSpec::from_json(&text).wrap_err_with(|| format!("the chain spec stored in {}", db.display()))?,
+    ))
 }
 
 fn light(args: crate::cli::LightArgs) -> eyre::Result<()> {

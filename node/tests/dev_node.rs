@@ -76,6 +76,12 @@ fn a_dev_node_forges_transfers_and_tickets_and_stops_cleanly() {
     assert!(verify.status.success(), "{text}");
     let verified: u64 = text.split("head #").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
     assert!(verified >= height, "{text}");
+
+    // Started again on the same base path, the development chain continues where it stopped.
+    let mut again = Node::start(dir.path());
+    assert!(again.get("/api/v1/status")["head"]["height"].as_u64().unwrap() >= verified);
+    assert_eq!(again.balance(&dev2), dev2_before + 12_000 - price - fee, "the kept chain has its history");
+    assert!(again.interrupt().success());
 }
 
 #[test]
