@@ -271,10 +271,13 @@ impl Light {
                         accepted_any = true;
                     }
                     Err(reason) => {
-                        tracing::warn!(peer = %from, height = key.0, reason, "refused a header");
+                        // Main nodes check blocks before they serve or relay them: whoever sent
+                        // one that breaks the rules is lying, or broken.
                         for waiter in self.waiters.remove(&key.1).unwrap_or_default() {
                             let _ = waiter.send(None);
                         }
+                        let reason = format!("sent block #{} that breaks the rules: {reason}", key.0);
+                        self.command(Command::Liar(from, reason));
                     }
                 }
             }

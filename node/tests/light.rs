@@ -186,3 +186,132 @@ async fn a_light_peer_catches_a_lying_main_node_and_reads_verified_balances() {
     .unwrap();
     lies.abort();
 }
+
+/// A block at height 1 signed by `key`, a forger of `spec`, claiming rank 0 in a slot whose
+/// rank-0 draw another forger won: signature, body and slot are in order; only the lottery says
+/// no.
+fn block_from_a_loser(spec: &ChainSpec, key: &Keypair) -> goodwill_ledger::Block {
+    let replica = goodwill_ledger::Chain::open(goodwill_ledger::MemoryStore::new(), spec.clone()).unwrap();
+    let (slot, rank) = (1..1_000)
+        .find_map(|slot| match replica.rank_of(&key.address(), slot).unwrap() {
+            Some(rank) if rank > 0 => Some((slot, rank)),
+            _ => None,
+        })
+        .unwrap();
+    let params = &spec.params;
+    let start = spec.slot_start_ms(slot).unwrap();
+    let time = start
+        + goodwill_ledger::lottery::rank_offset_ms(params.slot_duration_ms, params.fallback_ranks, rank);
+    let honest = replica.builder(key, slot, time).unwrap().seal(key).unwrap().block;
+    let mut header = honest.header().clone();
+    header.rank = 0;
+    header.timestamp_ms = start + 1;
+    goodwill_ledger::Block { header: header.sign(key, &replica.genesis_hash()), transactions: Vec::new() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_light_peer_refuses_a_header_whose_forger_did_not_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("chain");
+    build_spec(&chain, 2, 500);
+    let spec_path = chain.join("spec.json");
+    let spec = ChainSpec::from_json(&std::fs::read_to_string(&spec_path).unwrap()).unwrap();
+    let key0 = Keypair::read_file(&chain.join("forger-0.key")).unwrap();
+    let forged = block_from_a_loser(&spec, &key0);
+    let genesis = goodwill_ledger::genesis(&spec).unwrap().block.hash();
+    let n0 = Node::main(&spec_path, &dir.path().join("n0"), None, &[]);
+    let n0_id: libp2p::PeerId = n0.p2p.rsplit('/').next().unwrap().parse().unwrap();
+
+    // The liar claims the best head to the light peer and serves it the forged block; it
+    // passes the lottery questions on to the honest node, so the proofs themselves are true.
+    let mut liar = build_swarm(identity::Keypair::generate_ed25519(), false).unwrap();
+    let liar_id = *liar.local_peer_id();
+    liar.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
+    let liar_address = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = liar.select_next_some().await {
+            break address.with_p2p(liar_id).unwrap();
+        }
+    };
+    liar.dial(n0.p2p.parse::<libp2p::Multiaddr>().unwrap()).unwrap();
+    let status = move |height: u64| wire::Status {
+        chain_id: spec.chain_id.clone(),
+        genesis_hash: genesis.as_bytes().to_vec().into(),
+        head_height: height,
+        head_hash: vec![7; 32].into(),
+        role: wire::Role::Main as i32,
+        protocol_version: 1,
+    };
+    let proxy = tokio::spawn(async move {
+        let mut relayed = std::collections::HashMap::new();
+        loop {
+            use wire::response::Kind as Res;
+            match liar.select_next_some().await {
+                SwarmEvent::Behaviour(BehaviourEvent::Requests(request_response::Event::Message {
+                    peer,
+                    message: request_response::Message::Request { request, channel, .. },
+                    ..
+                })) => {
+                    let answer = match request.kind {
+                        // The honest node must not sync from us; the light peer should.
+                        Some(wire::request::Kind::Status(_)) => {
+                            Res::Status(status(if peer == n0_id { 0 } else { 1_000_000 }))
+                        }
+                        Some(wire::request::Kind::BlocksByRange(_)) => {
+                            Res::Blocks(wire::Blocks { blocks: vec![forged.to_wire()] })
+                        }
+                        Some(kind @ wire::request::Kind::Lottery(_)) => {
+                            let id = liar
+                                .behaviour_mut()
+                                .requests
+                                .send_request(&n0_id, wire::Request { kind: Some(kind) });
+                            relayed.insert(id, channel);
+                            continue;
+                        }
+                        _ => Res::Error(wire::Error { code: "unavailable".into(), message: String::new() }),
+                    };
+                    let _ = liar
+                        .behaviour_mut()
+                        .requests
+                        .send_response(channel, wire::Response { kind: Some(answer) });
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Requests(request_response::Event::Message {
+                    message: request_response::Message::Response { request_id, response },
+                    ..
+                })) => {
+                    if let Some(channel) = relayed.remove(&request_id) {
+                        let _ = liar.behaviour_mut().requests.send_response(channel, response);
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+
+    let liar_text = liar_address.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut light = common::KillOnDrop(
+            Command::new(GOODWILL)
+                .args(["light", "--http", "127.0.0.1:0", "--bootnode", &liar_text, "--chain"])
+                .arg(&spec_path)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let mut lines = BufReader::new(light.0.stdout.take().unwrap()).lines();
+        let url = lines
+            .find_map(|line| line.unwrap().strip_prefix("HTTP API listening on ").map(str::to_string))
+            .unwrap();
+        std::thread::spawn(move || lines.for_each(drop));
+        let dropped = wait_until(Duration::from_secs(30), || {
+            light_get(&url, "/api/v1/status").1["dropped_liars"][0] == liar_id.to_string()
+        });
+        let (_, status) = light_get(&url, "/api/v1/status");
+        assert!(dropped, "the forged header did not get the liar dropped: {status}");
+        assert_eq!(status["head"]["height"], 0, "the forged header was not accepted: {status}");
+        drop((light, n0));
+    })
+    .await
+    .unwrap();
+    proxy.abort();
+}
