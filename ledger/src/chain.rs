@@ -263,8 +263,13 @@ impl<S: Store> Chain<S> {
             let applied = apply_block(&self.store, &self.spec, &self.genesis, &self.head, block)?;
             let receipts = applied.receipts.clone();
             self.commit(applied)?;
-            self.connect_side_blocks()?;
-            return Ok(Imported::Extended(receipts));
+            // Blocks kept aside may now extend the new head, or beat it: a switch they cause is
+            // reported, so that the replaced blocks' transactions are not lost.
+            let reverted = self.connect_side_blocks()?;
+            if reverted.is_empty() {
+                return Ok(Imported::Extended(receipts));
+            }
+            return Ok(Imported::Reorganized { depth: reverted.len() as u64, reverted });
         }
         if height.saturating_add(MAX_REORG_DEPTH) <= head_height || height == 0 {
             return Err(ChainError::TooDeep { height, head: head_height });
@@ -279,10 +284,20 @@ impl<S: Store> Chain<S> {
         check_contents(&self.spec, &self.genesis, &block)?;
         self.keep_aside(block);
         let outcome = self.try_branches_through(hash)?;
-        if outcome != Imported::Side {
-            self.connect_side_blocks()?;
+        if outcome == Imported::Side {
+            return Ok(outcome);
         }
-        Ok(outcome)
+        let more = self.connect_side_blocks()?;
+        Ok(match outcome {
+            Imported::Reorganized { mut reverted, .. } => {
+                reverted.extend(more);
+                Imported::Reorganized { depth: reverted.len() as u64, reverted }
+            }
+            Imported::Extended(_) if !more.is_empty() => {
+                Imported::Reorganized { depth: more.len() as u64, reverted: more }
+            }
+            other => other,
+        })
     }
 
     /// Keeps a block aside; when the pool is full, the block farthest from the head's height
@@ -302,8 +317,10 @@ impl<S: Store> Chain<S> {
         self.side.insert(block.hash(), block);
     }
 
-    /// Side blocks whose parent is the head may now extend or beat it.
-    fn connect_side_blocks(&mut self) -> Result<(), ChainError> {
+    /// Side blocks whose parent is the head may now extend or beat it. Returns the blocks that
+    /// switches to better branches replaced, lowest first.
+    fn connect_side_blocks(&mut self) -> Result<Vec<Block>, ChainError> {
+        let mut reverted = Vec::new();
         loop {
             let head = self.head.hash();
             let mut children: Vec<Hash> =
@@ -313,7 +330,10 @@ impl<S: Store> Chain<S> {
             for child in children {
                 match self.try_branches_through(child) {
                     Ok(Imported::Side) => {}
-                    Ok(_) => {
+                    Ok(outcome) => {
+                        if let Imported::Reorganized { reverted: replaced, .. } = outcome {
+                            reverted.extend(replaced);
+                        }
                         moved = true;
                         break;
                     }
@@ -324,7 +344,7 @@ impl<S: Store> Chain<S> {
                 }
             }
             if !moved {
-                return Ok(());
+                return Ok(reverted);
             }
         }
     }

@@ -382,6 +382,11 @@ impl Actor {
     fn settle_pool(&mut self, senders: Vec<Address>, reverted: Vec<goodwill_ledger::Block>) {
         let slot = self.slot_now();
         let mut touched: std::collections::HashSet<Address> = senders.into_iter().collect();
+        if !reverted.is_empty() {
+            // The new branch may have committed anything the pool holds, not only what the last
+            // imported block carried: every sender is checked again (reorganisations are rare).
+            touched.extend(self.pool.senders());
+        }
         let mut returned = 0usize;
         for tx in reverted.into_iter().flat_map(|block| block.transactions) {
             touched.insert(tx.body().sender);
@@ -536,8 +541,13 @@ mod tests {
         let short = one.next_block_with(vec![alices.clone()]);
         // Branch two, longer, without it.
         let mut two = ChainGenerator::new(4, 2);
-        let long =
-            [two.next_block_with(vec![testkit::transfer(&b, &a, 0, 7, 10)]), two.next_block_with(vec![])];
+        // Carol's transfer waits in this node's pool; branch two commits it in its second block.
+        let carols = testkit::transfer(&testkit::account(2), &a, 0, 3, 10);
+        assert!(actor.submit(carols.clone()).is_ok());
+        let long = [
+            two.next_block_with(vec![testkit::transfer(&b, &a, 0, 7, 10)]),
+            two.next_block_with(vec![carols.clone()]),
+        ];
         // Its second block alone has no parent here, however often it comes (sync relies on
         // hearing so: a block held aside is not "known" while its ancestry is missing).
         assert_eq!(actor.import(long[1].clone()), ImportOutcome::Orphan);
@@ -549,7 +559,9 @@ mod tests {
         assert_eq!(actor.import(long[0].clone()), ImportOutcome::Applied);
         assert_eq!(actor.chain.head().hash(), long[1].hash());
         assert!(actor.pool.contains(&alices.id()), "Alice's transfer waits for a block again");
-        // Bob's transfer was committed by the new branch and is not pending.
+        // Bob's and Carol's transfers were committed by the new branch and are not pending,
+        // though the block that completed the branch carried only Bob's.
+        assert!(!actor.pool.contains(&carols.id()), "a transaction the branch committed left the pool");
         assert_eq!(actor.pool.len(), 1);
     }
 

@@ -36,8 +36,9 @@ use tokio::sync::{mpsc, oneshot};
 const MAX_HEADERS: usize = 4_096;
 /// Verified lottery states kept (one per parent block).
 const MAX_LOTTERY_STATES: usize = 256;
-/// Blocks waiting for their parent's lottery state, at most.
+/// Blocks waiting for their parent's lottery state, at most, in count and in bytes.
 const MAX_WAITING: usize = 1_024;
+const MAX_WAITING_BYTES: usize = 64 * 1024 * 1024;
 /// Blocks asked for at once while catching up.
 const BATCH: u32 = 64;
 /// How long an HTTP request waits for a main node.
@@ -233,7 +234,10 @@ impl Light {
     /// Queues `block` (sent by `from`) for checking, and checks what can be checked.
     fn offer(&mut self, block: Block, from: PeerId) {
         let key = (block.header().height, block.hash());
-        if self.headers.contains_key(&key.1) || self.waiting.len() >= MAX_WAITING {
+        let waiting_bytes: usize = self.waiting.values().map(|(b, _)| b.encoded_len()).sum();
+        let full =
+            self.waiting.len() >= MAX_WAITING || waiting_bytes + block.encoded_len() > MAX_WAITING_BYTES;
+        if self.headers.contains_key(&key.1) || full {
             return;
         }
         self.waiting.insert(key, (block, from));

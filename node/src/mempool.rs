@@ -171,6 +171,11 @@ impl Mempool {
         self.bytes
     }
 
+    /// Every sender with transactions in the pool.
+    pub fn senders(&self) -> Vec<Address> {
+        self.senders.keys().copied().collect()
+    }
+
     /// Whether the pool holds `id`.
     pub fn contains(&self, id: &Hash) -> bool {
         self.entries.contains_key(id)

@@ -101,7 +101,9 @@ fn halves_that_forged_apart_end_on_one_chain() {
             places[0].is_some() && places.windows(2).all(|w| w[0] == w[1])
         })
     });
-    assert!(settled, "a transaction of the losing half was lost");
+    let places: Vec<Vec<Option<String>>> =
+        [&both, &only_a, &only_b].iter().map(|tx| nodes.iter().map(|n| committed(n, tx)).collect()).collect();
+    assert!(settled, "a transaction of the losing half was lost: {places:?}");
     for (sender, tx) in [(&dev, &both), (&forger0, &only_a), (&dev2, &only_b)] {
         assert_eq!(a0.nonce(&sender.address()), tx.body().nonce + 1, "committed once");
     }
