@@ -38,7 +38,7 @@ const MAX_HEADERS: usize = 4_096;
 const MAX_LOTTERY_STATES: usize = 256;
 /// Blocks waiting for their parent's lottery state, at most, in count and in bytes.
 const MAX_WAITING: usize = 1_024;
-const MAX_WAITING_BYTES: usize = 64 * 1024 * 1024;
+const MAX_WAITING_BYTES: usize = 8 * 1024 * 1024;
 /// Blocks asked for at once while catching up.
 const BATCH: u32 = 64;
 /// How long an HTTP request waits for a main node.
