@@ -134,7 +134,7 @@ async fn a_light_peer_catches_a_lying_main_node_and_reads_verified_balances() {
         assert_eq!(status["dropped_liars"][0], liar_id.to_string(), "{status}");
 
         // Transfers pushed through the light peer are committed by the main nodes: one posted
-        // to its API, one sent by `goodwill tx` (which reads the nonce through the light peer).
+        // to its API, one sent by `goodwill tx --wait` (nonce and inclusion read through it).
         let dev = Keypair::insecure_dev("dev");
         let tx = TransactionBody {
             chain_id: spec.chain_id.clone(),
@@ -160,11 +160,13 @@ async fn a_light_peer_catches_a_lying_main_node_and_reads_verified_balances() {
             404
         );
         let output = Command::new(GOODWILL)
-            .args(["tx", "transfer", "--key", "dev", "--amount", "42", "--node", &url, "--to"])
+            .args(["tx", "transfer", "--key", "dev", "--amount", "42", "--wait", "--node", &url, "--to"])
             .arg(recipient.to_string())
             .output()
             .unwrap();
         assert!(output.status.success(), "{output:?}");
+        // `--wait` through the light peer: it says committed only once it verified the block.
+        assert!(String::from_utf8_lossy(&output.stdout).contains("included in block #"), "{output:?}");
         assert!(wait_until(Duration::from_secs(30), || n1.balance(&recipient) == 742), "not committed");
 
         // The light peer reads the new balance, proven against a header it verified.
