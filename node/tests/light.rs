@@ -28,6 +28,34 @@ fn light_get(url: &str, path: &str) -> (u16, Value) {
     (response.status().as_u16(), response.body_mut().read_json().unwrap())
 }
 
+/// Starts `goodwill light` on `spec` joining through `bootnodes`; returns it and its API's URL.
+fn start_light(spec: &std::path::Path, bootnodes: &[&str]) -> (common::KillOnDrop, String) {
+    let mut command = Command::new(GOODWILL);
+    command.args(["light", "--http", "127.0.0.1:0", "--chain"]).arg(spec);
+    for bootnode in bootnodes {
+        command.args(["--bootnode", bootnode]);
+    }
+    let mut light = common::KillOnDrop(command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap());
+    let mut lines = BufReader::new(light.0.stdout.take().unwrap()).lines();
+    let url = lines
+        .find_map(|line| line.unwrap().strip_prefix("HTTP API listening on ").map(str::to_string))
+        .unwrap();
+    std::thread::spawn(move || lines.for_each(drop));
+    (light, url)
+}
+
+/// A libp2p swarm of Goodwill's behaviours listening on loopback: the liar of a test.
+async fn liar_swarm() -> (libp2p::Swarm<goodwill_protocol::Behaviour>, libp2p::PeerId, libp2p::Multiaddr) {
+    let mut liar = build_swarm(identity::Keypair::generate_ed25519(), false).unwrap();
+    let liar_id = *liar.local_peer_id();
+    liar.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
+    loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = liar.select_next_some().await {
+            return (liar, liar_id, address.with_p2p(liar_id).unwrap());
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_light_peer_catches_a_lying_main_node_and_reads_verified_balances() {
     let dir = tempfile::tempdir().unwrap();
@@ -41,14 +69,7 @@ async fn a_light_peer_catches_a_lying_main_node_and_reads_verified_balances() {
 
     // The liar: a main node of this chain by its status, with the highest head, whose account
     // answers state a balance it cannot prove.
-    let mut liar = build_swarm(identity::Keypair::generate_ed25519(), false).unwrap();
-    let liar_id = *liar.local_peer_id();
-    liar.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
-    let liar_address = loop {
-        if let SwarmEvent::NewListenAddr { address, .. } = liar.select_next_some().await {
-            break address.with_p2p(liar_id).unwrap();
-        }
-    };
+    let (mut liar, liar_id, liar_address) = liar_swarm().await;
     let status = wire::Status {
         chain_id: spec.chain_id.clone(),
         genesis_hash: genesis.as_bytes().to_vec().into(),
@@ -97,29 +118,7 @@ async fn a_light_peer_catches_a_lying_main_node_and_reads_verified_balances() {
     let n0_p2p = n0.p2p.clone();
     let spec_arg = spec_path.clone();
     tokio::task::spawn_blocking(move || {
-        let mut light = common::KillOnDrop(
-            Command::new(GOODWILL)
-                .args([
-                    "light",
-                    "--http",
-                    "127.0.0.1:0",
-                    "--bootnode",
-                    &n0_p2p,
-                    "--bootnode",
-                    &liar_text,
-                    "--chain",
-                ])
-                .arg(&spec_arg)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let mut lines = BufReader::new(light.0.stdout.take().unwrap()).lines();
-        let url = lines
-            .find_map(|line| line.unwrap().strip_prefix("HTTP API listening on ").map(str::to_string))
-            .unwrap();
-        std::thread::spawn(move || lines.for_each(drop));
+        let (light, url) = start_light(&spec_arg, &[&n0_p2p, &liar_text]);
 
         // Asked for a balance, the light peer prefers the node claiming the best head: the liar.
         // Its answer fails the proof, so it is refused and the liar dropped.
@@ -226,14 +225,7 @@ async fn a_light_peer_refuses_a_header_whose_forger_did_not_win() {
 
     // The liar claims the best head to the light peer and serves it the forged block; it
     // passes the lottery questions on to the honest node, so the proofs themselves are true.
-    let mut liar = build_swarm(identity::Keypair::generate_ed25519(), false).unwrap();
-    let liar_id = *liar.local_peer_id();
-    liar.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
-    let liar_address = loop {
-        if let SwarmEvent::NewListenAddr { address, .. } = liar.select_next_some().await {
-            break address.with_p2p(liar_id).unwrap();
-        }
-    };
+    let (mut liar, liar_id, liar_address) = liar_swarm().await;
     liar.dial(n0.p2p.parse::<libp2p::Multiaddr>().unwrap()).unwrap();
     let status = move |height: u64| wire::Status {
         chain_id: spec.chain_id.clone(),
@@ -291,20 +283,7 @@ async fn a_light_peer_refuses_a_header_whose_forger_did_not_win() {
 
     let liar_text = liar_address.to_string();
     tokio::task::spawn_blocking(move || {
-        let mut light = common::KillOnDrop(
-            Command::new(GOODWILL)
-                .args(["light", "--http", "127.0.0.1:0", "--bootnode", &liar_text, "--chain"])
-                .arg(&spec_path)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let mut lines = BufReader::new(light.0.stdout.take().unwrap()).lines();
-        let url = lines
-            .find_map(|line| line.unwrap().strip_prefix("HTTP API listening on ").map(str::to_string))
-            .unwrap();
-        std::thread::spawn(move || lines.for_each(drop));
+        let (light, url) = start_light(&spec_path, &[&liar_text]);
         let dropped = wait_until(Duration::from_secs(30), || {
             light_get(&url, "/api/v1/status").1["dropped_liars"][0] == liar_id.to_string()
         });
