@@ -52,12 +52,7 @@ pub fn prove_account<R: jmt::storage::TreeReader + ?Sized>(
     version: u64,
     address: &Address,
 ) -> Result<(Option<Vec<u8>>, Vec<u8>), StoreError> {
-    let reader = crate::state::sized(reader);
-    let tree = JellyfishMerkleTree::<_, StateHasher>::new(&reader);
-    let (value, proof) =
-        tree.get_with_proof(account_key(address), version).map_err(|e| StoreError::Tree(e.to_string()))?;
-    let proof = borsh::to_vec(&proof).map_err(|e| StoreError::Tree(e.to_string()))?;
-    Ok((value, proof))
+    prove_value(reader, version, account_key(address))
 }
 
 /// Checks that `state` (the leaf value a node sent; `None` if it says the account was never
@@ -68,14 +63,7 @@ pub fn verify_account(
     state: Option<&[u8]>,
     proof: &[u8],
 ) -> Result<Account, ProofError> {
-    if proof.len() > MAX_PROOF_BYTES {
-        return Err(ProofError::TooLong(proof.len()));
-    }
-    let proof: SparseMerkleProof<StateHasher> =
-        borsh::from_slice(proof).map_err(|e| ProofError::Malformed(e.to_string()))?;
-    proof
-        .verify(RootHash(root.0), account_key(address), state)
-        .map_err(|e| ProofError::Mismatch(e.to_string()))?;
+    verify_value(root, account_key(address), state, proof)?;
     match state {
         None => Ok(Account::default()),
         Some(bytes) => {

@@ -250,6 +250,11 @@ impl Light {
     fn process(&mut self) {
         let floor = self.best_height().saturating_sub(64);
         self.waiting.retain(|(height, _), _| *height > floor);
+        // Callers that gave up (their HTTP request timed out) wait no longer.
+        self.waiters.retain(|_, senders| {
+            senders.retain(|sender| !sender.is_closed());
+            !senders.is_empty()
+        });
         loop {
             let mut accepted_any = false;
             let keys: Vec<(u64, Hash)> = self.waiting.keys().copied().collect();
