@@ -65,5 +65,5 @@ pub use spec::{
     ChainParams, ChainSpec, GenesisAssociation, GenesisBalance, GenesisForger, PoolParams, SpecError,
 };
 pub use state::Account;
-pub use store::{MemoryStore, RocksStore, Store, StoreError, TxLocation};
+pub use store::{HistoryEntry, MemoryStore, RocksStore, Store, StoreError, TxLocation};
 pub use tx::{Payload, Transaction, TransactionBody};

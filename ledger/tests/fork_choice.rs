@@ -89,6 +89,13 @@ fn a_longer_branch_wins_and_leaves_exactly_its_state() {
     assert!(rocks.store().transaction_location(&short[0].transactions[0].id()).unwrap().is_none());
     let location = rocks.store().transaction_location(&long[3].transactions[0].id()).unwrap().unwrap();
     assert_eq!(location.height, 4);
+    // So is every account's history, in both stores.
+    let sender = long[3].transactions[0].body().sender;
+    let history = rocks.store().history(&sender, None, 100).unwrap();
+    assert_eq!(history, memory.store().history(&sender, None, 100).unwrap());
+    let ids: Vec<_> = history.iter().map(|e| e.id).collect();
+    let expected: Vec<_> = long.iter().rev().flat_map(|b| b.transactions.iter().map(|t| t.id())).collect();
+    assert_eq!(ids, expected);
     // And all of it survives a restart.
     drop(rocks);
     let reopened = Chain::open(RocksStore::open(dir.path()).unwrap(), spec()).unwrap();

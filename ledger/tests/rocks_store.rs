@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use goodwill_ledger::testkit::{self, ChainGenerator};
-use goodwill_ledger::{Chain, ChainError, RocksStore, Store};
+use goodwill_ledger::{Address, Chain, ChainError, HistoryEntry, MemoryStore, RocksStore, Store};
 
 #[test]
 fn reopening_recovers_head_state_and_indexes() {
@@ -66,4 +66,63 @@ fn a_commit_that_does_not_extend_the_head_is_refused() {
     // ...and connects once its parent arrives.
     chain.import(first).unwrap();
     assert_eq!(chain.head().hash(), generator.chain.head().hash());
+}
+
+/// Every page of `address`'s history, `size` entries at a time.
+fn whole_history(store: &impl Store, address: &Address, size: usize) -> Vec<HistoryEntry> {
+    let mut all: Vec<HistoryEntry> = Vec::new();
+    loop {
+        let before = all.last().map(|e| (e.location.height, e.location.index));
+        let page = store.history(address, before, size).unwrap();
+        assert!(page.len() <= size);
+        let done = page.len() < size;
+        all.extend(page);
+        if done {
+            return all;
+        }
+    }
+}
+
+#[test]
+fn account_history_pages_newest_first_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut generator = ChainGenerator::new(5, 3);
+    let blocks: Vec<_> = (0..6).map(|_| generator.next_block(6)).collect();
+    let mut memory = Chain::open(MemoryStore::new(), testkit::spec(5)).unwrap();
+    {
+        let mut rocks = Chain::open(RocksStore::open(dir.path()).unwrap(), testkit::spec(5)).unwrap();
+        for block in blocks.clone() {
+            rocks.import(block.clone()).unwrap();
+            memory.import(block).unwrap();
+        }
+    }
+    let rocks = Chain::open_stored(RocksStore::open(dir.path()).unwrap()).unwrap();
+    for i in 0..5 {
+        let address = testkit::account(i).address();
+        // What the blocks say: every transaction sent by or to the account, newest first.
+        let mut expected = Vec::new();
+        for block in &blocks {
+            for (index, tx) in block.transactions.iter().enumerate() {
+                if tx.body().accounts().contains(&address) {
+                    expected.push((tx.id(), block.hash(), block.header().height, index as u32));
+                }
+            }
+        }
+        expected.reverse();
+        assert!(!expected.is_empty(), "account {i} took part in no transfer");
+        for size in [1, 4, 1000] {
+            for store in
+                [whole_history(rocks.store(), &address, size), whole_history(memory.store(), &address, size)]
+            {
+                let found: Vec<_> = store
+                    .iter()
+                    .map(|e| (e.id, e.location.block_hash, e.location.height, e.location.index))
+                    .collect();
+                assert_eq!(found, expected, "account {i}, pages of {size}");
+            }
+        }
+    }
+    // An account that never took part has no history.
+    let stranger = testkit::account(99).address();
+    assert!(rocks.store().history(&stranger, None, 10).unwrap().is_empty());
 }

@@ -5,10 +5,13 @@ use std::collections::{BTreeMap, HashMap};
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
 use jmt::{KeyHash, OwnedValue};
 
-use super::{Commit, Store, StoreError, TxLocation, check_branch, check_extends};
+use super::{
+    Commit, HistoryEntry, MAX_HISTORY_PAGE, Store, StoreError, TxLocation, check_branch, check_extends,
+    history_accounts,
+};
 use crate::execute::AppliedBlock;
 use crate::execute::Receipt;
-use crate::{Hash, SealedHeader, Transaction};
+use crate::{Address, Hash, SealedHeader, Transaction};
 
 /// Keeps everything in maps. Commits are atomic because they happen under `&mut self`.
 #[derive(Debug, Default)]
@@ -19,6 +22,8 @@ pub struct MemoryStore {
     receipts: HashMap<Hash, Vec<Receipt>>,
     canonical: BTreeMap<u64, Hash>,
     transactions: HashMap<Hash, TxLocation>,
+    /// Account, height and index -> transaction id.
+    history: BTreeMap<(Address, u64, u32), Hash>,
     nodes: HashMap<NodeKey, Node>,
     values: BTreeMap<(KeyHash, u64), Option<OwnedValue>>,
     /// Per canonical height: the state keys its block wrote, to undo it in a reorganisation.
@@ -74,6 +79,33 @@ impl Store for MemoryStore {
         Ok(self.transactions.get(id).copied())
     }
 
+    fn history(
+        &self,
+        address: &Address,
+        before: Option<(u64, u32)>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let end = match before {
+            Some((height, index)) => std::ops::Bound::Excluded((*address, height, index)),
+            None => std::ops::Bound::Included((*address, u64::MAX, u32::MAX)),
+        };
+        let start = std::ops::Bound::Included((*address, 0, 0));
+        Ok(self
+            .history
+            .range((start, end))
+            .rev()
+            .take(limit.min(MAX_HISTORY_PAGE))
+            .map(|(&(_, height, index), &id)| HistoryEntry {
+                id,
+                location: TxLocation {
+                    block_hash: self.canonical.get(&height).copied().unwrap_or(Hash::ZERO),
+                    height,
+                    index,
+                },
+            })
+            .collect())
+    }
+
     fn chain_spec(&self) -> Result<Option<String>, StoreError> {
         Ok(self.chain_spec.clone())
     }
@@ -92,8 +124,11 @@ impl Store for MemoryStore {
             for key in self.undo.remove(&height).unwrap_or_default() {
                 self.values.remove(&(key, height));
             }
-            for tx in self.bodies.get(&hash).into_iter().flatten() {
+            for (index, tx) in self.bodies.get(&hash).into_iter().flatten().enumerate() {
                 self.transactions.remove(&tx.id());
+                for account in history_accounts(tx) {
+                    self.history.remove(&(account, height, index as u32));
+                }
             }
             self.rank_sums.remove(&height);
         }
@@ -112,6 +147,9 @@ impl Store for MemoryStore {
         let height = applied.block.header().height;
         for (index, tx) in applied.block.transactions.iter().enumerate() {
             self.transactions.insert(tx.id(), TxLocation { block_hash: hash, height, index: index as u32 });
+            for account in history_accounts(tx) {
+                self.history.insert((account, height, index as u32), tx.id());
+            }
         }
         let batch = applied.state.tree.node_batch;
         self.undo.insert(height, batch.values().keys().map(|(_, key)| *key).collect());

@@ -61,6 +61,26 @@ pub struct TxLocation {
     pub index: u32,
 }
 
+/// One committed transaction in an account's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct HistoryEntry {
+    /// The transaction.
+    pub id: Hash,
+    /// Where it is.
+    pub location: TxLocation,
+}
+
+/// Most entries one history query returns.
+pub const MAX_HISTORY_PAGE: usize = 1_000;
+
+/// The accounts a transaction's history is indexed under: every account it may change, once.
+pub(crate) fn history_accounts(tx: &Transaction) -> Vec<Address> {
+    let mut accounts = tx.body().accounts();
+    accounts.sort_unstable();
+    accounts.dedup();
+    accounts
+}
+
 /// What one commit writes, atomically.
 #[derive(Debug)]
 pub struct Commit {
@@ -85,6 +105,15 @@ pub trait Store: TreeReader {
     fn canonical_hash(&self, height: u64) -> Result<Option<Hash>, StoreError>;
     /// Where a committed transaction is.
     fn transaction_location(&self, id: &Hash) -> Result<Option<TxLocation>, StoreError>;
+    /// Committed transactions that may have changed `address`, newest first: those strictly
+    /// before `before` (a height and an index in that block) when it is given, at most `limit`
+    /// (capped at [`MAX_HISTORY_PAGE`]).
+    fn history(
+        &self,
+        address: &Address,
+        before: Option<(u64, u32)>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError>;
     /// The chain spec stored with genesis.
     fn chain_spec(&self) -> Result<Option<String>, StoreError>;
     /// Writes a block that extends the head (or genesis into an empty store) with its state,

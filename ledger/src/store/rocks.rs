@@ -14,13 +14,16 @@ use jmt::{KeyHash, OwnedValue};
 use prost::Message;
 use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
 
-use super::{Commit, Store, StoreError, TxLocation, check_branch, check_extends};
+use super::{
+    Commit, HistoryEntry, MAX_HISTORY_PAGE, Store, StoreError, TxLocation, check_branch, check_extends,
+    history_accounts,
+};
 use crate::block::{body_from_wire, body_to_wire};
 use crate::execute::{AppliedBlock, Receipt};
-use crate::{Amount, Hash, SealedHeader, Transaction};
+use crate::{Address, Amount, Hash, SealedHeader, Transaction};
 
 /// Version of the on-disk layout; bumped on any incompatible change.
-const SCHEMA_VERSION: u32 = 2;
+const SCHEMA_VERSION: u32 = 3;
 
 /// The column families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +36,10 @@ enum Column {
     Receipts,
     /// Transaction id -> block hash (32 bytes) and index (u32, big-endian).
     TxIndex,
+    /// Address (32 bytes), height (u64, big-endian) and index (u32, big-endian) -> transaction
+    /// id and block hash: each canonical transaction under every account it may change, in
+    /// chain order per account.
+    History,
     /// Height (u64, big-endian) -> canonical block hash.
     Canonical,
     /// State-tree node key (borsh) -> node (borsh).
@@ -49,11 +56,12 @@ enum Column {
 }
 
 impl Column {
-    const ALL: [Column; 9] = [
+    const ALL: [Column; 10] = [
         Column::Headers,
         Column::Bodies,
         Column::Receipts,
         Column::TxIndex,
+        Column::History,
         Column::Canonical,
         Column::StateNodes,
         Column::StateValues,
@@ -67,6 +75,7 @@ impl Column {
             Column::Bodies => "bodies",
             Column::Receipts => "receipts",
             Column::TxIndex => "tx_index",
+            Column::History => "history",
             Column::Canonical => "canonical",
             Column::StateNodes => "state_nodes",
             Column::StateValues => "state_values",
@@ -167,6 +176,14 @@ fn node_key_bytes(key: &NodeKey) -> Result<Vec<u8>, StoreError> {
     borsh::to_vec(key).map_err(|e| StoreError::Tree(e.to_string()))
 }
 
+fn history_key(address: &Address, height: u64, index: u32) -> [u8; 44] {
+    let mut out = [0u8; 44];
+    out[..32].copy_from_slice(address.as_bytes());
+    out[32..40].copy_from_slice(&height.to_be_bytes());
+    out[40..].copy_from_slice(&index.to_be_bytes());
+    out
+}
+
 fn value_key(key: &KeyHash, version: u64) -> [u8; 40] {
     let mut out = [0u8; 40];
     out[..32].copy_from_slice(&key.0);
@@ -253,6 +270,51 @@ impl Store for RocksStore {
         Ok(Some(TxLocation { block_hash, height: header.header().height, index }))
     }
 
+    fn history(
+        &self,
+        address: &Address,
+        before: Option<(u64, u32)>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let limit = limit.min(MAX_HISTORY_PAGE);
+        let mut found = Vec::with_capacity(limit.min(64));
+        let mut iter = self.db.raw_iterator_cf(self.cf(Column::History)?);
+        match before {
+            // Positions are exclusive: step back from the first key at or after `before`.
+            Some((height, index)) => {
+                iter.seek(history_key(address, height, index));
+                if iter.valid() {
+                    iter.prev();
+                } else {
+                    iter.status().map_err(db_error)?;
+                    iter.seek_to_last();
+                }
+            }
+            None => iter.seek_for_prev(history_key(address, u64::MAX, u32::MAX)),
+        }
+        while found.len() < limit && iter.valid() {
+            let (Some(key), Some(value)) = (iter.key(), iter.value()) else { break };
+            if key.len() != 44 || key[..32] != *address.as_bytes() {
+                break;
+            }
+            let record = || corrupt("history record");
+            let height = u64::from_be_bytes(key[32..40].try_into().map_err(|_| record())?);
+            let index = u32::from_be_bytes(key[40..].try_into().map_err(|_| record())?);
+            let (id, block_hash) = value.split_at_checked(32).ok_or_else(record)?;
+            found.push(HistoryEntry {
+                id: Hash::from_slice(id).ok_or_else(record)?,
+                location: TxLocation {
+                    block_hash: Hash::from_slice(block_hash).ok_or_else(record)?,
+                    height,
+                    index,
+                },
+            });
+            iter.prev();
+        }
+        iter.status().map_err(db_error)?;
+        Ok(found)
+    }
+
     fn chain_spec(&self) -> Result<Option<String>, StoreError> {
         let Some(bytes) = self.get(Column::Meta, META_CHAIN_SPEC)? else { return Ok(None) };
         String::from_utf8(bytes).map(Some).map_err(|_| corrupt("chain spec record"))
@@ -300,8 +362,11 @@ impl Store for RocksStore {
                 let key = KeyHash(key.try_into().map_err(|_| corrupt("undo record"))?);
                 batch.delete_cf(self.cf(Column::StateValues)?, value_key(&key, height));
             }
-            for tx in self.transactions(&hash)?.unwrap_or_default() {
+            for (index, tx) in self.transactions(&hash)?.unwrap_or_default().iter().enumerate() {
                 batch.delete_cf(self.cf(Column::TxIndex)?, tx.id().as_bytes());
+                for account in history_accounts(tx) {
+                    batch.delete_cf(self.cf(Column::History)?, history_key(&account, height, index as u32));
+                }
             }
             batch.delete_cf(self.cf(Column::Canonical)?, height.to_be_bytes());
             batch.delete_cf(self.cf(Column::Undo)?, height.to_be_bytes());
@@ -345,10 +410,16 @@ impl RocksStore {
         };
         batch.put_cf(self.cf(Column::Receipts)?, hash.as_bytes(), receipts.encode_to_vec());
         let tx_index = self.cf(Column::TxIndex)?;
+        let history = self.cf(Column::History)?;
         for (index, tx) in block.transactions.iter().enumerate() {
+            let id = tx.id();
             let mut location = hash.as_bytes().to_vec();
             location.extend_from_slice(&(index as u32).to_be_bytes());
-            batch.put_cf(tx_index, tx.id().as_bytes(), location);
+            batch.put_cf(tx_index, id.as_bytes(), location);
+            let entry = [id.as_bytes().as_slice(), hash.as_bytes().as_slice()].concat();
+            for account in history_accounts(tx) {
+                batch.put_cf(history, history_key(&account, height, index as u32), &entry);
+            }
         }
         let nodes = self.cf(Column::StateNodes)?;
         for (key, node) in applied.state.tree.node_batch.nodes() {
