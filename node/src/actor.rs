@@ -3,10 +3,9 @@
 
 use goodwill_ledger::execute::check_stateless;
 use goodwill_ledger::lottery::epoch_of;
-use goodwill_ledger::state::{AssociationState, ForgerState, read_association, read_forger};
 use goodwill_ledger::{
-    Account, Address, ApplyError, Chain, Hash, Keypair, RocksStore, SealedHeader, Store, Transaction,
-    TxError, TxLocation,
+    Address, ApplyError, Chain, Hash, Keypair, RocksStore, SealedHeader, Store, Transaction, TxError,
+    TxLocation,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -102,12 +101,12 @@ pub enum Verdict {
     Reject,
 }
 
+/// A read-only query run on the chain thread.
+type Query = Box<dyn FnOnce(&Chain<RocksStore>, &Mempool) + Send>;
+
 enum Command {
     Status(oneshot::Sender<Status>),
-    Account(Address, oneshot::Sender<Result<Account, String>>),
     AccountProof(Address, oneshot::Sender<Result<goodwill_ledger::AccountProof, String>>),
-    Forger(Address, oneshot::Sender<Result<Option<ForgerState>, String>>),
-    Association(Address, oneshot::Sender<Result<Option<AssociationState>, String>>),
     Transaction(Hash, oneshot::Sender<Result<Option<TxStatus>, String>>),
     Submit(Box<Transaction>, oneshot::Sender<Result<Hash, SubmitError>>),
     RankOf(Address, u64, oneshot::Sender<Result<Option<u32>, String>>),
@@ -116,6 +115,7 @@ enum Command {
     BlocksByRange(u64, u32, oneshot::Sender<Vec<goodwill_ledger::Block>>),
     BlocksByHash(Vec<Hash>, oneshot::Sender<Vec<goodwill_ledger::Block>>),
     Lottery(Hash, oneshot::Sender<Result<LotteryLeaves, String>>),
+    Read(Query),
 }
 
 /// A cheap, cloneable handle to the chain actor.
@@ -154,10 +154,6 @@ impl ChainHandle {
         self.ask(Command::Status).await
     }
 
-    pub async fn account(&self, address: Address) -> Result<Result<Account, String>, Stopped> {
-        self.ask(|r| Command::Account(address, r)).await
-    }
-
     /// The lottery's inputs after canonical block `hash`, proven against its state root.
     pub async fn lottery(&self, hash: Hash) -> Result<Result<LotteryLeaves, String>, Stopped> {
         self.ask(|r| Command::Lottery(hash, r)).await
@@ -169,17 +165,6 @@ impl ChainHandle {
         address: Address,
     ) -> Result<Result<goodwill_ledger::AccountProof, String>, Stopped> {
         self.ask(|r| Command::AccountProof(address, r)).await
-    }
-
-    pub async fn forger(&self, address: Address) -> Result<Result<Option<ForgerState>, String>, Stopped> {
-        self.ask(|r| Command::Forger(address, r)).await
-    }
-
-    pub async fn association(
-        &self,
-        address: Address,
-    ) -> Result<Result<Option<AssociationState>, String>, Stopped> {
-        self.ask(|r| Command::Association(address, r)).await
     }
 
     pub async fn transaction(&self, id: Hash) -> Result<Result<Option<TxStatus>, String>, Stopped> {
@@ -212,6 +197,20 @@ impl ChainHandle {
         count: u32,
     ) -> Result<Vec<goodwill_ledger::Block>, Stopped> {
         self.ask(|r| Command::BlocksByRange(start, count, r)).await
+    }
+
+    /// Runs `query` on the chain thread against the chain and the pool as they are between two
+    /// commands, and returns its answer. Queries must be quick: the chain waits for them.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Chain<RocksStore>, &Mempool) -> T + Send + 'static,
+    ) -> Result<T, Stopped> {
+        self.ask(|reply| {
+            Command::Read(Box::new(move |chain, pool| {
+                let _ = reply.send(query(chain, pool));
+            }))
+        })
+        .await
     }
 
     pub async fn blocks_by_hash(&self, hashes: Vec<Hash>) -> Result<Vec<goodwill_ledger::Block>, Stopped> {
@@ -267,21 +266,8 @@ impl Actor {
                     min_fee: spec.params.min_fee,
                 });
             }
-            Command::Account(address, reply) => {
-                let _ = reply.send(self.chain.account(&address).map_err(|e| e.to_string()));
-            }
             Command::AccountProof(address, reply) => {
                 let _ = reply.send(self.chain.account_proof(&address).map_err(|e| e.to_string()));
-            }
-            Command::Forger(address, reply) => {
-                let height = self.chain.head().header().height;
-                let _ =
-                    reply.send(read_forger(self.chain.store(), height, &address).map_err(|e| e.to_string()));
-            }
-            Command::Association(address, reply) => {
-                let height = self.chain.head().header().height;
-                let _ = reply
-                    .send(read_association(self.chain.store(), height, &address).map_err(|e| e.to_string()));
             }
             Command::Transaction(id, reply) => {
                 let answer = if self.pool.contains(&id) {
@@ -316,6 +302,7 @@ impl Actor {
             Command::Lottery(hash, reply) => {
                 let _ = reply.send(self.lottery_leaves(&hash));
             }
+            Command::Read(query) => query(&self.chain, &self.pool),
         }
     }
 

@@ -176,6 +176,28 @@ impl Mempool {
         self.senders.keys().copied().collect()
     }
 
+    /// Up to `limit` of the pool's transactions, highest fee per byte first, with the slot each
+    /// arrived in.
+    pub fn best(&self, limit: usize) -> Vec<(&Transaction, u64)> {
+        self.by_rate
+            .iter()
+            .rev()
+            .filter_map(|(_, id)| self.entries.get(id))
+            .take(limit)
+            .map(|entry| (&entry.tx, entry.arrived_slot))
+            .collect()
+    }
+
+    /// A transaction the pool holds, with the slot it arrived in.
+    pub fn get(&self, id: &Hash) -> Option<(&Transaction, u64)> {
+        self.entries.get(id).map(|entry| (&entry.tx, entry.arrived_slot))
+    }
+
+    /// How many transactions from `sender` the pool holds.
+    pub fn count_from(&self, sender: &Address) -> usize {
+        self.senders.get(sender).map_or(0, BTreeMap::len)
+    }
+
     /// Whether the pool holds `id`.
     pub fn contains(&self, id: &Hash) -> bool {
         self.entries.contains_key(id)

@@ -41,9 +41,9 @@ fn a_dev_node_forges_transfers_and_tickets_and_stops_cleanly() {
     assert_eq!(node.balance(&dev2), dev2_before + 12_000 - price - fee);
     assert_eq!(node.balance(&association), price, "the ticket money is the association's");
     let record = node.get(&format!("/api/v1/associations/{association}"));
-    assert_eq!(record["association"]["received"], Amount(price).to_string());
+    assert_eq!(record["received"], Amount(price).to_string());
     let forger = node.get(&format!("/api/v1/forgers/{dev2}"));
-    assert_eq!(forger["forger"]["tickets"][0]["weight"], Amount(price).to_string());
+    assert_eq!(forger["tickets"][0]["weight"], Amount(price).to_string());
 
     // Refusals are explained, and change nothing.
     let refused = Command::new(GOODWILL)

@@ -212,7 +212,7 @@ fn a_fourth_host_joins_from_the_spec_forges_and_heals_after_a_partition() {
     h4.tx(&["buy-ticket", "--key", key4, "--association", association, "--price", "3000000000000"]);
     let forged = |node: &HostNode| {
         node.get(&format!("/api/v1/forgers/{address}"))
-            .map_or(0, |f| f["forger"]["blocks_forged"].as_u64().unwrap_or(0))
+            .map_or(0, |f| f["blocks_forged"].as_u64().unwrap_or(0))
     };
     // Tickets count from two epochs after purchase: 60 slots of half a second.
     assert!(wait_until(Duration::from_secs(120), || forged(&h1) > 0), "the new forger never forged");

@@ -1,0 +1,366 @@
+//! The open ledger's read queries: blocks, transactions, account histories, forgers, tickets,
+//! associations and the pool. Each runs on the chain thread (see
+//! [`ChainHandle::read`](crate::actor::ChainHandle::read)) against one consistent view, and
+//! answers JSON or an [`ApiError`].
+
+use std::collections::HashMap;
+
+use axum::http::StatusCode;
+use goodwill_ledger::lottery::epoch_of;
+use goodwill_ledger::state::{read_association, read_consensus, read_forger, read_roster};
+use goodwill_ledger::{Address, Block, Chain, Hash, Store, StoreError};
+use serde_json::{Value, json};
+
+use super::ApiError;
+use super::views;
+use crate::mempool::Mempool;
+
+/// Most blocks one page lists.
+pub const MAX_BLOCK_PAGE: u64 = 100;
+/// Most entries one history page lists.
+pub const MAX_HISTORY_PAGE: usize = 100;
+/// Most pool transactions one answer lists.
+pub const MAX_POOL_PAGE: usize = 100;
+/// Most recent blocks the forgers' shares are counted over.
+pub const MAX_WINDOW: u64 = 1_000;
+
+fn storage(error: StoreError) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", error.to_string())
+}
+
+fn not_found(message: String) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "not_found", message)
+}
+
+/// A block named by height or by hash.
+#[derive(Debug, Clone, Copy)]
+pub enum BlockId {
+    Height(u64),
+    Hash(Hash),
+}
+
+impl std::str::FromStr for BlockId {
+    type Err = ApiError;
+
+    fn from_str(text: &str) -> Result<BlockId, ApiError> {
+        if !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit()) {
+            return text.parse().map(BlockId::Height).map_err(|_| {
+                ApiError(StatusCode::BAD_REQUEST, "bad_block_id", format!("height {text} is too large"))
+            });
+        }
+        text.parse().map(BlockId::Hash).map_err(|_| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                "bad_block_id",
+                format!("`{text}` is neither a height nor a 64-digit hex block hash"),
+            )
+        })
+    }
+}
+
+/// A position in an account's history: a height and an index in that block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor(pub u64, pub u32);
+
+impl std::str::FromStr for Cursor {
+    type Err = ApiError;
+
+    fn from_str(text: &str) -> Result<Cursor, ApiError> {
+        let bad = || {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                "bad_cursor",
+                format!("`{text}` is not a cursor (HEIGHT-INDEX, as returned in next_cursor)"),
+            )
+        };
+        let (height, index) = text.split_once('-').ok_or_else(bad)?;
+        Ok(Cursor(height.parse().map_err(|_| bad())?, index.parse().map_err(|_| bad())?))
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.0, self.1)
+    }
+}
+
+fn canonical_block<S: Store>(chain: &Chain<S>, id: BlockId) -> Result<Option<Block>, ApiError> {
+    let store = chain.store();
+    let hash = match id {
+        BlockId::Hash(hash) => hash,
+        BlockId::Height(height) => match store.canonical_hash(height).map_err(storage)? {
+            Some(hash) => hash,
+            None => return Ok(None),
+        },
+    };
+    store.block(&hash).map_err(storage)
+}
+
+/// One block with its transactions, and whether it is on the node's chain.
+pub fn block<S: Store>(chain: &Chain<S>, id: BlockId) -> Result<Value, ApiError> {
+    let block = canonical_block(chain, id)?.ok_or_else(|| match id {
+        BlockId::Height(height) => not_found(format!("no block at height {height} yet")),
+        BlockId::Hash(hash) => not_found(format!("no block {hash}")),
+    })?;
+    let store = chain.store();
+    let hash = block.hash();
+    let receipts = store.receipts(&hash).map_err(storage)?.unwrap_or_default();
+    let mut value = views::block(&block, &receipts, true);
+    let canonical = store.canonical_hash(block.header().height).map_err(storage)? == Some(hash);
+    value["canonical"] = json!(canonical);
+    let next = store.canonical_hash(block.header().height + 1).map_err(storage)?;
+    value["next_hash"] = json!(next.filter(|_| canonical));
+    Ok(value)
+}
+
+/// A page of canonical blocks, newest first, strictly below `before` (the head's successor when
+/// not given).
+pub fn blocks<S: Store>(chain: &Chain<S>, before: Option<u64>, limit: u64) -> Result<Value, ApiError> {
+    let head = chain.head().header().height;
+    let top = before.unwrap_or(head + 1).min(head + 1);
+    let limit = limit.clamp(1, MAX_BLOCK_PAGE);
+    let bottom = top.saturating_sub(limit);
+    let store = chain.store();
+    let mut list = Vec::with_capacity((top - bottom) as usize);
+    for height in (bottom..top).rev() {
+        let Some(block) = canonical_block(chain, BlockId::Height(height))? else { continue };
+        let receipts = store.receipts(&block.hash()).map_err(storage)?.unwrap_or_default();
+        list.push(views::block(&block, &receipts, false));
+    }
+    Ok(json!({
+        "head": head,
+        "blocks": list,
+        "next_before": if bottom > 0 { json!(bottom) } else { Value::Null },
+    }))
+}
+
+/// A transaction: in the pool, or committed with its block and receipt.
+pub fn transaction<S: Store>(chain: &Chain<S>, pool: &Mempool, id: Hash) -> Result<Value, ApiError> {
+    if let Some((tx, arrived_slot)) = pool.get(&id) {
+        let mut value = views::transaction(tx);
+        value["status"] = json!("pending");
+        value["arrived_slot"] = json!(arrived_slot);
+        return Ok(value);
+    }
+    let store = chain.store();
+    let location = store
+        .transaction_location(&id)
+        .map_err(storage)?
+        .ok_or_else(|| not_found(format!("no transaction {id} on this node's chain or in its pool")))?;
+    let block = store.block(&location.block_hash).map_err(storage)?.ok_or_else(|| {
+        storage(StoreError::Corrupt(format!("indexed block {} is missing", location.block_hash)))
+    })?;
+    let tx = block.transactions.get(location.index as usize).ok_or_else(|| {
+        storage(StoreError::Corrupt(format!("transaction index {} past its block's end", location.index)))
+    })?;
+    let receipts = store.receipts(&location.block_hash).map_err(storage)?.unwrap_or_default();
+    Ok(views::committed(tx, &location, receipts.get(location.index as usize)))
+}
+
+/// An account: balance and nonce at the head, and what else the address is.
+pub fn account<S: Store>(chain: &Chain<S>, pool: &Mempool, address: Address) -> Result<Value, ApiError> {
+    let store = chain.store();
+    let head = chain.head().header();
+    let account = chain.account(&address).map_err(storage)?;
+    let forger = read_forger(store, head.height, &address).map_err(storage)?;
+    let association = read_association(store, head.height, &address).map_err(storage)?;
+    Ok(json!({
+        "address": address,
+        "balance": account.balance,
+        "nonce": account.nonce,
+        "height": head.height,
+        "pending_transactions": pool.count_from(&address),
+        "is_forger": forger.is_some_and(|f| !f.tickets.is_empty()),
+        "is_association": association.is_some(),
+    }))
+}
+
+/// A page of an account's committed transactions, newest first, before `cursor`.
+pub fn history<S: Store>(
+    chain: &Chain<S>,
+    address: Address,
+    cursor: Option<Cursor>,
+    limit: usize,
+) -> Result<Value, ApiError> {
+    let store = chain.store();
+    let limit = limit.clamp(1, MAX_HISTORY_PAGE);
+    let entries = store.history(&address, cursor.map(|c| (c.0, c.1)), limit).map_err(storage)?;
+    let mut blocks: HashMap<Hash, (Block, Vec<goodwill_ledger::Receipt>)> = HashMap::new();
+    let mut list = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        let location = entry.location;
+        let (block, receipts) = match blocks.entry(location.block_hash) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let block = store.block(&location.block_hash).map_err(storage)?.ok_or_else(|| {
+                    storage(StoreError::Corrupt(format!("indexed block {} is missing", location.block_hash)))
+                })?;
+                let receipts = store.receipts(&location.block_hash).map_err(storage)?.unwrap_or_default();
+                entry.insert((block, receipts))
+            }
+        };
+        let Some(tx) = block.transactions.get(location.index as usize) else {
+            return Err(storage(StoreError::Corrupt(format!("history entry {} past its block", entry.id))));
+        };
+        list.push(views::committed(tx, &location, receipts.get(location.index as usize)));
+    }
+    let next = (entries.len() == limit)
+        .then(|| entries.last().map(|e| Cursor(e.location.height, e.location.index).to_string()))
+        .flatten();
+    Ok(json!({ "address": address, "transactions": list, "next_cursor": next }))
+}
+
+/// The epoch the head is in.
+fn head_epoch<S: Store>(chain: &Chain<S>) -> u64 {
+    epoch_of(chain.head().header().slot, chain.spec().params.slots_per_epoch)
+}
+
+/// Basis points (hundredths of a percent) of `part` in `whole`.
+fn basis_points(part: u128, whole: u128) -> u64 {
+    (part * 10_000).checked_div(whole).map_or(0, |bp| bp as u64)
+}
+
+/// Every forger: weight this epoch, and share of the last `window` blocks; and the lottery's
+/// recent winners.
+pub fn forgers<S: Store>(chain: &Chain<S>, window: u64) -> Result<Value, ApiError> {
+    let store = chain.store();
+    let head = chain.head().header();
+    let epoch = head_epoch(chain);
+    let consensus = read_consensus(store, head.height).map_err(storage)?;
+    let roster = read_roster(store, head.height, epoch).map_err(storage)?;
+    let window = window.clamp(1, MAX_WINDOW).min(head.height);
+    let mut won: HashMap<Address, u64> = HashMap::new();
+    let mut winners = Vec::new();
+    let mut first_slot = head.slot;
+    for height in (head.height + 1 - window..=head.height).rev() {
+        let Some(hash) = store.canonical_hash(height).map_err(storage)? else { continue };
+        let Some(header) = store.header(&hash).map_err(storage)? else { continue };
+        let h = header.header();
+        *won.entry(h.forger).or_default() += 1;
+        first_slot = h.slot;
+        if winners.len() < 20 {
+            winners.push(json!({ "height": h.height, "slot": h.slot, "forger": h.forger, "rank": h.rank, "hash": hash }));
+        }
+    }
+    let blocks = if head.height == 0 { 0 } else { window };
+    let mut list = Vec::with_capacity(consensus.forgers.len());
+    for address in &consensus.forgers {
+        let Some(record) = read_forger(store, head.height, address).map_err(storage)? else { continue };
+        let in_window = won.get(address).copied().unwrap_or(0);
+        let mut value = views::forger(&record, epoch);
+        value["address"] = json!(address);
+        value["share_of_weight_basis_points"] =
+            json!(basis_points(roster.weight(address), roster.total_weight()));
+        value["blocks_in_window"] = json!(in_window);
+        value["share_of_window_basis_points"] = json!(basis_points(in_window.into(), blocks.into()));
+        list.push(value);
+    }
+    let slots = if blocks == 0 { 0 } else { head.slot - first_slot + 1 };
+    Ok(json!({
+        "epoch": epoch,
+        "total_weight": roster.total_weight().to_string(),
+        "active_forgers": roster.len(),
+        "window": { "blocks": blocks, "first_slot": first_slot, "last_slot": head.slot, "slots": slots },
+        "forgers": list,
+        "recent_winners": winners,
+    }))
+}
+
+/// One forger's record with its tickets.
+pub fn forger<S: Store>(chain: &Chain<S>, address: Address) -> Result<Value, ApiError> {
+    let head = chain.head().header();
+    let record = read_forger(chain.store(), head.height, &address)
+        .map_err(storage)?
+        .ok_or_else(|| not_found(format!("{address} has never held a ticket")))?;
+    let mut value = views::forger(&record, head_epoch(chain));
+    value["address"] = json!(address);
+    value["epoch"] = json!(head_epoch(chain));
+    Ok(value)
+}
+
+/// Every ticket of every forger, optionally only those with `status` (active, upcoming, past).
+pub fn tickets<S: Store>(chain: &Chain<S>, status: Option<&str>) -> Result<Value, ApiError> {
+    if let Some(status) = status
+        && !["active", "upcoming", "past"].contains(&status)
+    {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "bad_status",
+            format!("status `{status}` is not one of active, upcoming, past"),
+        ));
+    }
+    let store = chain.store();
+    let head = chain.head().header();
+    let epoch = head_epoch(chain);
+    let consensus = read_consensus(store, head.height).map_err(storage)?;
+    let mut list = Vec::new();
+    for address in &consensus.forgers {
+        let Some(record) = read_forger(store, head.height, address).map_err(storage)? else { continue };
+        for ticket in &record.tickets {
+            let state = views::ticket_status(ticket, epoch);
+            if status.is_none_or(|s| s == state) {
+                list.push(json!({
+                    "forger": address,
+                    "weight": ticket.weight,
+                    "first_epoch": ticket.first_epoch,
+                    "last_epoch": ticket.last_epoch,
+                    "status": state,
+                }));
+            }
+        }
+    }
+    Ok(json!({ "epoch": epoch, "tickets": list }))
+}
+
+/// Support for an association: its voters' share of the active ticket weight.
+fn support(roster: &goodwill_ledger::lottery::Roster, voters: &[Address]) -> u64 {
+    basis_points(voters.iter().map(|v| roster.weight(v)).sum(), roster.total_weight())
+}
+
+/// Every association with its votes, eligibility and donations received.
+pub fn associations<S: Store>(chain: &Chain<S>) -> Result<Value, ApiError> {
+    let store = chain.store();
+    let head = chain.head().header();
+    let consensus = read_consensus(store, head.height).map_err(storage)?;
+    let roster = read_roster(store, head.height, head_epoch(chain)).map_err(storage)?;
+    let mut list = Vec::with_capacity(consensus.associations.len());
+    for address in &consensus.associations {
+        let Some(record) = read_association(store, head.height, address).map_err(storage)? else { continue };
+        let mut value = views::association(&record, support(&roster, &record.voters));
+        value["address"] = json!(address);
+        list.push(value);
+    }
+    Ok(json!({
+        "eligibility_basis_points": goodwill_ledger::lottery::ELIGIBILITY_PERCENT * 100,
+        "vote_window_epochs": chain.spec().params.vote_window_epochs,
+        "associations": list,
+    }))
+}
+
+/// One association.
+pub fn association<S: Store>(chain: &Chain<S>, address: Address) -> Result<Value, ApiError> {
+    let store = chain.store();
+    let head = chain.head().header();
+    let record = read_association(store, head.height, &address)
+        .map_err(storage)?
+        .ok_or_else(|| not_found(format!("{address} is not a registered association")))?;
+    let roster = read_roster(store, head.height, head_epoch(chain)).map_err(storage)?;
+    let mut value = views::association(&record, support(&roster, &record.voters));
+    value["address"] = json!(address);
+    Ok(value)
+}
+
+/// The pool: its size and its best-paying transactions.
+pub fn mempool(pool: &Mempool, limit: usize) -> Value {
+    let best = pool.best(limit.clamp(1, MAX_POOL_PAGE));
+    json!({
+        "count": pool.len(),
+        "bytes": pool.bytes(),
+        "min_fee": pool.config().min_fee,
+        "transactions": best.into_iter().map(|(tx, arrived_slot)| {
+            let mut value = views::transaction(tx);
+            value["arrived_slot"] = json!(arrived_slot);
+            value
+        }).collect::<Vec<_>>(),
+    })
+}

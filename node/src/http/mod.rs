@@ -1,0 +1,328 @@
+//! The node's HTTP API (`/api/v1`, JSON). Read endpoints are public; there is no endpoint that
+//! spends a key held by the node.
+
+use std::net::SocketAddr;
+
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use goodwill_ledger::lottery::epoch_of;
+use goodwill_ledger::{Address, Chain, Hash, RocksStore, Transaction};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::actor::{ChainHandle, SubmitError};
+use crate::forger::now_ms;
+use crate::mempool::{Mempool, PoolError};
+use crate::network::NetworkHandle;
+
+mod explore;
+mod explorer;
+mod views;
+
+/// Largest request body: a hex-encoded transaction at the largest size any chain allows.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// An API error: a status, a stable code and a message for people.
+pub struct ApiError(StatusCode, &'static str, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": { "code": self.1, "message": self.2 } }))).into_response()
+    }
+}
+
+fn unavailable() -> ApiError {
+    ApiError(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the node is shutting down".into())
+}
+
+fn internal(message: String) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", message)
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct Api {
+    chain: ChainHandle,
+    network: NetworkHandle,
+}
+
+/// The API's and the explorer's routes.
+pub fn router(chain: ChainHandle, network: NetworkHandle) -> Router {
+    Router::new()
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/peers", get(peers))
+        .route("/api/v1/blocks", get(blocks))
+        .route("/api/v1/blocks/{id}", get(block))
+        .route("/api/v1/transactions", post(submit))
+        .route("/api/v1/transactions/{id}", get(transaction))
+        .route("/api/v1/accounts/{address}", get(account))
+        .route("/api/v1/accounts/{address}/transactions", get(history))
+        .route("/api/v1/forgers", get(forgers))
+        .route("/api/v1/forgers/{address}", get(forger))
+        .route("/api/v1/tickets", get(tickets))
+        .route("/api/v1/associations", get(associations))
+        .route("/api/v1/associations/{address}", get(association))
+        .route("/api/v1/mempool", get(mempool))
+        .route("/api/v1/openapi.json", get(openapi))
+        .merge(explorer::routes())
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(Api { chain, network })
+}
+
+/// A path parameter whose rejection is a JSON error.
+struct ApiPath<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| ApiPath(value))
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "bad_path", e.body_text()))
+    }
+}
+
+/// A query string whose rejection is a JSON error.
+struct ApiQuery<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| ApiQuery(value))
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))
+    }
+}
+
+async fn no_route(uri: Uri) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "no_such_endpoint", format!("nothing is served at {}", uri.path()))
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> ApiError {
+    ApiError(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// The OpenAPI description of this API.
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// The OpenAPI 3.1 description, kept beside the code it describes.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Binds the API's listening socket (port 0 picks a free port).
+pub async fn bind(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address).await
+}
+
+async fn status(State(Api { chain, network }): State<Api>) -> Result<Json<Value>, ApiError> {
+    let status = chain.status().await.map_err(|_| unavailable())?;
+    let header = status.head.header();
+    let slot = now_ms().saturating_sub(status.genesis_time_ms) / status.slot_duration_ms;
+    Ok(Json(json!({
+        "chain_id": status.chain_id,
+        "genesis_hash": status.genesis_hash,
+        "head": {
+            "height": header.height,
+            "hash": status.head.hash(),
+            "slot": header.slot,
+            "timestamp_ms": header.timestamp_ms,
+            "forger": header.forger,
+        },
+        "slot": slot,
+        "epoch": epoch_of(slot, status.slots_per_epoch),
+        "peers": network.peers(),
+        "network": {
+            "peer_id": network.peer_id().to_string(),
+            "listening": network.listening().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        },
+        "sync": network.sync(),
+        "pending_transactions": status.pending,
+        "queued_transactions": status.queued,
+        "pending_bytes": status.pending_bytes,
+        "node_min_fee": status.node_min_fee,
+        "min_fee": status.min_fee,
+    })))
+}
+
+/// Connected and banned peers, with their announced heights, scores and strikes.
+async fn peers(State(Api { network, .. }): State<Api>) -> Json<Value> {
+    Json(json!({ "peers": network.peer_list().await }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Submission {
+    /// A `SignedTransaction` protobuf, hex-encoded.
+    transaction: String,
+}
+
+async fn submit(State(Api { chain, network }): State<Api>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let bad = |code, message: String| ApiError(StatusCode::BAD_REQUEST, code, message);
+    let submission: Submission = serde_json::from_slice(&body)
+        .map_err(|e| bad("bad_json", format!("expected {{\"transaction\": \"<hex>\"}}: {e}")))?;
+    let bytes = hex::decode(submission.transaction.trim())
+        .map_err(|_| bad("bad_hex", "transaction must be hexadecimal".into()))?;
+    let tx = Transaction::decode(Bytes::from(bytes), MAX_BODY_BYTES / 2)
+        .map_err(|e| bad("bad_transaction", e.to_string()))?;
+    match chain.submit(tx.clone()).await.map_err(|_| unavailable())? {
+        Ok(id) => {
+            network.publish_transaction(tx);
+            Ok(Json(json!({ "id": id })))
+        }
+        Err(SubmitError::Rejected(reason)) => Err(bad("rejected", reason.to_string())),
+        Err(SubmitError::Pool(PoolError::Full)) => {
+            Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "pool_full", PoolError::Full.to_string()))
+        }
+        Err(SubmitError::Pool(reason)) => Err(bad("refused", reason.to_string())),
+        Err(SubmitError::Store(message)) => Err(internal(message)),
+    }
+}
+
+fn parse_address(text: &str) -> Result<Address, ApiError> {
+    text.parse().map_err(|e: goodwill_ledger::ParseAddressError| {
+        ApiError(StatusCode::BAD_REQUEST, "bad_address", e.to_string())
+    })
+}
+
+/// Runs an explorer query on the chain thread.
+async fn explore(
+    chain: &ChainHandle,
+    query: impl FnOnce(&Chain<RocksStore>, &Mempool) -> Result<Value, ApiError> + Send + 'static,
+) -> Result<Json<Value>, ApiError> {
+    chain.read(query).await.map_err(|_| unavailable())?.map(Json)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BlocksQuery {
+    before: Option<u64>,
+    limit: Option<u64>,
+}
+
+async fn blocks(
+    State(Api { chain, .. }): State<Api>,
+    ApiQuery(q): ApiQuery<BlocksQuery>,
+) -> Result<Json<Value>, ApiError> {
+    explore(&chain, move |c, _| explore::blocks(c, q.before, q.limit.unwrap_or(20))).await
+}
+
+async fn block(
+    State(Api { chain, .. }): State<Api>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id: explore::BlockId = id.parse()?;
+    explore(&chain, move |c, _| explore::block(c, id)).await
+}
+
+fn parse_hash(text: &str) -> Result<Hash, ApiError> {
+    text.parse().map_err(|e: goodwill_ledger::ParseHashError| {
+        ApiError(StatusCode::BAD_REQUEST, "bad_hash", e.to_string())
+    })
+}
+
+async fn transaction(
+    State(Api { chain, .. }): State<Api>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_hash(&id)?;
+    explore(&chain, move |c, pool| explore::transaction(c, pool, id)).await
+}
+
+async fn account(
+    State(Api { chain, .. }): State<Api>,
+    ApiPath(address): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let address = parse_address(&address)?;
+    explore(&chain, move |c, pool| explore::account(c, pool, address)).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn history(
+    State(Api { chain, .. }): State<Api>,
+    ApiPath(address): ApiPath<String>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let address = parse_address(&address)?;
+    let cursor = q.cursor.as_deref().map(str::parse).transpose()?;
+    explore(&chain, move |c, _| explore::history(c, address, cursor, q.limit.unwrap_or(20))).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForgersQuery {
+    window: Option<u64>,
+}
+
+async fn forgers(
+    State(Api { chain, .. }): State<Api>,
+    ApiQuery(q): ApiQuery<ForgersQuery>,
+) -> Result<Json<Value>, ApiError> {
+    explore(&chain, move |c, _| explore::forgers(c, q.window.unwrap_or(100))).await
+}
+
+async fn forger(
+    State(Api { chain, .. }): State<Api>,
+    ApiPath(address): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let address = parse_address(&address)?;
+    explore(&chain, move |c, _| explore::forger(c, address)).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TicketsQuery {
+    status: Option<String>,
+}
+
+async fn tickets(
+    State(Api { chain, .. }): State<Api>,
+    ApiQuery(q): ApiQuery<TicketsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    explore(&chain, move |c, _| explore::tickets(c, q.status.as_deref())).await
+}
+
+async fn associations(State(Api { chain, .. }): State<Api>) -> Result<Json<Value>, ApiError> {
+    explore(&chain, move |c, _| explore::associations(c)).await
+}
+
+async fn association(
+    State(Api { chain, .. }): State<Api>,
+    ApiPath(address): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let address = parse_address(&address)?;
+    explore(&chain, move |c, _| explore::association(c, address)).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PoolQuery {
+    limit: Option<usize>,
+}
+
+async fn mempool(
+    State(Api { chain, .. }): State<Api>,
+    ApiQuery(q): ApiQuery<PoolQuery>,
+) -> Result<Json<Value>, ApiError> {
+    explore(&chain, move |_, pool| Ok(explore::mempool(pool, q.limit.unwrap_or(20)))).await
+}
