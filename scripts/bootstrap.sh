@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system packages Goodwill's build needs, if they are missing.
+# Installs the system packages Goodwill's build needs, if they are missing. With --test, also
+# what the tests drive: Chromium and chromedriver for the explorer's end-to-end test.
 # RocksDB's Rust bindings run bindgen, which needs libclang and clang's own headers (stdbool.h):
 # `libclang1-*` alone is not enough.
 set -euo pipefail
@@ -13,6 +14,10 @@ have_libclang() {
 have_libclang || need+=(libclang-dev)
 command -v g++ >/dev/null || need+=(g++)
 command -v make >/dev/null || need+=(make)
+if [ "${1:-}" = "--test" ]; then
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+fi
 
 if ((${#need[@]})); then
   echo "bootstrap: installing ${need[*]}"

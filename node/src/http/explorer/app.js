@@ -95,22 +95,22 @@ function badge(yes, text) {
 
 // A bar chart: bars of `values` (0..max), labels under the first and last bar.
 function barChart(title, values, labels, max, format) {
-  const width = 720, height = 180, pad = 28;
-  const step = (width - 2 * pad) / Math.max(values.length, 1);
+  const width = 720, height = 180, pad = 28, left = 48;
+  const step = (width - left - pad) / Math.max(values.length, 1);
   const top = max || Math.max(1, ...values);
   const bars = values.map((value, i) => {
     const barHeight = ((height - 2 * pad) * value) / top;
     return svg("rect", {
-      class: "bar", x: pad + i * step + 1, y: height - pad - barHeight,
+      class: "bar", x: left + i * step + 1, y: height - pad - barHeight,
       width: Math.max(step - 2, 1), height: barHeight,
     }, svg("title", {}, `${labels[i]}: ${format(value)}`));
   });
   return svg("svg", { class: "plot", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": title },
-    svg("text", { x: pad, y: 16 }, title),
-    svg("line", { x1: pad, y1: height - pad, x2: width - pad, y2: height - pad, stroke: "#ccc" }),
+    svg("text", { x: left, y: 16 }, title),
+    svg("line", { x1: left, y1: height - pad, x2: width - pad, y2: height - pad, stroke: "#ccc" }),
     svg("text", { x: 2, y: pad + 4 }, format(top)),
     bars,
-    labels.length ? svg("text", { x: pad, y: height - 8 }, labels[0]) : null,
+    labels.length ? svg("text", { x: left, y: height - 8 }, labels[0]) : null,
     labels.length > 1 ? svg("text", { x: width - pad, y: height - 8, "text-anchor": "end" }, labels[labels.length - 1]) : null);
 }
 
