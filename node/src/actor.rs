@@ -9,7 +9,10 @@ use goodwill_ledger::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+use std::sync::Arc;
+
 use crate::mempool::{Mempool, PoolConfig, PoolError};
+use crate::metrics::Metrics;
 
 /// Most blocks in one range response.
 pub const MAX_RANGE_BLOCKS: u32 = 64;
@@ -224,12 +227,13 @@ pub fn spawn(
     chain: Chain<RocksStore>,
     forger: Option<Keypair>,
     pool: PoolConfig,
+    metrics: Arc<Metrics>,
 ) -> (ChainHandle, std::thread::JoinHandle<()>) {
     let (commands, mut inbox) = mpsc::channel(QUEUE);
     let thread = std::thread::Builder::new()
         .name("chain".into())
         .spawn(move || {
-            let mut actor = Actor { chain, forger, pool: Mempool::new(pool) };
+            let mut actor = Actor { chain, forger, pool: Mempool::new(pool), metrics };
             while let Some(command) = inbox.blocking_recv() {
                 actor.handle(command);
             }
@@ -243,6 +247,7 @@ struct Actor {
     chain: Chain<RocksStore>,
     forger: Option<Keypair>,
     pool: Mempool,
+    metrics: Arc<Metrics>,
 }
 
 impl Actor {
@@ -330,7 +335,19 @@ impl Actor {
             }
         };
         let senders: Vec<Address> = block.transactions.iter().map(|tx| tx.body().sender).collect();
-        match self.chain.import(block) {
+        let started = std::time::Instant::now();
+        let outcome = self.chain.import(block);
+        if let Ok(goodwill_ledger::Imported::Extended(_) | goodwill_ledger::Imported::Reorganized { .. }) =
+            &outcome
+        {
+            self.metrics.block_import_seconds.observe(started.elapsed().as_secs_f64());
+            self.metrics.committed_blocks.inc();
+            self.metrics.committed_transactions.inc_by(senders.len() as u64);
+            if matches!(outcome, Ok(goodwill_ledger::Imported::Reorganized { .. })) {
+                self.metrics.reorganizations.inc();
+            }
+        }
+        match outcome {
             // Held aside already, still without its parent: as much an orphan as the first time.
             Ok(goodwill_ledger::Imported::Known) if !parent_known => ImportOutcome::Orphan,
             Ok(goodwill_ledger::Imported::Known) => ImportOutcome::Known,
@@ -445,6 +462,7 @@ impl Actor {
         if self.chain.head().header().slot >= slot {
             return Ok(None);
         }
+        let started = std::time::Instant::now();
         let mut builder = match self.chain.builder(forger, slot, timestamp_ms) {
             Ok(builder) => builder,
             Err(goodwill_ledger::ChainError::Invalid(_)) => return Ok(None),
@@ -487,6 +505,9 @@ impl Actor {
         };
         let senders: Vec<Address> = block.transactions.iter().map(|tx| tx.body().sender).collect();
         self.chain.commit(applied).map_err(|e| e.to_string())?;
+        self.metrics.block_import_seconds.observe(started.elapsed().as_secs_f64());
+        self.metrics.committed_blocks.inc();
+        self.metrics.committed_transactions.inc_by(senders.len() as u64);
         for id in dropped {
             self.pool.remove(&id);
         }
@@ -514,7 +535,7 @@ mod tests {
         let spec = testkit::spec(4);
         let pool = PoolConfig::new(spec.pool.tx_expiry_slots, spec.params.min_fee);
         let chain = Chain::open(RocksStore::open(dir).unwrap(), spec).unwrap();
-        Actor { chain, forger: None, pool: Mempool::new(pool) }
+        Actor { chain, forger: None, pool: Mempool::new(pool), metrics: Metrics::new() }
     }
 
     #[test]

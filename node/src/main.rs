@@ -8,6 +8,7 @@ mod forger;
 mod http;
 mod light;
 mod mempool;
+mod metrics;
 mod network;
 mod rate_limit;
 mod run;

@@ -34,6 +34,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::actor::{ChainHandle, ImportOutcome, SubmitError, TxStatus, Verdict};
+use crate::metrics::{self, Metrics};
 use crate::sync::{Progress, SyncPlan};
 
 /// Depth of the command queue.
@@ -85,6 +86,7 @@ pub struct PeerInfo {
 pub struct NetworkHandle {
     commands: mpsc::Sender<NetCommand>,
     peers: Arc<AtomicUsize>,
+    light_peers: Arc<AtomicUsize>,
     sync: watch::Receiver<Progress>,
     peer_id: PeerId,
     listening: watch::Receiver<Vec<Multiaddr>>,
@@ -105,6 +107,11 @@ impl NetworkHandle {
     /// Peers that passed the status exchange.
     pub fn peers(&self) -> usize {
         self.peers.load(Ordering::Relaxed)
+    }
+
+    /// Of those, how many are light peers.
+    pub fn light_peers(&self) -> usize {
+        self.light_peers.load(Ordering::Relaxed)
     }
 
     /// What sync is doing.
@@ -169,6 +176,7 @@ pub async fn spawn(
     key: identity::Keypair,
     config: NetworkConfig,
     chain: ChainHandle,
+    metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 ) -> eyre::Result<(NetworkHandle, tokio::task::JoinHandle<()>)> {
     let status = chain.status().await.map_err(|_| eyre::eyre!("the chain stopped"))?;
@@ -204,8 +212,15 @@ pub async fn spawn(
     let (validations, validation_inbox) = mpsc::channel(VALIDATION_QUEUE);
     let (validated, validated_inbox) = mpsc::channel(VALIDATION_QUEUE);
     let queued_bytes = Arc::new(AtomicUsize::new(0));
-    tokio::spawn(validate_gossip(chain.clone(), validation_inbox, validated, queued_bytes.clone()));
+    tokio::spawn(validate_gossip(
+        chain.clone(),
+        validation_inbox,
+        validated,
+        queued_bytes.clone(),
+        metrics.clone(),
+    ));
     let peers = Arc::new(AtomicUsize::new(0));
+    let light_peers = Arc::new(AtomicUsize::new(0));
     let head = status.head.header().height;
     let (progress, sync) = watch::channel(SyncPlan::<OutboundRequestId>::default().progress(head));
     let (listen_addresses, listening) = watch::channel(Vec::new());
@@ -218,7 +233,10 @@ pub async fn spawn(
         genesis: status.genesis_hash,
         topics,
         verified: HashSet::new(),
+        light: HashSet::new(),
         peers: peers.clone(),
+        light_peers: light_peers.clone(),
+        metrics,
         limits: crate::rate_limit::PeerRateLimiter::new(),
         sync: SyncPlan::default(),
         ready: VecDeque::new(),
@@ -235,7 +253,7 @@ pub async fn spawn(
         bootstrapped: false,
     };
     let handle = tokio::spawn(task.run(inbox, report_inbox, validated_inbox, shutdown));
-    Ok((NetworkHandle { commands, peers, sync, peer_id, listening }, handle))
+    Ok((NetworkHandle { commands, peers, light_peers, sync, peer_id, listening }, handle))
 }
 
 /// How importing a sync batch ended.
@@ -270,7 +288,11 @@ struct Network {
     topics: Vec<(GossipKind, gossipsub::IdentTopic)>,
     /// Peers that passed the status exchange (bounded by the connection limits).
     verified: HashSet<PeerId>,
+    /// Those of them that said they are light peers.
+    light: HashSet<PeerId>,
     peers: Arc<AtomicUsize>,
+    light_peers: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
     /// Per-peer request rate limits.
     limits: crate::rate_limit::PeerRateLimiter,
     sync: SyncPlan<OutboundRequestId>,
@@ -444,10 +466,18 @@ impl Network {
         None
     }
 
+    /// Publishes the verified peers' counts (the light set only ever holds verified peers).
+    fn count_peers(&mut self) {
+        let verified = &self.verified;
+        self.light.retain(|peer| verified.contains(peer));
+        self.peers.store(self.verified.len(), Ordering::Relaxed);
+        self.light_peers.store(self.light.len(), Ordering::Relaxed);
+    }
+
     fn refuse(&mut self, peer: PeerId, reason: &str) {
         tracing::warn!(%peer, reason, "refusing a peer of another chain");
         self.verified.remove(&peer);
-        self.peers.store(self.verified.len(), Ordering::Relaxed);
+        self.count_peers();
         let _ = self.swarm.disconnect_peer_id(peer);
     }
 
@@ -457,8 +487,12 @@ impl Network {
         status: &wire::Status,
     ) -> Result<(), crate::actor::Stopped> {
         if self.verified.insert(peer) {
-            tracing::info!(%peer, height = status.head_height, "peer joined");
-            self.peers.store(self.verified.len(), Ordering::Relaxed);
+            let light = status.role == wire::Role::Light as i32;
+            tracing::info!(%peer, height = status.head_height, light, "peer joined");
+            if light {
+                self.light.insert(peer);
+            }
+            self.count_peers();
         }
         if !self.bootstrapped {
             self.bootstrapped = true;
@@ -607,7 +641,7 @@ impl Network {
                     self.strikes.remove(&peer_id);
                 }
                 if self.verified.remove(&peer_id) {
-                    self.peers.store(self.verified.len(), Ordering::Relaxed);
+                    self.count_peers();
                 }
                 self.drive().await?;
             }
@@ -661,6 +695,7 @@ impl Network {
                 };
                 if self.queued_bytes.load(Ordering::Relaxed) + size > VALIDATION_QUEUE_BYTES {
                     tracing::debug!(source = %pending.source, "gossip validation queue full; dropping a message");
+                    self.metrics.gossip(metrics::Topic::from(pending.kind), metrics::Verdict::Ignored);
                     self.report(&pending.id, &pending.source, Verdict::Ignore);
                     return Ok(());
                 }
@@ -674,6 +709,7 @@ impl Network {
                         mpsc::error::TrySendError::Closed(_) => return Err(crate::actor::Stopped),
                     };
                     tracing::debug!(source = %pending.source, "gossip validation queue full; dropping a message");
+                    self.metrics.gossip(metrics::Topic::from(pending.kind), metrics::Verdict::Ignored);
                     self.report(&pending.id, &pending.source, Verdict::Ignore);
                 }
             }
@@ -977,12 +1013,19 @@ async fn validate_gossip(
     mut inbox: mpsc::Receiver<Pending>,
     results: mpsc::Sender<Validated>,
     queued_bytes: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
 ) {
     while let Some(pending) = inbox.recv().await {
         let size = pending.data.len();
         let validated = validate(&chain, pending.kind, pending.data).await;
         queued_bytes.fetch_sub(size, Ordering::Relaxed);
         let Ok((verdict, effect)) = validated else { return };
+        let counted = match verdict {
+            Verdict::Accept => metrics::Verdict::Accepted,
+            Verdict::Ignore => metrics::Verdict::Ignored,
+            Verdict::Reject => metrics::Verdict::Rejected,
+        };
+        metrics.gossip(metrics::Topic::from(pending.kind), counted);
         let result = Validated { id: pending.id, source: pending.source, verdict, effect };
         if results.send(result).await.is_err() {
             return;

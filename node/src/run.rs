@@ -51,7 +51,8 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
     );
     let forger_address = config.forger_key.as_ref().map(Keypair::address);
     let pool = crate::mempool::PoolConfig::new(chain.spec().pool.tx_expiry_slots, config.min_fee);
-    let (handle, chain_thread) = actor::spawn(chain, config.forger_key, pool);
+    let metrics = crate::metrics::Metrics::new();
+    let (handle, chain_thread) = actor::spawn(chain, config.forger_key, pool, metrics.clone());
     let (stop, stopped) = watch::channel(false);
 
     let network_key = crate::network::load_or_create_identity(&config.base_path.join("network.key"))?;
@@ -62,13 +63,14 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
         mdns: config.mdns,
     };
     let (network, network_task) =
-        crate::network::spawn(network_key, network_config, handle.clone(), stopped.clone()).await?;
+        crate::network::spawn(network_key, network_config, handle.clone(), metrics.clone(), stopped.clone())
+            .await?;
 
     let listener = crate::http::bind(config.http)
         .await
         .wrap_err_with(|| format!("binding the HTTP API to {}", config.http))?;
     let http_address = listener.local_addr()?;
-    let router = crate::http::router(handle.clone(), network.clone());
+    let router = crate::http::router(handle.clone(), network.clone(), metrics);
     let mut http_stopped = stopped.clone();
     let http = tokio::spawn(async move {
         let shutdown = async move {

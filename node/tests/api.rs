@@ -155,6 +155,25 @@ fn the_api_shows_the_ledger_and_refuses_bad_input_with_json_errors() {
     assert_eq!(genesis["blocks"][0]["height"], 0);
     assert!(genesis["next_before"].is_null());
 
+    // Metrics: Prometheus text with the head, the committed transactions and the CPU they cost.
+    let text =
+        ureq::get(&format!("{}/metrics", node.url)).call().unwrap().body_mut().read_to_string().unwrap();
+    let metric = |name: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .unwrap_or_else(|| panic!("no {name} in {text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let head = node.get("/api/v1/status")["head"]["height"].as_f64().unwrap();
+    assert!(metric("goodwill_head_height") <= head && metric("goodwill_head_height") >= 5.0, "{text}");
+    assert!(metric("goodwill_committed_transactions_total") >= 5.0, "{text}");
+    assert!(metric("goodwill_block_import_seconds_count") >= 5.0, "{text}");
+    assert!(metric("goodwill_cpu_seconds_per_committed_transaction") > 0.0, "{text}");
+    assert_eq!(metric("goodwill_pool_transactions"), 0.0, "{text}");
+    assert!(text.contains("goodwill_peers{role=\"main\"} 0"), "{text}");
+    assert!(text.ends_with("# EOF\n"));
+
     // Bad input: a JSON error with a stable code, never a 500.
     let zero = "0".repeat(64);
     let api = format!("{}/api/v1", node.url);

@@ -2,6 +2,7 @@
 //! spends a key held by the node.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 use crate::actor::{ChainHandle, SubmitError};
 use crate::forger::now_ms;
 use crate::mempool::{Mempool, PoolError};
+use crate::metrics::Metrics;
 use crate::network::NetworkHandle;
 
 mod explore;
@@ -49,10 +51,11 @@ fn internal(message: String) -> ApiError {
 pub struct Api {
     chain: ChainHandle,
     network: NetworkHandle,
+    metrics: Arc<Metrics>,
 }
 
 /// The API's and the explorer's routes.
-pub fn router(chain: ChainHandle, network: NetworkHandle) -> Router {
+pub fn router(chain: ChainHandle, network: NetworkHandle, metrics: Arc<Metrics>) -> Router {
     Router::new()
         .route("/api/v1/status", get(status))
         .route("/api/v1/peers", get(peers))
@@ -69,11 +72,12 @@ pub fn router(chain: ChainHandle, network: NetworkHandle) -> Router {
         .route("/api/v1/associations/{address}", get(association))
         .route("/api/v1/mempool", get(mempool))
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/metrics", get(prometheus))
         .merge(explorer::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(Api { chain, network })
+        .with_state(Api { chain, network, metrics })
 }
 
 /// A path parameter whose rejection is a JSON error.
@@ -116,6 +120,22 @@ async fn wrong_method(method: Method, uri: Uri) -> ApiError {
     )
 }
 
+/// Prometheus metrics, in the OpenMetrics text format.
+async fn prometheus(State(Api { chain, network, metrics }): State<Api>) -> Result<Response, ApiError> {
+    let status = chain.status().await.map_err(|_| unavailable())?;
+    let light_peers = network.light_peers();
+    let snapshot = crate::metrics::Snapshot {
+        head_height: status.head.header().height,
+        pool_transactions: status.pending,
+        pool_bytes: status.pending_bytes,
+        main_peers: network.peers().saturating_sub(light_peers),
+        light_peers,
+        sync: network.sync(),
+    };
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    Ok(([(header::CONTENT_TYPE, content_type)], metrics.render(&snapshot)).into_response())
+}
+
 /// The OpenAPI description of this API.
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
@@ -129,7 +149,7 @@ pub async fn bind(address: SocketAddr) -> std::io::Result<tokio::net::TcpListene
     tokio::net::TcpListener::bind(address).await
 }
 
-async fn status(State(Api { chain, network }): State<Api>) -> Result<Json<Value>, ApiError> {
+async fn status(State(Api { chain, network, .. }): State<Api>) -> Result<Json<Value>, ApiError> {
     let status = chain.status().await.map_err(|_| unavailable())?;
     let header = status.head.header();
     let slot = now_ms().saturating_sub(status.genesis_time_ms) / status.slot_duration_ms;
@@ -171,7 +191,7 @@ struct Submission {
     transaction: String,
 }
 
-async fn submit(State(Api { chain, network }): State<Api>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn submit(State(Api { chain, network, .. }): State<Api>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let bad = |code, message: String| ApiError(StatusCode::BAD_REQUEST, code, message);
     let submission: Submission = serde_json::from_slice(&body)
         .map_err(|e| bad("bad_json", format!("expected {{\"transaction\": \"<hex>\"}}: {e}")))?;
