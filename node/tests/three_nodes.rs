@@ -57,6 +57,17 @@ fn three_nodes_agree_and_refuse_another_chain() {
     assert!(first.logged("its genesis is"), "the reason names the genesis");
     assert_eq!(stranger.status()["peers"], 0, "a node of another chain was accepted as a peer");
     assert_eq!(first.status()["peers"], 2);
+
+    // The metrics count the gossip the first node accepted (its peers' blocks) and its peers.
+    let metrics =
+        ureq::get(&format!("{}/metrics", first.url)).call().unwrap().body_mut().read_to_string().unwrap();
+    let value = |prefix: &str| -> u64 {
+        let line =
+            metrics.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("{prefix}: {metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(value("goodwill_gossip_messages_total{topic=\"blocks\",verdict=\"accepted\"}") >= 1, "{metrics}");
+    assert_eq!(value("goodwill_peers{role=\"main\"}"), 2, "{metrics}");
     drop(stranger);
     drop(others);
 }
