@@ -16,9 +16,11 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create and inspect signing keys.
+    /// The wallet's keys: an encrypted keystore (new, list, import, export), and plain key files.
+    Key(KeyArgs),
+    /// Read an account through a node: its balance, or its transactions.
     #[command(subcommand)]
-    Key(KeyCommand),
+    Account(AccountCommand),
     /// Build chain specs.
     #[command(subcommand, name = "chain-spec")]
     ChainSpec(ChainSpecCommand),
@@ -146,9 +148,13 @@ pub struct LightArgs {
 /// Arguments shared by every `goodwill tx` command.
 #[derive(Debug, Args)]
 pub struct TxArgs {
-    /// The signing key: a key file, or `dev` / `dev2` (insecure, dev and local chains only).
+    /// The signing key: a keystore address or name (unlocked with its passphrase), a plain key
+    /// file, or `dev` / `dev2` (insecure, dev and local chains only).
     #[arg(long, global = true, default_value = "")]
     pub key: String,
+    /// The keystore folder.
+    #[arg(long, global = true, env = "GOODWILL_KEYSTORE", default_value_os_t = default_keystore_dir())]
+    pub keystore: PathBuf,
     /// The node's HTTP API.
     #[arg(long, global = true, default_value = "http://127.0.0.1:9933")]
     pub node: String,
@@ -205,11 +211,85 @@ pub enum TxKind {
         #[arg(long)]
         association: String,
     },
+    /// Report a forger that signed two different headers for one slot: it forfeits the forging
+    /// weight of all its tickets.
+    ReportEquivocation {
+        /// One header: a `SignedBlockHeader` protobuf, hex-encoded.
+        #[arg(long)]
+        first: String,
+        /// The other header, same forger and slot.
+        #[arg(long)]
+        second: String,
+    },
+}
+
+/// `goodwill key [--keystore DIR] ...`
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// The keystore folder.
+    #[arg(long, global = true, env = "GOODWILL_KEYSTORE", default_value_os_t = default_keystore_dir())]
+    pub keystore: PathBuf,
+    #[command(subcommand)]
+    pub command: KeyCommand,
+}
+
+/// The keystore's default folder: `$XDG_DATA_HOME/goodwill/keystore`.
+pub fn default_keystore_dir() -> PathBuf {
+    default_testnet_dir().with_file_name("keystore")
+}
+
+/// `goodwill account ...`
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// An account's balance and nonce.
+    Balance {
+        /// The account's address.
+        address: String,
+        /// The node to ask (a main node or a light peer).
+        #[arg(long, default_value = "http://127.0.0.1:9933")]
+        node: String,
+    },
+    /// An account's committed transactions, newest first.
+    History {
+        /// The account's address.
+        address: String,
+        /// The node to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9933")]
+        node: String,
+        /// How many transactions to list (at most 100 per page; more pages are followed).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
 }
 
 /// `goodwill key ...`
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
+    /// Create a key in the keystore, encrypted under a passphrase (asked twice on the terminal,
+    /// or read from GOODWILL_PASSPHRASE_FILE / GOODWILL_PASSPHRASE), and print its address.
+    New {
+        /// A name to use in place of the address (in `--key NAME`).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the keystore's addresses and names.
+    List,
+    /// Encrypt a plain key file (as `key generate --out` writes) into the keystore.
+    Import {
+        /// The key file.
+        file: PathBuf,
+        /// A name for it.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Decrypt a keystore key into a plain key file readable only by you.
+    Export {
+        /// Its address or name.
+        key: String,
+        /// Where to write it (refuses to overwrite).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Generate a new key. With --out, writes a key file readable only by you and prints the
     /// address; without, prints the key as JSON.
     Generate {

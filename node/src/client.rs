@@ -52,15 +52,37 @@ fn parse_address(text: &str) -> eyre::Result<Address> {
     text.parse().map_err(|e| eyre!("{e}"))
 }
 
-fn key(name: &str, chain_id: &str) -> eyre::Result<Keypair> {
+fn key(name: &str, chain_id: &str, keystore: &std::path::Path) -> eyre::Result<Keypair> {
     match name {
-        "" => bail!("--key is required: a key file, or dev / dev2 on a dev or local chain"),
+        "" => bail!(
+            "--key is required: a keystore address or name, a key file, or dev / dev2 on a dev or local chain"
+        ),
         "dev" | "dev2" if DEV_CHAINS.contains(&chain_id) => Ok(Keypair::insecure_dev(name)),
         "dev" | "dev2" => {
             bail!("the insecure {name} key is refused on chain {chain_id}: it is for dev and local chains")
         }
-        path => Ok(Keypair::read_file(std::path::Path::new(path))?),
+        path if std::path::Path::new(path).is_file() => Ok(Keypair::read_file(std::path::Path::new(path))?),
+        which => {
+            let store = crate::keystore::Keystore::new(keystore.to_path_buf());
+            let entry = store.find(which)?.ok_or_else(|| {
+                eyre!(
+                    "--key {which}: no such key file, and no key of that address or name in {}",
+                    keystore.display()
+                )
+            })?;
+            let passphrase =
+                crate::keystore::passphrase(&format!("Passphrase for {}: ", entry.address), false)?;
+            store.unlock(&entry, passphrase.as_bytes())
+        }
     }
+}
+
+fn header(text: &str, which: &str) -> eyre::Result<Box<goodwill_ledger::SealedHeader>> {
+    use prost::Message;
+    let bytes = hex::decode(text.trim()).map_err(|_| eyre!("--{which} must be hexadecimal"))?;
+    let wire = goodwill_proto::v1::SignedBlockHeader::decode(bytes.as_slice())
+        .map_err(|e| eyre!("--{which} is not a SignedBlockHeader protobuf: {e}"))?;
+    Ok(Box::new(goodwill_ledger::SealedHeader::from_wire(wire).map_err(|e| eyre!("--{which}: {e}"))?))
 }
 
 /// Runs `goodwill tx`.
@@ -72,7 +94,7 @@ pub fn run(args: TxArgs) -> eyre::Result<()> {
     }
     let chain_id =
         status["chain_id"].as_str().ok_or_else(|| eyre!("the node did not say its chain id"))?.to_string();
-    let signer = key(&args.key, &chain_id)?;
+    let signer = key(&args.key, &chain_id, &args.keystore)?;
     let sender = signer.address();
     let (_, account) = node.get(&format!("/api/v1/accounts/{sender}"))?;
     let nonce = account["nonce"].as_u64().ok_or_else(|| eyre!("the node did not say the sender's nonce"))?;
@@ -99,6 +121,10 @@ pub fn run(args: TxArgs) -> eyre::Result<()> {
         TxKind::Vote { association } => {
             Payload::VoteAssociation { association: parse_address(&association)? }
         }
+        TxKind::ReportEquivocation { first, second } => Payload::ReportEquivocation {
+            first: header(&first, "first")?,
+            second: header(&second, "second")?,
+        },
     };
     let min_fee = status["min_fee"]
         .as_str()
@@ -137,4 +163,75 @@ pub fn run(args: TxArgs) -> eyre::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs `goodwill account balance`.
+pub fn balance(address: &str, node: &str) -> eyre::Result<()> {
+    let address = parse_address(address)?;
+    let (code, account) = Node::new(node).get(&format!("/api/v1/accounts/{address}"))?;
+    if code != 200 {
+        bail!("{node} answered {code}: {}", error_message(&account));
+    }
+    let balance: u64 = account["balance"]
+        .as_str()
+        .and_then(|b| b.parse().ok())
+        .ok_or_else(|| eyre!("no balance in the answer"))?;
+    println!("{address}");
+    println!("balance  {} ({balance} base units)", coins(balance));
+    println!("nonce    {}", account["nonce"]);
+    if let Some(pending) = account["pending_transactions"].as_u64().filter(|p| *p > 0) {
+        println!("pending  {pending} transaction(s) in the node's pool");
+    }
+    if account["verified"].as_bool() == Some(true) {
+        println!("verified against the state root of block #{}", account["height"]);
+    }
+    Ok(())
+}
+
+/// Runs `goodwill account history`.
+pub fn history(address: &str, node: &str, limit: usize) -> eyre::Result<()> {
+    let address = parse_address(address)?;
+    let api = Node::new(node);
+    let mut cursor: Option<String> = None;
+    let mut shown = 0;
+    while shown < limit {
+        let page = (limit - shown).min(100);
+        let query = cursor.as_ref().map_or(String::new(), |c| format!("&cursor={c}"));
+        let (code, answer) =
+            api.get(&format!("/api/v1/accounts/{address}/transactions?limit={page}{query}"))?;
+        if code != 200 {
+            bail!("{node} answered {code}: {}", error_message(&answer));
+        }
+        let transactions = answer["transactions"].as_array().cloned().unwrap_or_default();
+        for tx in &transactions {
+            let direction = if tx["sender"] == address.to_string() { "out" } else { "in " };
+            let amount = tx["payload"]["amount"].as_str().or(tx["payload"]["price"].as_str());
+            let amount = amount.and_then(|a| a.parse().ok()).map(coins).unwrap_or_default();
+            println!(
+                "#{:<8} {} {direction} {:<20} {:>22}  {}",
+                tx["block"]["height"],
+                tx["id"].as_str().unwrap_or("?"),
+                tx["kind"].as_str().unwrap_or("?"),
+                amount,
+                tx["sender"].as_str().unwrap_or("?"),
+            );
+        }
+        shown += transactions.len();
+        match answer["next_cursor"].as_str() {
+            Some(next) if !transactions.is_empty() => cursor = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    if shown == 0 {
+        println!("no committed transactions for {address}");
+    }
+    Ok(())
+}
+
+/// Base units as coins, without trailing zeros.
+fn coins(units: u64) -> String {
+    let (whole, fraction) = (units / goodwill_ledger::COIN, units % goodwill_ledger::COIN);
+    let fraction = format!("{fraction:09}");
+    let fraction = fraction.trim_end_matches('0');
+    if fraction.is_empty() { format!("{whole} GW") } else { format!("{whole}.{fraction} GW") }
 }

@@ -11,17 +11,20 @@ use goodwill_ledger::{
 use serde_json::json;
 
 use crate::cli::{
-    BuiltinChain, ChainSpecCommand, Cli, Command, KeyCommand, LedgerCommand, NodeArgs, TestnetCommand,
+    AccountCommand, BuiltinChain, ChainSpecCommand, Cli, Command, KeyArgs, KeyCommand, LedgerCommand,
+    NodeArgs, TestnetCommand,
 };
+use crate::keystore::{KdfParams, Keystore, passphrase};
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> eyre::Result<()> {
     match cli.command {
-        Command::Key(KeyCommand::Generate { out }) => key_generate(out.as_deref()),
-        Command::Key(KeyCommand::Inspect { file }) => {
-            let key = Keypair::read_file(&file)?;
-            println!("{}", key.address());
-            Ok(())
+        Command::Key(args) => key_command(args),
+        Command::Account(AccountCommand::Balance { address, node }) => {
+            crate::client::balance(&address, &node)
+        }
+        Command::Account(AccountCommand::History { address, node, limit }) => {
+            crate::client::history(&address, &node, limit)
         }
         Command::ChainSpec(ChainSpecCommand::Build(args)) => {
             let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
@@ -179,6 +182,54 @@ fn write_spec_with_keys(spec: &mut ChainSpec, dir: &Path) -> eyre::Result<()> {
         .wrap_err_with(|| format!("writing {}", spec_path.display()))?;
     println!("{}", spec_path.display());
     Ok(())
+}
+
+fn key_command(args: KeyArgs) -> eyre::Result<()> {
+    let store = Keystore::new(args.keystore);
+    match args.command {
+        KeyCommand::Generate { out } => key_generate(out.as_deref()),
+        KeyCommand::Inspect { file } => {
+            let key = Keypair::read_file(&file)?;
+            println!("{}", key.address());
+            Ok(())
+        }
+        KeyCommand::New { name } => {
+            let key = Keypair::generate()?;
+            let passphrase = passphrase("Passphrase for the new key: ", true)?;
+            let path = store.add(&key, name.as_deref(), passphrase.as_bytes(), KdfParams::default())?;
+            eprintln!("encrypted into {}", path.display());
+            println!("{}", key.address());
+            Ok(())
+        }
+        KeyCommand::List => {
+            let keys = store.list()?;
+            if keys.is_empty() {
+                eprintln!("no keys in {} (create one with `goodwill key new`)", store.dir().display());
+            }
+            for entry in keys {
+                println!("{}  {}", entry.address, entry.name.as_deref().unwrap_or("-"));
+            }
+            Ok(())
+        }
+        KeyCommand::Import { file, name } => {
+            let key = Keypair::read_file(&file)?;
+            let passphrase = passphrase(&format!("Passphrase for {}: ", key.address()), true)?;
+            let path = store.add(&key, name.as_deref(), passphrase.as_bytes(), KdfParams::default())?;
+            eprintln!("encrypted into {}; you may delete {} now", path.display(), file.display());
+            println!("{}", key.address());
+            Ok(())
+        }
+        KeyCommand::Export { key, out } => {
+            let entry =
+                store.find(&key)?.ok_or_else(|| eyre!("no key {key} in {}", store.dir().display()))?;
+            let passphrase = passphrase(&format!("Passphrase for {}: ", entry.address), false)?;
+            let keypair = store.unlock(&entry, passphrase.as_bytes())?;
+            keypair.write_file(&out)?;
+            eprintln!("warning: {} holds the key unencrypted", out.display());
+            println!("{}", keypair.address());
+            Ok(())
+        }
+    }
 }
 
 fn key_generate(out: Option<&Path>) -> eyre::Result<()> {

@@ -6,6 +6,7 @@ mod client;
 mod commands;
 mod forger;
 mod http;
+mod keystore;
 mod light;
 mod mempool;
 mod metrics;
