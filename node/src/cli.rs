@@ -8,6 +8,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "goodwill", version, about)]
 pub struct Cli {
+    /// How logs are written to standard error: `text` for people, `json` (one object per line)
+    /// for log collectors. Filter them with RUST_LOG (default `info`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -94,6 +98,10 @@ pub fn default_testnet_dir() -> PathBuf {
 /// Arguments of `goodwill node`.
 #[derive(Debug, Args)]
 pub struct NodeArgs {
+    /// A TOML file with any of these flags as keys (`base-path = "..."`, `bootnode = [...]`),
+    /// optionally under `[node]`; flags on the command line override it. Also GOODWILL_CONFIG.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// A one-node development chain in a temporary folder, forged by the insecure `dev` key.
     #[arg(long, conflicts_with_all = ["chain", "forger_key"])]
     pub dev: bool,
@@ -131,6 +139,10 @@ pub struct NodeArgs {
 /// Arguments of `goodwill light`.
 #[derive(Debug, Args)]
 pub struct LightArgs {
+    /// A TOML file with any of these flags as keys, optionally under `[light]`; flags on the
+    /// command line override it. Also GOODWILL_CONFIG.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// The chain: a chain spec file, or `local` (the local cluster's).
     #[arg(long)]
     pub chain: PathBuf,
@@ -305,6 +317,13 @@ pub enum KeyCommand {
 }
 
 /// Built-in chain specs.
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum BuiltinChain {
     /// One node; the insecure `dev` key forges.

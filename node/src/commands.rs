@@ -69,9 +69,9 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
                 ChainSpec::dev(now - now % goodwill_ledger::ChainParams::default().slot_duration_ms)
             }
         };
-        eprintln!(
-            "development chain in {}: the dev and dev2 keys are public and insecure",
-            base_path.display()
+        tracing::warn!(
+            base_path = %base_path.display(),
+            "development chain: the dev and dev2 keys are public and insecure"
         );
         (spec, Some(Keypair::insecure_dev("dev")), base_path, temporary)
     } else {

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -129,4 +131,45 @@ fn chain_names_resolve_or_say_why_not() {
     let output = goodwill(&["node", "--chain", "testnet", "--base-path", base.to_str().unwrap()]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no public Goodwill testnet"), "{output:?}");
+}
+
+#[test]
+fn a_config_file_runs_a_node_with_json_logs_and_a_bad_one_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("data");
+    let config = dir.path().join("goodwill.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[node]\ndev = true\nbase-path = {:?}\nlog-format = \"json\"\nhttp = \"127.0.0.1:1\"\n",
+            base.display().to_string()
+        ),
+    )
+    .unwrap();
+    // The harness's `--http 127.0.0.1:0` overrides the file's port 1.
+    let node = common::Node::spawn(&["--config".as_ref(), config.as_os_str()]);
+    assert!(node.get("/api/v1/status")["chain_id"] == "goodwill-dev");
+    assert!(base.join("db").is_dir(), "the file's base path is used");
+    let logged =
+        common::wait_until(std::time::Duration::from_secs(10), || !node.log.lock().unwrap().is_empty());
+    assert!(logged);
+    // Every line of the log is one JSON object with a level and a message.
+    for text in node.log.lock().unwrap().iter() {
+        let line: serde_json::Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert!(line["level"].is_string() && line["fields"]["message"].is_string(), "{line}");
+    }
+    drop(node);
+
+    // An unknown key: an error that names it, and no node.
+    let bad = dir.path().join("bad.toml");
+    let other = dir.path().join("other");
+    std::fs::write(
+        &bad,
+        format!("dev = true\nbase-path = {:?}\nfrobnicate = 1\n", other.display().to_string()),
+    )
+    .unwrap();
+    let output = goodwill(&["node", "--config", bad.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown key `frobnicate`"), "{output:?}");
+    assert!(!other.exists(), "a refused config created the base path");
 }

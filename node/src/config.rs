@@ -1,0 +1,170 @@
+//! The TOML config file of `goodwill node` and `goodwill light`.
+//!
+//! Every key is a command-line flag of the command, without its dashes (`base-path` or
+//! `base_path`); a table `[node]` or `[light]` holds that command's keys. A flag given on the
+//! command line overrides the file's key of the same name, lists included (a `--bootnode` on the
+//! command line replaces the file's `bootnode` list). The file is turned into flags before the
+//! command line is parsed, so it is checked by exactly the rules the flags are: a wrong type or
+//! an unknown key is an error naming the key, and nothing starts.
+//!
+//! ```toml
+//! [node]
+//! chain = "spec.json"
+//! base-path = "/var/lib/goodwill"
+//! http = "127.0.0.1:9933"
+//! listen = ["/ip4/0.0.0.0/tcp/30333"]
+//! bootnode = ["/ip4/203.0.113.7/tcp/30333/p2p/12D3KooW..."]
+//! log-format = "json"
+//! ```
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use clap::CommandFactory;
+use eyre::{WrapErr, bail, eyre};
+
+/// Largest config file read.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Flags that only the command line may give.
+const NOT_IN_FILES: [&str; 2] = ["config", "help"];
+
+/// `args` with the config file's flags inserted after the subcommand, when the command line
+/// names a config file (`--config FILE` or `--config=FILE`, or `GOODWILL_CONFIG`) for `node` or
+/// `light`. Other command lines are returned as they are.
+pub fn expand(args: Vec<OsString>) -> eyre::Result<Vec<OsString>> {
+    let Some(position) = args.iter().position(|a| a == "node" || a == "light") else { return Ok(args) };
+    let command = args[position].to_string_lossy().into_owned();
+    let rest = &args[position + 1..];
+    let mut path = None;
+    for (i, arg) in rest.iter().enumerate() {
+        let text = arg.to_string_lossy();
+        if text == "--config" {
+            path = Some(rest.get(i + 1).ok_or_else(|| eyre!("--config needs a file"))?.clone());
+        } else if let Some(file) = text.strip_prefix("--config=") {
+            path = Some(OsString::from(file));
+        }
+    }
+    let Some(path) = path.or_else(|| std::env::var_os("GOODWILL_CONFIG")) else { return Ok(args) };
+    let flags = flags_from_file(Path::new(&path), &command, rest)?;
+    let mut expanded = args[..=position].to_vec();
+    expanded.extend(flags);
+    expanded.extend(rest.iter().cloned());
+    Ok(expanded)
+}
+
+/// The flags `file` sets for `command`, leaving out those `command_line` gives.
+fn flags_from_file(file: &Path, command: &str, command_line: &[OsString]) -> eyre::Result<Vec<OsString>> {
+    let shown = file.display();
+    let size = std::fs::metadata(file).wrap_err_with(|| format!("reading the config file {shown}"))?.len();
+    if size > MAX_CONFIG_BYTES {
+        bail!("the config file {shown} is {size} bytes; at most {MAX_CONFIG_BYTES} are read");
+    }
+    let text = std::fs::read_to_string(file).wrap_err_with(|| format!("reading the config file {shown}"))?;
+    let mut table: toml::Table =
+        text.parse().map_err(|e| eyre!("the config file {shown} is not valid TOML: {e}"))?;
+    // Keys for this command may sit in its own table; the other command's table is not ours.
+    let other = if command == "node" { "light" } else { "node" };
+    table.remove(other);
+    if let Some(section) = table.remove(command) {
+        let toml::Value::Table(section) = section else { bail!("{shown}: [{command}] must be a table") };
+        table.extend(section);
+    }
+    let cli = crate::cli::Cli::command();
+    let sub = cli.find_subcommand(command).ok_or_else(|| eyre!("no command {command}"))?;
+    let mut known: Vec<&str> =
+        sub.get_arguments().filter_map(|a| a.get_long()).filter(|l| !NOT_IN_FILES.contains(l)).collect();
+    // A global flag of every command, accepted after the subcommand too.
+    known.push("log-format");
+    let given: Vec<String> = command_line
+        .iter()
+        .filter_map(|a| a.to_str())
+        .filter_map(|a| a.strip_prefix("--"))
+        .map(|a| a.split('=').next().unwrap_or(a).to_string())
+        .collect();
+    let mut flags = Vec::new();
+    for (key, value) in table {
+        let flag = key.replace('_', "-");
+        if !known.contains(&flag.as_str()) {
+            bail!(
+                "{shown}: unknown key `{key}` for `goodwill {command}`; the keys are: {}",
+                known.join(", ")
+            );
+        }
+        if given.contains(&flag) {
+            continue;
+        }
+        let values = match value {
+            toml::Value::Array(items) => items,
+            single => vec![single],
+        };
+        for value in values {
+            match value {
+                toml::Value::Boolean(true) => flags.push(OsString::from(format!("--{flag}"))),
+                toml::Value::Boolean(false) => {}
+                toml::Value::String(text) => flags.push(OsString::from(format!("--{flag}={text}"))),
+                toml::Value::Integer(number) => flags.push(OsString::from(format!("--{flag}={number}"))),
+                other => bail!(
+                    "{shown}: `{key}` must be a string, a number, true/false or a list of them, not {}",
+                    other.type_str()
+                ),
+            }
+        }
+    }
+    Ok(flags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<OsString> {
+        line.split_whitespace().map(OsString::from).collect()
+    }
+
+    fn with_file(text: &str, line: &str) -> eyre::Result<Vec<String>> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("goodwill.toml");
+        std::fs::write(&file, text)?;
+        let line = line.replace("FILE", file.to_str().unwrap());
+        Ok(expand(args(&line))?.into_iter().map(|a| a.into_string().unwrap()).collect())
+    }
+
+    #[test]
+    fn the_file_sets_flags_and_the_command_line_overrides_them() {
+        let text = r#"
+            min_fee = 5000
+            mdns = false
+            [node]
+            chain = "spec.json"
+            base-path = "/tmp/data"
+            bootnode = ["/ip4/127.0.0.1/tcp/1", "/ip4/127.0.0.1/tcp/2"]
+            [light]
+            http = "127.0.0.1:1"
+        "#;
+        let expanded =
+            with_file(text, "goodwill node --config FILE --bootnode /ip4/127.0.0.1/tcp/3").unwrap();
+        assert!(expanded.contains(&"--chain=spec.json".to_string()), "{expanded:?}");
+        assert!(expanded.contains(&"--base-path=/tmp/data".to_string()));
+        assert!(expanded.contains(&"--min-fee=5000".to_string()));
+        assert!(!expanded.iter().any(|a| a.starts_with("--mdns")));
+        // The command line's bootnode replaces the file's list; the light table is ignored.
+        assert_eq!(expanded.iter().filter(|a| a.contains("/tcp/")).count(), 1, "{expanded:?}");
+        assert!(!expanded.iter().any(|a| a.starts_with("--http")));
+        // And clap accepts the result.
+        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(&expanded).unwrap();
+        assert!(matches!(cli.command, crate::cli::Command::Node(_)));
+    }
+
+    #[test]
+    fn a_bad_file_is_an_error_that_names_the_problem() {
+        let unknown = with_file("colour = \"blue\"", "goodwill node --config FILE").unwrap_err().to_string();
+        assert!(unknown.contains("unknown key `colour`") && unknown.contains("base-path"), "{unknown}");
+        let broken = with_file("chain = ", "goodwill node --config FILE").unwrap_err().to_string();
+        assert!(broken.contains("not valid TOML"), "{broken}");
+        let typed = with_file("listen = { a = 1 }", "goodwill node --config FILE").unwrap_err().to_string();
+        assert!(typed.contains("`listen` must be"), "{typed}");
+        let missing = with_file("", "goodwill node --config /nonexistent/goodwill.toml").unwrap_err();
+        assert!(format!("{missing:#}").contains("reading the config file"), "{missing:#}");
+    }
+}
