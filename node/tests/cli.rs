@@ -153,10 +153,10 @@ fn a_config_file_runs_a_node_with_json_logs_and_a_bad_one_starts_nothing() {
     let logged =
         common::wait_until(std::time::Duration::from_secs(10), || !node.log.lock().unwrap().is_empty());
     assert!(logged);
-    // Every line of the log is one JSON object with a level and a message.
+    // Every line of the log is one JSON object with a level and its fields.
     for text in node.log.lock().unwrap().iter() {
         let line: serde_json::Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
-        assert!(line["level"].is_string() && line["fields"]["message"].is_string(), "{line}");
+        assert!(line["level"].is_string() && line["fields"].is_object(), "{line}");
     }
     drop(node);
 
