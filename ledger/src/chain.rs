@@ -4,7 +4,8 @@
 use jmt::storage::TreeReader;
 
 use crate::execute::{
-    AppliedBlock, ApplyError, BlockBuilder, BlockError, Receipt, apply_block, check_contents,
+    AppliedBlock, ApplyError, BlockBuilder, BlockError, Receipt, apply_block, apply_block_with,
+    check_contents,
 };
 use crate::spec::SpecError;
 use std::collections::{BTreeMap, HashMap};
@@ -16,7 +17,7 @@ use crate::state::{
     association_key, consensus_key, forger_key, update_state,
 };
 use crate::store::{Commit, Store, StoreError};
-use crate::{Account, Address, Amount, Block, ChainSpec, Hash, Header, Keypair, SealedHeader};
+use crate::{Account, Address, Amount, Block, ChainSpec, Hash, Header, Keypair, SealedHeader, Transaction};
 
 /// A chain could not be opened or a block not imported. Nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -253,6 +254,17 @@ impl<S: Store> Chain<S> {
     /// Imports a block: extends the head, keeps it aside, or switches to the better chain it
     /// completes (fork choice: `lottery::ForkChoiceKey`). An invalid block changes nothing.
     pub fn import(&mut self, block: Block) -> Result<Imported, ChainError> {
+        self.import_with(block, &|_| false)
+    }
+
+    /// [`Chain::import`], trusting the signatures of the transactions for which `verified` holds
+    /// when the block extends the head (see [`crate::execute::apply_block_with`]). Blocks of other
+    /// branches are always checked in full.
+    pub fn import_with(
+        &mut self,
+        block: Block,
+        verified: &dyn Fn(&Transaction) -> bool,
+    ) -> Result<Imported, ChainError> {
         let hash = block.hash();
         let height = block.header().height;
         if self.side.contains_key(&hash) || self.store.canonical_hash(height)? == Some(hash) {
@@ -260,7 +272,8 @@ impl<S: Store> Chain<S> {
         }
         let head_height = self.head.header().height;
         if block.header().parent_hash == self.head.hash() {
-            let applied = apply_block(&self.store, &self.spec, &self.genesis, &self.head, block)?;
+            let applied =
+                apply_block_with(&self.store, &self.spec, &self.genesis, &self.head, block, verified)?;
             let receipts = applied.receipts.clone();
             self.commit(applied)?;
             // Blocks kept aside may now extend the new head, or beat it: a switch they cause is

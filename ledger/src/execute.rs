@@ -290,6 +290,16 @@ pub struct Receipt {
 
 /// Checks what can be checked without state: size, chain, fee floor, payload bounds, signature.
 pub fn check_stateless(tx: &Transaction, spec: &ChainSpec) -> Result<(), TxError> {
+    check_rules(tx, spec)?;
+    if !tx.verify_signature() {
+        return Err(TxError::BadSignature);
+    }
+    Ok(())
+}
+
+/// [`check_stateless`] without the signature: for a transaction whose exact bytes (body and
+/// signature) this node has verified already.
+pub fn check_rules(tx: &Transaction, spec: &ChainSpec) -> Result<(), TxError> {
     let size = tx.encoded_len();
     if size > spec.params.max_transaction_bytes as usize {
         return Err(TxError::TooLarge { size, max: spec.params.max_transaction_bytes });
@@ -329,9 +339,6 @@ pub fn check_stateless(tx: &Transaction, spec: &ChainSpec) -> Result<(), TxError
             }
         }
         _ => {}
-    }
-    if !tx.verify_signature() {
-        return Err(TxError::BadSignature);
     }
     Ok(())
 }
@@ -773,11 +780,31 @@ pub fn apply_block<R: TreeReader + ?Sized>(
     parent: &SealedHeader,
     block: Block,
 ) -> Result<AppliedBlock, ApplyError<BlockError>> {
+    apply_block_with(reader, spec, genesis, parent, block, &|_| false)
+}
+
+/// [`apply_block`], skipping the signature check of each transaction for which `verified`
+/// holds. `verified` must answer for the transaction's exact bytes, signature included (two
+/// transactions with one body and different signatures have the same id): a node that skipped a
+/// signature another node checks would otherwise accept a block the other refuses.
+pub fn apply_block_with<R: TreeReader + ?Sized>(
+    reader: &R,
+    spec: &ChainSpec,
+    genesis: &Hash,
+    parent: &SealedHeader,
+    block: Block,
+    verified: &dyn Fn(&Transaction) -> bool,
+) -> Result<AppliedBlock, ApplyError<BlockError>> {
     check_header(spec, genesis, parent, &block).map_err(ApplyError::Invalid)?;
     let mut executor = Executor::new(reader, spec, *genesis, parent.header().height, block.header().slot);
     executor.begin_block(block.header())?;
     for (index, tx) in block.transactions.iter().enumerate() {
-        executor.apply(tx).map_err(|error| match error {
+        let checked = if verified(tx) { check_rules(tx, spec) } else { check_stateless(tx, spec) };
+        let applied = match checked {
+            Ok(()) => executor.apply_checked(tx),
+            Err(reason) => Err(ApplyError::Invalid(reason)),
+        };
+        applied.map_err(|error| match error {
             ApplyError::Invalid(reason) => {
                 ApplyError::Invalid(BlockError::Transaction { index, id: tx.id(), reason })
             }

@@ -179,6 +179,13 @@ impl Metrics {
         Arc::new(Metrics { registry, ..metrics })
     }
 
+    /// CPU seconds this process used, transactions committed since it started, and the ratio.
+    pub fn cpu_per_transaction(&self) -> (f64, u64, f64) {
+        let cpu = cpu_seconds();
+        let committed = self.committed_transactions.get();
+        (cpu, committed, if committed == 0 { 0.0 } else { cpu / committed as f64 })
+    }
+
     /// Sets the gauges from `now` and encodes every metric.
     pub fn render(&self, now: &Snapshot) -> String {
         self.head_height.set(gauge(now.head_height));
@@ -191,10 +198,9 @@ impl Metrics {
         self.syncing.set(i64::from(now.sync.syncing));
         self.sync_target_height.set(gauge(now.sync.target));
         self.sync_blocks_per_second.set(now.sync.blocks_per_second);
-        let cpu = cpu_seconds();
+        let (cpu, _, per_transaction) = self.cpu_per_transaction();
         self.cpu_seconds.set(cpu);
-        let committed = self.committed_transactions.get();
-        self.cpu_seconds_per_transaction.set(if committed == 0 { 0.0 } else { cpu / committed as f64 });
+        self.cpu_seconds_per_transaction.set(per_transaction);
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);

@@ -130,6 +130,9 @@ async fn the_explorer_follows_a_block_to_a_transaction_to_an_account_and_searche
     client.goto(&node.url).await.unwrap();
     on_page(&client, "#/").await;
     assert!(text(&client, "#head-height").await.starts_with('#'));
+    // The node committed our transfer: its CPU cost per transaction is shown, in ms or µs.
+    let cpu = text(&client, "#cpu-per-tx").await;
+    assert!(cpu.ends_with(" ms") || cpu.ends_with(" µs"), "{cpu}");
     click(&client, &format!("#latest-blocks a[href=\"#/block/{height}\"]")).await;
 
     // The block lists the transfer; it leads to the transaction.

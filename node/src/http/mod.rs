@@ -149,10 +149,11 @@ pub async fn bind(address: SocketAddr) -> std::io::Result<tokio::net::TcpListene
     tokio::net::TcpListener::bind(address).await
 }
 
-async fn status(State(Api { chain, network, .. }): State<Api>) -> Result<Json<Value>, ApiError> {
+async fn status(State(Api { chain, network, metrics }): State<Api>) -> Result<Json<Value>, ApiError> {
     let status = chain.status().await.map_err(|_| unavailable())?;
     let header = status.head.header();
     let slot = now_ms().saturating_sub(status.genesis_time_ms) / status.slot_duration_ms;
+    let (cpu, committed, per_transaction) = metrics.cpu_per_transaction();
     Ok(Json(json!({
         "chain_id": status.chain_id,
         "genesis_hash": status.genesis_hash,
@@ -176,6 +177,11 @@ async fn status(State(Api { chain, network, .. }): State<Api>) -> Result<Json<Va
         "pending_bytes": status.pending_bytes,
         "node_min_fee": status.node_min_fee,
         "min_fee": status.min_fee,
+        "resources": {
+            "cpu_seconds": cpu,
+            "committed_transactions": committed,
+            "cpu_seconds_per_committed_transaction": per_transaction,
+        },
     })))
 }
 

@@ -57,6 +57,12 @@ function coins(units) {
   return (fraction ? `${whole}.${fraction}` : `${whole}`) + " GW";
 }
 
+function cpuPerTransaction(resources) {
+  if (!resources || !resources.committed_transactions) return "–";
+  const ms = resources.cpu_seconds_per_committed_transaction * 1000;
+  return ms >= 1 ? `${ms.toFixed(1)} ms` : `${(ms * 1000).toFixed(0)} µs`;
+}
+
 function short(text) {
   return text.length > 16 ? `${text.slice(0, 10)}…${text.slice(-6)}` : text;
 }
@@ -156,7 +162,9 @@ async function home() {
       h("div", { class: "card" }, "Slot", h("b", {}, status.slot)),
       h("div", { class: "card" }, "Epoch", h("b", {}, status.epoch)),
       h("div", { class: "card" }, "Peers", h("b", {}, status.peers)),
-      h("div", { class: "card" }, "Pending", h("b", {}, status.pending_transactions))),
+      h("div", { class: "card" }, "Pending", h("b", {}, status.pending_transactions)),
+      h("div", { class: "card", title: "CPU time this node used per transaction it committed since it started" },
+        "CPU per transaction", h("b", { id: "cpu-per-tx" }, cpuPerTransaction(status.resources)))),
     h("h2", {}, "Blocks per slot"),
     values.length ? barChart("share of slots that got a block, per ten slots", values, labels, 1, (v) => `${Math.round(v * 100)} %`)
       : h("p", { class: "muted" }, "No blocks yet."),
