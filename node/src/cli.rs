@@ -41,6 +41,49 @@ pub enum Command {
     /// Run a local cluster of main nodes, each a separate process.
     #[command(subcommand)]
     Testnet(TestnetCommand),
+    /// Measure a cluster.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `goodwill bench ...`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Load a cluster with transfers at a steady rate and report what it committed, how fast,
+    /// and at what cost: committed TPS, submit-to-commit latency, CPU and memory per node.
+    Load(LoadArgs),
+}
+
+/// `goodwill bench load`
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Main nodes of the local cluster to start (ignored with --target).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub nodes: u16,
+    /// Transfers per second to submit (with --find-max: the first rate tried).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub tps: u32,
+    /// Seconds each trial submits for.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub duration: u64,
+    /// Load running nodes instead (their HTTP APIs; repeatable). Their chain must fund --funder.
+    #[arg(long)]
+    pub target: Vec<String>,
+    /// Search for the highest rate sustained with 95 % committed and p99 latency within 3 slots.
+    #[arg(long)]
+    pub find_max: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Slot length of the local cluster's chain.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(200..))]
+    pub slot_ms: u64,
+    /// Accounts that send the load (default: half the rate, 64 to 3,000).
+    #[arg(long)]
+    pub accounts: Option<usize>,
+    /// The key that funds them: `dev` on dev and local chains, a key file, or a keystore key.
+    #[arg(long, default_value = "dev")]
+    pub funder: String,
 }
 
 /// `goodwill testnet ...`

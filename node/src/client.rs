@@ -52,7 +52,7 @@ fn parse_address(text: &str) -> eyre::Result<Address> {
     text.parse().map_err(|e| eyre!("{e}"))
 }
 
-fn key(name: &str, chain_id: &str, keystore: &std::path::Path) -> eyre::Result<Keypair> {
+pub(crate) fn key(name: &str, chain_id: &str, keystore: &std::path::Path) -> eyre::Result<Keypair> {
     match name {
         "" => bail!(
             "--key is required: a keystore address or name, a key file, or dev / dev2 on a dev or local chain"

@@ -20,6 +20,7 @@ use crate::keystore::{KdfParams, Keystore, passphrase};
 pub fn run(cli: Cli) -> eyre::Result<()> {
     match cli.command {
         Command::Key(args) => key_command(args),
+        Command::Bench(crate::cli::BenchCommand::Load(args)) => crate::bench::load(args),
         Command::Account(AccountCommand::Balance { address, node }) => {
             crate::client::balance(&address, &node)
         }

@@ -1,6 +1,7 @@
 //! `goodwill`: run a Goodwill node and manage keys, chain specs and the ledger.
 
 mod actor;
+mod bench;
 mod cli;
 mod client;
 mod commands;

@@ -87,6 +87,7 @@ pub struct Metrics {
     sync_blocks_per_second: Gauge<f64, AtomicU64>,
     cpu_seconds: Gauge<f64, AtomicU64>,
     cpu_seconds_per_transaction: Gauge<f64, AtomicU64>,
+    peak_resident_bytes: Gauge,
 }
 
 /// The present, as a scrape sees it.
@@ -123,6 +124,7 @@ impl Metrics {
             sync_blocks_per_second: Gauge::default(),
             cpu_seconds: Gauge::default(),
             cpu_seconds_per_transaction: Gauge::default(),
+            peak_resident_bytes: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("head_height", "Height of this node's head block", metrics.head_height.clone());
@@ -176,6 +178,11 @@ impl Metrics {
             "CPU time this process used per transaction committed since it started",
             metrics.cpu_seconds_per_transaction.clone(),
         );
+        registry.register(
+            "process_peak_resident_bytes",
+            "Most memory this process has held resident",
+            metrics.peak_resident_bytes.clone(),
+        );
         Arc::new(Metrics { registry, ..metrics })
     }
 
@@ -201,6 +208,7 @@ impl Metrics {
         let (cpu, _, per_transaction) = self.cpu_per_transaction();
         self.cpu_seconds.set(cpu);
         self.cpu_seconds_per_transaction.set(per_transaction);
+        self.peak_resident_bytes.set(gauge(peak_resident_bytes()));
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
@@ -211,6 +219,13 @@ impl Metrics {
     pub fn gossip(&self, topic: Topic, verdict: Verdict) {
         self.gossip.get_or_create(&GossipLabels { topic, verdict }).inc();
     }
+}
+
+/// The most memory this process has held resident, in bytes.
+fn peak_resident_bytes() -> u64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    // Linux reports it in KiB.
+    getrusage(UsageWho::RUSAGE_SELF).map_or(0, |usage| u64::try_from(usage.max_rss()).unwrap_or(0) * 1024)
 }
 
 /// CPU time (user and system) this process has used, in seconds.

@@ -166,6 +166,8 @@ async fn status(State(Api { chain, network, metrics }): State<Api>) -> Result<Js
         },
         "slot": slot,
         "epoch": epoch_of(slot, status.slots_per_epoch),
+        "slot_duration_ms": status.slot_duration_ms,
+        "genesis_time_ms": status.genesis_time_ms,
         "peers": network.peers(),
         "network": {
             "peer_id": network.peer_id().to_string(),
