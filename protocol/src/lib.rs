@@ -10,7 +10,7 @@
 //! ```
 //! use goodwill_protocol::behaviour::GossipKind;
 //! let topic = GossipKind::Blocks.topic("goodwill-dev", &goodwill_ledger::Hash([0xab; 32]));
-//! assert_eq!(topic.to_string(), "/goodwill/goodwill-dev/abababababababab/blocks/1");
+//! assert_eq!(topic.to_string(), "/goodwill/goodwill-dev/abababababababab/blocks/2");
 //! ```
 
 pub mod behaviour;
