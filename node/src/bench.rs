@@ -105,14 +105,29 @@ impl Trial {
 struct Accounts {
     keys: Vec<Keypair>,
     nonces: Vec<u64>,
+    /// Trials run so far. Each pays a higher fee than the last, so that its transfers replace
+    /// any an overloaded trial left in the pools behind a nonce gap (a pool replaces a pending
+    /// transaction only for a higher fee).
+    trials: u64,
 }
 
 fn transfer(info: &ChainInfo, from: &Keypair, nonce: u64, to: Address, amount: Amount) -> Transaction {
+    transfer_paying(info, from, nonce, to, amount, info.fee)
+}
+
+fn transfer_paying(
+    info: &ChainInfo,
+    from: &Keypair,
+    nonce: u64,
+    to: Address,
+    amount: Amount,
+    fee: Amount,
+) -> Transaction {
     TransactionBody {
         chain_id: info.chain_id.clone(),
         sender: from.address(),
         nonce,
-        fee: info.fee,
+        fee,
         payload: Payload::Transfer { to, amount },
     }
     .sign(from)
@@ -128,8 +143,16 @@ fn submit(agent: &ureq::Agent, url: &str, tx: &Transaction) -> Result<(), String
             let code = answer["error"]["code"].as_str().unwrap_or("http");
             let message = answer["error"]["message"].as_str().unwrap_or("");
             // The reason's kind, without the numbers that differ per transaction.
-            let kind: String = message.chars().take_while(|c| !c.is_ascii_digit() && *c != ':').collect();
-            Err(format!("{code}: {}", kind.trim()))
+            // The reason without the numbers that differ per transaction, so that reasons add up.
+            let mut kind = String::with_capacity(message.len());
+            for c in message.chars() {
+                if !c.is_ascii_digit() {
+                    kind.push(c);
+                } else if !kind.ends_with('#') {
+                    kind.push('#');
+                }
+            }
+            Err(format!("{code}: {kind}"))
         }
         Err(error) => Err(format!("unreachable: {error}")),
     }
@@ -194,7 +217,7 @@ fn fund(
         used.push((hub.address(), nonces[h]));
     }
     wait_for_nonces(agent, url, &used, Duration::from_secs(120))?;
-    Ok(Accounts { keys, nonces })
+    Ok(Accounts { keys, nonces, trials: 0 })
 }
 
 /// Measures how many signatures one core verifies per second, the way a node does.
@@ -221,6 +244,39 @@ fn percentile(sorted: &[u64], p: usize) -> u64 {
     sorted[((sorted.len() - 1) * p).div_ceil(100).min(sorted.len() - 1)]
 }
 
+/// Brings the accounts' nonces back to what the chain has committed, once the nodes' pools hold
+/// nothing ready (or a while has passed): a trial that overloaded the cluster leaves transfers
+/// that were refused or evicted, and their gaps would block every later one. What waits behind
+/// such a gap is replaced by the next trial, which pays a higher fee.
+fn resync(
+    agent: &ureq::Agent,
+    urls: &[String],
+    info: &ChainInfo,
+    accounts: &mut Accounts,
+) -> eyre::Result<()> {
+    let started = Instant::now();
+    let limit = Duration::from_millis(30 * info.slot_ms);
+    while started.elapsed() < limit {
+        let mut ready = 0;
+        for url in urls {
+            let status = get(agent, &format!("{url}/api/v1/status"))?;
+            let pending = status["pending_transactions"].as_u64().unwrap_or(0);
+            ready += pending.saturating_sub(status["queued_transactions"].as_u64().unwrap_or(0));
+        }
+        if ready == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(info.slot_ms / 2));
+    }
+    // Each account asks the node it submits to: that node's pool judges its nonces.
+    for (i, (key, nonce)) in accounts.keys.iter().zip(accounts.nonces.iter_mut()).enumerate() {
+        let url = &urls[i % urls.len()];
+        let account = get(agent, &format!("{url}/api/v1/accounts/{}", key.address()))?;
+        *nonce = account["nonce"].as_u64().ok_or_else(|| eyre!("no nonce for {}", key.address()))?;
+    }
+    Ok(())
+}
+
 /// Runs one trial at `tps` for `seconds`.
 fn trial(
     urls: &[String],
@@ -230,6 +286,7 @@ fn trial(
     seconds: u64,
 ) -> eyre::Result<Trial> {
     let agent = new_agent();
+    resync(&agent, urls, info, accounts)?;
     let before: Vec<NodeUse> = urls.iter().map(|u| node_use(&agent, u)).collect::<Result<_, _>>()?;
     let total = (u64::from(tps) * seconds) as usize;
     let count = accounts.keys.len();
@@ -239,11 +296,14 @@ fn trial(
         bail!("{count} accounts cannot carry {tps} transfers per second; raise --accounts");
     }
     // Signed ahead: transfer i goes from account i mod N to the next account.
+    accounts.trials += 1;
+    let fee = Amount(info.fee.0 * accounts.trials);
     let mut planned: Vec<(usize, Transaction)> = Vec::with_capacity(total);
     for i in 0..total {
         let from = i % count;
         let to = accounts.keys[(from + 1) % count].address();
-        planned.push((from, transfer(info, &accounts.keys[from], accounts.nonces[from], to, Amount(1))));
+        let tx = transfer_paying(info, &accounts.keys[from], accounts.nonces[from], to, Amount(1), fee);
+        planned.push((from, tx));
         accounts.nonces[from] += 1;
     }
     let submitted_at: Arc<Mutex<HashMap<Hash, u64>>> = Arc::new(Mutex::new(HashMap::with_capacity(total)));

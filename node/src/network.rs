@@ -55,6 +55,8 @@ const VALIDATION_QUEUE_BYTES: usize = 32 * 1024 * 1024;
 const THROTTLE_REST: Duration = Duration::from_secs(1);
 /// How often an active sync round looks for peers it may ask again (after a rest).
 const SYNC_TICK: Duration = Duration::from_millis(250);
+/// Most ancestor requests outstanding at once.
+const MAX_ANCESTOR_REQUESTS: usize = 16;
 /// Most hashes in one blocks-by-hash request.
 const MAX_HASHES: usize = 64;
 
@@ -248,6 +250,7 @@ pub async fn spawn(
         head,
         rewound: false,
         forked: HashSet::new(),
+        ancestors: HashMap::new(),
         strikes: HashMap::new(),
         banned: HashMap::new(),
         bootstrapped: false,
@@ -312,6 +315,9 @@ struct Network {
     /// followed (else every block they relay would restart a sync that cannot succeed, and
     /// forging would stay paused).
     forked: HashSet<PeerId>,
+    /// Outstanding requests for missing ancestors of gossiped blocks: who was asked, for which
+    /// block, at what depth below the gossiped one.
+    ancestors: HashMap<OutboundRequestId, (PeerId, Hash, u64)>,
     /// Strikes per peer (connected peers only, and banned ones until the ban ends).
     strikes: HashMap<PeerId, u32>,
     /// Banned peers and when their ban ends.
@@ -507,6 +513,54 @@ impl Network {
         if !self.forked.contains(&peer) {
             self.sync.observe(peer, height);
         }
+    }
+
+    /// Asks `peer` for the block `hash`, the `depth`-th missing ancestor of a gossiped block,
+    /// unless it is asked for already or too many are.
+    fn fetch_ancestor(&mut self, peer: PeerId, hash: Hash, depth: u64) {
+        if depth > goodwill_ledger::chain::MAX_REORG_DEPTH
+            || self.ancestors.len() >= MAX_ANCESTOR_REQUESTS
+            || self.ancestors.values().any(|(_, wanted, _)| *wanted == hash)
+        {
+            return;
+        }
+        let kind = wire::request::Kind::BlocksByHash(wire::BlocksByHash {
+            hashes: vec![Bytes::copy_from_slice(hash.as_bytes())],
+        });
+        let id = self.request(&peer, kind);
+        tracing::debug!(%peer, %hash, depth, "asked for a missing ancestor");
+        self.ancestors.insert(id, (peer, hash, depth));
+    }
+
+    /// A peer answered an ancestor request: import the block, and ask for its parent if that is
+    /// missing too.
+    async fn ancestor_arrived(
+        &mut self,
+        peer: PeerId,
+        wanted: Hash,
+        depth: u64,
+        blocks: Vec<wire::Block>,
+    ) -> Result<(), crate::actor::Stopped> {
+        let Some(block) = blocks.into_iter().next() else { return Ok(()) };
+        let Ok(block) = Block::from_wire(block) else {
+            self.penalise(peer, BAN_STRIKES, "served a malformed block");
+            return Ok(());
+        };
+        if block.hash() != wanted {
+            self.penalise(peer, 50, "served another block than the one asked for");
+            return Ok(());
+        }
+        let (height, parent) = (block.header().height, block.header().parent_hash);
+        match self.chain.import(block).await? {
+            ImportOutcome::Orphan => self.fetch_ancestor(peer, parent, depth + 1),
+            ImportOutcome::Applied => {
+                self.head = self.head.max(height);
+                tracing::info!(height, depth, "a fetched ancestor connected a branch");
+            }
+            ImportOutcome::Invalid => self.penalise(peer, 50, "served an invalid block"),
+            _ => {}
+        }
+        Ok(())
     }
 
     fn request(&mut self, peer: &PeerId, kind: wire::request::Kind) -> OutboundRequestId {
@@ -740,6 +794,13 @@ impl Network {
                 self.observe(result.source, height);
                 self.drive().await?;
             }
+            // Sync catches up with peers that are ahead; a competing branch no higher than ours
+            // is fetched back from its tip, parent by parent, until it connects.
+            Effect::Orphan { height, parent } => {
+                self.observe(result.source, height);
+                self.fetch_ancestor(result.source, parent, 1);
+                self.drive().await?;
+            }
             Effect::Penalise { strikes, reason } => self.penalise(result.source, strikes, reason),
         }
         Ok(())
@@ -914,6 +975,18 @@ impl Network {
                     .send_response(channel, wire::Response { kind: Some(answer) });
             }
             request_response::Event::Message {
+                message: request_response::Message::Response { request_id, response },
+                ..
+            } if self.ancestors.contains_key(&request_id) => {
+                // An answer to an ancestor request; anything but the block ends the search.
+                if let (Some((asked, wanted, depth)), Some(Res::Blocks(batch))) =
+                    (self.ancestors.remove(&request_id), response.kind)
+                {
+                    self.ancestor_arrived(asked, wanted, depth, batch.blocks).await?;
+                    self.drive().await?;
+                }
+            }
+            request_response::Event::Message {
                 peer,
                 message: request_response::Message::Response { request_id, response },
                 ..
@@ -957,6 +1030,7 @@ impl Network {
             },
             request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
                 tracing::debug!(%peer, %error, "request failed");
+                self.ancestors.remove(&request_id);
                 self.sync.failed(&request_id);
                 self.drive().await?;
             }
@@ -998,6 +1072,11 @@ enum Effect {
     /// A block showed that the network is ahead of us.
     Behind {
         height: u64,
+    },
+    /// A block whose parent this node lacks: the relayer has it (and its ancestors).
+    Orphan {
+        height: u64,
+        parent: Hash,
     },
     /// The sender relayed something no honest node relays.
     Penalise {
@@ -1047,6 +1126,7 @@ async fn validate(
             };
             let (height, hash, forged_at, transactions) =
                 (block.header().height, block.hash(), block.header().timestamp_ms, block.transactions.len());
+            let parent = block.header().parent_hash;
             let outcome = chain.import(block).await?;
             let effect = match outcome {
                 ImportOutcome::Applied => {
@@ -1056,7 +1136,8 @@ async fn validate(
                     tracing::info!(height, %hash, transactions, delay_ms, "imported a gossiped block");
                     Effect::Applied { height }
                 }
-                ImportOutcome::Orphan | ImportOutcome::OutOfRange => Effect::Behind { height },
+                ImportOutcome::Orphan => Effect::Orphan { height, parent },
+                ImportOutcome::OutOfRange => Effect::Behind { height },
                 ImportOutcome::Invalid => return Ok(penalise("gossiped an invalid block")),
                 _ => Effect::None,
             };
