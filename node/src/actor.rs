@@ -15,7 +15,7 @@ use crate::mempool::{Mempool, PoolConfig, PoolError};
 use crate::metrics::Metrics;
 
 /// Most blocks in one range response.
-pub const MAX_RANGE_BLOCKS: u32 = 64;
+pub const MAX_RANGE_BLOCKS: u32 = 128;
 /// Most bytes of blocks in one range response (the frame limit is 16 MiB).
 const MAX_RANGE_BYTES: usize = 4 * 1024 * 1024;
 /// Depth of the command queue.

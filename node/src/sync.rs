@@ -306,18 +306,20 @@ mod tests {
 
     #[test]
     fn ranges_spread_over_peers_and_come_out_in_order() {
-        let blocks = chain(300);
+        let n = u64::from(BATCH);
+        let top = 4 * n + 44;
+        let blocks = chain(top as usize);
         let (a, b) = (PeerId::random(), PeerId::random());
         let mut plan = SyncPlan::<u32>::default();
         assert!(plan.plan(0).is_empty(), "no peer is ahead");
-        plan.observe(a, 300);
-        plan.observe(b, 300);
+        plan.observe(a, top);
+        plan.observe(b, top);
         let requests = plan.plan(0);
         // Two peers, two requests each.
         assert_eq!(requests.len(), 2 * MAX_PER_PEER);
         assert_eq!(requests.iter().filter(|(p, _)| *p == a).count(), MAX_PER_PEER);
         let starts: Vec<u64> = requests.iter().map(|(_, r)| r.start).collect();
-        assert_eq!(starts, vec![1, 65, 129, 193]);
+        assert_eq!(starts, vec![1, 1 + n, 1 + 2 * n, 1 + 3 * n]);
         for (id, (peer, range)) in requests.iter().enumerate() {
             plan.sent(id as u32, *peer, *range);
         }
@@ -326,11 +328,11 @@ mod tests {
         assert!(plan.answered(&1, slice(&blocks, requests[1].1)).unwrap().is_empty());
         let ready = plan.answered(&0, slice(&blocks, requests[0].1)).unwrap();
         let heights: Vec<u64> = ready.iter().flat_map(|(_, b)| b.iter().map(|b| b.header().height)).collect();
-        assert_eq!(heights, (1..=192).collect::<Vec<_>>());
-        assert!(plan.progress(192).syncing);
-        // The rest: 257..=300 is a short last range.
-        let more = plan.plan(192);
-        assert_eq!(more.iter().map(|(_, r)| (r.start, r.count)).collect::<Vec<_>>(), vec![(257, 44)]);
+        assert_eq!(heights, (1..=3 * n).collect::<Vec<_>>());
+        assert!(plan.progress(3 * n).syncing);
+        // The rest: the last 44 blocks are a short last range.
+        let more = plan.plan(3 * n);
+        assert_eq!(more.iter().map(|(_, r)| (r.start, r.count)).collect::<Vec<_>>(), vec![(4 * n + 1, 44)]);
     }
 
     #[test]
@@ -352,7 +354,7 @@ mod tests {
         plan.observe(honest, 100);
         let retried = plan.plan(0);
         assert!(retried.iter().all(|(peer, _)| *peer == honest));
-        assert_eq!(retried[0].1, Range { start: 1, count: 64 });
+        assert_eq!(retried[0].1, Range { start: 1, count: BATCH });
         // A peer that disconnects hands its ranges back.
         for (id, (peer, range)) in retried.iter().enumerate() {
             plan.sent(10 + id as u32, *peer, *range);
@@ -361,7 +363,7 @@ mod tests {
         assert_eq!(plan.target(), 0);
         let other = PeerId::random();
         plan.observe(other, 100);
-        assert_eq!(plan.plan(0)[0], (other, Range { start: 1, count: 64 }));
+        assert_eq!(plan.plan(0)[0], (other, Range { start: 1, count: BATCH }));
     }
 
     #[test]
