@@ -112,6 +112,7 @@ enum Command {
     AccountProof(Address, oneshot::Sender<Result<goodwill_ledger::AccountProof, String>>),
     Transaction(Hash, oneshot::Sender<Result<Option<TxStatus>, String>>),
     Submit(Box<Transaction>, oneshot::Sender<Result<Hash, SubmitError>>),
+    SubmitMany(Vec<Transaction>, oneshot::Sender<Vec<Result<Hash, SubmitError>>>),
     RankOf(Address, u64, oneshot::Sender<Result<Option<u32>, String>>),
     Forge { slot: u64, timestamp_ms: u64, reply: oneshot::Sender<Result<Option<Forged>, String>> },
     Import(Box<goodwill_ledger::Block>, oneshot::Sender<ImportOutcome>),
@@ -176,6 +177,14 @@ impl ChainHandle {
 
     pub async fn submit(&self, tx: Transaction) -> Result<Result<Hash, SubmitError>, Stopped> {
         self.ask(|r| Command::Submit(Box::new(tx), r)).await
+    }
+
+    /// Submits several transactions with one command (a gossiped batch), each judged alone.
+    pub async fn submit_many(
+        &self,
+        txs: Vec<Transaction>,
+    ) -> Result<Vec<Result<Hash, SubmitError>>, Stopped> {
+        self.ask(|r| Command::SubmitMany(txs, r)).await
     }
 
     pub async fn rank_of(&self, forger: Address, slot: u64) -> Result<Result<Option<u32>, String>, Stopped> {
@@ -288,6 +297,9 @@ impl Actor {
             }
             Command::Submit(tx, reply) => {
                 let _ = reply.send(self.submit(*tx));
+            }
+            Command::SubmitMany(txs, reply) => {
+                let _ = reply.send(txs.into_iter().map(|tx| self.submit(tx)).collect());
             }
             Command::RankOf(forger, slot, reply) => {
                 let _ = reply.send(self.chain.rank_of(&forger, slot).map_err(|e| e.to_string()));

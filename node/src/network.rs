@@ -30,6 +30,7 @@ use libp2p::request_response::OutboundRequestId;
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, identity, kad, request_response};
+use prost::Message;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -55,6 +56,11 @@ const VALIDATION_QUEUE_BYTES: usize = 32 * 1024 * 1024;
 const THROTTLE_REST: Duration = Duration::from_secs(1);
 /// How often an active sync round looks for peers it may ask again (after a rest).
 const SYNC_TICK: Duration = Duration::from_millis(250);
+/// Most transactions in one gossiped batch, and most bytes of them; a batch is sent when it is
+/// full or [`TX_FLUSH`] after its first transaction.
+const TX_BATCH: usize = 512;
+const TX_BATCH_BYTES: usize = 512 * 1024;
+const TX_FLUSH: Duration = Duration::from_millis(20);
 /// Most ancestor requests outstanding at once.
 const MAX_ANCESTOR_REQUESTS: usize = 16;
 /// Most hashes in one blocks-by-hash request.
@@ -251,6 +257,8 @@ pub async fn spawn(
         rewound: false,
         forked: HashSet::new(),
         ancestors: HashMap::new(),
+        outgoing: Vec::new(),
+        outgoing_bytes: 0,
         strikes: HashMap::new(),
         banned: HashMap::new(),
         bootstrapped: false,
@@ -318,6 +326,9 @@ struct Network {
     /// Outstanding requests for missing ancestors of gossiped blocks: who was asked, for which
     /// block, at what depth below the gossiped one.
     ancestors: HashMap<OutboundRequestId, (PeerId, Hash, u64)>,
+    /// Transactions admitted since the last gossiped batch, and their size.
+    outgoing: Vec<wire::SignedTransaction>,
+    outgoing_bytes: usize,
     /// Strikes per peer (connected peers only, and banned ones until the ban ends).
     strikes: HashMap<PeerId, u32>,
     /// Banned peers and when their ban ends.
@@ -336,6 +347,8 @@ impl Network {
         let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
         let mut sync_tick = tokio::time::interval(SYNC_TICK);
         sync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut flush_tick = tokio::time::interval(TX_FLUSH);
+        flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let step = tokio::select! {
                 _ = shutdown.changed() => return,
@@ -353,6 +366,10 @@ impl Network {
                     Ok(())
                 }
                 _ = sync_tick.tick(), if self.sync.active() => self.drive().await,
+                _ = flush_tick.tick(), if !self.outgoing.is_empty() => {
+                    self.flush_transactions();
+                    Ok(())
+                }
                 event = self.swarm.select_next_some() => self.event(event).await,
             };
             if step.is_err() {
@@ -375,7 +392,14 @@ impl Network {
                 self.head = self.head.max(block.header().height);
                 (GossipKind::Blocks, block.encode())
             }
-            NetCommand::PublishTransaction(tx) => (GossipKind::Transactions, tx.encode()),
+            NetCommand::PublishTransaction(tx) => {
+                self.outgoing_bytes += tx.encoded_len();
+                self.outgoing.push(tx.to_wire());
+                if self.outgoing.len() >= TX_BATCH || self.outgoing_bytes >= TX_BATCH_BYTES {
+                    self.flush_transactions();
+                }
+                return;
+            }
             NetCommand::Peers(reply) => {
                 let _ = reply.send(self.peer_list());
                 return;
@@ -385,6 +409,20 @@ impl Network {
         if let Err(error) = self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
             // No peers yet, or a duplicate: peers that missed it will sync.
             tracing::debug!(%error, ?kind, "gossip not published");
+        }
+    }
+
+    /// Gossips the transactions admitted since the last batch, as one message.
+    fn flush_transactions(&mut self) {
+        if self.outgoing.is_empty() {
+            return;
+        }
+        let batch = wire::TransactionBatch { transactions: std::mem::take(&mut self.outgoing) };
+        self.outgoing_bytes = 0;
+        let count = batch.transactions.len();
+        let topic = self.topic(GossipKind::Transactions);
+        if let Err(error) = self.swarm.behaviour_mut().gossipsub.publish(topic, batch.encode_to_vec()) {
+            tracing::debug!(%error, count, "transaction batch not published");
         }
     }
 
@@ -1144,19 +1182,51 @@ async fn validate(
             Ok((outcome.verdict(), effect))
         }
         GossipKind::Transactions => {
-            let Ok(tx) = Transaction::decode(data, MAX_GOSSIP_BYTES) else {
+            let Ok(batch) = wire::TransactionBatch::decode(data) else {
+                return Ok(penalise("gossiped an undecodable transaction batch"));
+            };
+            if batch.transactions.is_empty() || batch.transactions.len() > TX_BATCH {
+                return Ok(penalise("gossiped a transaction batch of a size no node sends"));
+            }
+            let Ok(txs) =
+                batch.transactions.into_iter().map(Transaction::from_wire).collect::<Result<Vec<_>, _>>()
+            else {
                 return Ok(penalise("gossiped an undecodable transaction"));
             };
-            let verdict = match chain.submit(tx).await? {
-                Ok(_) => Verdict::Accept,
-                // Breaks a rule of the chain: whoever relayed it did not check.
-                Err(SubmitError::Rejected(_)) => Verdict::Reject,
-                // This node's policy (full, stale, its own minimum fee): no one's fault.
-                Err(SubmitError::Pool(_) | SubmitError::Store(_)) => Verdict::Ignore,
-            };
+            let mut verdict = Verdict::Ignore;
+            for result in chain.submit_many(txs).await? {
+                match result {
+                    Ok(_) => verdict = Verdict::Accept,
+                    // A rule any node checks alike (signature, chain, size, fee floor, amounts):
+                    // whoever relayed it did not check.
+                    Err(SubmitError::Rejected(reason)) if breaks_stateless_rule(&reason) => {
+                        return Ok((Verdict::Reject, Effect::None));
+                    }
+                    // Nonces and balances depend on the head, which differs between honest
+                    // nodes for a moment; the pool's policy is this node's own: no one's fault.
+                    Err(_) => {}
+                }
+            }
             Ok((verdict, Effect::None))
         }
     }
+}
+
+/// Whether a transaction broke a rule that needs no state: every node judges it alike.
+fn breaks_stateless_rule(reason: &goodwill_ledger::TxError) -> bool {
+    use goodwill_ledger::TxError as E;
+    matches!(
+        reason,
+        E::TooLarge { .. }
+            | E::WrongChain { .. }
+            | E::FeeTooLow { .. }
+            | E::ZeroAmount
+            | E::BadSignature
+            | E::TicketTooCheap { .. }
+            | E::TicketSpan { .. }
+            | E::NotEquivocation(_)
+            | E::InvalidRegistration(_)
+    )
 }
 
 /// Imports `blocks` in order; stops at the first that is invalid or does not connect.

@@ -68,6 +68,18 @@ fn three_nodes_agree_and_refuse_another_chain() {
     };
     assert!(value("goodwill_gossip_messages_total{topic=\"blocks\",verdict=\"accepted\"}") >= 1, "{metrics}");
     assert_eq!(value("goodwill_peers{role=\"main\"}"), 2, "{metrics}");
+    // The transfer reached it as a gossiped batch that decoded and validated (accepted, or
+    // ignored if the block carrying it came first), and nothing was rejected.
+    let count = |verdict: &str| {
+        let prefix =
+            format!("goodwill_gossip_messages_total{{topic=\"transactions\",verdict=\"{verdict}\"}}");
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .map_or(0, |l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+    };
+    assert!(count("accepted") + count("ignored") >= 1, "{metrics}");
+    assert_eq!(count("rejected"), 0, "{metrics}");
     drop(stranger);
     drop(others);
 }
