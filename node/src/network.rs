@@ -1241,3 +1241,45 @@ async fn import_batch(chain: &ChainHandle, blocks: Vec<Block>) -> BatchEnd {
     }
     BatchEnd::Done
 }
+
+#[cfg(test)]
+mod tests {
+    use goodwill_ledger::{Chain, RocksStore, testkit};
+
+    use super::*;
+
+    async fn judge(chain: &ChainHandle, transactions: Vec<wire::SignedTransaction>) -> Verdict {
+        let data = Bytes::from(wire::TransactionBatch { transactions }.encode_to_vec());
+        validate(chain, GossipKind::Transactions, data).await.unwrap().0
+    }
+
+    #[tokio::test]
+    async fn a_transaction_batch_is_rejected_only_for_what_every_node_judges_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = testkit::spec(4);
+        let pool = crate::mempool::PoolConfig::new(spec.pool.tx_expiry_slots, spec.params.min_fee);
+        let chain = Chain::open(RocksStore::open(dir.path()).unwrap(), spec).unwrap();
+        let (handle, thread) = crate::actor::spawn(chain, None, pool, Metrics::new());
+        let (a, b) = (testkit::account(0), testkit::account(1));
+
+        // Not a batch, or an empty one: no node sends that.
+        let garbage =
+            validate(&handle, GossipKind::Transactions, Bytes::from_static(&[0xff; 16])).await.unwrap();
+        assert_eq!(garbage.0, Verdict::Reject);
+        assert_eq!(judge(&handle, Vec::new()).await, Verdict::Reject);
+        // Nothing admitted, for a reason that depends on this node's head: ignored.
+        let far_ahead = testkit::transfer(&a, &b, 1_000, 100, 10).to_wire();
+        assert_eq!(judge(&handle, vec![far_ahead.clone()]).await, Verdict::Ignore);
+        // One admitted: the batch is relayed.
+        let good = testkit::transfer(&a, &b, 0, 100, 10).to_wire();
+        assert_eq!(judge(&handle, vec![far_ahead, good]).await, Verdict::Accept);
+        // A signature that does not hold, next to a good transaction: rejected.
+        let mut forged = testkit::transfer(&a, &b, 1, 100, 10).to_wire();
+        forged.signature = testkit::transfer(&a, &b, 2, 100, 10).to_wire().signature;
+        let next = testkit::transfer(&a, &b, 1, 100, 11).to_wire();
+        assert_eq!(judge(&handle, vec![next, forged]).await, Verdict::Reject);
+
+        drop(handle);
+        thread.join().unwrap();
+    }
+}
