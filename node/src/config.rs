@@ -33,7 +33,24 @@ const NOT_IN_FILES: [&str; 2] = ["config", "help"];
 /// names a config file (`--config FILE` or `--config=FILE`, or `GOODWILL_CONFIG`) for `node` or
 /// `light`. Other command lines are returned as they are.
 pub fn expand(args: Vec<OsString>) -> eyre::Result<Vec<OsString>> {
-    let Some(position) = args.iter().position(|a| a == "node" || a == "light") else { return Ok(args) };
+    // The subcommand is the first argument that is not a global flag or its value.
+    let mut position = None;
+    let mut skip_value = false;
+    for (i, arg) in args.iter().enumerate().skip(1) {
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        let text = arg.to_string_lossy();
+        if text == "--log-format" {
+            skip_value = true;
+        } else if !text.starts_with('-') {
+            position = Some(i);
+            break;
+        }
+    }
+    let Some(position) = position.filter(|&i| args[i] == "node" || args[i] == "light") else {
+        return Ok(args);
+    };
     let command = args[position].to_string_lossy().into_owned();
     let rest = &args[position + 1..];
     let mut path = None;
@@ -154,6 +171,17 @@ mod tests {
         // And clap accepts the result.
         let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(&expanded).unwrap();
         assert!(matches!(cli.command, crate::cli::Command::Node(_)));
+    }
+
+    #[test]
+    fn only_the_node_and_light_commands_read_a_config_file() {
+        // "node" as another command's value is not the node command.
+        let line = "goodwill key new --name node --config FILE";
+        let expanded = with_file("chain = \"x\"", line).unwrap();
+        assert_eq!(expanded.len(), line.split_whitespace().count(), "{expanded:?}");
+        // A global flag before the subcommand is skipped with its value.
+        let expanded = with_file("chain = \"x\"", "goodwill --log-format json node --config FILE").unwrap();
+        assert!(expanded.contains(&"--chain=x".to_string()), "{expanded:?}");
     }
 
     #[test]
