@@ -165,7 +165,11 @@ fn the_api_shows_the_ledger_and_refuses_bad_input_with_json_errors() {
             .unwrap_or_else(|| panic!("no {name} in {text}"));
         line.rsplit(' ').next().unwrap().parse().unwrap()
     };
-    let head = node.get("/api/v1/status")["head"]["height"].as_f64().unwrap();
+    let status = node.get("/api/v1/status");
+    let head = status["head"]["height"].as_f64().unwrap();
+    // Not syncing, the sync figures follow the head.
+    assert_eq!(status["sync"]["syncing"], false);
+    assert_eq!(status["sync"]["current"].as_f64().unwrap(), head, "{status}");
     assert!(metric("goodwill_head_height") <= head && metric("goodwill_head_height") >= 5.0, "{text}");
     assert!(metric("goodwill_committed_transactions_total") >= 5.0, "{text}");
     assert!(metric("goodwill_block_import_seconds_count") >= 5.0, "{text}");

@@ -154,6 +154,12 @@ async fn status(State(Api { chain, network, metrics }): State<Api>) -> Result<Js
     let header = status.head.header();
     let slot = now_ms().saturating_sub(status.genesis_time_ms) / status.slot_duration_ms;
     let (cpu, committed, per_transaction) = metrics.cpu_per_transaction();
+    // Between rounds of sync the plan's figures are those of its last round: report the head.
+    let mut sync = network.sync();
+    if !sync.syncing {
+        sync.current = header.height;
+        sync.target = sync.target.max(header.height);
+    }
     Ok(Json(json!({
         "chain_id": status.chain_id,
         "genesis_hash": status.genesis_hash,
@@ -173,7 +179,7 @@ async fn status(State(Api { chain, network, metrics }): State<Api>) -> Result<Js
             "peer_id": network.peer_id().to_string(),
             "listening": network.listening().iter().map(ToString::to_string).collect::<Vec<_>>(),
         },
-        "sync": network.sync(),
+        "sync": sync,
         "pending_transactions": status.pending,
         "queued_transactions": status.queued,
         "pending_bytes": status.pending_bytes,
