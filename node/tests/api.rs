@@ -25,11 +25,6 @@ fn call(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
     (status, response.into_body().read_json().unwrap_or(Value::Null))
 }
 
-/// The id `goodwill tx --wait` printed.
-fn submitted_id(output: &str) -> String {
-    output.lines().find_map(|l| l.strip_prefix("submitted ")).unwrap().trim().to_string()
-}
-
 #[test]
 fn the_api_shows_the_ledger_and_refuses_bad_input_with_json_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -41,16 +36,7 @@ fn the_api_shows_the_ledger_and_refuses_bad_input_with_json_errors() {
 
     let mut sent = Vec::new();
     for amount in [30 * COIN, 20 * COIN, 10 * COIN] {
-        let output = node.tx(&[
-            "transfer",
-            "--key",
-            "dev",
-            "--to",
-            &receiver.to_string(),
-            "--amount",
-            &amount.to_string(),
-        ]);
-        sent.push((submitted_id(&output), amount));
+        sent.push((node.transfer("dev", &receiver, amount), amount));
     }
 
     // Each transfer: committed, in the block it names at the index it names, with its receipt.

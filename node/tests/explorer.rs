@@ -111,16 +111,7 @@ async fn the_explorer_follows_a_block_to_a_transaction_to_an_account_and_searche
     let dev = Keypair::insecure_dev("dev").address();
     let receiver = Keypair::generate().unwrap().address();
     let amount = 12 * COIN + COIN / 2;
-    let output = node.tx(&[
-        "transfer",
-        "--key",
-        "dev",
-        "--to",
-        &receiver.to_string(),
-        "--amount",
-        &amount.to_string(),
-    ]);
-    let id = output.lines().find_map(|l| l.strip_prefix("submitted ")).unwrap().trim().to_string();
+    let id = node.transfer("dev", &receiver, amount);
     let height = node.get(&format!("/api/v1/transactions/{id}"))["block"]["height"].as_u64().unwrap();
 
     let (_driver, driver_url) = start_chromedriver(&driver);

@@ -105,6 +105,14 @@ impl Node {
         stdout
     }
 
+    /// Sends `amount` base units from `key` to `to` with `goodwill tx transfer --wait`; returns
+    /// the transaction's id.
+    pub fn transfer(&self, key: &str, to: &goodwill_ledger::Address, amount: u64) -> String {
+        let output =
+            self.tx(&["transfer", "--key", key, "--to", &to.to_string(), "--amount", &amount.to_string()]);
+        output.lines().find_map(|l| l.strip_prefix("submitted ")).unwrap().trim().to_string()
+    }
+
     pub fn interrupt(&mut self) -> std::process::ExitStatus {
         let status = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
