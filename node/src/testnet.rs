@@ -86,7 +86,7 @@ fn print_summary(binary: &Path, cluster: &Cluster, height: u64, hash: &str) {
         "  {} tx transfer --key dev --to {to} --amount 1000000000 --node {first} --wait",
         binary.display()
     );
-    println!("watch the chain: curl -s {first}/api/v1/status");
+    println!("watch the chain in the explorer: {first}/ (or curl -s {first}/api/v1/status)");
 }
 
 /// Deletes the chain in `dir`: the spec, the forger keys and the node folders; nothing else.
