@@ -43,6 +43,9 @@ impl Default for KdfParams {
 /// Most memory a keystore file may ask for: a file is input, and opening it must not exhaust
 /// the machine.
 const MAX_MEMORY_KIB: u32 = 1024 * 1024;
+/// Most passes and lanes a keystore file may ask for, for the same reason (time, not memory).
+const MAX_ITERATIONS: u32 = 64;
+const MAX_PARALLELISM: u32 = 16;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +82,14 @@ pub struct Keystore {
 }
 
 fn derive(passphrase: &[u8], salt: &[u8], params: KdfParams) -> eyre::Result<Zeroizing<[u8; 32]>> {
+    if params.iterations > MAX_ITERATIONS || params.parallelism > MAX_PARALLELISM {
+        bail!(
+            "the key file asks for {} passes over {} lanes to open; at most {MAX_ITERATIONS} passes and \
+             {MAX_PARALLELISM} lanes are allowed",
+            params.iterations,
+            params.parallelism
+        );
+    }
     if params.memory_kib > MAX_MEMORY_KIB {
         bail!(
             "the key file asks for {} KiB of memory to open; at most {MAX_MEMORY_KIB} is allowed",
@@ -316,6 +327,12 @@ mod tests {
         let entry = store.find("savings").unwrap().unwrap();
         let refused = store.unlock(&entry, b"correct horse").unwrap_err().to_string();
         assert!(refused.contains("memory"), "{refused}");
+        // So is one that demands endless passes.
+        let slow = text.replace("\"iterations\": 1", "\"iterations\": 4000000000");
+        std::fs::write(&path, slow).unwrap();
+        let entry = store.find("savings").unwrap().unwrap();
+        let refused = store.unlock(&entry, b"correct horse").unwrap_err().to_string();
+        assert!(refused.contains("passes"), "{refused}");
     }
 
     #[test]

@@ -76,7 +76,7 @@ async fn a_light_peer_catches_a_lying_main_node_and_reads_verified_balances() {
         head_height: 1_000_000,
         head_hash: vec![7; 32].into(),
         role: wire::Role::Main as i32,
-        protocol_version: 1,
+        protocol_version: goodwill_protocol::PROTOCOL_VERSION,
     };
     let lies = tokio::spawn(async move {
         let mut lies = 0u32;
@@ -233,7 +233,7 @@ async fn a_light_peer_refuses_a_header_whose_forger_did_not_win() {
         head_height: height,
         head_hash: vec![7; 32].into(),
         role: wire::Role::Main as i32,
-        protocol_version: 1,
+        protocol_version: goodwill_protocol::PROTOCOL_VERSION,
     };
     let proxy = tokio::spawn(async move {
         let mut relayed = std::collections::HashMap::new();

@@ -76,7 +76,7 @@ async fn a_misbehaving_peer_is_penalised_then_banned_while_honest_nodes_forge() 
         head_height: height,
         head_hash: vec![0; 32].into(),
         role: wire::Role::Main as i32,
-        protocol_version: 1,
+        protocol_version: goodwill_protocol::PROTOCOL_VERSION,
     };
     let ask_for = |kind| wire::Request { kind: Some(kind) };
     // 65 hashes; the protocol's limit is 64.
