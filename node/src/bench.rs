@@ -28,6 +28,8 @@ use crate::cli::LoadArgs;
 const PER_ACCOUNT: u64 = 100 * COIN;
 /// Most transactions one sender may have pending in a node's pool.
 const PER_SENDER: usize = 60;
+/// How long a transfer may wait for others to share its HTTP request (with --batch above 1).
+const BATCH_WAIT: Duration = Duration::from_millis(20);
 /// How long after a trial's last submission its transfers may still be committed.
 const DRAIN_SLOTS: u64 = 10;
 
@@ -35,6 +37,10 @@ fn new_agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(10)))
         .http_status_as_error(false)
+        // Buffers are allocated (and zeroed) per connection; the default 128 KiB is more than a
+        // submission needs.
+        .input_buffer_size(32 * 1024)
+        .output_buffer_size(32 * 1024)
         .build()
         .into()
 }
@@ -133,29 +139,58 @@ fn transfer_paying(
     .sign(from)
 }
 
+/// A refusal's code and message without the numbers that differ per transaction, so that
+/// refusals of one kind add up.
+fn refusal(error: &Value) -> String {
+    let code = error["code"].as_str().unwrap_or("http");
+    let message = error["message"].as_str().unwrap_or("");
+    let mut kind = String::with_capacity(message.len());
+    for c in message.chars() {
+        if !c.is_ascii_digit() {
+            kind.push(c);
+        } else if !kind.ends_with('#') {
+            kind.push('#');
+        }
+    }
+    format!("{code}: {kind}")
+}
+
 fn submit(agent: &ureq::Agent, url: &str, tx: &Transaction) -> Result<(), String> {
     let body = json!({ "transaction": hex::encode(tx.encode()) });
     let response = agent.post(&format!("{url}/api/v1/transactions")).send_json(&body);
     match response {
-        Ok(response) if response.status().is_success() => Ok(()),
         Ok(mut response) => {
+            // Read even on success: a connection goes back to the agent's pool only once its
+            // answer has been read, and a new connection per transfer costs both sides.
             let answer: Value = response.body_mut().read_json().unwrap_or(Value::Null);
-            let code = answer["error"]["code"].as_str().unwrap_or("http");
-            let message = answer["error"]["message"].as_str().unwrap_or("");
-            // The reason's kind, without the numbers that differ per transaction.
-            // The reason without the numbers that differ per transaction, so that reasons add up.
-            let mut kind = String::with_capacity(message.len());
-            for c in message.chars() {
-                if !c.is_ascii_digit() {
-                    kind.push(c);
-                } else if !kind.ends_with('#') {
-                    kind.push('#');
-                }
-            }
-            Err(format!("{code}: {kind}"))
+            if response.status().is_success() { Ok(()) } else { Err(refusal(&answer["error"])) }
         }
         Err(error) => Err(format!("unreachable: {error}")),
     }
+}
+
+/// Submits `txs` in one request to the batch endpoint: one result per transaction.
+fn submit_batch(agent: &ureq::Agent, url: &str, txs: &[Transaction]) -> Vec<Result<(), String>> {
+    let body = json!({ "transactions": txs.iter().map(|tx| hex::encode(tx.encode())).collect::<Vec<_>>() });
+    let answer = match agent.post(&format!("{url}/api/v1/transactions/batch")).send_json(&body) {
+        Ok(mut response) => {
+            let success = response.status().is_success();
+            let answer: Value = response.body_mut().read_json().unwrap_or(Value::Null);
+            if !success {
+                return txs.iter().map(|_| Err(refusal(&answer["error"]))).collect();
+            }
+            answer
+        }
+        Err(error) => return txs.iter().map(|_| Err(format!("unreachable: {error}"))).collect(),
+    };
+    let results = answer["results"].as_array().map(Vec::as_slice).unwrap_or_default();
+    (0..txs.len())
+        .map(|i| match results.get(i) {
+            Some(result) if result["id"].is_string() => Ok(()),
+            Some(result) => Err(refusal(&result["error"])),
+            None => Err("http: a batch answer without this transaction's result".to_string()),
+        })
+        .collect()
 }
 
 /// Waits until every account in `senders` has used `nonces`.
@@ -284,6 +319,7 @@ fn trial(
     accounts: &mut Accounts,
     tps: u32,
     seconds: u64,
+    batch: usize,
 ) -> eyre::Result<Trial> {
     let agent = new_agent();
     resync(&agent, urls, info, accounts)?;
@@ -313,27 +349,55 @@ fn trial(
     // Workers: each owns the accounts congruent to it, so an account's transfers leave in order.
     let workers = 16.min(count);
     let start = Instant::now() + Duration::from_millis(200);
+    let start_ms = crate::forger::now_ms() + 200;
     let interval = Duration::from_secs_f64(1.0 / f64::from(tps.max(1)));
     let mut handles = Vec::new();
     let mut queues: Vec<Vec<(usize, usize, Transaction)>> = (0..workers).map(|_| Vec::new()).collect();
     for (i, (from, tx)) in planned.into_iter().enumerate() {
         queues[from % workers].push((i, from, tx));
     }
-    for queue in queues {
-        let (urls, submitted_at, rejected) = (urls.to_vec(), submitted_at.clone(), rejected.clone());
+    // Accounts go to workers by `from % workers` and workers to nodes by `worker % nodes`, so an
+    // account's transfers all go to one node.
+    for (worker, queue) in queues.into_iter().enumerate() {
+        let (url, submitted_at, rejected) =
+            (urls[worker % urls.len()].clone(), submitted_at.clone(), rejected.clone());
         handles.push(std::thread::spawn(move || {
             let agent = new_agent();
-            for (i, from, tx) in queue {
-                let due = start + interval * i as u32;
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            let due = |i: usize| start + interval * i as u32;
+            let mut next = 0;
+            while next < queue.len() {
+                // Send when `batch` transfers are due, or when the first has waited BATCH_WAIT.
+                let first = due(queue[next].0);
+                let full = due(queue[(next + batch - 1).min(queue.len() - 1)].0);
+                let send_at = if batch > 1 { full.min(first + BATCH_WAIT) } else { first };
+                if let Some(wait) = send_at.checked_duration_since(Instant::now()) {
                     std::thread::sleep(wait);
                 }
-                let sent_ms = crate::forger::now_ms();
-                match submit(&agent, &urls[from % urls.len()], &tx) {
-                    Ok(()) => {
-                        submitted_at.lock().expect("not poisoned").insert(tx.id(), sent_ms);
+                let now = Instant::now();
+                let end = queue[next..]
+                    .iter()
+                    .take(batch)
+                    .position(|(i, ..)| due(*i) > now)
+                    .map_or((next + batch).min(queue.len()), |n| next + n.max(1));
+                let txs: Vec<(usize, Transaction)> =
+                    queue[next..end].iter().map(|(i, _, tx)| (*i, tx.clone())).collect();
+                next = end;
+                let results = if let [(_, tx)] = txs.as_slice() {
+                    vec![submit(&agent, &url, tx)]
+                } else {
+                    submit_batch(&agent, &url, &txs.iter().map(|(_, tx)| tx.clone()).collect::<Vec<_>>())
+                };
+                for ((i, tx), result) in txs.into_iter().zip(results) {
+                    // Latency counts from when the transfer was due, waiting for its batch included.
+                    let due_ms = start_ms + (interval * i as u32).as_millis() as u64;
+                    match result {
+                        Ok(()) => {
+                            submitted_at.lock().expect("not poisoned").insert(tx.id(), due_ms);
+                        }
+                        Err(reason) => {
+                            *rejected.lock().expect("not poisoned").entry(reason).or_default() += 1
+                        }
                     }
-                    Err(reason) => *rejected.lock().expect("not poisoned").entry(reason).or_default() += 1,
                 }
             }
         }));
@@ -489,7 +553,7 @@ pub fn load(args: LoadArgs) -> eyre::Result<()> {
         let mut tps = args.tps;
         for _ in 0..8 {
             eprintln!("trying {tps} tx/s for {} s...", args.duration);
-            let result = trial(&urls, &info, &mut funded, tps, args.duration)?;
+            let result = trial(&urls, &info, &mut funded, tps, args.duration, usize::from(args.batch))?;
             if !args.json {
                 print_trial(&result);
             }
@@ -507,7 +571,7 @@ pub fn load(args: LoadArgs) -> eyre::Result<()> {
             };
         }
     } else {
-        let result = trial(&urls, &info, &mut funded, args.tps, args.duration)?;
+        let result = trial(&urls, &info, &mut funded, args.tps, args.duration, usize::from(args.batch))?;
         if !args.json {
             print_trial(&result);
         }

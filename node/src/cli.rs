@@ -84,6 +84,10 @@ pub struct LoadArgs {
     /// The key that funds them: `dev` on dev and local chains, a key file, or a keystore key.
     #[arg(long, default_value = "dev")]
     pub funder: String,
+    /// Transfers per HTTP request: each submitting thread sends what is due, up to this many,
+    /// at least every 20 ms (1: one request per transfer, as a wallet sends them).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub batch: u16,
 }
 
 /// `goodwill testnet ...`

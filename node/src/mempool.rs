@@ -1,11 +1,15 @@
 //! The transaction pool: transactions waiting for a block.
 //!
-//! - Bounded in count and in bytes. When full, a new transaction may push out the one paying the
-//!   least per byte, but only from the end of its sender's queue (evicting from the middle would
-//!   strand the sender's later nonces), and only if it pays more per byte itself.
+//! - Bounded in count and in bytes. When full, a new transaction first pushes out a transaction
+//!   waiting behind a nonce gap (it cannot go into a block; a waiting newcomer must pay more per
+//!   byte), then the one paying the least per byte, but only from the end of its sender's queue
+//!   (evicting from the middle would strand the sender's later nonces), and only if it pays more
+//!   per byte itself.
 //! - Per sender, transactions are kept by nonce. Those that follow the account's nonce without a
-//!   gap are ready; the rest wait in the future queue until the gap fills, at most
-//!   [`PoolConfig::max_nonce_ahead`] nonces ahead.
+//!   gap are ready; the rest wait behind the gap until it fills, at most
+//!   [`PoolConfig::max_nonce_ahead`] nonces ahead, and at most [`PoolConfig::max_gapped`] of them
+//!   in all. Waiting transactions never pay a fee, so without that bound a few accounts could
+//!   fill the pool with transactions no block can take, and keep it full until they expire.
 //! - One transaction per (sender, nonce): a replacement must pay a strictly higher fee.
 //! - A sender must be able to pay for everything it has pending up to each nonce.
 //! - Transactions expire [`PoolConfig::expiry_slots`] slots after they arrived.
@@ -27,6 +31,8 @@ pub struct PoolConfig {
     pub max_bytes: usize,
     /// How far ahead of a sender's next nonce transactions are held.
     pub max_nonce_ahead: u64,
+    /// Most transactions held behind a nonce gap, over all senders.
+    pub max_gapped: usize,
     /// Slots a transaction may wait.
     pub expiry_slots: u64,
     /// This node's minimum fee; at least the chain's.
@@ -40,6 +46,7 @@ impl PoolConfig {
             max_count: 10_000,
             max_bytes: 32 * 1024 * 1024,
             max_nonce_ahead: 64,
+            max_gapped: 2_048,
             expiry_slots,
             min_fee,
         }
@@ -95,6 +102,16 @@ pub enum PoolError {
         /// What its pending transactions up to this one spend.
         needed: u128,
     },
+    /// Too many transactions already wait behind nonce gaps, each paying at least as much.
+    #[error(
+        "nonce {got} leaves a gap after the account's next nonce {next}, and the pool holds as many such transactions as it may; send the missing nonces first"
+    )]
+    TooManyGapped {
+        /// The account's next nonce.
+        next: u64,
+        /// The transaction's nonce.
+        got: u64,
+    },
     /// The pool is full of transactions paying at least as much per byte.
     #[error(
         "the pool is full, and every transaction it could drop pays at least as much per byte; raise the fee or retry after the next block"
@@ -146,6 +163,10 @@ pub struct Mempool {
     senders: HashMap<Address, BTreeMap<u64, Hash>>,
     /// Every transaction by fee rate, for eviction.
     by_rate: BTreeSet<(FeeRate, Hash)>,
+    /// The transactions behind a nonce gap, by fee rate: evicted first.
+    gapped: BTreeSet<(FeeRate, Hash)>,
+    /// Each sender's account nonce, as last seen: where its run of ready transactions starts.
+    next_nonce: HashMap<Address, u64>,
     bytes: usize,
 }
 
@@ -157,6 +178,8 @@ impl Mempool {
             entries: HashMap::new(),
             senders: HashMap::new(),
             by_rate: BTreeSet::new(),
+            gapped: BTreeSet::new(),
+            next_nonce: HashMap::new(),
             bytes: 0,
         }
     }
@@ -196,6 +219,11 @@ impl Mempool {
     /// How many transactions from `sender` the pool holds.
     pub fn count_from(&self, sender: &Address) -> usize {
         self.senders.get(sender).map_or(0, BTreeMap::len)
+    }
+
+    /// How many transactions wait behind a nonce gap, as of the account nonces last seen.
+    pub fn gapped(&self) -> usize {
+        self.gapped.len()
     }
 
     /// Whether the pool holds `id`.
@@ -245,7 +273,17 @@ impl Mempool {
             return Err(PoolError::InsufficientBalance { balance: account.balance, needed });
         }
         let (size, rate) = (tx.encoded_len(), fee_rate(&tx));
-        let victims = self.victims_for(&sender, replaced, size, rate)?;
+        // Every nonce from the account's up to this one is pending: it can go into a block.
+        let ready =
+            queue.map_or(0, |q| q.range(account.nonce..nonce).count()) as u64 == nonce - account.nonce;
+        let mut victims = Vec::new();
+        if !ready && replaced.is_none() && self.gapped.len() >= self.config.max_gapped {
+            match self.cheapest_gapped(&sender, rate, &[]) {
+                Some(victim) => victims.push(victim),
+                None => return Err(PoolError::TooManyGapped { next: account.nonce, got: nonce }),
+            }
+        }
+        self.victims_for(&sender, replaced, size, rate, ready, &mut victims)?;
         for victim in victims {
             self.remove(&victim);
         }
@@ -256,24 +294,79 @@ impl Mempool {
         self.by_rate.insert((rate, id));
         self.senders.entry(sender).or_default().insert(nonce, id);
         self.entries.insert(id, Entry { tx, size, rate, arrived_slot: slot });
+        self.next_nonce.insert(sender, account.nonce);
+        self.regap(&sender);
         Ok(replaced.map_or(Admitted::New, Admitted::Replaced))
     }
 
-    /// What must leave for a transaction of `size` bytes paying `rate` to fit, cheapest first;
-    /// `Full` if that would drop anything paying as much.
+    /// The cheapest transaction behind a gap that is not `sender`'s or already chosen, if it
+    /// pays less per byte than `rate`.
+    fn cheapest_gapped(&self, sender: &Address, rate: FeeRate, chosen: &[Hash]) -> Option<Hash> {
+        let (victim_rate, victim) = self
+            .gapped
+            .iter()
+            .find(|(_, id)| self.entries[id].tx.body().sender != *sender && !chosen.contains(id))?;
+        (*victim_rate < rate).then_some(*victim)
+    }
+
+    /// Re-derives which of `sender`'s transactions wait behind a gap after its queue or its
+    /// account nonce changed.
+    fn regap(&mut self, sender: &Address) {
+        let Some(queue) = self.senders.get(sender) else {
+            self.next_nonce.remove(sender);
+            return;
+        };
+        let mut expected = self.next_nonce.get(sender).copied().unwrap_or(0);
+        let mut in_run = true;
+        for (nonce, id) in queue {
+            if in_run && *nonce == expected {
+                expected += 1;
+            } else {
+                in_run = false;
+            }
+            let key = (self.entries[id].rate, *id);
+            if in_run {
+                self.gapped.remove(&key);
+            } else {
+                self.gapped.insert(key);
+            }
+        }
+    }
+
+    /// Adds to `victims` what must leave for a transaction of `size` bytes paying `rate` to
+    /// fit: transactions behind a gap first (any, for a `ready` newcomer; cheaper ones for one
+    /// that waits itself), then the cheapest tails; `Full` if that would drop anything paying
+    /// as much.
     fn victims_for(
         &self,
         sender: &Address,
         replaced: Option<Hash>,
         size: usize,
         rate: FeeRate,
-    ) -> Result<Vec<Hash>, PoolError> {
-        let freed = replaced.map_or(0, |id| self.entries[&id].size);
-        let mut count = self.entries.len() + 1 - usize::from(replaced.is_some());
+        ready: bool,
+        victims: &mut Vec<Hash>,
+    ) -> Result<(), PoolError> {
+        let freed = replaced.map_or(0, |id| self.entries[&id].size)
+            + victims.iter().map(|id| self.entries[id].size).sum::<usize>();
+        let mut count = self.entries.len() + 1 - usize::from(replaced.is_some()) - victims.len();
         let mut bytes = self.bytes + size - freed;
-        let mut victims = Vec::new();
-        let mut candidates = self.by_rate.iter();
-        while count > self.config.max_count || bytes > self.config.max_bytes {
+        let over =
+            |count: usize, bytes: usize| count > self.config.max_count || bytes > self.config.max_bytes;
+        while over(count, bytes) {
+            let bar = if ready { FeeRate::MAX } else { rate };
+            // (Never the newcomer's sender's own, so never the transaction it replaces.)
+            let Some(victim) = self.cheapest_gapped(sender, bar, victims) else { break };
+            count -= 1;
+            bytes -= self.entries[&victim].size;
+            victims.push(victim);
+        }
+        if !ready && over(count, bytes) {
+            // A transaction that cannot go into a block yet never pushes out one that can.
+            return Err(PoolError::Full);
+        }
+        let mut candidates = self.by_rate.iter().filter(|(_, id)| !victims.contains(id));
+        let mut tails = Vec::new();
+        while over(count, bytes) {
             // Only the last of a sender's queue, never the sender's own (it would open a gap
             // before the newcomer), never the transaction being replaced.
             let next = candidates.find(|(_, id)| {
@@ -287,12 +380,13 @@ impl Mempool {
                 Some((victim_rate, victim)) if *victim_rate < rate => {
                     count -= 1;
                     bytes -= self.entries[victim].size;
-                    victims.push(*victim);
+                    tails.push(*victim);
                 }
                 _ => return Err(PoolError::Full),
             }
         }
-        Ok(victims)
+        victims.extend(tails);
+        Ok(())
     }
 
     /// Removes `id`; returns it if it was held.
@@ -300,6 +394,7 @@ impl Mempool {
         let entry = self.entries.remove(id)?;
         self.bytes -= entry.size;
         self.by_rate.remove(&(entry.rate, *id));
+        self.gapped.remove(&(entry.rate, *id));
         let body = entry.tx.body();
         if let Some(queue) = self.senders.get_mut(&body.sender) {
             queue.remove(&body.nonce);
@@ -307,6 +402,7 @@ impl Mempool {
                 self.senders.remove(&body.sender);
             }
         }
+        self.regap(&body.sender);
         Some(entry.tx)
     }
 
@@ -317,9 +413,11 @@ impl Mempool {
             Some(queue) => queue.range(..next_nonce).map(|(_, id)| *id).collect(),
             None => return 0,
         };
+        self.next_nonce.insert(*sender, next_nonce);
         for id in &used {
             self.remove(id);
         }
+        self.regap(sender);
         used.len()
     }
 
@@ -357,25 +455,6 @@ impl Mempool {
             }
         }
         out
-    }
-
-    /// How many transactions wait behind a nonce gap, given each sender's account nonce.
-    pub fn queued(&self, mut next_nonce: impl FnMut(&Address) -> Option<u64>) -> usize {
-        self.senders
-            .iter()
-            .map(|(sender, queue)| {
-                let Some(mut expected) = next_nonce(sender) else { return queue.len() };
-                let mut ready = 0;
-                for nonce in queue.keys() {
-                    if *nonce != expected {
-                        break;
-                    }
-                    ready += 1;
-                    expected += 1;
-                }
-                queue.len() - ready
-            })
-            .sum()
     }
 }
 
@@ -471,12 +550,12 @@ mod tests {
             pool.ready(|_| Some(0)).iter().map(|tx| (tx.body().sender, tx.body().nonce)).collect();
         // Bob pays more than Alice's first; Alice's second comes only after her first.
         assert_eq!(order, vec![(bob.address(), 0), (alice.address(), 0), (alice.address(), 1)]);
-        assert_eq!(pool.queued(|_| Some(0)), 1);
+        assert_eq!(pool.gapped(), 1);
         // The gap fills: Carol's transactions become ready, highest rate first.
         pool.insert(transfer(&carol, 0, 20_000), &rich(), 0).unwrap();
         let first = pool.ready(|_| Some(0))[0].body().clone();
         assert_eq!((first.sender, first.nonce), (carol.address(), 0));
-        assert_eq!(pool.queued(|_| Some(0)), 0);
+        assert_eq!(pool.gapped(), 0);
     }
 
     #[test]
@@ -497,6 +576,45 @@ mod tests {
         // Nothing cheaper than 2,500 is left at a tail: refused, and nothing changed.
         assert_eq!(pool.insert(transfer(&carol, 0, 2_500), &rich(), 0), Err(PoolError::Full));
         assert_eq!(pool.len(), 3);
+    }
+
+    #[test]
+    fn transactions_behind_a_gap_are_bounded_and_evicted_first() {
+        let mut config = PoolConfig::new(100, Amount(1_000));
+        config.max_count = 4;
+        config.max_gapped = 2;
+        let mut pool = Mempool::new(config);
+        let (alice, bob, carol, dave) = (key("alice"), key("bob"), key("carol"), key("dave"));
+        pool.insert(transfer(&alice, 0, 1_000), &rich(), 0).unwrap();
+        pool.insert(transfer(&bob, 3, 50_000), &rich(), 0).unwrap();
+        pool.insert(transfer(&bob, 4, 40_000), &rich(), 0).unwrap();
+        assert_eq!(pool.gapped(), 2);
+        // The bound on waiting transactions: a third needs to pay more than one of them.
+        let before = (pool.len(), pool.bytes());
+        assert_eq!(
+            pool.insert(transfer(&carol, 7, 30_000), &rich(), 0),
+            Err(PoolError::TooManyGapped { next: 0, got: 7 })
+        );
+        assert_eq!((pool.len(), pool.bytes()), before);
+        assert_eq!(pool.insert(transfer(&carol, 7, 45_000), &rich(), 0), Ok(Admitted::New));
+        assert!(!pool.contains(&transfer(&bob, 4, 40_000).id()), "the cheapest waiting one went");
+        assert_eq!(pool.gapped(), 2);
+        // Ready transactions are not bounded by it, and the pool fills.
+        pool.insert(transfer(&alice, 1, 1_000), &rich(), 0).unwrap();
+        assert_eq!(pool.len(), 4);
+        // Full: a ready newcomer pushes out the cheapest waiting transaction, even one paying
+        // more than itself...
+        assert_eq!(pool.insert(transfer(&dave, 0, 1_500), &rich(), 0), Ok(Admitted::New));
+        assert!(!pool.contains(&transfer(&carol, 7, 45_000).id()));
+        assert!(pool.contains(&transfer(&alice, 1, 1_000).id()));
+        assert_eq!(pool.gapped(), 1);
+        // ...a waiting newcomer pushes out only a cheaper waiting one, never a ready one.
+        let before = (pool.len(), pool.bytes());
+        assert_eq!(pool.insert(transfer(&key("erin"), 2, 20_000), &rich(), 0), Err(PoolError::Full));
+        assert_eq!((pool.len(), pool.bytes()), before);
+        // A block uses Bob's nonces 0 to 2: his nonce 3 is ready now.
+        assert_eq!(pool.drop_used(&bob.address(), 3), 0);
+        assert_eq!(pool.gapped(), 0);
     }
 
     #[test]

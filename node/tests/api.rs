@@ -7,8 +7,10 @@
 
 mod common;
 
-use common::Node;
-use goodwill_ledger::{COIN, ChainParams, Keypair};
+use std::time::Duration;
+
+use common::{Node, wait_until};
+use goodwill_ledger::{Amount, COIN, ChainParams, Keypair, Payload, TransactionBody};
 use serde_json::Value;
 
 /// A request's status code and JSON body, whatever the status.
@@ -77,6 +79,45 @@ fn the_api_shows_the_ledger_and_refuses_bad_input_with_json_errors() {
     assert_eq!(account["balance"], (60 * COIN).to_string());
     assert_eq!(account["nonce"], 0);
     assert_eq!(account["is_forger"], false);
+
+    // A batch: each transaction judged alone and in order (a sender's nonces may follow one
+    // another within it), one result per entry, the admitted ones committed.
+    let dev_key = Keypair::insecure_dev("dev");
+    let chain_id = node.get("/api/v1/status")["chain_id"].as_str().unwrap().to_string();
+    let nonce = node.get(&format!("/api/v1/accounts/{dev}"))["nonce"].as_u64().unwrap();
+    assert!(nonce >= 3, "dev sent three transfers");
+    let signed = |nonce: u64, amount: u64| {
+        let body = TransactionBody {
+            chain_id: chain_id.clone(),
+            sender: dev,
+            nonce,
+            fee: Amount(fee),
+            payload: Payload::Transfer { to: receiver, amount: Amount(amount) },
+        };
+        hex::encode(body.sign(&dev_key).encode())
+    };
+    let mut forged = signed(nonce + 2, COIN);
+    let last = forged.pop().unwrap();
+    forged.push(if last == '0' { '1' } else { '0' });
+    let batch = serde_json::json!({ "transactions": [
+        signed(nonce, COIN), signed(nonce + 1, 2 * COIN), "zz", forged, signed(0, COIN),
+    ] });
+    let (status, answer) =
+        call("POST", &format!("{}/api/v1/transactions/batch", node.url), Some(&batch.to_string()));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["accepted"], 2, "{answer}");
+    let results = answer["results"].as_array().unwrap();
+    let codes: Vec<Option<&str>> = results.iter().map(|r| r["error"]["code"].as_str()).collect();
+    assert_eq!(codes, [None, None, Some("bad_hex"), Some("rejected"), Some("refused")], "{answer}");
+    assert!(results[3]["error"]["message"].as_str().unwrap().contains("signature"), "{answer}");
+    for result in &results[..2] {
+        let id = result["id"].as_str().unwrap();
+        let committed = wait_until(Duration::from_secs(30), || {
+            node.get(&format!("/api/v1/transactions/{id}"))["status"] == "committed"
+        });
+        assert!(committed, "batched transaction {id} was not committed");
+    }
+    assert_eq!(node.balance(&receiver), 63 * COIN);
 
     // A ticket: the buyer becomes a forger with an upcoming ticket; the association receives.
     let price = 25 * COIN;
@@ -186,6 +227,8 @@ fn the_api_shows_the_ledger_and_refuses_bad_input_with_json_errors() {
         ("POST", format!("{api}/transactions"), Some("{"), 400, "bad_json"),
         ("POST", format!("{api}/transactions"), Some(r#"{"transaction":"zz"}"#), 400, "bad_hex"),
         ("POST", format!("{api}/transactions"), Some(r#"{"transaction":"0a03"}"#), 400, "bad_transaction"),
+        ("POST", format!("{api}/transactions/batch"), Some(r#"{"transactions":[]}"#), 400, "bad_batch"),
+        ("POST", format!("{api}/transactions/batch"), Some(r#"{"transaction":"00"}"#), 400, "bad_json"),
     ];
     for (method, url, body, status, code) in cases {
         let (got, answer) = call(method, url, *body);
@@ -205,7 +248,7 @@ fn the_api_shows_the_ledger_and_refuses_bad_input_with_json_errors() {
         let address = if path.starts_with("/api/v1/forgers") { dev } else { association };
         let concrete = path.replace("{id}", id).replace("{address}", &address.to_string());
         let (status, answer) = call("GET", &format!("{}{concrete}", node.url), None);
-        if path == "/api/v1/transactions" {
+        if path == "/api/v1/transactions" || path == "/api/v1/transactions/batch" {
             assert_eq!(status, 405, "{path} is POST only");
         } else {
             assert_eq!(status, 200, "{path}: {answer}");

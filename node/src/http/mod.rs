@@ -62,6 +62,7 @@ pub fn router(chain: ChainHandle, network: NetworkHandle, metrics: Arc<Metrics>)
         .route("/api/v1/blocks", get(blocks))
         .route("/api/v1/blocks/{id}", get(block))
         .route("/api/v1/transactions", post(submit))
+        .route("/api/v1/transactions/batch", post(submit_batch))
         .route("/api/v1/transactions/{id}", get(transaction))
         .route("/api/v1/accounts/{address}", get(account))
         .route("/api/v1/accounts/{address}/transactions", get(history))
@@ -205,26 +206,91 @@ struct Submission {
     transaction: String,
 }
 
-async fn submit(State(Api { chain, network, .. }): State<Api>, body: Bytes) -> Result<Json<Value>, ApiError> {
-    let bad = |code, message: String| ApiError(StatusCode::BAD_REQUEST, code, message);
-    let submission: Submission = serde_json::from_slice(&body)
-        .map_err(|e| bad("bad_json", format!("expected {{\"transaction\": \"<hex>\"}}: {e}")))?;
-    let bytes = hex::decode(submission.transaction.trim())
-        .map_err(|_| bad("bad_hex", "transaction must be hexadecimal".into()))?;
-    let tx = Transaction::decode(Bytes::from(bytes), MAX_BODY_BYTES / 2)
-        .map_err(|e| bad("bad_transaction", e.to_string()))?;
-    match chain.submit(tx.clone()).await.map_err(|_| unavailable())? {
-        Ok(id) => {
-            network.publish_transaction(tx);
-            Ok(Json(json!({ "id": id })))
+fn bad_request(code: &'static str, message: String) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, code, message)
+}
+
+/// A hex-encoded `SignedTransaction`, decoded.
+fn decode_submitted(hex_text: &str) -> Result<Transaction, ApiError> {
+    let bytes = hex::decode(hex_text.trim())
+        .map_err(|_| bad_request("bad_hex", "transaction must be hexadecimal".into()))?;
+    Transaction::decode(Bytes::from(bytes), MAX_BODY_BYTES / 2)
+        .map_err(|e| bad_request("bad_transaction", e.to_string()))
+}
+
+fn submit_error(error: SubmitError) -> ApiError {
+    match error {
+        SubmitError::Rejected(reason) => bad_request("rejected", reason.to_string()),
+        SubmitError::Pool(PoolError::Full) => {
+            ApiError(StatusCode::SERVICE_UNAVAILABLE, "pool_full", PoolError::Full.to_string())
         }
-        Err(SubmitError::Rejected(reason)) => Err(bad("rejected", reason.to_string())),
-        Err(SubmitError::Pool(PoolError::Full)) => {
-            Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "pool_full", PoolError::Full.to_string()))
-        }
-        Err(SubmitError::Pool(reason)) => Err(bad("refused", reason.to_string())),
-        Err(SubmitError::Store(message)) => Err(internal(message)),
+        SubmitError::Pool(reason) => bad_request("refused", reason.to_string()),
+        SubmitError::Store(message) => internal(message),
     }
+}
+
+async fn submit(State(Api { chain, network, .. }): State<Api>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let submission: Submission = serde_json::from_slice(&body)
+        .map_err(|e| bad_request("bad_json", format!("expected {{\"transaction\": \"<hex>\"}}: {e}")))?;
+    let tx = decode_submitted(&submission.transaction)?;
+    let id = chain.submit(tx.clone()).await.map_err(|_| unavailable())?.map_err(submit_error)?;
+    network.publish_transaction(tx);
+    Ok(Json(json!({ "id": id })))
+}
+
+/// The most transactions one batch submission may carry.
+const MAX_SUBMIT_BATCH: usize = 256;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchSubmission {
+    /// `SignedTransaction` protobufs, hex-encoded.
+    transactions: Vec<String>,
+}
+
+/// Submits up to [`MAX_SUBMIT_BATCH`] transactions in one request, each judged alone and in
+/// order (a sender's nonces may follow one another within the batch). Answers one result per
+/// transaction, in the order given: `{"id": ...}` or `{"error": {"code", "message"}}`.
+async fn submit_batch(
+    State(Api { chain, network, .. }): State<Api>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let submission: BatchSubmission = serde_json::from_slice(&body).map_err(|e| {
+        bad_request("bad_json", format!("expected {{\"transactions\": [\"<hex>\", ...]}}: {e}"))
+    })?;
+    let count = submission.transactions.len();
+    if count == 0 || count > MAX_SUBMIT_BATCH {
+        return Err(bad_request(
+            "bad_batch",
+            format!("a batch carries 1 to {MAX_SUBMIT_BATCH} transactions, not {count}"),
+        ));
+    }
+    let decoded: Vec<Result<Transaction, ApiError>> =
+        submission.transactions.iter().map(|hex_text| decode_submitted(hex_text)).collect();
+    let valid: Vec<Transaction> = decoded.iter().filter_map(|tx| tx.as_ref().ok().cloned()).collect();
+    let mut admitted = chain.submit_many(valid.clone()).await.map_err(|_| unavailable())?.into_iter();
+    let mut valid = valid.into_iter();
+    let mut accepted = 0;
+    let results: Vec<Value> = decoded
+        .into_iter()
+        .map(|decoded| {
+            let outcome = decoded.and_then(|_| {
+                let tx = valid.next().expect("one transaction per decoded entry");
+                let admitted = admitted.next().expect("one result per transaction");
+                let id = admitted.map_err(submit_error)?;
+                network.publish_transaction(tx);
+                Ok(id)
+            });
+            match outcome {
+                Ok(id) => {
+                    accepted += 1;
+                    json!({ "id": id })
+                }
+                Err(ApiError(_, code, message)) => json!({ "error": { "code": code, "message": message } }),
+            }
+        })
+        .collect();
+    Ok(Json(json!({ "accepted": accepted, "results": results })))
 }
 
 fn parse_address(text: &str) -> Result<Address, ApiError> {
