@@ -97,7 +97,9 @@ impl jmt::SimpleHasher for StateHasher {
     }
 
     fn finalize(self) -> [u8; 32] {
-        *self.0.finalize().as_bytes()
+        // Named in full: with blake3's digest traits on (starlark turns them on), jmt's
+        // `SimpleHasher` covers `blake3::Hasher` too, and its by-value `finalize` would win.
+        *blake3::Hasher::finalize(&self.0).as_bytes()
     }
 }
 

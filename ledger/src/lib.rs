@@ -41,6 +41,7 @@ mod amount;
 mod block;
 pub mod chain;
 pub mod codec;
+pub mod contract;
 pub mod execute;
 mod hash;
 mod keys;

@@ -44,6 +44,9 @@ pub enum Command {
     /// Measure a cluster.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Contracts: try one on a scratch state.
+    #[command(subcommand)]
+    Contract(ContractCommand),
 }
 
 /// `goodwill bench ...`
@@ -318,6 +321,40 @@ pub enum AccountCommand {
         /// How many transactions to list (at most 100 per page; more pages are followed).
         #[arg(long, default_value_t = 20)]
         limit: usize,
+    },
+}
+
+/// `goodwill contract ...`
+#[derive(Debug, Subcommand)]
+pub enum ContractCommand {
+    /// Run a contract call against a scratch state kept in a file, outside any chain, and print
+    /// the result, the gas used, the events, and what the call changed. `--deploy` starts a new
+    /// state (running `init` with ARGS); later runs call FUNCTION on it.
+    Run {
+        /// The contract (a `.star` file).
+        file: std::path::PathBuf,
+        /// The function to call, then its arguments as a JSON array (with --deploy: only the
+        /// arguments of `init`).
+        #[arg(num_args = 0..=2)]
+        call: Vec<String>,
+        /// Deploy: a fresh state, then `init(*ARGS)` if the contract defines it.
+        #[arg(long)]
+        deploy: bool,
+        /// The scratch state (default: FILE with `.state.json` appended).
+        #[arg(long)]
+        state: Option<std::path::PathBuf>,
+        /// Who calls (an address, or a dev key name such as `alice`).
+        #[arg(long, default_value = "alice")]
+        caller: String,
+        /// Coins attached to the call, in base units.
+        #[arg(long, default_value_t = 0)]
+        value: u64,
+        /// Gas the call may use.
+        #[arg(long, default_value_t = 1_000_000)]
+        gas: u64,
+        /// The block height the call sees (default: the state's, or 1).
+        #[arg(long)]
+        height: Option<u64>,
     },
 }
 

@@ -21,6 +21,16 @@ pub fn run(cli: Cli) -> eyre::Result<()> {
     match cli.command {
         Command::Key(args) => key_command(args),
         Command::Bench(crate::cli::BenchCommand::Load(args)) => crate::bench::load(args),
+        Command::Contract(crate::cli::ContractCommand::Run {
+            file,
+            call,
+            deploy,
+            state,
+            caller,
+            value,
+            gas,
+            height,
+        }) => contract_run(&ContractRun { file, call, deploy, state, caller, value, gas, height }),
         Command::Account(AccountCommand::Balance { address, node }) => {
             crate::client::balance(&address, &node)
         }
@@ -310,5 +320,75 @@ fn ledger_verify(base_path: &Path) -> eyre::Result<()> {
         transactions,
         touched.len()
     );
+    Ok(())
+}
+
+struct ContractRun {
+    file: std::path::PathBuf,
+    call: Vec<String>,
+    deploy: bool,
+    state: Option<std::path::PathBuf>,
+    caller: String,
+    value: u64,
+    gas: u64,
+    height: Option<u64>,
+}
+
+/// `goodwill contract run`: one call against a scratch state kept in a JSON file.
+fn contract_run(run: &ContractRun) -> eyre::Result<()> {
+    use goodwill_ledger::contract::{Entry, Scratch};
+    let code =
+        std::fs::read_to_string(&run.file).wrap_err_with(|| format!("reading {}", run.file.display()))?;
+    let state_path = run.state.clone().unwrap_or_else(|| {
+        let mut path = run.file.clone().into_os_string();
+        path.push(".state.json");
+        path.into()
+    });
+    let caller: Address = match run.caller.parse() {
+        Ok(address) => address,
+        Err(_) => Keypair::insecure_dev(&run.caller).address(),
+    };
+    let (entry, args) = match (run.deploy, run.call.as_slice()) {
+        (true, []) => (Entry::Deploy, "[]"),
+        (true, [args]) => (Entry::Deploy, args.as_str()),
+        (true, _) => bail!("--deploy runs `init`: give only its arguments, a JSON array"),
+        (false, [function]) => (Entry::Call(function), "[]"),
+        (false, [function, args]) => (Entry::Call(function), args.as_str()),
+        (false, _) => bail!("name the function to call (then its arguments), or --deploy"),
+    };
+    let mut scratch = if run.deploy {
+        Scratch::new(&code, Keypair::insecure_dev("contract").address())
+    } else {
+        let text = std::fs::read_to_string(&state_path).wrap_err_with(|| {
+            format!("reading the scratch state {} (run with --deploy first)", state_path.display())
+        })?;
+        let mut scratch: Scratch = serde_json::from_str(&text)
+            .wrap_err_with(|| format!("{} is not a scratch state", state_path.display()))?;
+        // The file may have changed since deployment: run what it holds now.
+        scratch.code = code;
+        scratch
+    };
+    if let Some(height) = run.height {
+        scratch.height = height;
+    }
+    let outcome = scratch.run(entry, args, caller, goodwill_ledger::Amount(run.value), run.gas);
+    let result = outcome.result.as_ref().ok().and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
+    let transfers: Vec<_> =
+        outcome.effects.transfers.iter().map(|(to, amount)| json!({ "to": to, "amount": amount })).collect();
+    let report = json!({
+        "result": result,
+        "error": outcome.result.as_ref().err().map(ToString::to_string),
+        "gas_used": outcome.gas_used,
+        "events": outcome.effects.events,
+        "storage_written": outcome.effects.storage,
+        "transfers": transfers,
+        "contract_balance": scratch.balance,
+    });
+    println!("{report:#}");
+    std::fs::write(&state_path, serde_json::to_string_pretty(&scratch)?)
+        .wrap_err_with(|| format!("writing {}", state_path.display()))?;
+    if outcome.result.is_err() {
+        bail!("the call failed; nothing changed but the gas");
+    }
     Ok(())
 }

@@ -173,3 +173,31 @@ fn a_config_file_runs_a_node_with_json_logs_and_a_bad_one_starts_nothing() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown key `frobnicate`"), "{output:?}");
     assert!(!other.exists(), "a refused config created the base path");
 }
+
+#[test]
+fn contract_run_keeps_a_scratch_state_between_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = dir.path().join("splitter.star");
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/contracts/splitter.star"), &code).unwrap();
+    let code = code.to_str().unwrap();
+    let (a, b) = (Keypair::insecure_dev("a").address(), Keypair::insecure_dev("b").address());
+    let members = format!(r#"[{{"{a}": 3, "{b}": 1}}]"#);
+    let output = goodwill(&["contract", "run", code, "--deploy", &members]);
+    assert!(output.status.success(), "{output:?}");
+    // The state file keeps the members; a payment is shared 3:1.
+    let output = goodwill(&["contract", "run", code, "pay", "--value", "400", "--caller", "payer"]);
+    assert!(output.status.success(), "{output:?}");
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["result"][a.to_string()], 300, "{report}");
+    assert_eq!(report["result"][b.to_string()], 100, "{report}");
+    assert!(report["gas_used"].as_u64().unwrap() > 0);
+    assert_eq!(report["transfers"].as_array().unwrap().len(), 2);
+    // A failing call exits non-zero, says why, and reports its gas.
+    let output = goodwill(&["contract", "run", code, "pay"]);
+    assert!(!output.status.success());
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert!(report["error"].as_str().unwrap().contains("attach the coins"), "{report}");
+    // A call with no state to run on is refused with the way out.
+    let output = goodwill(&["contract", "run", code, "pay", "--state", "/nonexistent/state.json"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--deploy first"), "{output:?}");
+}

@@ -1,0 +1,765 @@
+//! Contracts: programs in Python syntax (Starlark) that every main node runs with the same result.
+//!
+//! A contract is a Starlark module. Its top-level code defines functions; calling a contract
+//! runs the module and then one of its public functions (a name not starting with `_`) with
+//! JSON arguments, and returns a JSON result. Deploying runs `init(*args)` if the module defines
+//! it. Starlark has no I/O, clock or randomness, keeps dicts in insertion order and has integers
+//! without overflow, so the same call on the same state gives the same result everywhere.
+//!
+//! What a contract can touch is the host API below, nothing else: its caller, the coins
+//! attached to the call, the block's height and time, its own balance and key-value storage,
+//! transfers from its own balance, and events. [`call`] is pure: it reads the contract's state
+//! through [`ContractState`] and returns what the call would change as [`Effects`]; the ledger
+//! applies them only if the call succeeded. A failed call changes nothing but still uses gas.
+//!
+//! Metering ([`gas`]): every statement, every function call and loop iteration (the
+//! interpreter's ticks), every KiB the call allocates on the Starlark heap, and every host call
+//! priced by the bytes it touches. Gas is checked before every statement, and the interpreter's
+//! own tick and heap limits stop loops inside one expression (comprehensions) within 1,000
+//! ticks. The engine is pinned to one exact `starlark` release: gas depends on how it counts
+//! ticks and heap bytes, so an upgrade is a protocol change.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+
+use starlark::codemap::FileSpanRef;
+use starlark::environment::{Globals, GlobalsBuilder, Module};
+use starlark::eval::{BeforeStmtFuncDyn, Evaluator};
+use starlark::starlark_module;
+use starlark::syntax::{AstModule, Dialect};
+use starlark::values::Value;
+use starlark::values::none::NoneType;
+
+use crate::{Address, Amount};
+
+/// The gas schedule. Every figure is part of the protocol.
+pub mod gas {
+    /// Every call and every deployment, before any code runs.
+    pub const BASE: u64 = 2_000;
+    /// Per byte of code run (the module is parsed on every call).
+    pub const CODE_BYTE: u64 = 2;
+    /// Per byte of code stored, on deployment.
+    pub const DEPLOY_BYTE: u64 = 20;
+    /// Per statement executed.
+    pub const STATEMENT: u64 = 3;
+    /// Per interpreter tick: a function call or a loop iteration.
+    pub const TICK: u64 = 5;
+    /// Per KiB allocated on the Starlark heap.
+    pub const HEAP_KIB: u64 = 16;
+    /// Per storage read, plus [`STORAGE_BYTE_READ`] per byte of key and value.
+    pub const STORAGE_READ: u64 = 100;
+    /// Per byte a storage read touches.
+    pub const STORAGE_BYTE_READ: u64 = 1;
+    /// Per storage write or deletion, plus [`STORAGE_BYTE_WRITE`] per byte of key and value.
+    pub const STORAGE_WRITE: u64 = 1_000;
+    /// Per byte a storage write stores.
+    pub const STORAGE_BYTE_WRITE: u64 = 10;
+    /// Per transfer from the contract.
+    pub const TRANSFER: u64 = 500;
+    /// Per event, plus [`EVENT_BYTE`] per byte of its name and data.
+    pub const EVENT: u64 = 200;
+    /// Per byte of an event.
+    pub const EVENT_BYTE: u64 = 4;
+    /// Per other host call (caller, value, height, time, balance).
+    pub const HOST_CALL: u64 = 20;
+}
+
+/// Bounds no call may pass, whatever gas it brings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest program.
+    pub max_code_bytes: usize,
+    /// Most bytes a call may allocate on the Starlark heap.
+    pub max_heap_bytes: usize,
+    /// Deepest call stack.
+    pub max_call_depth: usize,
+    /// Most storage entries one contract may hold.
+    pub max_storage_entries: u64,
+    /// Longest storage key.
+    pub max_key_bytes: usize,
+    /// Largest storage value (JSON).
+    pub max_value_bytes: usize,
+    /// Most events per call.
+    pub max_events: usize,
+    /// Largest arguments or result (JSON).
+    pub max_io_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_code_bytes: 64 * 1024,
+            max_heap_bytes: 32 * 1024 * 1024,
+            max_call_depth: 64,
+            max_storage_entries: 100_000,
+            max_key_bytes: 128,
+            max_value_bytes: 16 * 1024,
+            max_events: 64,
+            max_io_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// Why a call failed. Every failure rolls the call's effects back; the gas is still used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContractError {
+    /// The program does not parse, or is too large.
+    #[error("the program is invalid: {0}")]
+    InvalidProgram(String),
+    /// No public function of that name.
+    #[error("the contract has no public function {0:?}")]
+    NoSuchFunction(String),
+    /// Arguments or result too large, or not representable as JSON.
+    #[error("bad arguments or result: {0}")]
+    BadData(String),
+    /// The call used all the gas it brought.
+    #[error("out of gas: the call may use {limit}")]
+    OutOfGas {
+        /// The gas limit.
+        limit: u64,
+    },
+    /// The call allocated more than the heap bound.
+    #[error("the call allocated more than {limit} bytes")]
+    OutOfMemory {
+        /// The bound.
+        limit: usize,
+    },
+    /// The call stack grew past its bound.
+    #[error("the call stack is deeper than {limit}")]
+    CallDepth {
+        /// The bound.
+        limit: usize,
+    },
+    /// A storage key, value or entry count beyond its bound.
+    #[error("storage quota: {0}")]
+    StorageQuota(String),
+    /// The contract tried to send more than it holds.
+    #[error("the contract holds {available} and cannot send {wanted}")]
+    InsufficientFunds {
+        /// Its balance.
+        available: Amount,
+        /// What it tried to send in all.
+        wanted: u128,
+    },
+    /// `fail(...)`, a runtime error in the program, or a bad host-call argument.
+    #[error("the contract failed: {0}")]
+    Failed(String),
+    /// The node could not read the contract's state (not the contract's fault; the block is
+    /// not applied).
+    #[error("the contract's state could not be read: {0}")]
+    State(String),
+}
+
+/// An event a call emitted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Event {
+    /// Its name.
+    pub name: String,
+    /// Its data, JSON.
+    pub data: String,
+}
+
+/// What a successful call changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// Storage keys written (`Some(json)`) or deleted (`None`).
+    pub storage: BTreeMap<String, Option<String>>,
+    /// Coins sent from the contract, in order.
+    pub transfers: Vec<(Address, Amount)>,
+    /// Events, in order.
+    pub events: Vec<Event>,
+}
+
+/// The outcome of a call: its result (JSON) or why it failed, the gas it used, and, on
+/// success, what it changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The function's return value as JSON, or the failure.
+    pub result: Result<String, ContractError>,
+    /// Gas used, at most the limit.
+    pub gas_used: u64,
+    /// Empty unless the call succeeded.
+    pub effects: Effects,
+}
+
+/// The contract's state as the block so far left it.
+pub trait ContractState {
+    /// A storage entry (JSON), if set.
+    fn storage(&self, key: &str) -> Result<Option<String>, String>;
+    /// How many storage entries the contract holds.
+    fn storage_entries(&self) -> Result<u64, String>;
+    /// The contract's balance, the call's attached coins included.
+    fn balance(&self) -> Result<Amount, String>;
+}
+
+/// Who calls what, where.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    /// The contract's address.
+    pub contract: Address,
+    /// The transaction's sender.
+    pub caller: Address,
+    /// Coins the caller attached (already credited to the contract).
+    pub value: Amount,
+    /// Height of the block the call is in.
+    pub height: u64,
+    /// That block's timestamp, ms since the Unix epoch.
+    pub time_ms: u64,
+}
+
+/// What a call runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Entry<'a> {
+    /// A deployment: the module, then `init(*args)` if it defines `init`.
+    Deploy,
+    /// A call of a public function.
+    Call(&'a str),
+}
+
+/// The host side of a running call, reached from Starlark through `Evaluator::extra`.
+use host_type::{Host, HostInner};
+
+mod host_type {
+    // starlark's `ProvidesStaticType` derive writes an `unsafe impl` (a type id for a type with a
+    // lifetime): the library's own mechanism for `Evaluator::extra`, and the one unsafe item in
+    // the workspace.
+    #![allow(unsafe_code)]
+
+    use std::cell::RefCell;
+
+    use starlark::any::ProvidesStaticType;
+
+    use super::{CallContext, ContractError, ContractState, Effects, Limits};
+
+    #[derive(ProvidesStaticType)]
+    pub(super) struct Host<'s> {
+        pub(super) state: &'s dyn ContractState,
+        pub(super) context: CallContext,
+        pub(super) limits: Limits,
+        pub(super) gas_limit: u64,
+        pub(super) inner: RefCell<HostInner>,
+    }
+
+    #[derive(Default)]
+    pub(super) struct HostInner {
+        /// Gas of host calls, statements and code so far (ticks and heap are read from the
+        /// evaluator).
+        pub(super) gas: u64,
+        pub(super) effects: Effects,
+        /// Coins sent so far.
+        pub(super) sent: u128,
+        /// Net storage entries added by this call.
+        pub(super) added_entries: i64,
+        /// Why the host stopped the call, when it did.
+        pub(super) abort: Option<ContractError>,
+    }
+}
+
+impl Host<'_> {
+    /// Charges `gas`; records and returns the failure if that passes the limit.
+    fn charge(&self, gas: u64) -> Result<(), ContractError> {
+        let mut inner = self.inner.borrow_mut();
+        inner.gas = inner.gas.saturating_add(gas);
+        if inner.gas > self.gas_limit {
+            let error = ContractError::OutOfGas { limit: self.gas_limit };
+            inner.abort = Some(error.clone());
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// Records `error` as the reason the call stops.
+    fn abort(&self, error: ContractError) -> anyhow::Error {
+        let message = error.to_string();
+        self.inner.borrow_mut().abort.get_or_insert(error);
+        anyhow::anyhow!(message)
+    }
+}
+
+fn host<'a>(eval: &Evaluator<'_, 'a, '_>) -> anyhow::Result<&'a Host<'a>> {
+    eval.extra
+        .and_then(|extra| extra.downcast_ref::<Host>())
+        .ok_or_else(|| anyhow::anyhow!("no host: this function runs only inside a contract call"))
+}
+
+/// Total gas: host calls, statements and code, plus the evaluator's ticks and heap.
+fn total_gas(host: &Host, eval: &Evaluator) -> u64 {
+    let inner = host.inner.borrow();
+    let heap_kib = (eval.heap().allocated_bytes() / 1024) as u64;
+    inner
+        .gas
+        .saturating_add(eval.get_total_tick_count().saturating_mul(gas::TICK))
+        .saturating_add(heap_kib.saturating_mul(gas::HEAP_KIB))
+}
+
+/// Runs before every statement: charges it and stops the call at the gas or heap bound.
+struct Meter;
+
+impl<'e> BeforeStmtFuncDyn<'e> for Meter {
+    fn call<'v>(
+        &mut self,
+        _: FileSpanRef,
+        _: bool,
+        eval: &mut Evaluator<'v, '_, 'e>,
+    ) -> starlark::Result<()> {
+        let host = host(eval).map_err(starlark::Error::new_other)?;
+        host.charge(gas::STATEMENT).map_err(|e| starlark::Error::new_other(host.abort(e)))?;
+        if eval.heap().allocated_bytes() > host.limits.max_heap_bytes {
+            let error = ContractError::OutOfMemory { limit: host.limits.max_heap_bytes };
+            return Err(starlark::Error::new_other(host.abort(error)));
+        }
+        if total_gas(host, eval) > host.gas_limit {
+            let error = ContractError::OutOfGas { limit: host.gas_limit };
+            return Err(starlark::Error::new_other(host.abort(error)));
+        }
+        Ok(())
+    }
+}
+
+fn host_error(host: &Host, error: ContractError) -> anyhow::Error {
+    host.abort(error)
+}
+
+#[starlark_module]
+fn host_api(builder: &mut GlobalsBuilder) {
+    /// The address that sent the call (a `gw1...` string).
+    fn caller(eval: &mut Evaluator) -> anyhow::Result<String> {
+        let host = host(eval)?;
+        host.charge(gas::HOST_CALL)?;
+        Ok(host.context.caller.to_string())
+    }
+
+    /// This contract's address.
+    fn this_contract(eval: &mut Evaluator) -> anyhow::Result<String> {
+        let host = host(eval)?;
+        host.charge(gas::HOST_CALL)?;
+        Ok(host.context.contract.to_string())
+    }
+
+    /// Coins attached to the call, in base units.
+    fn attached(eval: &mut Evaluator) -> anyhow::Result<u64> {
+        let host = host(eval)?;
+        host.charge(gas::HOST_CALL)?;
+        Ok(host.context.value.0)
+    }
+
+    /// Height of the block the call is in.
+    fn block_height(eval: &mut Evaluator) -> anyhow::Result<u64> {
+        let host = host(eval)?;
+        host.charge(gas::HOST_CALL)?;
+        Ok(host.context.height)
+    }
+
+    /// That block's time, ms since the Unix epoch.
+    fn block_time_ms(eval: &mut Evaluator) -> anyhow::Result<u64> {
+        let host = host(eval)?;
+        host.charge(gas::HOST_CALL)?;
+        Ok(host.context.time_ms)
+    }
+
+    /// The contract's balance, less what this call has sent so far.
+    fn balance(eval: &mut Evaluator) -> anyhow::Result<u64> {
+        let host = host(eval)?;
+        host.charge(gas::HOST_CALL)?;
+        let balance = host.state.balance().map_err(|e| host_error(host, ContractError::State(e)))?;
+        let sent = host.inner.borrow().sent;
+        Ok((u128::from(balance.0) - sent.min(u128::from(balance.0))) as u64)
+    }
+
+    /// A storage entry, or `default` if unset.
+    fn read<'v>(
+        #[starlark(require = pos)] key: &str,
+        #[starlark(default = NoneType)] default: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        let host = host(eval)?;
+        check_key(host, key)?;
+        let pending = host.inner.borrow().effects.storage.get(key).cloned();
+        let stored = match pending {
+            Some(value) => value,
+            None => host.state.storage(key).map_err(|e| host_error(host, ContractError::State(e)))?,
+        };
+        let touched = key.len() + stored.as_ref().map_or(0, String::len);
+        host.charge(gas::STORAGE_READ + gas::STORAGE_BYTE_READ * touched as u64)?;
+        match stored {
+            None => Ok(default),
+            Some(json) => {
+                let value: serde_json::Value = serde_json::from_str(&json)
+                    .map_err(|e| host_error(host, ContractError::State(format!("stored {key:?}: {e}"))))?;
+                Ok(eval.heap().alloc(&value))
+            }
+        }
+    }
+
+    /// Sets a storage entry to a JSON-representable value.
+    fn write(
+        #[starlark(require = pos)] key: &str,
+        value: Value,
+        eval: &mut Evaluator,
+    ) -> anyhow::Result<NoneType> {
+        let host = host(eval)?;
+        check_key(host, key)?;
+        let json = value
+            .to_json()
+            .map_err(|e| host_error(host, ContractError::Failed(format!("write {key:?}: {e}"))))?;
+        if json.len() > host.limits.max_value_bytes {
+            let error = format!("a value of {} bytes; at most {}", json.len(), host.limits.max_value_bytes);
+            return Err(host_error(host, ContractError::StorageQuota(error)));
+        }
+        host.charge(gas::STORAGE_WRITE + gas::STORAGE_BYTE_WRITE * (key.len() + json.len()) as u64)?;
+        write_entry(host, key, Some(json))?;
+        Ok(NoneType)
+    }
+
+    /// Deletes a storage entry (nothing if unset).
+    fn delete(#[starlark(require = pos)] key: &str, eval: &mut Evaluator) -> anyhow::Result<NoneType> {
+        let host = host(eval)?;
+        check_key(host, key)?;
+        host.charge(gas::STORAGE_WRITE + gas::STORAGE_BYTE_WRITE * key.len() as u64)?;
+        write_entry(host, key, None)?;
+        Ok(NoneType)
+    }
+
+    /// Sends `amount` base units from the contract to `to` (a `gw1...` address).
+    fn transfer(
+        #[starlark(require = pos)] to: &str,
+        #[starlark(require = pos)] amount: u64,
+        eval: &mut Evaluator,
+    ) -> anyhow::Result<NoneType> {
+        let host = host(eval)?;
+        host.charge(gas::TRANSFER)?;
+        let to: Address = to
+            .parse()
+            .map_err(|e| host_error(host, ContractError::Failed(format!("transfer to {to:?}: {e}"))))?;
+        if amount == 0 {
+            return Err(host_error(host, ContractError::Failed("transfer of nothing".into())));
+        }
+        let balance = host.state.balance().map_err(|e| host_error(host, ContractError::State(e)))?;
+        let wanted = host.inner.borrow().sent + u128::from(amount);
+        if wanted > u128::from(balance.0) {
+            return Err(host_error(host, ContractError::InsufficientFunds { available: balance, wanted }));
+        }
+        let mut inner = host.inner.borrow_mut();
+        inner.sent = wanted;
+        inner.effects.transfers.push((to, Amount(amount)));
+        Ok(NoneType)
+    }
+
+    /// Records an event `name` with JSON-representable `data`.
+    fn emit(
+        #[starlark(require = pos)] name: &str,
+        #[starlark(default = NoneType)] data: Value,
+        eval: &mut Evaluator,
+    ) -> anyhow::Result<NoneType> {
+        let host = host(eval)?;
+        let data = data
+            .to_json()
+            .map_err(|e| host_error(host, ContractError::Failed(format!("emit {name:?}: {e}"))))?;
+        host.charge(gas::EVENT + gas::EVENT_BYTE * (name.len() + data.len()) as u64)?;
+        let mut inner = host.inner.borrow_mut();
+        if inner.effects.events.len() >= host.limits.max_events
+            || name.len() > host.limits.max_key_bytes
+            || data.len() > host.limits.max_value_bytes
+        {
+            drop(inner);
+            return Err(host_error(host, ContractError::Failed("too many or too large events".into())));
+        }
+        inner.effects.events.push(Event { name: name.to_string(), data });
+        Ok(NoneType)
+    }
+}
+
+fn check_key(host: &Host, key: &str) -> anyhow::Result<()> {
+    if key.is_empty() || key.len() > host.limits.max_key_bytes {
+        let error =
+            format!("a key of {} bytes; keys are 1 to {} bytes", key.len(), host.limits.max_key_bytes);
+        return Err(host_error(host, ContractError::StorageQuota(error)));
+    }
+    Ok(())
+}
+
+/// Writes (or deletes) an entry in the call's pending storage, within the entry quota.
+fn write_entry(host: &Host, key: &str, value: Option<String>) -> anyhow::Result<()> {
+    let was_pending = host.inner.borrow().effects.storage.get(key).cloned();
+    let existed = match was_pending {
+        Some(pending) => pending.is_some(),
+        None => host.state.storage(key).map_err(|e| host_error(host, ContractError::State(e)))?.is_some(),
+    };
+    let delta = i64::from(value.is_some()) - i64::from(existed);
+    let held = host.state.storage_entries().map_err(|e| host_error(host, ContractError::State(e)))?;
+    let mut inner = host.inner.borrow_mut();
+    let after = held as i64 + inner.added_entries + delta;
+    if delta > 0 && after > host.limits.max_storage_entries as i64 {
+        drop(inner);
+        let error = format!("the contract may hold at most {} entries", host.limits.max_storage_entries);
+        return Err(host_error(host, ContractError::StorageQuota(error)));
+    }
+    inner.added_entries += delta;
+    inner.effects.storage.insert(key.to_string(), value);
+    Ok(())
+}
+
+/// The globals a contract sees: the Starlark standard library (no `print` output, no
+/// extensions that reach outside) and the host API.
+fn globals() -> Globals {
+    GlobalsBuilder::standard().with(host_api).build()
+}
+
+/// Checks that `code` parses and is within the size bound, without running it.
+pub fn check_program(code: &str, limits: &Limits) -> Result<(), ContractError> {
+    if code.len() > limits.max_code_bytes {
+        return Err(ContractError::InvalidProgram(format!(
+            "{} bytes; at most {}",
+            code.len(),
+            limits.max_code_bytes
+        )));
+    }
+    AstModule::parse("contract.star", code.to_owned(), &Dialect::Standard)
+        .map(|_| ())
+        .map_err(|e| ContractError::InvalidProgram(e.without_diagnostic().to_string()))
+}
+
+/// Runs `entry` of the contract `code` with `args` (a JSON array), within `gas_limit`.
+pub fn call(
+    code: &str,
+    entry: Entry<'_>,
+    args: &str,
+    context: CallContext,
+    state: &dyn ContractState,
+    gas_limit: u64,
+    limits: &Limits,
+) -> Outcome {
+    let host =
+        Host { state, context, limits: limits.clone(), gas_limit, inner: RefCell::new(HostInner::default()) };
+    let base = gas::BASE
+        + gas::CODE_BYTE * code.len() as u64
+        + if matches!(entry, Entry::Deploy) { gas::DEPLOY_BYTE * code.len() as u64 } else { 0 };
+    let run = || -> (Result<String, ContractError>, u64) {
+        let prepared = host.charge(base).and_then(|()| {
+            check_program(code, limits)?;
+            if args.len() > limits.max_io_bytes {
+                let error = format!("arguments of {} bytes; at most {}", args.len(), limits.max_io_bytes);
+                return Err(ContractError::BadData(error));
+            }
+            serde_json::from_str::<Vec<serde_json::Value>>(args)
+                .map_err(|e| ContractError::BadData(format!("arguments must be a JSON array: {e}")))
+        });
+        match prepared {
+            Ok(args) => evaluate(&host, code, entry, &args),
+            Err(error) => (Err(error), host.inner.borrow().gas),
+        }
+    };
+    // A panic inside the interpreter (an allocation too large to size, say) fails the call on
+    // every node alike instead of stopping this one.
+    let (result, gas) = match std::panic::catch_unwind(AssertUnwindSafe(run)) {
+        Ok(outcome) => outcome,
+        Err(_) => (Err(ContractError::Failed("the interpreter stopped the call".into())), gas_limit),
+    };
+    let inner = host.inner.into_inner();
+    match result {
+        Ok(json) if gas <= gas_limit => Outcome { result: Ok(json), gas_used: gas, effects: inner.effects },
+        Ok(_) | Err(ContractError::OutOfGas { .. }) => Outcome {
+            result: Err(ContractError::OutOfGas { limit: gas_limit }),
+            gas_used: gas_limit,
+            effects: Effects::default(),
+        },
+        Err(error) => {
+            Outcome { result: Err(error), gas_used: gas.min(gas_limit), effects: Effects::default() }
+        }
+    }
+}
+
+/// Discards `print` output: a contract has no console, and the node's log is not its to fill.
+struct NoPrint;
+
+impl starlark::PrintHandler for NoPrint {
+    fn println(&self, _: &str) -> starlark::Result<()> {
+        Ok(())
+    }
+}
+
+/// Parses and runs the module, then the entry; returns the result's JSON and the total gas.
+fn evaluate(
+    host: &Host,
+    code: &str,
+    entry: Entry<'_>,
+    args: &[serde_json::Value],
+) -> (Result<String, ContractError>, u64) {
+    let limits = &host.limits;
+    let ast = match AstModule::parse("contract.star", code.to_owned(), &Dialect::Standard) {
+        Ok(ast) => ast,
+        Err(e) => {
+            return (
+                Err(ContractError::InvalidProgram(e.without_diagnostic().to_string())),
+                host.inner.borrow().gas,
+            );
+        }
+    };
+    let globals = globals();
+    Module::with_temp_heap(|module| {
+        let mut eval = Evaluator::new(&module);
+        eval.extra = Some(host);
+        eval.set_print_handler(&NoPrint);
+        // Backstops for loops inside one expression, which run no statement hook: the
+        // interpreter checks these every 1,000 ticks. Setting each once cannot fail.
+        let ticks = host.gas_limit / gas::TICK + 1;
+        let _ = eval.set_max_tick_count(ticks);
+        let _ = eval.set_max_heap_size(limits.max_heap_bytes);
+        let _ = eval.set_max_callstack_size(limits.max_call_depth);
+        eval.before_stmt_for_dap(starlark::eval::BeforeStmtFunc::from_dyn(Box::new(Meter)));
+        let outcome = (|| -> Result<String, starlark::Error> {
+            eval.eval_module(ast, &globals)?;
+            let function = match entry {
+                Entry::Deploy => module.get("init"),
+                Entry::Call(name) if name.starts_with('_') => None,
+                Entry::Call(name) => match module.get(name) {
+                    Some(function) => Some(function),
+                    None => {
+                        return Err(starlark::Error::new_other(
+                            host.abort(ContractError::NoSuchFunction(name.to_string())),
+                        ));
+                    }
+                },
+            };
+            let result = match (function, entry) {
+                (None, Entry::Deploy) => return Ok("null".to_string()),
+                (None, Entry::Call(name)) => {
+                    return Err(starlark::Error::new_other(
+                        host.abort(ContractError::NoSuchFunction(name.to_string())),
+                    ));
+                }
+                (Some(function), _) => {
+                    let heap = module.heap();
+                    let args: Vec<Value> = args.iter().map(|a| heap.alloc(a)).collect();
+                    eval.eval_function(function, &args, &[])?
+                }
+            };
+            let json = result.to_json().map_err(|e| {
+                starlark::Error::new_other(
+                    host.abort(ContractError::BadData(format!("the result is not JSON: {e}"))),
+                )
+            })?;
+            if json.len() > limits.max_io_bytes {
+                let error = ContractError::BadData(format!(
+                    "a result of {} bytes; at most {}",
+                    json.len(),
+                    limits.max_io_bytes
+                ));
+                return Err(starlark::Error::new_other(host.abort(error)));
+            }
+            Ok(json)
+        })();
+        let gas = total_gas(host, &eval);
+        let result = outcome.map_err(|error| {
+            if let Some(reason) = host.inner.borrow_mut().abort.take() {
+                return reason;
+            }
+            let text = error.without_diagnostic().to_string();
+            match error.kind() {
+                starlark::ErrorKind::StackOverflow(_) => {
+                    ContractError::CallDepth { limit: limits.max_call_depth }
+                }
+                _ if text.contains("ticks has been exceeded") => {
+                    ContractError::OutOfGas { limit: host.gas_limit }
+                }
+                _ if text.contains("Heap memory limit") => {
+                    ContractError::OutOfMemory { limit: limits.max_heap_bytes }
+                }
+                _ => ContractError::Failed(text),
+            }
+        });
+        (result, gas)
+    })
+}
+
+/// A contract on a state of its own, outside any chain: for trying contracts
+/// (`goodwill contract run`) and testing them. Calls apply their effects the way the ledger
+/// does: attached coins are credited before the call and returned if it fails.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Scratch {
+    /// The program.
+    pub code: String,
+    /// The contract's address.
+    pub address: Address,
+    /// Its storage.
+    pub storage: BTreeMap<String, String>,
+    /// Its balance.
+    pub balance: Amount,
+    /// Coins it sent, to whom, over all calls.
+    pub paid: BTreeMap<Address, Amount>,
+    /// The height and time calls see.
+    pub height: u64,
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// Bounds.
+    #[serde(skip)]
+    pub limits: Limits,
+}
+
+impl ContractState for Scratch {
+    fn storage(&self, key: &str) -> Result<Option<String>, String> {
+        Ok(self.storage.get(key).cloned())
+    }
+
+    fn storage_entries(&self) -> Result<u64, String> {
+        Ok(self.storage.len() as u64)
+    }
+
+    fn balance(&self) -> Result<Amount, String> {
+        Ok(self.balance)
+    }
+}
+
+impl Scratch {
+    /// A contract with `code` at `address`, not yet deployed.
+    pub fn new(code: &str, address: Address) -> Scratch {
+        Scratch {
+            code: code.to_string(),
+            address,
+            storage: BTreeMap::new(),
+            balance: Amount::ZERO,
+            paid: BTreeMap::new(),
+            height: 1,
+            time_ms: 0,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Runs `entry` from `caller` with `value` attached; on success applies its effects.
+    pub fn run(
+        &mut self,
+        entry: Entry<'_>,
+        args: &str,
+        caller: Address,
+        value: Amount,
+        gas_limit: u64,
+    ) -> Outcome {
+        let before = self.balance;
+        self.balance = self.balance.checked_add(value).unwrap_or(Amount(u64::MAX));
+        let context =
+            CallContext { contract: self.address, caller, value, height: self.height, time_ms: self.time_ms };
+        let code = self.code.clone();
+        let outcome = call(&code, entry, args, context, self, gas_limit, &self.limits.clone());
+        if outcome.result.is_err() {
+            self.balance = before;
+            return outcome;
+        }
+        for (key, value) in &outcome.effects.storage {
+            match value {
+                Some(value) => self.storage.insert(key.clone(), value.clone()),
+                None => self.storage.remove(key),
+            };
+        }
+        for (to, amount) in &outcome.effects.transfers {
+            self.balance = Amount(self.balance.0 - amount.0);
+            let paid = self.paid.entry(*to).or_insert(Amount::ZERO);
+            *paid = Amount(paid.0.saturating_add(amount.0));
+        }
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests;
