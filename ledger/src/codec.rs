@@ -228,3 +228,98 @@ pub(crate) fn decode_consensus(bytes: &[u8]) -> Result<crate::state::ConsensusSt
         associations: addresses(WHAT, "associations", &consensus.associations)?,
     })
 }
+
+/// A contract record as the state tree stores it.
+pub(crate) fn encode_contract(address: &crate::Address, record: &crate::state::ContractRecord) -> Vec<u8> {
+    wire::ContractRecord {
+        address: Bytes::copy_from_slice(address.as_bytes()),
+        code: record.code.clone(),
+        creator: Bytes::copy_from_slice(record.creator.as_bytes()),
+        deployed_height: record.deployed_height,
+        storage_entries: record.storage_entries,
+    }
+    .encode_to_vec()
+}
+
+/// Reads a contract record written by [`encode_contract`] for `address`.
+pub(crate) fn decode_contract(
+    address: &crate::Address,
+    bytes: &[u8],
+) -> Result<crate::state::ContractRecord, DecodeError> {
+    const WHAT: &str = "ContractRecord";
+    let record = wire::ContractRecord::decode(bytes)
+        .map_err(|e| DecodeError::Protobuf { what: WHAT, reason: e.to_string() })?;
+    if fixed(WHAT, "address", &record.address)? != *address.as_bytes() {
+        return Err(DecodeError::Protobuf { what: WHAT, reason: "the record names another contract".into() });
+    }
+    Ok(crate::state::ContractRecord {
+        code: record.code,
+        creator: crate::Address(fixed(WHAT, "creator", &record.creator)?),
+        deployed_height: record.deployed_height,
+        storage_entries: record.storage_entries,
+    })
+}
+
+/// A contract storage entry as the state tree stores it: it names its contract and key, so a
+/// proof of the leaf says whose entry it is.
+pub(crate) fn encode_contract_entry(contract: &crate::Address, key: &str, value: &str) -> Vec<u8> {
+    wire::ContractEntry {
+        contract: Bytes::copy_from_slice(contract.as_bytes()),
+        key: key.to_string(),
+        value: value.to_string(),
+    }
+    .encode_to_vec()
+}
+
+/// Reads an entry written by [`encode_contract_entry`] for `contract` and `key`.
+pub(crate) fn decode_contract_entry(
+    contract: &crate::Address,
+    key: &str,
+    bytes: &[u8],
+) -> Result<String, DecodeError> {
+    const WHAT: &str = "ContractEntry";
+    let entry = wire::ContractEntry::decode(bytes)
+        .map_err(|e| DecodeError::Protobuf { what: WHAT, reason: e.to_string() })?;
+    if fixed(WHAT, "contract", &entry.contract)? != *contract.as_bytes() || entry.key != key {
+        return Err(DecodeError::Protobuf {
+            what: WHAT,
+            reason: "the entry names another contract or key".into(),
+        });
+    }
+    Ok(entry.value)
+}
+
+/// A contract receipt as a block's receipts store it.
+pub(crate) fn contract_receipt_to_wire(receipt: &crate::execute::ContractReceipt) -> wire::ContractReceipt {
+    let (result, error) = match &receipt.result {
+        Ok(result) => (result.clone(), String::new()),
+        Err(error) => (String::new(), error.clone()),
+    };
+    wire::ContractReceipt {
+        contract: Bytes::copy_from_slice(receipt.contract.as_bytes()),
+        gas_used: receipt.gas_used,
+        result,
+        error,
+        events: receipt
+            .events
+            .iter()
+            .map(|e| wire::ContractEvent { name: e.name.clone(), data: e.data.clone() })
+            .collect(),
+    }
+}
+
+/// Reads what [`contract_receipt_to_wire`] wrote.
+pub(crate) fn contract_receipt_from_wire(
+    receipt: wire::ContractReceipt,
+) -> Result<crate::execute::ContractReceipt, DecodeError> {
+    Ok(crate::execute::ContractReceipt {
+        contract: crate::Address(fixed("ContractReceipt", "contract", &receipt.contract)?),
+        gas_used: receipt.gas_used,
+        result: if receipt.error.is_empty() { Ok(receipt.result) } else { Err(receipt.error) },
+        events: receipt
+            .events
+            .into_iter()
+            .map(|e| crate::contract::Event { name: e.name, data: e.data })
+            .collect(),
+    })
+}

@@ -33,6 +33,18 @@ use starlark::values::none::NoneType;
 
 use crate::{Address, Amount};
 
+/// Domain tag of contract addresses.
+const CONTRACT_ADDRESS_DOMAIN: &[u8] = b"goodwill/contract-address/v1";
+
+/// The address of the contract that `sender` deploys with its transaction of `nonce`: no key
+/// signs for it, so only the contract's own code moves its coins.
+pub fn contract_address(sender: &Address, nonce: u64) -> Address {
+    let mut data = [0u8; 40];
+    data[..32].copy_from_slice(sender.as_bytes());
+    data[32..].copy_from_slice(&nonce.to_be_bytes());
+    Address(crate::Hash::tagged(CONTRACT_ADDRESS_DOMAIN, &data).0)
+}
+
 /// The gas schedule. Every figure is part of the protocol.
 pub mod gas {
     /// Every call and every deployment, before any code runs.

@@ -8,15 +8,19 @@ use std::collections::BTreeMap;
 
 use jmt::storage::TreeReader;
 
-use crate::codec::{encode_association, encode_consensus, encode_forger};
+use crate::codec::{
+    encode_association, encode_consensus, encode_contract, encode_contract_entry, encode_forger,
+};
+use crate::contract::{CallContext, ContractError, ContractState, Entry, Limits, contract_address};
 use crate::lottery::{
     ACTIVATION_DELAY_EPOCHS, ELIGIBILITY_PERCENT, Lottery, Roster, epoch_of, epoch_seed, mix_reveal,
     rank_offset_ms, reveal_commitment,
 };
 use crate::state::{
-    Account, AssociationState, ConsensusState, ForgerState, StateUpdate, Ticket, account_values,
-    association_key, consensus_key, forger_key, read_account, read_association, read_consensus, read_forger,
-    read_roster, update_state,
+    Account, AssociationState, ConsensusState, ContractRecord, ForgerState, StateUpdate, Ticket,
+    account_values, association_key, consensus_key, contract_entry_key, contract_key, forger_key,
+    read_account, read_association, read_consensus, read_contract, read_contract_entry, read_forger,
+    read_roster, update_state_with,
 };
 use crate::store::StoreError;
 use crate::{
@@ -148,6 +152,26 @@ pub enum TxError {
         /// Its size.
         size: usize,
     },
+    /// A contract transaction must bring gas and pay at least 1 base unit per unit of gas.
+    #[error(
+        "a gas limit of {gas_limit} needs a fee of at least {gas_limit} (1 base unit per gas), not {fee}"
+    )]
+    GasPriceTooLow {
+        /// The gas limit.
+        gas_limit: u64,
+        /// The fee offered.
+        fee: Amount,
+    },
+    /// A program that does not parse or is too large, a bad function name, or arguments that
+    /// are not a JSON array.
+    #[error("invalid contract transaction: {0}")]
+    InvalidContract(String),
+    /// No contract at that address.
+    #[error("no contract at {0}")]
+    NoSuchContract(Address),
+    /// A contract already lives at the address this deployment would take.
+    #[error("a contract already lives at {0}")]
+    ContractExists(Address),
 }
 
 /// Why a block was refused. Nothing was written.
@@ -286,6 +310,21 @@ pub struct Receipt {
     pub transaction_id: Hash,
     /// Fee charged.
     pub fee: Amount,
+    /// For a contract deployment or call: what it did.
+    pub contract: Option<ContractReceipt>,
+}
+
+/// What a contract deployment or call did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ContractReceipt {
+    /// The contract.
+    pub contract: Address,
+    /// Gas used.
+    pub gas_used: u64,
+    /// The result (JSON), or why the call failed (it then changed nothing but the fee).
+    pub result: Result<String, String>,
+    /// Events, in order.
+    pub events: Vec<crate::contract::Event>,
 }
 
 /// Checks what can be checked without state: size, chain, fee floor, payload bounds, signature.
@@ -328,6 +367,25 @@ pub fn check_rules(tx: &Transaction, spec: &ChainSpec) -> Result<(), TxError> {
                 return Err(TxError::NotEquivocation("the two headers are the same block"));
             }
         }
+        Payload::DeployContract { code, args, gas_limit } => {
+            check_gas(*gas_limit, body.fee)?;
+            crate::contract::check_program(code, &crate::contract::Limits::default())
+                .map_err(|e| TxError::InvalidContract(e.to_string()))?;
+            check_contract_args(args)?;
+        }
+        Payload::CallContract { function, args, gas_limit, .. } => {
+            check_gas(*gas_limit, body.fee)?;
+            let name_ok = !function.is_empty()
+                && function.len() <= MAX_FUNCTION_NAME_BYTES
+                && !function.starts_with('_')
+                && function.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !name_ok {
+                return Err(TxError::InvalidContract(format!(
+                    "{function:?} is not a public function name (1 to {MAX_FUNCTION_NAME_BYTES} letters, digits and _, not starting with _)"
+                )));
+            }
+            check_contract_args(args)?;
+        }
         Payload::RegisterAssociation { name, proof_url, .. } => {
             if name.trim().is_empty() || name.len() > MAX_ASSOCIATION_NAME_BYTES {
                 return Err(TxError::InvalidRegistration("the name must be 1 to 64 bytes"));
@@ -343,6 +401,26 @@ pub fn check_rules(tx: &Transaction, spec: &ChainSpec) -> Result<(), TxError> {
     Ok(())
 }
 
+fn check_gas(gas_limit: u64, fee: Amount) -> Result<(), TxError> {
+    if gas_limit == 0 || fee.0 < gas_limit {
+        return Err(TxError::GasPriceTooLow { gas_limit, fee });
+    }
+    Ok(())
+}
+
+fn check_contract_args(args: &str) -> Result<(), TxError> {
+    let limit = crate::contract::Limits::default().max_io_bytes;
+    if args.len() > limit {
+        return Err(TxError::InvalidContract(format!("arguments of {} bytes; at most {limit}", args.len())));
+    }
+    match serde_json::from_str::<serde_json::Value>(args) {
+        Ok(serde_json::Value::Array(_)) => Ok(()),
+        _ => Err(TxError::InvalidContract("the arguments must be a JSON array".into())),
+    }
+}
+
+/// Longest contract function name, in bytes.
+pub const MAX_FUNCTION_NAME_BYTES: usize = 64;
 /// Longest association name, in bytes.
 pub const MAX_ASSOCIATION_NAME_BYTES: usize = 64;
 /// Longest proof URL, in bytes.
@@ -360,6 +438,10 @@ pub struct Executor<'a, R: TreeReader + ?Sized> {
     /// Epoch of the block being applied.
     epoch: u64,
     accounts: BTreeMap<Address, Account>,
+    contracts: BTreeMap<Address, ContractRecord>,
+    contract_entries: BTreeMap<(Address, String), Option<String>>,
+    /// The block's timestamp, once [`Executor::begin_block`] has seen its header.
+    time_ms: u64,
     forgers: BTreeMap<Address, ForgerState>,
     associations: BTreeMap<Address, AssociationState>,
     consensus: Option<ConsensusState>,
@@ -379,6 +461,9 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
             version,
             epoch: epoch_of(slot, spec.params.slots_per_epoch),
             accounts: BTreeMap::new(),
+            contracts: BTreeMap::new(),
+            contract_entries: BTreeMap::new(),
+            time_ms: 0,
             forgers: BTreeMap::new(),
             associations: BTreeMap::new(),
             consensus: None,
@@ -408,6 +493,131 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
             Some(association) => Ok(Some(association.clone())),
             None => read_association(self.reader, self.version, address),
         }
+    }
+
+    /// A contract as the transactions so far left it.
+    pub fn contract(&self, address: &Address) -> Result<Option<ContractRecord>, StoreError> {
+        match self.contracts.get(address) {
+            Some(record) => Ok(Some(record.clone())),
+            None => read_contract(self.reader, self.version, address),
+        }
+    }
+
+    /// Runs a deployment or call whose sender (already debited the fee and the attached coins)
+    /// is `sender`. Returns the fee charged and the receipt; puts into `writes` what a
+    /// successful run changes, and the refund into `sender`. A failed run changes nothing else:
+    /// the attached coins go back to the sender. Only a state that cannot be read, or a call
+    /// to no contract, makes the transaction itself invalid.
+    fn run_contract(
+        &mut self,
+        body: &crate::TransactionBody,
+        sender: &mut Account,
+        writes: &mut Writes,
+    ) -> Result<(Amount, ContractReceipt), ApplyError<TxError>> {
+        let invalid = ApplyError::Invalid;
+        let limits = Limits::default();
+        let height = self.version + 1;
+        let (address, record, code, entry, args, value, gas_limit) = match &body.payload {
+            Payload::DeployContract { code, args, gas_limit } => {
+                let address = contract_address(&body.sender, body.nonce);
+                if self.contract(&address)?.is_some() {
+                    return Err(invalid(TxError::ContractExists(address)));
+                }
+                let record = ContractRecord {
+                    code: code.clone(),
+                    creator: body.sender,
+                    deployed_height: height,
+                    storage_entries: 0,
+                };
+                (address, record, code, Entry::Deploy, args, Amount::ZERO, *gas_limit)
+            }
+            Payload::CallContract { contract, function, args, value, gas_limit } => {
+                let record = self.contract(contract)?.ok_or(invalid(TxError::NoSuchContract(*contract)))?;
+                (
+                    *contract,
+                    record.clone(),
+                    &record.code.clone(),
+                    Entry::Call(function),
+                    args,
+                    *value,
+                    *gas_limit,
+                )
+            }
+            _ => unreachable!("run_contract is called for contract transactions only"),
+        };
+        // The contract holds what it held plus the attached coins while it runs.
+        let mut touched: BTreeMap<Address, Account> = BTreeMap::new();
+        touched.insert(body.sender, *sender);
+        let mut account = self.account(&address)?;
+        account.balance = account.balance.checked_add(value).ok_or(invalid(TxError::BalanceOverflow))?;
+        let context =
+            CallContext { contract: address, caller: body.sender, value, height, time_ms: self.time_ms };
+        let view = ContractView {
+            reader: self.reader,
+            version: self.version,
+            overlay: &self.contract_entries,
+            contract: address,
+            balance: account.balance,
+            entries: record.storage_entries,
+        };
+        let outcome = crate::contract::call(code, entry, args, context, &view, gas_limit, &limits);
+        if let Err(ContractError::State(reason)) = &outcome.result {
+            return Err(ApplyError::Store(StoreError::Corrupt(reason.clone())));
+        }
+        // Gas used times the gas price, at least the chain's minimum fee, at most the fee.
+        let price = body.fee.0 / gas_limit;
+        let charged = Amount(
+            (u128::from(outcome.gas_used) * u128::from(price))
+                .clamp(u128::from(self.spec.params.min_fee.0), u128::from(body.fee.0)) as u64,
+        );
+        let mut refund = body.fee.0 - charged.0;
+        let result = match outcome.result {
+            Ok(json) => {
+                let mut record = record;
+                for (key, value) in &outcome.effects.storage {
+                    let existed = match self.contract_entries.get(&(address, key.clone())) {
+                        Some(pending) => pending.is_some(),
+                        None => read_contract_entry(self.reader, self.version, &address, key)?.is_some(),
+                    };
+                    match (existed, value.is_some()) {
+                        (false, true) => record.storage_entries += 1,
+                        (true, false) => record.storage_entries -= 1,
+                        _ => {}
+                    }
+                    writes.contract_entries.push(((address, key.clone()), value.clone()));
+                }
+                touched.insert(address, account);
+                for (to, amount) in &outcome.effects.transfers {
+                    let payer = touched.get_mut(&address).expect("inserted above");
+                    payer.balance =
+                        payer.balance.checked_sub(*amount).ok_or(invalid(TxError::BalanceOverflow))?;
+                    let mut payee = match touched.get(to) {
+                        Some(account) => *account,
+                        None => self.account(to)?,
+                    };
+                    payee.balance =
+                        payee.balance.checked_add(*amount).ok_or(invalid(TxError::BalanceOverflow))?;
+                    touched.insert(*to, payee);
+                }
+                writes.contracts.push((address, record));
+                Ok(json)
+            }
+            Err(error) => {
+                refund += value.0;
+                Err(error.to_string())
+            }
+        };
+        let mut payer = touched.remove(&body.sender).expect("inserted above");
+        payer.balance = payer.balance.checked_add(Amount(refund)).ok_or(invalid(TxError::BalanceOverflow))?;
+        *sender = payer;
+        writes.accounts.extend(touched);
+        let receipt = ContractReceipt {
+            contract: address,
+            gas_used: outcome.gas_used,
+            result,
+            events: outcome.effects.events,
+        };
+        Ok((charged, receipt))
     }
 
     fn consensus(&mut self) -> Result<ConsensusState, StoreError> {
@@ -449,6 +659,7 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
     /// the slot at the rank it claims, stamped no earlier than that rank's window, and its reveal
     /// must open its commitment. The reveal joins the mix; the commitment moves on.
     pub fn begin_block(&mut self, header: &Header) -> Result<(), ApplyError<BlockError>> {
+        self.time_ms = header.timestamp_ms;
         let params = &self.spec.params;
         let seed = self.seed()?;
         let (fallback_ranks, slot_duration) = (params.fallback_ranks, params.slot_duration_ms);
@@ -516,9 +727,11 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         let spent = match &body.payload {
             Payload::Transfer { amount, .. } => *amount,
             Payload::BuyTicket { price, .. } => *price,
+            Payload::CallContract { value, .. } => *value,
             Payload::RegisterAssociation { .. }
             | Payload::VoteAssociation { .. }
-            | Payload::ReportEquivocation { .. } => Amount::ZERO,
+            | Payload::ReportEquivocation { .. }
+            | Payload::DeployContract { .. } => Amount::ZERO,
         };
         let needed = spent.checked_add(body.fee).ok_or(invalid(TxError::BalanceOverflow))?;
         sender.balance = sender
@@ -526,11 +739,17 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
             .checked_sub(needed)
             .ok_or(invalid(TxError::InsufficientBalance { needed, available: sender.balance }))?;
         sender.nonce += 1;
-        let fees = self.fees.checked_add(body.fee).ok_or(invalid(TxError::BalanceOverflow))?;
+        let mut fee = body.fee;
+        let mut contract_receipt = None;
 
         // Each arm checks everything and returns what to write; nothing is written before.
         let mut writes = Writes::default();
         match &body.payload {
+            Payload::DeployContract { .. } | Payload::CallContract { .. } => {
+                let ran = self.run_contract(body, &mut sender, &mut writes)?;
+                fee = ran.0;
+                contract_receipt = Some(ran.1);
+            }
             Payload::Transfer { to, amount } => {
                 // Read after the debit, so a transfer to oneself works.
                 let mut recipient = if *to == body.sender { sender } else { self.account(to)? };
@@ -641,18 +860,21 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
                 writes.associations.push((*association, record));
             }
         }
+        let fees = self.fees.checked_add(fee).ok_or(invalid(TxError::BalanceOverflow))?;
         // Every check has passed: only now does state change.
         self.accounts.insert(body.sender, sender);
         for (address, account) in writes.accounts {
             self.accounts.insert(address, account);
         }
+        self.contracts.extend(writes.contracts);
+        self.contract_entries.extend(writes.contract_entries);
         self.forgers.extend(writes.forgers);
         self.associations.extend(writes.associations);
         if let Some(consensus) = writes.consensus {
             self.consensus = Some(consensus);
         }
         self.fees = fees;
-        self.receipts.push(Receipt { transaction_id: tx.id(), fee: body.fee });
+        self.receipts.push(Receipt { transaction_id: tx.id(), fee, contract: contract_receipt });
         Ok(self.receipts.last().expect("just pushed"))
     }
 
@@ -678,8 +900,45 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         if let Some(consensus) = &self.consensus {
             entries.insert(consensus_key(), encode_consensus(consensus));
         }
-        let update = update_state(self.reader, self.version + 1, entries)?;
+        for (address, record) in &self.contracts {
+            entries.insert(contract_key(address), encode_contract(address, record));
+        }
+        let mut entries: BTreeMap<_, _> = entries.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        for ((contract, key), value) in &self.contract_entries {
+            let leaf = value.as_ref().map(|value| encode_contract_entry(contract, key, value));
+            entries.insert(contract_entry_key(contract, key), leaf);
+        }
+        let update = update_state_with(self.reader, self.version + 1, entries)?;
         Ok((update, self.receipts))
+    }
+}
+
+/// A contract's state as the block so far left it, for the contract engine.
+struct ContractView<'x, R: TreeReader + ?Sized> {
+    reader: &'x R,
+    version: u64,
+    overlay: &'x BTreeMap<(Address, String), Option<String>>,
+    contract: Address,
+    balance: Amount,
+    entries: u64,
+}
+
+impl<R: TreeReader + ?Sized> ContractState for ContractView<'_, R> {
+    fn storage(&self, key: &str) -> Result<Option<String>, String> {
+        match self.overlay.get(&(self.contract, key.to_string())) {
+            Some(pending) => Ok(pending.clone()),
+            None => {
+                read_contract_entry(self.reader, self.version, &self.contract, key).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    fn storage_entries(&self) -> Result<u64, String> {
+        Ok(self.entries)
+    }
+
+    fn balance(&self) -> Result<Amount, String> {
+        Ok(self.balance)
     }
 }
 
@@ -687,6 +946,8 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
 #[derive(Default)]
 struct Writes {
     accounts: Vec<(Address, Account)>,
+    contracts: Vec<(Address, ContractRecord)>,
+    contract_entries: Vec<((Address, String), Option<String>)>,
     forgers: Vec<(Address, ForgerState)>,
     associations: Vec<(Address, AssociationState)>,
     consensus: Option<ConsensusState>,

@@ -59,7 +59,7 @@ pub use amount::{Amount, COIN};
 pub use block::{Block, Header, SealedHeader};
 pub use chain::{AccountProof, Chain, ChainError, Imported, genesis};
 pub use codec::DecodeError;
-pub use execute::{AppliedBlock, ApplyError, BlockBuilder, BlockError, Receipt, TxError};
+pub use execute::{AppliedBlock, ApplyError, BlockBuilder, BlockError, ContractReceipt, Receipt, TxError};
 pub use hash::{BLOCK_DOMAIN, Hash, ParseHashError, TX_DOMAIN, transactions_root};
 pub use keys::{KeyError, Keypair};
 pub use spec::{

@@ -77,8 +77,17 @@ pub fn update_state<R: TreeReader + ?Sized>(
     version: u64,
     entries: BTreeMap<KeyHash, Vec<u8>>,
 ) -> Result<StateUpdate, StoreError> {
+    update_state_with(reader, version, entries.into_iter().map(|(k, v)| (k, Some(v))).collect())
+}
+
+/// [`update_state`] where an entry may also be deleted (`None`).
+pub fn update_state_with<R: TreeReader + ?Sized>(
+    reader: &R,
+    version: u64,
+    entries: BTreeMap<KeyHash, Option<Vec<u8>>>,
+) -> Result<StateUpdate, StoreError> {
     let changed = entries.len();
-    let values: Vec<(KeyHash, Option<Vec<u8>>)> = entries.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    let values: Vec<(KeyHash, Option<Vec<u8>>)> = entries.into_iter().collect();
     let reader = Reader(reader);
     let tree = JellyfishMerkleTree::<_, StateHasher>::new(&reader);
     let (root, tree) = tree.put_value_set(values, version).map_err(|e| StoreError::Tree(e.to_string()))?;
@@ -91,6 +100,64 @@ const FORGER_KEY_DOMAIN: &[u8] = b"goodwill/forger/v1";
 const ASSOCIATION_KEY_DOMAIN: &[u8] = b"goodwill/association/v1";
 /// Domain tag of the consensus record's key.
 const CONSENSUS_KEY_DOMAIN: &[u8] = b"goodwill/consensus/v1";
+/// Domain tag of a contract record's key.
+const CONTRACT_KEY_DOMAIN: &[u8] = b"goodwill/contract/v1";
+/// Domain tag of a contract storage entry's key.
+const CONTRACT_ENTRY_KEY_DOMAIN: &[u8] = b"goodwill/contract-entry/v1";
+
+/// The state tree's key for a contract record.
+pub fn contract_key(address: &Address) -> KeyHash {
+    KeyHash(Hash::tagged(CONTRACT_KEY_DOMAIN, address.as_bytes()).0)
+}
+
+/// The state tree's key for a contract's storage entry `key`.
+pub fn contract_entry_key(contract: &Address, key: &str) -> KeyHash {
+    let mut data = Vec::with_capacity(32 + key.len());
+    data.extend_from_slice(contract.as_bytes());
+    data.extend_from_slice(key.as_bytes());
+    KeyHash(Hash::tagged(CONTRACT_ENTRY_KEY_DOMAIN, &data).0)
+}
+
+/// A deployed contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContractRecord {
+    /// The program.
+    pub code: String,
+    /// Who deployed it.
+    pub creator: Address,
+    /// The height of the block that deployed it.
+    pub deployed_height: u64,
+    /// How many storage entries it holds.
+    pub storage_entries: u64,
+}
+
+/// A contract's record at `version`.
+pub fn read_contract<R: TreeReader + ?Sized>(
+    reader: &R,
+    version: u64,
+    address: &Address,
+) -> Result<Option<ContractRecord>, StoreError> {
+    read_value(reader, version, contract_key(address))?
+        .map(|bytes| {
+            crate::codec::decode_contract(address, &bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .transpose()
+}
+
+/// A contract's storage entry (JSON) at `version`.
+pub fn read_contract_entry<R: TreeReader + ?Sized>(
+    reader: &R,
+    version: u64,
+    contract: &Address,
+    key: &str,
+) -> Result<Option<String>, StoreError> {
+    read_value(reader, version, contract_entry_key(contract, key))?
+        .map(|bytes| {
+            crate::codec::decode_contract_entry(contract, key, &bytes)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .transpose()
+}
 
 /// The state tree's key for a forger record.
 pub fn forger_key(address: &Address) -> KeyHash {

@@ -51,6 +51,28 @@ pub enum Payload {
         /// Another header, same forger and slot, different hash.
         second: Box<SealedHeader>,
     },
+    /// Deploy a contract at [`crate::contract::contract_address`] of the sender and nonce.
+    DeployContract {
+        /// The Starlark program.
+        code: String,
+        /// Arguments of `init`, a JSON array.
+        args: String,
+        /// Most gas it may use; the fee divided by it is the gas price.
+        gas_limit: u64,
+    },
+    /// Call a contract's public function.
+    CallContract {
+        /// The contract.
+        contract: Address,
+        /// The function.
+        function: String,
+        /// Its arguments, a JSON array.
+        args: String,
+        /// Coins attached.
+        value: Amount,
+        /// Most gas it may use; the fee divided by it is the gas price.
+        gas_limit: u64,
+    },
 }
 
 /// The signed part of a transaction.
@@ -76,6 +98,11 @@ impl TransactionBody {
             Payload::BuyTicket { association, .. } => vec![self.sender, *association],
             Payload::RegisterAssociation { .. } | Payload::VoteAssociation { .. } => vec![self.sender],
             Payload::ReportEquivocation { first, .. } => vec![self.sender, first.header().forger],
+            Payload::DeployContract { .. } => {
+                vec![self.sender, crate::contract::contract_address(&self.sender, self.nonce)]
+            }
+            // Recipients of the contract's transfers are known only once it runs.
+            Payload::CallContract { contract, .. } => vec![self.sender, *contract],
         }
     }
 
@@ -106,6 +133,20 @@ impl TransactionBody {
                 P::ReportEquivocation(wire::ReportEquivocation {
                     first: Some(first.to_wire()),
                     second: Some(second.to_wire()),
+                })
+            }
+            Payload::DeployContract { code, args, gas_limit } => P::DeployContract(wire::DeployContract {
+                code: code.clone(),
+                args: args.clone(),
+                gas_limit: *gas_limit,
+            }),
+            Payload::CallContract { contract, function, args, value, gas_limit } => {
+                P::CallContract(wire::CallContract {
+                    contract: bytes(contract.as_bytes()),
+                    function: function.clone(),
+                    args: args.clone(),
+                    value: value.0,
+                    gas_limit: *gas_limit,
                 })
             }
         };
@@ -152,6 +193,16 @@ impl TransactionBody {
                     second: Box::new(SealedHeader::from_wire(second)?),
                 }
             }
+            Some(P::DeployContract(deploy)) => {
+                Payload::DeployContract { code: deploy.code, args: deploy.args, gas_limit: deploy.gas_limit }
+            }
+            Some(P::CallContract(call)) => Payload::CallContract {
+                contract: Address(fixed("CallContract", "contract", &call.contract)?),
+                function: call.function,
+                args: call.args,
+                value: Amount(call.value),
+                gas_limit: call.gas_limit,
+            },
             None => return Err(DecodeError::Missing { what: WHAT, field: "payload" }),
         };
         Ok(TransactionBody {

@@ -143,6 +143,7 @@ fn spend(tx: &Transaction) -> u128 {
     let moved = match &body.payload {
         Payload::Transfer { amount, .. } => amount.0,
         Payload::BuyTicket { price, .. } => price.0,
+        Payload::CallContract { value, .. } => value.0,
         _ => 0,
     };
     u128::from(body.fee.0) + u128::from(moved)

@@ -1226,6 +1226,8 @@ fn breaks_stateless_rule(reason: &goodwill_ledger::TxError) -> bool {
             | E::TicketSpan { .. }
             | E::NotEquivocation(_)
             | E::InvalidRegistration(_)
+            | E::GasPriceTooLow { .. }
+            | E::InvalidContract(_)
     )
 }
 

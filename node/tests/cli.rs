@@ -178,7 +178,8 @@ fn a_config_file_runs_a_node_with_json_logs_and_a_bad_one_starts_nothing() {
 fn contract_run_keeps_a_scratch_state_between_calls() {
     let dir = tempfile::tempdir().unwrap();
     let code = dir.path().join("splitter.star");
-    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/contracts/splitter.star"), &code).unwrap();
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/contracts/splitter.star"), &code)
+        .unwrap();
     let code = code.to_str().unwrap();
     let (a, b) = (Keypair::insecure_dev("a").address(), Keypair::insecure_dev("b").address());
     let members = format!(r#"[{{"{a}": 3, "{b}": 1}}]"#);

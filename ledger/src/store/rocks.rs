@@ -248,7 +248,9 @@ impl Store for RocksStore {
             .into_iter()
             .map(|r| {
                 let id = Hash::from_slice(&r.transaction_id).ok_or_else(|| corrupt("receipt id"))?;
-                Ok(Receipt { transaction_id: id, fee: Amount(r.fee) })
+                let contract =
+                    r.contract.map(crate::codec::contract_receipt_from_wire).transpose().map_err(corrupt)?;
+                Ok(Receipt { transaction_id: id, fee: Amount(r.fee), contract })
             })
             .collect::<Result<_, _>>()
             .map(Some)
@@ -405,6 +407,7 @@ impl RocksStore {
                 .map(|r| wire::Receipt {
                     transaction_id: Bytes::copy_from_slice(r.transaction_id.as_bytes()),
                     fee: r.fee.0,
+                    contract: r.contract.as_ref().map(crate::codec::contract_receipt_to_wire),
                 })
                 .collect(),
         };

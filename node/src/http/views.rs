@@ -14,6 +14,8 @@ pub fn kind(tx: &Transaction) -> &'static str {
         Payload::RegisterAssociation { .. } => "register_association",
         Payload::VoteAssociation { .. } => "vote_association",
         Payload::ReportEquivocation { .. } => "report_equivocation",
+        Payload::DeployContract { .. } => "deploy_contract",
+        Payload::CallContract { .. } => "call_contract",
         _ => "unknown",
     }
 }
@@ -41,6 +43,19 @@ pub fn transaction(tx: &Transaction) -> Value {
         Payload::ReportEquivocation { first, second } => {
             json!({ "first": header_brief(first), "second": header_brief(second) })
         }
+        Payload::DeployContract { code, args, gas_limit } => json!({
+            "contract": goodwill_ledger::contract::contract_address(&body.sender, body.nonce),
+            "code": code,
+            "args": args,
+            "gas_limit": gas_limit,
+        }),
+        Payload::CallContract { contract, function, args, value, gas_limit } => json!({
+            "contract": contract,
+            "function": function,
+            "args": args,
+            "value": value,
+            "gas_limit": gas_limit,
+        }),
         _ => Value::Null,
     };
     json!({
@@ -62,7 +77,29 @@ pub fn committed(tx: &Transaction, location: &TxLocation, receipt: Option<&Recei
     value["status"] = json!("committed");
     value["block"] =
         json!({ "hash": location.block_hash, "height": location.height, "index": location.index });
-    value["receipt"] = receipt.map_or(Value::Null, |r| json!({ "fee_paid": r.fee }));
+    value["receipt"] = receipt.map_or(Value::Null, receipt_view);
+    value
+}
+
+/// What a transaction did: its fee, and for a contract transaction the gas, result or error,
+/// and events.
+pub fn receipt_view(receipt: &Receipt) -> Value {
+    let mut value = json!({ "fee_paid": receipt.fee });
+    if let Some(contract) = &receipt.contract {
+        let events: Vec<Value> = contract
+            .events
+            .iter()
+            .map(|e| json!({ "name": e.name, "data": serde_json::from_str::<Value>(&e.data).unwrap_or(Value::Null) }))
+            .collect();
+        value["contract"] = json!({
+            "address": contract.contract,
+            "gas_used": contract.gas_used,
+            "succeeded": contract.result.is_ok(),
+            "result": contract.result.as_ref().ok().and_then(|r| serde_json::from_str::<Value>(r).ok()),
+            "error": contract.result.as_ref().err(),
+            "events": events,
+        });
+    }
     value
 }
 
