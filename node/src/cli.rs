@@ -210,6 +210,16 @@ pub struct LightArgs {
 /// Arguments shared by every `goodwill tx` command.
 #[derive(Debug, Args)]
 pub struct TxArgs {
+    #[command(flatten)]
+    pub options: TxOptions,
+    /// What to send.
+    #[command(subcommand)]
+    pub kind: TxKind,
+}
+
+/// How a transaction is signed and sent.
+#[derive(Debug, Args)]
+pub struct TxOptions {
     /// The signing key: a keystore address or name (unlocked with its passphrase), a plain key
     /// file, or `dev` / `dev2` (insecure, dev and local chains only).
     #[arg(long, global = true, default_value = "")]
@@ -220,15 +230,14 @@ pub struct TxArgs {
     /// The node's HTTP API.
     #[arg(long, global = true, default_value = "http://127.0.0.1:9933")]
     pub node: String,
-    /// Fee in base units (default: the node's chain minimum).
+    /// Fee in base units (default: the node's chain minimum; for contracts, the gas limit at
+    /// 1 base unit per gas, and at least that minimum).
     #[arg(long, global = true)]
     pub fee: Option<u64>,
-    /// Wait until the transaction is in a block, and print where.
+    /// Wait until the transaction is in a block, and print where (and, for a contract, what it
+    /// did).
     #[arg(long, global = true)]
     pub wait: bool,
-    /// What to send.
-    #[command(subcommand)]
-    pub kind: TxKind,
 }
 
 /// Transaction kinds.
@@ -327,6 +336,48 @@ pub enum AccountCommand {
 /// `goodwill contract ...`
 #[derive(Debug, Subcommand)]
 pub enum ContractCommand {
+    /// Deploy a contract: sends a transaction that runs `init(*ARGS)`; prints its address.
+    Deploy {
+        /// The contract (a `.star` file).
+        file: PathBuf,
+        /// Arguments of `init`: a JSON array.
+        #[arg(default_value = "[]")]
+        args: String,
+        /// Gas the deployment may use.
+        #[arg(long, default_value_t = 1_000_000)]
+        gas: u64,
+        #[command(flatten)]
+        options: TxOptions,
+    },
+    /// Call a contract's public function.
+    Call {
+        /// The contract's address.
+        address: String,
+        /// The function.
+        function: String,
+        /// Its arguments: a JSON array.
+        #[arg(default_value = "[]")]
+        args: String,
+        /// Coins to attach, in base units.
+        #[arg(long, default_value_t = 0)]
+        value: u64,
+        /// Gas the call may use.
+        #[arg(long, default_value_t = 200_000)]
+        gas: u64,
+        #[command(flatten)]
+        options: TxOptions,
+    },
+    /// Show a deployed contract: creator, balance, storage size and code; with KEY, one storage
+    /// entry.
+    Show {
+        /// The contract's address.
+        address: String,
+        /// A storage key to read.
+        key: Option<String>,
+        /// The node's HTTP API.
+        #[arg(long, default_value = "http://127.0.0.1:9933")]
+        node: String,
+    },
     /// Run a contract call against a scratch state kept in a file, outside any chain, and print
     /// the result, the gas used, the events, and what the call changed. `--deploy` starts a new
     /// state (running `init` with ARGS); later runs call FUNCTION on it.

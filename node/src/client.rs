@@ -6,7 +6,7 @@ use eyre::{WrapErr, bail, eyre};
 use goodwill_ledger::{Address, Amount, Hash, Keypair, Payload, TransactionBody};
 use serde_json::{Value, json};
 
-use crate::cli::{TxArgs, TxKind};
+use crate::cli::{TxArgs, TxKind, TxOptions};
 
 /// How long `--wait` waits for inclusion.
 const WAIT_LIMIT: Duration = Duration::from_secs(120);
@@ -87,50 +87,120 @@ fn header(text: &str, which: &str) -> eyre::Result<Box<goodwill_ledger::SealedHe
 
 /// Runs `goodwill tx`.
 pub fn run(args: TxArgs) -> eyre::Result<()> {
-    let node = Node::new(&args.node);
+    let kind = args.kind;
+    send(&args.options, |node, signer, _| {
+        let sender = signer.address();
+        Ok(match kind {
+            TxKind::Transfer { to, amount } => {
+                Payload::Transfer { to: parse_address(&to)?, amount: Amount(amount) }
+            }
+            TxKind::BuyTicket { association, price, epochs } => {
+                let (code, _) = node.get(&format!("/api/v1/forgers/{sender}"))?;
+                // A first ticket carries the commitment to the buyer's first reveal.
+                let commitment = (code == 404).then(|| signer.reveal_commitment(0));
+                Payload::BuyTicket {
+                    association: parse_address(&association)?,
+                    price: Amount(price),
+                    epochs,
+                    commitment,
+                }
+            }
+            TxKind::RegisterAssociation { name, proof_url, document_hash } => Payload::RegisterAssociation {
+                name,
+                proof_url,
+                document_hash: document_hash.parse::<Hash>().map_err(|e| eyre!("{e}"))?,
+            },
+            TxKind::Vote { association } => {
+                Payload::VoteAssociation { association: parse_address(&association)? }
+            }
+            TxKind::ReportEquivocation { first, second } => Payload::ReportEquivocation {
+                first: header(&first, "first")?,
+                second: header(&second, "second")?,
+            },
+        })
+    })
+}
+
+/// Runs `goodwill contract deploy|call|show`.
+pub fn contract(command: crate::cli::ContractCommand) -> eyre::Result<()> {
+    use crate::cli::ContractCommand as C;
+    match command {
+        C::Deploy { file, args, gas, options } => {
+            let code =
+                std::fs::read_to_string(&file).wrap_err_with(|| format!("reading {}", file.display()))?;
+            goodwill_ledger::contract::check_program(&code, &goodwill_ledger::contract::Limits::default())
+                .map_err(|e| eyre!("{}: {e}", file.display()))?;
+            send(&options, |_, signer, nonce| {
+                println!(
+                    "contract {}",
+                    goodwill_ledger::contract::contract_address(&signer.address(), nonce)
+                );
+                Ok(Payload::DeployContract { code, args, gas_limit: gas })
+            })
+        }
+        C::Call { address, function, args, value, gas, options } => {
+            let contract = parse_address(&address)?;
+            send(&options, |_, _, _| {
+                Ok(Payload::CallContract { contract, function, args, value: Amount(value), gas_limit: gas })
+            })
+        }
+        C::Show { address, key, node } => {
+            let address = parse_address(&address)?;
+            let api = Node::new(&node);
+            let path = match &key {
+                None => format!("/api/v1/contracts/{address}"),
+                Some(key) => format!("/api/v1/contracts/{address}/storage/{}", percent_encode(key)),
+            };
+            let (code, answer) = api.get(&path)?;
+            if code != 200 {
+                bail!("{node} answered {code}: {}", error_message(&answer));
+            }
+            println!("{answer:#}");
+            Ok(())
+        }
+        C::Run { .. } => unreachable!("run is handled offline"),
+    }
+}
+
+/// `key` as one URL path segment.
+fn percent_encode(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for byte in key.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// Signs and submits the payload `build` makes (given the node, the key and the nonce), and
+/// with `--wait` follows it into a block.
+fn send(
+    options: &TxOptions,
+    build: impl FnOnce(&Node, &Keypair, u64) -> eyre::Result<Payload>,
+) -> eyre::Result<()> {
+    let node = Node::new(&options.node);
     let (code, status) = node.get("/api/v1/status")?;
     if code != 200 {
-        bail!("{} answered {code}: {}", args.node, error_message(&status));
+        bail!("{} answered {code}: {}", options.node, error_message(&status));
     }
     let chain_id =
         status["chain_id"].as_str().ok_or_else(|| eyre!("the node did not say its chain id"))?.to_string();
-    let signer = key(&args.key, &chain_id, &args.keystore)?;
+    let signer = key(&options.key, &chain_id, &options.keystore)?;
     let sender = signer.address();
     let (_, account) = node.get(&format!("/api/v1/accounts/{sender}"))?;
     let nonce = account["nonce"].as_u64().ok_or_else(|| eyre!("the node did not say the sender's nonce"))?;
-    let payload = match args.kind {
-        TxKind::Transfer { to, amount } => {
-            Payload::Transfer { to: parse_address(&to)?, amount: Amount(amount) }
-        }
-        TxKind::BuyTicket { association, price, epochs } => {
-            let (code, _) = node.get(&format!("/api/v1/forgers/{sender}"))?;
-            // A first ticket carries the commitment to the buyer's first reveal.
-            let commitment = (code == 404).then(|| signer.reveal_commitment(0));
-            Payload::BuyTicket {
-                association: parse_address(&association)?,
-                price: Amount(price),
-                epochs,
-                commitment,
-            }
-        }
-        TxKind::RegisterAssociation { name, proof_url, document_hash } => Payload::RegisterAssociation {
-            name,
-            proof_url,
-            document_hash: document_hash.parse::<Hash>().map_err(|e| eyre!("{e}"))?,
-        },
-        TxKind::Vote { association } => {
-            Payload::VoteAssociation { association: parse_address(&association)? }
-        }
-        TxKind::ReportEquivocation { first, second } => Payload::ReportEquivocation {
-            first: header(&first, "first")?,
-            second: header(&second, "second")?,
-        },
-    };
-    let min_fee = status["min_fee"]
+    let payload = build(&node, &signer, nonce)?;
+    let min_fee: u64 = status["min_fee"]
         .as_str()
         .and_then(|f| f.parse().ok())
         .ok_or_else(|| eyre!("the node did not say its minimum fee"))?;
-    let fee = Amount(args.fee.unwrap_or(min_fee));
+    let gas = match &payload {
+        Payload::DeployContract { gas_limit, .. } | Payload::CallContract { gas_limit, .. } => *gas_limit,
+        _ => 0,
+    };
+    let fee = Amount(options.fee.unwrap_or(min_fee.max(gas)));
     let tx = TransactionBody { chain_id, sender, nonce, fee, payload }.sign(&signer);
     let (code, answer) =
         node.post("/api/v1/transactions", &json!({ "transaction": hex::encode(tx.encode()) }))?;
@@ -138,7 +208,7 @@ pub fn run(args: TxArgs) -> eyre::Result<()> {
         bail!("the node refused the transaction: {}", error_message(&answer));
     }
     println!("submitted {}", tx.id());
-    if args.wait {
+    if options.wait {
         let started = Instant::now();
         loop {
             let (code, answer) = node.get(&format!("/api/v1/transactions/{}", tx.id()))?;
@@ -150,6 +220,19 @@ pub fn run(args: TxArgs) -> eyre::Result<()> {
                     block["hash"].as_str().unwrap_or("?"),
                     block["index"]
                 );
+                if let Some(contract) = answer["receipt"]["contract"].as_object() {
+                    println!(
+                        "gas used {} (fee paid {})",
+                        contract["gas_used"], answer["receipt"]["fee_paid"]
+                    );
+                    for event in contract["events"].as_array().into_iter().flatten() {
+                        println!("event {} {}", event["name"].as_str().unwrap_or("?"), event["data"]);
+                    }
+                    if let Some(error) = contract["error"].as_str() {
+                        bail!("the contract call failed (only its fee was charged): {error}");
+                    }
+                    println!("result {}", contract["result"]);
+                }
                 break;
             }
             if code == 404 {

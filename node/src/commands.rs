@@ -21,6 +21,11 @@ pub fn run(cli: Cli) -> eyre::Result<()> {
     match cli.command {
         Command::Key(args) => key_command(args),
         Command::Bench(crate::cli::BenchCommand::Load(args)) => crate::bench::load(args),
+        Command::Contract(
+            command @ (crate::cli::ContractCommand::Deploy { .. }
+            | crate::cli::ContractCommand::Call { .. }
+            | crate::cli::ContractCommand::Show { .. }),
+        ) => crate::client::contract(command),
         Command::Contract(crate::cli::ContractCommand::Run {
             file,
             call,

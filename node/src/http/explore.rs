@@ -350,6 +350,40 @@ pub fn association<S: Store>(chain: &Chain<S>, address: Address) -> Result<Value
     Ok(value)
 }
 
+/// A deployed contract: its record, balance and code.
+pub fn contract<S: Store>(chain: &Chain<S>, address: Address) -> Result<Value, ApiError> {
+    let store = chain.store();
+    let height = chain.head().header().height;
+    let record = goodwill_ledger::state::read_contract(store, height, &address)
+        .map_err(storage)?
+        .ok_or_else(|| not_found(format!("no contract at {address}")))?;
+    let balance = chain.account(&address).map_err(storage)?.balance;
+    Ok(json!({
+        "address": address,
+        "creator": record.creator,
+        "deployed_height": record.deployed_height,
+        "storage_entries": record.storage_entries,
+        "balance": balance,
+        "code": record.code,
+        "height": height,
+    }))
+}
+
+/// One storage entry of a contract.
+pub fn contract_entry<S: Store>(chain: &Chain<S>, address: Address, key: &str) -> Result<Value, ApiError> {
+    let store = chain.store();
+    let height = chain.head().header().height;
+    goodwill_ledger::state::read_contract(store, height, &address)
+        .map_err(storage)?
+        .ok_or_else(|| not_found(format!("no contract at {address}")))?;
+    let value = goodwill_ledger::state::read_contract_entry(store, height, &address, key)
+        .map_err(storage)?
+        .ok_or_else(|| not_found(format!("{address} has no storage entry {key:?}")))?;
+    let value: Value =
+        serde_json::from_str(&value).map_err(|e| storage(StoreError::Corrupt(e.to_string())))?;
+    Ok(json!({ "address": address, "key": key, "value": value, "height": height }))
+}
+
 /// The pool: its size and its best-paying transactions.
 pub fn mempool(pool: &Mempool, limit: usize) -> Value {
     let best = pool.best(limit.clamp(1, MAX_POOL_PAGE));

@@ -71,6 +71,8 @@ pub fn router(chain: ChainHandle, network: NetworkHandle, metrics: Arc<Metrics>)
         .route("/api/v1/tickets", get(tickets))
         .route("/api/v1/associations", get(associations))
         .route("/api/v1/associations/{address}", get(association))
+        .route("/api/v1/contracts/{address}", get(contract))
+        .route("/api/v1/contracts/{address}/storage/{key}", get(contract_entry))
         .route("/api/v1/mempool", get(mempool))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/metrics", get(prometheus))
@@ -400,6 +402,22 @@ async fn tickets(
     ApiQuery(q): ApiQuery<TicketsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     explore(&chain, move |c, _| explore::tickets(c, q.status.as_deref())).await
+}
+
+async fn contract(
+    State(Api { chain, .. }): State<Api>,
+    ApiPath(address): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let address = parse_address(&address)?;
+    explore(&chain, move |c, _| explore::contract(c, address)).await
+}
+
+async fn contract_entry(
+    State(Api { chain, .. }): State<Api>,
+    ApiPath((address, key)): ApiPath<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let address = parse_address(&address)?;
+    explore(&chain, move |c, _| explore::contract_entry(c, address, &key)).await
 }
 
 async fn associations(State(Api { chain, .. }): State<Api>) -> Result<Json<Value>, ApiError> {
