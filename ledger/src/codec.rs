@@ -323,3 +323,48 @@ pub(crate) fn contract_receipt_from_wire(
             .collect(),
     })
 }
+
+/// The schedule queue as the state tree stores it.
+pub(crate) fn encode_schedules(schedules: &[crate::state::ScheduledPayment]) -> Vec<u8> {
+    wire::ScheduleQueue {
+        schedules: schedules
+            .iter()
+            .map(|s| wire::ScheduledPayment {
+                id: Bytes::copy_from_slice(s.id.as_bytes()),
+                owner: Bytes::copy_from_slice(s.owner.as_bytes()),
+                to: Bytes::copy_from_slice(s.to.as_bytes()),
+                amount: s.amount.0,
+                every_slots: s.every_slots,
+                remaining: s.remaining,
+                next_slot: s.next_slot,
+                paid: s.paid,
+                skipped: s.skipped,
+            })
+            .collect(),
+    }
+    .encode_to_vec()
+}
+
+/// Reads what [`encode_schedules`] wrote.
+pub(crate) fn decode_schedules(bytes: &[u8]) -> Result<Vec<crate::state::ScheduledPayment>, DecodeError> {
+    const WHAT: &str = "ScheduledPayment";
+    let queue = wire::ScheduleQueue::decode(bytes)
+        .map_err(|e| DecodeError::Protobuf { what: "ScheduleQueue", reason: e.to_string() })?;
+    queue
+        .schedules
+        .into_iter()
+        .map(|s| {
+            Ok(crate::state::ScheduledPayment {
+                id: hash_field(WHAT, "id", &s.id)?,
+                owner: crate::Address(fixed(WHAT, "owner", &s.owner)?),
+                to: crate::Address(fixed(WHAT, "to", &s.to)?),
+                amount: crate::Amount(s.amount),
+                every_slots: s.every_slots,
+                remaining: s.remaining,
+                next_slot: s.next_slot,
+                paid: s.paid,
+                skipped: s.skipped,
+            })
+        })
+        .collect()
+}

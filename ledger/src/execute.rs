@@ -10,6 +10,7 @@ use jmt::storage::TreeReader;
 
 use crate::codec::{
     encode_association, encode_consensus, encode_contract, encode_contract_entry, encode_forger,
+    encode_schedules,
 };
 use crate::contract::{CallContext, ContractError, ContractState, Entry, Limits, contract_address};
 use crate::lottery::{
@@ -17,10 +18,10 @@ use crate::lottery::{
     rank_offset_ms, reveal_commitment,
 };
 use crate::state::{
-    Account, AssociationState, ConsensusState, ContractRecord, ForgerState, StateUpdate, Ticket,
-    account_values, association_key, consensus_key, contract_entry_key, contract_key, forger_key,
+    Account, AssociationState, ConsensusState, ContractRecord, ForgerState, ScheduledPayment, StateUpdate,
+    Ticket, account_values, association_key, consensus_key, contract_entry_key, contract_key, forger_key,
     read_account, read_association, read_consensus, read_contract, read_contract_entry, read_forger,
-    read_roster, update_state_with,
+    read_roster, read_schedules, schedules_key, update_state_with,
 };
 use crate::store::StoreError;
 use crate::{
@@ -172,6 +173,18 @@ pub enum TxError {
     /// A contract already lives at the address this deployment would take.
     #[error("a contract already lives at {0}")]
     ContractExists(Address),
+    /// A schedule with a zero amount, period or count, or more payments than allowed.
+    #[error("invalid schedule: {0}")]
+    InvalidSchedule(&'static str),
+    /// The chain holds as many active schedules as it allows.
+    #[error("the chain holds {max} active schedules, the most it allows; try again when some end")]
+    TooManySchedules {
+        /// The bound.
+        max: usize,
+    },
+    /// No active schedule with that id belongs to the sender.
+    #[error("no active schedule {0} of the sender")]
+    UnknownSchedule(Hash),
 }
 
 /// Why a block was refused. Nothing was written.
@@ -367,6 +380,17 @@ pub fn check_rules(tx: &Transaction, spec: &ChainSpec) -> Result<(), TxError> {
                 return Err(TxError::NotEquivocation("the two headers are the same block"));
             }
         }
+        Payload::SchedulePayment { amount, every_slots, times, .. } => {
+            if *amount == Amount::ZERO {
+                return Err(TxError::InvalidSchedule("each payment must be positive"));
+            }
+            if *every_slots == 0 || *every_slots > MAX_SCHEDULE_PERIOD_SLOTS {
+                return Err(TxError::InvalidSchedule("the period is 1 to 100,000,000 slots"));
+            }
+            if *times == 0 || *times > MAX_SCHEDULE_TIMES {
+                return Err(TxError::InvalidSchedule("a schedule makes 1 to 10,000 payments"));
+            }
+        }
         Payload::DeployContract { code, args, gas_limit } => {
             check_gas(*gas_limit, body.fee)?;
             crate::contract::check_program(code, &crate::contract::Limits::default())
@@ -419,6 +443,14 @@ fn check_contract_args(args: &str) -> Result<(), TxError> {
     }
 }
 
+/// Most payments one schedule makes.
+pub const MAX_SCHEDULE_TIMES: u32 = 10_000;
+/// Longest period of a schedule, in slots.
+pub const MAX_SCHEDULE_PERIOD_SLOTS: u64 = 100_000_000;
+/// Most active schedules the chain holds at once: the whole queue is one state entry, rewritten
+/// by every block that pays or changes a schedule.
+pub const MAX_SCHEDULES: usize = 1_024;
+
 /// Longest contract function name, in bytes.
 pub const MAX_FUNCTION_NAME_BYTES: usize = 64;
 /// Longest association name, in bytes.
@@ -442,6 +474,11 @@ pub struct Executor<'a, R: TreeReader + ?Sized> {
     contract_entries: BTreeMap<(Address, String), Option<String>>,
     /// The block's timestamp, once [`Executor::begin_block`] has seen its header.
     time_ms: u64,
+    /// The block's slot.
+    slot: u64,
+    /// The schedule queue, once read; `changed` once anything changed it.
+    schedules: Option<Vec<ScheduledPayment>>,
+    schedules_changed: bool,
     forgers: BTreeMap<Address, ForgerState>,
     associations: BTreeMap<Address, AssociationState>,
     consensus: Option<ConsensusState>,
@@ -464,6 +501,9 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
             contracts: BTreeMap::new(),
             contract_entries: BTreeMap::new(),
             time_ms: 0,
+            slot,
+            schedules: None,
+            schedules_changed: false,
             forgers: BTreeMap::new(),
             associations: BTreeMap::new(),
             consensus: None,
@@ -701,6 +741,70 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         consensus.mix = mix_reveal(&consensus.mix, &header.reveal);
         self.forgers.insert(header.forger, forger);
         self.consensus = Some(consensus);
+        self.pay_due(header.slot)?;
+        Ok(())
+    }
+
+    /// The schedule queue as the block so far left it.
+    fn schedules(&mut self) -> Result<Vec<ScheduledPayment>, StoreError> {
+        if self.schedules.is_none() {
+            self.schedules = Some(read_schedules(self.reader, self.version)?);
+        }
+        Ok(self.schedules.clone().expect("loaded above"))
+    }
+
+    /// Runs the payments due by `slot`, before the block's transactions: in queue order (due
+    /// slot, then schedule id), each schedule at most once per block. A payment the owner's
+    /// balance cannot cover is skipped and counted, never paid in part.
+    fn pay_due(&mut self, slot: u64) -> Result<(), StoreError> {
+        let queue = self.schedules()?;
+        if queue.first().is_none_or(|s| s.next_slot > slot) {
+            return Ok(());
+        }
+        let mut kept = Vec::with_capacity(queue.len());
+        for mut schedule in queue {
+            if schedule.next_slot > slot {
+                kept.push(schedule);
+                continue;
+            }
+            let mut owner = self.account(&schedule.owner)?;
+            let mut paid = false;
+            if let Some(left) = owner.balance.checked_sub(schedule.amount) {
+                // Read the payee after the debit: paying oneself works.
+                owner.balance = left;
+                let before = self.accounts.insert(schedule.owner, owner);
+                let mut payee = self.account(&schedule.to)?;
+                match payee.balance.checked_add(schedule.amount) {
+                    Some(balance) => {
+                        payee.balance = balance;
+                        self.accounts.insert(schedule.to, payee);
+                        paid = true;
+                    }
+                    // The payee's balance would overflow: undo the debit and skip.
+                    None => match before {
+                        Some(account) => {
+                            self.accounts.insert(schedule.owner, account);
+                        }
+                        None => {
+                            self.accounts.remove(&schedule.owner);
+                        }
+                    },
+                }
+            }
+            if paid {
+                schedule.paid += 1;
+            } else {
+                schedule.skipped += 1;
+            }
+            schedule.remaining -= 1;
+            if schedule.remaining > 0 {
+                schedule.next_slot = schedule.next_slot.saturating_add(schedule.every_slots);
+                kept.push(schedule);
+            }
+        }
+        kept.sort_by_key(|s| (s.next_slot, s.id));
+        self.schedules = Some(kept);
+        self.schedules_changed = true;
         Ok(())
     }
 
@@ -731,7 +835,9 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
             Payload::RegisterAssociation { .. }
             | Payload::VoteAssociation { .. }
             | Payload::ReportEquivocation { .. }
-            | Payload::DeployContract { .. } => Amount::ZERO,
+            | Payload::DeployContract { .. }
+            | Payload::SchedulePayment { .. }
+            | Payload::CancelSchedule { .. } => Amount::ZERO,
         };
         let needed = spent.checked_add(body.fee).ok_or(invalid(TxError::BalanceOverflow))?;
         sender.balance = sender
@@ -745,6 +851,34 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         // Each arm checks everything and returns what to write; nothing is written before.
         let mut writes = Writes::default();
         match &body.payload {
+            Payload::SchedulePayment { to, amount, every_slots, times } => {
+                let mut queue = self.schedules()?;
+                if queue.len() >= MAX_SCHEDULES {
+                    return Err(invalid(TxError::TooManySchedules { max: MAX_SCHEDULES }));
+                }
+                queue.push(ScheduledPayment {
+                    id: tx.id(),
+                    owner: body.sender,
+                    to: *to,
+                    amount: *amount,
+                    every_slots: *every_slots,
+                    remaining: *times,
+                    next_slot: self.slot.saturating_add(*every_slots),
+                    paid: 0,
+                    skipped: 0,
+                });
+                queue.sort_by_key(|s| (s.next_slot, s.id));
+                writes.schedules = Some(queue);
+            }
+            Payload::CancelSchedule { schedule } => {
+                let mut queue = self.schedules()?;
+                let before = queue.len();
+                queue.retain(|s| !(s.id == *schedule && s.owner == body.sender));
+                if queue.len() == before {
+                    return Err(invalid(TxError::UnknownSchedule(*schedule)));
+                }
+                writes.schedules = Some(queue);
+            }
             Payload::DeployContract { .. } | Payload::CallContract { .. } => {
                 let ran = self.run_contract(body, &mut sender, &mut writes)?;
                 fee = ran.0;
@@ -867,6 +1001,10 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
             self.accounts.insert(address, account);
         }
         self.contracts.extend(writes.contracts);
+        if let Some(queue) = writes.schedules {
+            self.schedules = Some(queue);
+            self.schedules_changed = true;
+        }
         self.contract_entries.extend(writes.contract_entries);
         self.forgers.extend(writes.forgers);
         self.associations.extend(writes.associations);
@@ -902,6 +1040,10 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         }
         for (address, record) in &self.contracts {
             entries.insert(contract_key(address), encode_contract(address, record));
+        }
+        if self.schedules_changed {
+            let queue = self.schedules.as_deref().unwrap_or_default();
+            entries.insert(schedules_key(), encode_schedules(queue));
         }
         let mut entries: BTreeMap<_, _> = entries.into_iter().map(|(k, v)| (k, Some(v))).collect();
         for ((contract, key), value) in &self.contract_entries {
@@ -948,6 +1090,7 @@ struct Writes {
     accounts: Vec<(Address, Account)>,
     contracts: Vec<(Address, ContractRecord)>,
     contract_entries: Vec<((Address, String), Option<String>)>,
+    schedules: Option<Vec<ScheduledPayment>>,
     forgers: Vec<(Address, ForgerState)>,
     associations: Vec<(Address, AssociationState)>,
     consensus: Option<ConsensusState>,

@@ -118,6 +118,48 @@ pub fn contract_entry_key(contract: &Address, key: &str) -> KeyHash {
     KeyHash(Hash::tagged(CONTRACT_ENTRY_KEY_DOMAIN, &data).0)
 }
 
+/// Domain tag of the schedule queue's key.
+const SCHEDULES_KEY_DOMAIN: &[u8] = b"goodwill/schedules/v1";
+
+/// The state tree's key for the queue of scheduled payments.
+pub fn schedules_key() -> KeyHash {
+    KeyHash(Hash::tagged(SCHEDULES_KEY_DOMAIN, &[]).0)
+}
+
+/// A scheduled payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScheduledPayment {
+    /// The id of the transaction that made it.
+    pub id: Hash,
+    /// Who pays.
+    pub owner: Address,
+    /// Who receives.
+    pub to: Address,
+    /// Each payment.
+    pub amount: Amount,
+    /// Slots between payments.
+    pub every_slots: u64,
+    /// Payments left, skipped ones counted.
+    pub remaining: u32,
+    /// The slot from which the next payment is due.
+    pub next_slot: u64,
+    /// Payments made.
+    pub paid: u32,
+    /// Payments skipped because the owner's balance could not cover them.
+    pub skipped: u32,
+}
+
+/// Every active schedule at `version`, in the order payments run: by due slot, then id.
+pub fn read_schedules<R: TreeReader + ?Sized>(
+    reader: &R,
+    version: u64,
+) -> Result<Vec<ScheduledPayment>, StoreError> {
+    read_value(reader, version, schedules_key())?
+        .map(|bytes| crate::codec::decode_schedules(&bytes).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
 /// A deployed contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ContractRecord {

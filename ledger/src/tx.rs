@@ -73,6 +73,22 @@ pub enum Payload {
         /// Most gas it may use; the fee divided by it is the gas price.
         gas_limit: u64,
     },
+    /// Pay `amount` to `to` every `every_slots` slots, `times` times.
+    SchedulePayment {
+        /// Recipient.
+        to: Address,
+        /// Each payment.
+        amount: Amount,
+        /// Slots between payments.
+        every_slots: u64,
+        /// How many payments.
+        times: u32,
+    },
+    /// End a schedule the sender owns.
+    CancelSchedule {
+        /// The schedule's id: the id of the transaction that made it.
+        schedule: Hash,
+    },
 }
 
 /// The signed part of a transaction.
@@ -103,6 +119,8 @@ impl TransactionBody {
             }
             // Recipients of the contract's transfers are known only once it runs.
             Payload::CallContract { contract, .. } => vec![self.sender, *contract],
+            Payload::SchedulePayment { to, .. } => vec![self.sender, *to],
+            Payload::CancelSchedule { .. } => vec![self.sender],
         }
     }
 
@@ -148,6 +166,17 @@ impl TransactionBody {
                     value: value.0,
                     gas_limit: *gas_limit,
                 })
+            }
+            Payload::SchedulePayment { to, amount, every_slots, times } => {
+                P::SchedulePayment(wire::SchedulePayment {
+                    to: bytes(to.as_bytes()),
+                    amount: amount.0,
+                    every_slots: *every_slots,
+                    times: *times,
+                })
+            }
+            Payload::CancelSchedule { schedule } => {
+                P::CancelSchedule(wire::CancelSchedule { schedule: bytes(schedule.as_bytes()) })
             }
         };
         wire::TransactionBody {
@@ -202,6 +231,15 @@ impl TransactionBody {
                 args: call.args,
                 value: Amount(call.value),
                 gas_limit: call.gas_limit,
+            },
+            Some(P::SchedulePayment(schedule)) => Payload::SchedulePayment {
+                to: Address(fixed("SchedulePayment", "to", &schedule.to)?),
+                amount: Amount(schedule.amount),
+                every_slots: schedule.every_slots,
+                times: schedule.times,
+            },
+            Some(P::CancelSchedule(cancel)) => Payload::CancelSchedule {
+                schedule: Hash(fixed("CancelSchedule", "schedule", &cancel.schedule)?),
             },
             None => return Err(DecodeError::Missing { what: WHAT, field: "payload" }),
         };

@@ -181,3 +181,98 @@ fn contract_transactions_that_cannot_run_are_refused() {
     }
     assert_eq!(net.chain.account(&testkit::account(3).address()).unwrap().nonce, 0);
 }
+
+// Native scheduled payments.
+
+fn schedule(to: Address, amount: u64, every_slots: u64, times: u32) -> Payload {
+    Payload::SchedulePayment { to, amount: Amount(amount), every_slots, times }
+}
+
+fn slot(net: &Net) -> u64 {
+    net.chain.head().header().slot
+}
+
+fn schedules(net: &Net) -> Vec<goodwill_ledger::state::ScheduledPayment> {
+    goodwill_ledger::state::read_schedules(net.chain.store(), net.chain.head().header().height).unwrap()
+}
+
+#[test]
+fn scheduled_payments_run_at_their_slots_and_then_end() {
+    let mut net = Net::new();
+    let payee = Keypair::insecure_dev("landlord").address();
+    let receipt = net.run(0, 10, schedule(payee, 100, 2, 3));
+    let (id, start) = (receipt.transaction_id, slot(&net));
+    assert_eq!(schedules(&net)[0].id, id);
+    let mut paid_at = Vec::new();
+    while slot(&net) < start + 10 {
+        let before = net.balance(&payee);
+        net.forge(vec![]).unwrap();
+        if net.balance(&payee) > before {
+            assert_eq!(net.balance(&payee), before + 100, "one payment at a time, never in part");
+            paid_at.push(slot(&net) - start);
+        }
+    }
+    assert_eq!(paid_at, [2, 4, 6]);
+    assert!(schedules(&net).is_empty(), "a finished schedule leaves the queue");
+}
+
+#[test]
+fn an_underfunded_payment_is_skipped_and_counted() {
+    let mut net = Net::new();
+    let payee = Keypair::insecure_dev("payee").address();
+    // More than the sender holds (testkit accounts start with 1,000 coins).
+    let too_much = Amount::coins(2_000).0;
+    net.run(2, 10, schedule(payee, too_much, 1, 2));
+    net.forge(vec![]).unwrap();
+    let record = &schedules(&net)[0];
+    assert_eq!((record.paid, record.skipped, record.remaining), (0, 1, 1));
+    assert_eq!(net.balance(&payee), 0);
+    net.forge(vec![]).unwrap();
+    assert!(schedules(&net).is_empty());
+    assert_eq!(net.balance(&payee), 0);
+}
+
+#[test]
+fn payments_due_together_run_in_id_order_and_cancelling_stops_a_schedule() {
+    let mut net = Net::new();
+    let owner = Keypair::insecure_dev("tenant");
+    // An owner who can pay one of two payments due in the same slot.
+    net.run(0, 10, Payload::Transfer { to: owner.address(), amount: Amount(150 + 30) });
+    let (first, second) =
+        (Keypair::insecure_dev("first").address(), Keypair::insecure_dev("second").address());
+    let mut nonce = 0;
+    let mut signed = |payload: Payload| {
+        let tx = TransactionBody {
+            chain_id: CHAIN_ID.into(),
+            sender: owner.address(),
+            nonce,
+            fee: Amount(10),
+            payload,
+        }
+        .sign(&owner);
+        nonce += 1;
+        tx
+    };
+    let (a, b) = (signed(schedule(first, 100, 1, 1)), signed(schedule(second, 100, 1, 1)));
+    let lower = if a.id() < b.id() { first } else { second };
+    net.forge(vec![a, b]).unwrap();
+    net.forge(vec![]).unwrap();
+    assert_eq!(net.balance(&lower), 100, "the lower schedule id paid");
+    assert_eq!(net.balance(&first) + net.balance(&second), 100, "the other was skipped, not paid in part");
+
+    // A long schedule, cancelled after two payments; only its owner may cancel it.
+    let payee = Keypair::insecure_dev("gym").address();
+    let receipt = net.run(1, 10, schedule(payee, 7, 1, 100));
+    net.forge(vec![]).unwrap();
+    net.forge(vec![]).unwrap();
+    assert_eq!(net.balance(&payee), 14);
+    let stranger = net.tx(3, 10, Payload::CancelSchedule { schedule: receipt.transaction_id });
+    assert!(matches!(net.forge(vec![stranger]), Err(TxError::UnknownSchedule(_))));
+    net.nonces[3] -= 1;
+    net.run(1, 10, Payload::CancelSchedule { schedule: receipt.transaction_id });
+    let paid = net.balance(&payee);
+    net.forge(vec![]).unwrap();
+    net.forge(vec![]).unwrap();
+    assert_eq!(net.balance(&payee), paid, "no payment after the cancellation");
+    assert!(schedules(&net).is_empty());
+}

@@ -282,6 +282,28 @@ pub enum TxKind {
         #[arg(long)]
         association: String,
     },
+    /// Pay an address a fixed amount every so many slots, a number of times (a standing order).
+    /// Each payment runs at the start of a block; one the balance cannot cover is skipped.
+    Schedule {
+        /// Recipient address (gw1...).
+        #[arg(long)]
+        to: String,
+        /// Each payment, in base units.
+        #[arg(long)]
+        amount: u64,
+        /// Slots between payments.
+        #[arg(long)]
+        every: u64,
+        /// How many payments.
+        #[arg(long)]
+        times: u32,
+    },
+    /// End a schedule you made (its id is the id of the transaction that made it).
+    CancelSchedule {
+        /// The schedule's id (64 hex digits).
+        #[arg(long)]
+        schedule: String,
+    },
     /// Report a forger that signed two different headers for one slot: it forfeits the forging
     /// weight of all its tickets.
     ReportEquivocation {

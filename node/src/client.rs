@@ -113,6 +113,15 @@ pub fn run(args: TxArgs) -> eyre::Result<()> {
             TxKind::Vote { association } => {
                 Payload::VoteAssociation { association: parse_address(&association)? }
             }
+            TxKind::Schedule { to, amount, every, times } => Payload::SchedulePayment {
+                to: parse_address(&to)?,
+                amount: Amount(amount),
+                every_slots: every,
+                times,
+            },
+            TxKind::CancelSchedule { schedule } => Payload::CancelSchedule {
+                schedule: schedule.parse::<Hash>().map_err(|e| eyre!("--schedule: {e}"))?,
+            },
             TxKind::ReportEquivocation { first, second } => Payload::ReportEquivocation {
                 first: header(&first, "first")?,
                 second: header(&second, "second")?,

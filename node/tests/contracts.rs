@@ -74,3 +74,29 @@ fn a_splitter_is_deployed_called_and_shown_through_a_node() {
     assert!(!output.status.success());
     assert!(text(&output).contains("no storage entry"), "{}", text(&output));
 }
+
+#[test]
+fn a_standing_order_pays_on_its_slots_until_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let payee = Keypair::generate().unwrap().address();
+    let to = payee.to_string();
+    let output = node
+        .tx(&["schedule", "--key", "dev", "--to", &to, "--amount", "250", "--every", "2", "--times", "2"]);
+    let id = output.lines().find_map(|l| l.strip_prefix("submitted ")).unwrap().trim().to_string();
+    // `--wait` returns once the block is in; the first payment is due two slots after it.
+    let listed = node.get("/api/v1/schedules");
+    let schedule = listed["schedules"].as_array().unwrap().iter().find(|s| s["id"] == id.as_str()).cloned();
+    let schedule = schedule.unwrap_or_else(|| panic!("{id} is not listed: {listed}"));
+    assert_eq!(schedule["to"], to);
+    assert_eq!(schedule["amount"], "250");
+    assert_eq!(schedule["remaining"], 2);
+    let done = common::wait_until(std::time::Duration::from_secs(60), || {
+        node.balance(&payee) == 500
+            && node.get("/api/v1/schedules")["schedules"].as_array().unwrap().is_empty()
+    });
+    assert!(done, "balance {} after the schedule", node.balance(&payee));
+    let tx = node.get(&format!("/api/v1/transactions/{id}"));
+    assert_eq!(tx["kind"], "schedule_payment");
+    assert_eq!(tx["payload"]["every_slots"], 2);
+}

@@ -350,6 +350,17 @@ pub fn association<S: Store>(chain: &Chain<S>, address: Address) -> Result<Value
     Ok(value)
 }
 
+/// Every active scheduled payment, in the order payments run.
+pub fn schedules<S: Store>(chain: &Chain<S>) -> Result<Value, ApiError> {
+    let head = chain.head().header();
+    let queue = goodwill_ledger::state::read_schedules(chain.store(), head.height).map_err(storage)?;
+    Ok(json!({
+        "slot": head.slot,
+        "max_schedules": goodwill_ledger::execute::MAX_SCHEDULES,
+        "schedules": queue,
+    }))
+}
+
 /// A deployed contract: its record, balance and code.
 pub fn contract<S: Store>(chain: &Chain<S>, address: Address) -> Result<Value, ApiError> {
     let store = chain.store();

@@ -72,6 +72,7 @@ pub fn router(chain: ChainHandle, network: NetworkHandle, metrics: Arc<Metrics>)
         .route("/api/v1/associations", get(associations))
         .route("/api/v1/associations/{address}", get(association))
         .route("/api/v1/contracts/{address}", get(contract))
+        .route("/api/v1/schedules", get(schedules))
         .route("/api/v1/contracts/{address}/storage/{key}", get(contract_entry))
         .route("/api/v1/mempool", get(mempool))
         .route("/api/v1/openapi.json", get(openapi))
@@ -402,6 +403,10 @@ async fn tickets(
     ApiQuery(q): ApiQuery<TicketsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     explore(&chain, move |c, _| explore::tickets(c, q.status.as_deref())).await
+}
+
+async fn schedules(State(Api { chain, .. }): State<Api>) -> Result<Json<Value>, ApiError> {
+    explore(&chain, move |c, _| explore::schedules(c)).await
 }
 
 async fn contract(

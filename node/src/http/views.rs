@@ -16,6 +16,8 @@ pub fn kind(tx: &Transaction) -> &'static str {
         Payload::ReportEquivocation { .. } => "report_equivocation",
         Payload::DeployContract { .. } => "deploy_contract",
         Payload::CallContract { .. } => "call_contract",
+        Payload::SchedulePayment { .. } => "schedule_payment",
+        Payload::CancelSchedule { .. } => "cancel_schedule",
         _ => "unknown",
     }
 }
@@ -56,6 +58,14 @@ pub fn transaction(tx: &Transaction) -> Value {
             "value": value,
             "gas_limit": gas_limit,
         }),
+        Payload::SchedulePayment { to, amount, every_slots, times } => json!({
+            "schedule": tx.id(),
+            "to": to,
+            "amount": amount,
+            "every_slots": every_slots,
+            "times": times,
+        }),
+        Payload::CancelSchedule { schedule } => json!({ "schedule": schedule }),
         _ => Value::Null,
     };
     json!({
