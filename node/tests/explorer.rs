@@ -174,5 +174,36 @@ async fn the_explorer_follows_a_block_to_a_transaction_to_an_account_and_searche
         "{associations}"
     );
 
+    // A contract: its call's receipt (gas, result, events), then the contract's code and storage.
+    let splitter = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/contracts/splitter.star");
+    let members = format!(r#"[{{"{receiver}": 1}}]"#);
+    let output = std::process::Command::new(common::GOODWILL)
+        .args(["contract", "deploy", splitter, &members, "--key", "dev", "--wait", "--node", &node.url])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let contract = stdout.lines().find_map(|l| l.strip_prefix("contract ")).unwrap().trim().to_string();
+    let output = std::process::Command::new(common::GOODWILL)
+        .args([
+            "contract", "call", &contract, "pay", "--value", "500", "--key", "dev", "--wait", "--node",
+            &node.url,
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let call = stdout.lines().find_map(|l| l.strip_prefix("submitted ")).unwrap().trim().to_string();
+    client.goto(&format!("{}/#/tx/{call}", node.url)).await.unwrap();
+    on_page(&client, &format!("#/tx/{call}")).await;
+    assert!(text(&client, "#receipt-gas").await.parse::<u64>().unwrap() > 0);
+    assert!(text(&client, "#receipt-result").await.contains("500"));
+    assert!(text(&client, "#receipt-events").await.contains("paid"));
+    click(&client, &format!("main a[href=\"#/contract/{contract}\"]")).await;
+    on_page(&client, &format!("#/contract/{contract}")).await;
+    assert_eq!(text(&client, "#contract-address").await, contract);
+    assert_eq!(text(&client, "#contract-entries").await, "1");
+    assert!(text(&client, "#contract-code").await.contains("def pay():"));
+
     client.close().await.unwrap();
 }

@@ -82,6 +82,7 @@ const link = {
   block: (id, text) => h("a", { href: `#/block/${id}`, class: "mono", "data-kind": "block" }, text ?? short(String(id))),
   tx: (id) => h("a", { href: `#/tx/${id}`, class: "mono", "data-kind": "tx" }, short(id)),
   account: (address) => h("a", { href: `#/account/${address}`, class: "mono", "data-kind": "account" }, short(address)),
+  contract: (address) => h("a", { href: `#/contract/${address}`, class: "mono", "data-kind": "contract" }, short(address)),
 };
 
 function fields(rows) {
@@ -213,6 +214,13 @@ function payloadRows(t) {
     case "vote_association": return [["Association", link.account(p.association)]];
     case "report_equivocation": return [["Offender", link.account(p.first.forger)], ["Slot", p.first.slot],
       ["Headers", h("span", {}, h("code", {}, p.first.hash), " and ", h("code", {}, p.second.hash))]];
+    case "deploy_contract": return [["Contract", link.contract(p.contract)], ["Arguments", h("code", {}, p.args)],
+      ["Gas limit", p.gas_limit]];
+    case "call_contract": return [["Contract", link.contract(p.contract)], ["Function", h("code", {}, p.function)],
+      ["Arguments", h("code", {}, p.args)], ["Attached", coins(p.value)], ["Gas limit", p.gas_limit]];
+    case "schedule_payment": return [["To", link.account(p.to)], ["Each payment", coins(p.amount)],
+      ["Every", `${p.every_slots} slots`], ["Times", p.times]];
+    case "cancel_schedule": return [["Schedule", h("code", {}, p.schedule)]];
     default: return [];
   }
 }
@@ -231,15 +239,71 @@ async function transaction(id) {
       ["Nonce", t.nonce],
       ["Fee", coins(t.fee)],
       ...payloadRows(t),
+      ...receiptRows(t.receipt),
       ["Size", `${t.size} bytes`],
       ["Chain", t.chain_id],
     ]),
+    ...eventList(t.receipt),
+  ];
+}
+
+// What a committed contract transaction did: gas, fee charged, result or error.
+function receiptRows(receipt) {
+  if (!receipt) return [];
+  const rows = [["Fee charged", coins(receipt.fee_paid)]];
+  const c = receipt.contract;
+  if (!c) return rows;
+  rows.push(["Gas used", h("span", { id: "receipt-gas" }, String(c.gas_used))]);
+  rows.push(c.succeeded
+    ? ["Result", h("code", { id: "receipt-result" }, JSON.stringify(c.result))]
+    : ["Failed", h("span", { id: "receipt-error" }, badge(false, "failed"), " ", c.error)]);
+  return rows;
+}
+
+function eventList(receipt) {
+  const events = receipt && receipt.contract ? receipt.contract.events : [];
+  if (!events.length) return [];
+  return [h("h2", {}, "Events"),
+    table(["Name", "Data"], events.map((e) => [e.name, h("code", {}, JSON.stringify(e.data))]), { id: "receipt-events" })];
+}
+
+async function contract(address) {
+  const c = await api(`/contracts/${address}`);
+  return [
+    h("h1", {}, "Contract"),
+    fields([
+      ["Address", h("code", { id: "contract-address" }, c.address)],
+      ["Creator", link.account(c.creator)],
+      ["Deployed in", link.block(c.deployed_height, `#${c.deployed_height}`)],
+      ["Balance", coins(c.balance)],
+      ["Storage entries", h("span", { id: "contract-entries" }, String(c.storage_entries))],
+      ["Calls", h("a", { href: `#/account/${c.address}` }, "its transactions")],
+    ]),
+    h("h2", {}, "Code"),
+    h("pre", { id: "contract-code" }, c.code),
+  ];
+}
+
+async function schedules() {
+  const s = await api("/schedules");
+  return [
+    h("h1", {}, `Scheduled payments: ${s.schedules.length} active`),
+    h("p", { class: "muted" }, `Due payments run at the start of a block, by due slot then id; one the owner ` +
+      `cannot cover is skipped. The chain holds at most ${s.max_schedules}. Current slot: ${s.slot}.`),
+    table(["Id", "Owner", "To", "Each", "Every", "Next slot", "Left", "Paid", "Skipped"],
+      s.schedules.map((x) => [link.tx(x.id), link.account(x.owner), link.account(x.to), coins(x.amount),
+        `${x.every_slots} slots`, x.next_slot, x.remaining, x.paid, x.skipped]), { id: "schedules" }),
   ];
 }
 
 async function account(address, cursor) {
   const query = cursor ? `?limit=20&cursor=${encodeURIComponent(cursor)}` : "?limit=20";
-  const [a, history] = await Promise.all([api(`/accounts/${address}`), api(`/accounts/${address}/transactions${query}`)]);
+  const isContract = api(`/contracts/${address}`).then(() => true, (error) => {
+    if (error.status === 404) return false;
+    throw error;
+  });
+  const [a, history, contractHere] = await Promise.all([api(`/accounts/${address}`),
+    api(`/accounts/${address}/transactions${query}`), isContract]);
   const rows = history.transactions.map((t) => {
     const direction = t.sender === address ? "out" : "in";
     const amount = t.payload && (t.payload.amount || t.payload.price);
@@ -254,6 +318,7 @@ async function account(address, cursor) {
       ["Pending transactions", a.pending_transactions],
       ["Forger", a.is_forger ? h("a", { href: `#/forger/${address}` }, "yes: tickets and blocks") : "no"],
       ["Association", a.is_association ? h("a", { href: `#/associations` }, "yes") : "no"],
+      contractHere ? ["Contract", h("a", { href: `#/contract/${address}`, id: "account-contract" }, "yes: code and storage")] : null,
     ]),
     h("h2", {}, "Transactions"),
     rows.length ? table(["Id", "Kind", "Direction", "Amount", "Block"], rows, { id: "account-transactions" })
@@ -344,6 +409,8 @@ const routes = [
   [/^#\/forger\/([^/]+)$/, (m) => forger(m[1])],
   [/^#\/associations$/, () => associations(), true],
   [/^#\/mempool$/, () => mempool(), true],
+  [/^#\/contract\/([^/]+)$/, (m) => contract(m[1])],
+  [/^#\/schedules$/, () => schedules(), true],
 ];
 
 async function render() {
