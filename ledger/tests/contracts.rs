@@ -276,3 +276,22 @@ fn payments_due_together_run_in_id_order_and_cancelling_stops_a_schedule() {
     assert_eq!(net.balance(&payee), paid, "no payment after the cancellation");
     assert!(schedules(&net).is_empty());
 }
+
+#[test]
+fn the_new_transaction_kinds_survive_the_wire() {
+    let mut net = Net::new();
+    let to = Keypair::insecure_dev("to").address();
+    let payloads = [
+        deploy("def f():\n    return 1\n", "[1, \"two\"]", 12_345),
+        call(to, "f", "[]", 7, 999),
+        schedule(to, 5, 3, 4),
+        Payload::CancelSchedule { schedule: goodwill_ledger::Hash([9; 32]) },
+    ];
+    for payload in payloads {
+        let tx = net.tx(0, 20_000, payload);
+        let decoded = Transaction::decode(bytes::Bytes::from(tx.encode()), 1 << 20).unwrap();
+        assert_eq!(decoded.body(), tx.body());
+        assert_eq!(decoded.id(), tx.id());
+        assert!(decoded.verify_signature());
+    }
+}

@@ -184,6 +184,10 @@ pub struct NodeArgs {
     /// (default: the chain's minimum; never below it).
     #[arg(long)]
     pub min_fee: Option<u64>,
+    /// This node's minimum gas price for contract transactions, in base units per unit of gas:
+    /// it neither admits nor forges calls offering less (default 1, the chain's).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_gas_price: u64,
 }
 
 /// Arguments of `goodwill light`.

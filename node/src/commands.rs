@@ -122,6 +122,7 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
     };
     crate::run::run(crate::run::NodeConfig {
         min_fee,
+        min_gas_price: args.min_gas_price,
         spec,
         base_path,
         forger_key,

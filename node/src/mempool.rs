@@ -37,6 +37,8 @@ pub struct PoolConfig {
     pub expiry_slots: u64,
     /// This node's minimum fee; at least the chain's.
     pub min_fee: Amount,
+    /// This node's minimum gas price for contract transactions (the chain's is 1).
+    pub min_gas_price: u64,
 }
 
 impl PoolConfig {
@@ -49,6 +51,7 @@ impl PoolConfig {
             max_gapped: 2_048,
             expiry_slots,
             min_fee,
+            min_gas_price: 1,
         }
     }
 }
@@ -83,6 +86,14 @@ pub enum PoolError {
         got: u64,
         /// The pool's bound.
         ahead: u64,
+    },
+    /// A contract transaction offering less per unit of gas than this node takes.
+    #[error("the gas price {got} (fee / gas limit) is below this node's minimum of {min}")]
+    GasPriceBelowNodeMinimum {
+        /// This node's minimum.
+        min: u64,
+        /// The transaction's price.
+        got: u64,
     },
     /// Another transaction has this nonce and at least this fee.
     #[error("a transaction with nonce {nonce} is pending with fee {fee}; a replacement must pay more")]
@@ -248,6 +259,17 @@ impl Mempool {
         let (sender, nonce) = (body.sender, body.nonce);
         if body.fee < self.config.min_fee {
             return Err(PoolError::FeeBelowNodeMinimum { min: self.config.min_fee, got: body.fee });
+        }
+        if let Payload::DeployContract { gas_limit, .. } | Payload::CallContract { gas_limit, .. } =
+            &body.payload
+        {
+            let price = body.fee.0 / (*gas_limit).max(1);
+            if price < self.config.min_gas_price {
+                return Err(PoolError::GasPriceBelowNodeMinimum {
+                    min: self.config.min_gas_price,
+                    got: price,
+                });
+            }
         }
         if nonce < account.nonce {
             return Err(PoolError::StaleNonce { next: account.nonce, got: nonce });
@@ -535,6 +557,26 @@ mod tests {
             pool.insert(transfer(&alice, 1, 2_000), &poor, 0),
             Err(PoolError::InsufficientBalance { needed: 4_020, .. })
         ));
+        // A contract call below this node's gas price: 5,000 for 2,000 gas is a price of 2.
+        pool.config.min_gas_price = 3;
+        let call = TransactionBody {
+            chain_id: "goodwill-dev".into(),
+            sender: alice.address(),
+            nonce: 1,
+            fee: Amount(5_000),
+            payload: Payload::CallContract {
+                contract: key("contract").address(),
+                function: "f".into(),
+                args: "[]".into(),
+                value: Amount::ZERO,
+                gas_limit: 2_000,
+            },
+        }
+        .sign(&alice);
+        assert_eq!(
+            pool.insert(call, &rich(), 0),
+            Err(PoolError::GasPriceBelowNodeMinimum { min: 3, got: 2 })
+        );
         assert_eq!((pool.len(), pool.bytes()), before);
     }
 

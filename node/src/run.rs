@@ -22,6 +22,8 @@ pub struct NodeConfig {
     pub mdns: bool,
     /// This node's minimum fee.
     pub min_fee: goodwill_ledger::Amount,
+    /// This node's minimum gas price for contract transactions.
+    pub min_gas_price: u64,
 }
 
 /// Runs a node until Ctrl-C.
@@ -50,7 +52,8 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
         "opened the chain"
     );
     let forger_address = config.forger_key.as_ref().map(Keypair::address);
-    let pool = crate::mempool::PoolConfig::new(chain.spec().pool.tx_expiry_slots, config.min_fee);
+    let mut pool = crate::mempool::PoolConfig::new(chain.spec().pool.tx_expiry_slots, config.min_fee);
+    pool.min_gas_price = config.min_gas_price;
     let metrics = crate::metrics::Metrics::new();
     let (handle, chain_thread) = actor::spawn(chain, config.forger_key, pool, metrics.clone());
     let (stop, stopped) = watch::channel(false);
