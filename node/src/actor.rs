@@ -522,7 +522,16 @@ impl Actor {
             .cloned()
             .collect();
         let mut dropped = Vec::new();
-        for tx in ready {
+        // Every other node imports this block before it can forge on it, taking about as long
+        // as building it: a block that takes more than a quarter of a slot to fill risks
+        // arriving after the next slot's forger has started, which forks the chain and makes the
+        // next blocks larger still. What does not fit waits for the next block.
+        let budget = std::time::Duration::from_millis(self.chain.spec().params.slot_duration_ms / 4);
+        for (i, tx) in ready.into_iter().enumerate() {
+            if i % 64 == 63 && started.elapsed() > budget {
+                self.metrics.blocks_cut_by_time.inc();
+                break;
+            }
             if !builder.has_room(tx.encoded_len()) {
                 // A smaller one may still fit.
                 continue;

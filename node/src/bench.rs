@@ -28,14 +28,18 @@ use crate::cli::LoadArgs;
 const PER_ACCOUNT: u64 = 100 * COIN;
 /// Most transactions one sender may have pending in a node's pool.
 const PER_SENDER: usize = 60;
+/// How long a read may take before the bench gives up on the node.
+const READ_PATIENCE: Duration = Duration::from_secs(60);
 /// How long a transfer may wait for others to share its HTTP request (with --batch above 1).
 const BATCH_WAIT: Duration = Duration::from_millis(20);
 /// How long after a trial's last submission its transfers may still be committed.
 const DRAIN_SLOTS: u64 = 10;
 
-fn new_agent() -> ureq::Agent {
+/// An HTTP client that waits up to `patience` for an answer. Reads (status, blocks, metrics)
+/// get a minute: an overloaded node answers late, and a trial must not end on that.
+fn new_agent(patience: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
+        .timeout_global(Some(patience))
         .http_status_as_error(false)
         // Buffers are allocated (and zeroed) per connection; the default 128 KiB is more than a
         // submission needs.
@@ -321,7 +325,7 @@ fn trial(
     seconds: u64,
     batch: usize,
 ) -> eyre::Result<Trial> {
-    let agent = new_agent();
+    let agent = new_agent(READ_PATIENCE);
     resync(&agent, urls, info, accounts)?;
     let before: Vec<NodeUse> = urls.iter().map(|u| node_use(&agent, u)).collect::<Result<_, _>>()?;
     let total = (u64::from(tps) * seconds) as usize;
@@ -362,7 +366,7 @@ fn trial(
         let (url, submitted_at, rejected) =
             (urls[worker % urls.len()].clone(), submitted_at.clone(), rejected.clone());
         handles.push(std::thread::spawn(move || {
-            let agent = new_agent();
+            let agent = new_agent(Duration::from_secs(10));
             let due = |i: usize| start + interval * i as u32;
             let mut next = 0;
             while next < queue.len() {
@@ -525,7 +529,7 @@ pub fn load(args: LoadArgs) -> eyre::Result<()> {
         _dir = None;
         args.target.iter().map(|u| u.trim_end_matches('/').to_string()).collect()
     };
-    let agent = new_agent();
+    let agent = new_agent(READ_PATIENCE);
     let status = get(&agent, &format!("{}/api/v1/status", urls[0]))?;
     let info = ChainInfo {
         chain_id: status["chain_id"].as_str().ok_or_else(|| eyre!("no chain id"))?.to_string(),

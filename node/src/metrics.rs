@@ -77,6 +77,8 @@ pub struct Metrics {
     pub committed_blocks: Counter,
     /// Reorganisations.
     pub reorganizations: Counter,
+    /// Blocks this node forged with transactions left for later because filling took too long.
+    pub blocks_cut_by_time: Counter,
     head_height: Gauge,
     confirmed_height: Gauge,
     peers: Family<RoleLabels, Gauge>,
@@ -114,6 +116,7 @@ impl Metrics {
             committed_transactions: Counter::default(),
             committed_blocks: Counter::default(),
             reorganizations: Counter::default(),
+            blocks_cut_by_time: Counter::default(),
             head_height: Gauge::default(),
             confirmed_height: Gauge::default(),
             peers: Family::default(),
@@ -172,6 +175,11 @@ impl Metrics {
             metrics.committed_blocks.clone(),
         );
         registry.register("reorganizations", "Switches to a better branch", metrics.reorganizations.clone());
+        registry.register(
+            "forged_blocks_cut_by_time",
+            "Blocks forged with pending transactions left for later: filling took a quarter of a slot",
+            metrics.blocks_cut_by_time.clone(),
+        );
         registry.register("process_cpu_seconds", "CPU time this process used", metrics.cpu_seconds.clone());
         registry.register(
             "cpu_seconds_per_committed_transaction",
