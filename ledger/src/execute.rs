@@ -605,10 +605,13 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
             return Err(ApplyError::Store(StoreError::Corrupt(reason.clone())));
         }
         // Gas used times the gas price, at least the chain's minimum fee, at most the fee.
-        let price = body.fee.0 / gas_limit;
+        // (`check_rules` guarantees gas_limit >= 1 and fee >= min_fee; nothing here may panic
+        // on a transaction that slipped past it.)
+        let price = body.fee.0 / gas_limit.max(1);
         let charged = Amount(
             (u128::from(outcome.gas_used) * u128::from(price))
-                .clamp(u128::from(self.spec.params.min_fee.0), u128::from(body.fee.0)) as u64,
+                .max(u128::from(self.spec.params.min_fee.0))
+                .min(u128::from(body.fee.0)) as u64,
         );
         let mut refund = body.fee.0 - charged.0;
         let result = match outcome.result {
@@ -621,7 +624,7 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
                     };
                     match (existed, value.is_some()) {
                         (false, true) => record.storage_entries += 1,
-                        (true, false) => record.storage_entries -= 1,
+                        (true, false) => record.storage_entries = record.storage_entries.saturating_sub(1),
                         _ => {}
                     }
                     writes.contract_entries.push(((address, key.clone()), value.clone()));

@@ -1228,6 +1228,7 @@ fn breaks_stateless_rule(reason: &goodwill_ledger::TxError) -> bool {
             | E::InvalidRegistration(_)
             | E::GasPriceTooLow { .. }
             | E::InvalidContract(_)
+            | E::InvalidSchedule(_)
     )
 }
 
