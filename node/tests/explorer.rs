@@ -204,6 +204,13 @@ async fn the_explorer_follows_a_block_to_a_transaction_to_an_account_and_searche
     assert_eq!(text(&client, "#contract-address").await, contract);
     assert_eq!(text(&client, "#contract-entries").await, "1");
     assert!(text(&client, "#contract-code").await.contains("def pay():"));
+    // Its storage, read by key.
+    let key = client.find(Locator::Css("#storage-key")).await.unwrap();
+    key.send_keys("members").await.unwrap();
+    click(&client, "#storage-form button").await;
+    // The answer's element appears when the answer has come.
+    let shown = text(&client, "#storage-value").await;
+    assert!(shown.contains(&receiver.to_string()), "{shown}");
 
     client.close().await.unwrap();
 }

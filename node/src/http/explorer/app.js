@@ -279,9 +279,29 @@ async function contract(address) {
       ["Storage entries", h("span", { id: "contract-entries" }, String(c.storage_entries))],
       ["Calls", h("a", { href: `#/account/${c.address}` }, "its transactions")],
     ]),
+    h("h2", {}, "Storage"),
+    storageReader(c.address),
     h("h2", {}, "Code"),
     h("pre", { id: "contract-code" }, c.code),
   ];
+}
+
+// Reads one storage entry by key. Entries are leaves of the state tree under hashed keys, so
+// they are looked up, not listed; the code says which keys a contract writes.
+function storageReader(address) {
+  const input = h("input", { id: "storage-key", placeholder: "a storage key, such as one the code writes", autocomplete: "off" });
+  const answer = h("div", { id: "storage-answer" });
+  const form = h("form", { id: "storage-form" }, input, h("button", { type: "submit" }, "Read"), answer);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const entry = await api(`/contracts/${address}/storage/${encodeURIComponent(input.value)}`);
+      answer.replaceChildren(h("pre", { id: "storage-value" }, JSON.stringify(entry.value, null, 2)));
+    } catch (error) {
+      answer.replaceChildren(h("p", { class: "error", id: "storage-error" }, error.message));
+    }
+  });
+  return form;
 }
 
 async function schedules() {
