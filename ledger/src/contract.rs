@@ -330,10 +330,6 @@ impl<'e> BeforeStmtFuncDyn<'e> for Meter {
     }
 }
 
-fn host_error(host: &Host, error: ContractError) -> anyhow::Error {
-    host.abort(error)
-}
-
 #[starlark_module]
 fn host_api(builder: &mut GlobalsBuilder) {
     /// The address that sent the call (a `gw1...` string).
@@ -375,7 +371,7 @@ fn host_api(builder: &mut GlobalsBuilder) {
     fn balance(eval: &mut Evaluator) -> anyhow::Result<u64> {
         let host = host(eval)?;
         host.charge(gas::HOST_CALL)?;
-        let balance = host.state.balance().map_err(|e| host_error(host, ContractError::State(e)))?;
+        let balance = host.state.balance().map_err(|e| host.abort(ContractError::State(e)))?;
         let sent = host.inner.borrow().sent;
         Ok((u128::from(balance.0) - sent.min(u128::from(balance.0))) as u64)
     }
@@ -391,7 +387,7 @@ fn host_api(builder: &mut GlobalsBuilder) {
         let pending = host.inner.borrow().effects.storage.get(key).cloned();
         let stored = match pending {
             Some(value) => value,
-            None => host.state.storage(key).map_err(|e| host_error(host, ContractError::State(e)))?,
+            None => host.state.storage(key).map_err(|e| host.abort(ContractError::State(e)))?,
         };
         let touched = key.len() + stored.as_ref().map_or(0, String::len);
         host.charge(gas::STORAGE_READ + gas::STORAGE_BYTE_READ * touched as u64)?;
@@ -399,7 +395,7 @@ fn host_api(builder: &mut GlobalsBuilder) {
             None => Ok(default),
             Some(json) => {
                 let value: serde_json::Value = serde_json::from_str(&json)
-                    .map_err(|e| host_error(host, ContractError::State(format!("stored {key:?}: {e}"))))?;
+                    .map_err(|e| host.abort(ContractError::State(format!("stored {key:?}: {e}"))))?;
                 Ok(eval.heap().alloc(&value))
             }
         }
@@ -413,12 +409,11 @@ fn host_api(builder: &mut GlobalsBuilder) {
     ) -> anyhow::Result<NoneType> {
         let host = host(eval)?;
         check_key(host, key)?;
-        let json = value
-            .to_json()
-            .map_err(|e| host_error(host, ContractError::Failed(format!("write {key:?}: {e}"))))?;
+        let json =
+            value.to_json().map_err(|e| host.abort(ContractError::Failed(format!("write {key:?}: {e}"))))?;
         if json.len() > host.limits.max_value_bytes {
             let error = format!("a value of {} bytes; at most {}", json.len(), host.limits.max_value_bytes);
-            return Err(host_error(host, ContractError::StorageQuota(error)));
+            return Err(host.abort(ContractError::StorageQuota(error)));
         }
         host.charge(gas::STORAGE_WRITE + gas::STORAGE_BYTE_WRITE * (key.len() + json.len()) as u64)?;
         write_entry(host, key, Some(json))?;
@@ -442,16 +437,15 @@ fn host_api(builder: &mut GlobalsBuilder) {
     ) -> anyhow::Result<NoneType> {
         let host = host(eval)?;
         host.charge(gas::TRANSFER)?;
-        let to: Address = to
-            .parse()
-            .map_err(|e| host_error(host, ContractError::Failed(format!("transfer to {to:?}: {e}"))))?;
+        let to: Address =
+            to.parse().map_err(|e| host.abort(ContractError::Failed(format!("transfer to {to:?}: {e}"))))?;
         if amount == 0 {
-            return Err(host_error(host, ContractError::Failed("transfer of nothing".into())));
+            return Err(host.abort(ContractError::Failed("transfer of nothing".into())));
         }
-        let balance = host.state.balance().map_err(|e| host_error(host, ContractError::State(e)))?;
+        let balance = host.state.balance().map_err(|e| host.abort(ContractError::State(e)))?;
         let wanted = host.inner.borrow().sent + u128::from(amount);
         if wanted > u128::from(balance.0) {
-            return Err(host_error(host, ContractError::InsufficientFunds { available: balance, wanted }));
+            return Err(host.abort(ContractError::InsufficientFunds { available: balance, wanted }));
         }
         let mut inner = host.inner.borrow_mut();
         inner.sent = wanted;
@@ -466,9 +460,8 @@ fn host_api(builder: &mut GlobalsBuilder) {
         eval: &mut Evaluator,
     ) -> anyhow::Result<NoneType> {
         let host = host(eval)?;
-        let data = data
-            .to_json()
-            .map_err(|e| host_error(host, ContractError::Failed(format!("emit {name:?}: {e}"))))?;
+        let data =
+            data.to_json().map_err(|e| host.abort(ContractError::Failed(format!("emit {name:?}: {e}"))))?;
         host.charge(gas::EVENT + gas::EVENT_BYTE * (name.len() + data.len()) as u64)?;
         let mut inner = host.inner.borrow_mut();
         if inner.effects.events.len() >= host.limits.max_events
@@ -476,7 +469,7 @@ fn host_api(builder: &mut GlobalsBuilder) {
             || data.len() > host.limits.max_value_bytes
         {
             drop(inner);
-            return Err(host_error(host, ContractError::Failed("too many or too large events".into())));
+            return Err(host.abort(ContractError::Failed("too many or too large events".into())));
         }
         inner.effects.events.push(Event { name: name.to_string(), data });
         Ok(NoneType)
@@ -487,7 +480,7 @@ fn check_key(host: &Host, key: &str) -> anyhow::Result<()> {
     if key.is_empty() || key.len() > host.limits.max_key_bytes {
         let error =
             format!("a key of {} bytes; keys are 1 to {} bytes", key.len(), host.limits.max_key_bytes);
-        return Err(host_error(host, ContractError::StorageQuota(error)));
+        return Err(host.abort(ContractError::StorageQuota(error)));
     }
     Ok(())
 }
@@ -497,16 +490,16 @@ fn write_entry(host: &Host, key: &str, value: Option<String>) -> anyhow::Result<
     let was_pending = host.inner.borrow().effects.storage.get(key).cloned();
     let existed = match was_pending {
         Some(pending) => pending.is_some(),
-        None => host.state.storage(key).map_err(|e| host_error(host, ContractError::State(e)))?.is_some(),
+        None => host.state.storage(key).map_err(|e| host.abort(ContractError::State(e)))?.is_some(),
     };
     let delta = i64::from(value.is_some()) - i64::from(existed);
-    let held = host.state.storage_entries().map_err(|e| host_error(host, ContractError::State(e)))?;
+    let held = host.state.storage_entries().map_err(|e| host.abort(ContractError::State(e)))?;
     let mut inner = host.inner.borrow_mut();
     let after = held as i64 + inner.added_entries + delta;
     if delta > 0 && after > host.limits.max_storage_entries as i64 {
         drop(inner);
         let error = format!("the contract may hold at most {} entries", host.limits.max_storage_entries);
-        return Err(host_error(host, ContractError::StorageQuota(error)));
+        return Err(host.abort(ContractError::StorageQuota(error)));
     }
     inner.added_entries += delta;
     inner.effects.storage.insert(key.to_string(), value);
