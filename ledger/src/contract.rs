@@ -521,9 +521,12 @@ pub fn check_program(code: &str, limits: &Limits) -> Result<(), ContractError> {
             limits.max_code_bytes
         )));
     }
-    AstModule::parse("contract.star", code.to_owned(), &Dialect::Standard)
-        .map(|_| ())
-        .map_err(|e| ContractError::InvalidProgram(e.without_diagnostic().to_string()))
+    // Programs come from the network: should the parser ever panic on one, that program is
+    // invalid, and the node (a gossip validator, a block import) goes on.
+    let parsed =
+        std::panic::catch_unwind(|| AstModule::parse("contract.star", code.to_owned(), &Dialect::Standard))
+            .map_err(|_| ContractError::InvalidProgram("the parser could not read it".into()))?;
+    parsed.map(|_| ()).map_err(|e| ContractError::InvalidProgram(e.without_diagnostic().to_string()))
 }
 
 /// Runs `entry` of the contract `code` with `args` (a JSON array), within `gas_limit`.
