@@ -182,6 +182,8 @@ pub struct Effects {
     pub transfers: Vec<(Address, Amount)>,
     /// Events, in order.
     pub events: Vec<Event>,
+    /// How many storage entries the call added, net of those it deleted.
+    pub entries_added: i64,
 }
 
 /// The outcome of a call: its result (JSON) or why it failed, the gas it used, and, on
@@ -565,7 +567,8 @@ pub fn call(
         Ok(outcome) => outcome,
         Err(_) => (Err(ContractError::Failed("the interpreter stopped the call".into())), gas_limit),
     };
-    let inner = host.inner.into_inner();
+    let mut inner = host.inner.into_inner();
+    inner.effects.entries_added = inner.added_entries;
     match result {
         Ok(json) if gas <= gas_limit => Outcome { result: Ok(json), gas_used: gas, effects: inner.effects },
         Ok(_) | Err(ContractError::OutOfGas { .. }) => Outcome {

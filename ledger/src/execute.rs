@@ -557,7 +557,7 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         let invalid = ApplyError::Invalid;
         let limits = Limits::default();
         let height = self.version + 1;
-        let (address, record, code, entry, args, value, gas_limit) = match &body.payload {
+        let (address, record, entry, args, value, gas_limit) = match &body.payload {
             Payload::DeployContract { code, args, gas_limit } => {
                 let address = contract_address(&body.sender, body.nonce);
                 if self.contract(&address)?.is_some() {
@@ -569,19 +569,11 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
                     deployed_height: height,
                     storage_entries: 0,
                 };
-                (address, record, code, Entry::Deploy, args, Amount::ZERO, *gas_limit)
+                (address, record, Entry::Deploy, args, Amount::ZERO, *gas_limit)
             }
             Payload::CallContract { contract, function, args, value, gas_limit } => {
                 let record = self.contract(contract)?.ok_or(invalid(TxError::NoSuchContract(*contract)))?;
-                (
-                    *contract,
-                    record.clone(),
-                    &record.code.clone(),
-                    Entry::Call(function),
-                    args,
-                    *value,
-                    *gas_limit,
-                )
+                (*contract, record, Entry::Call(function), args, *value, *gas_limit)
             }
             _ => unreachable!("run_contract is called for contract transactions only"),
         };
@@ -600,7 +592,7 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
             balance: account.balance,
             entries: record.storage_entries,
         };
-        let outcome = crate::contract::call(code, entry, args, context, &view, gas_limit, &limits);
+        let outcome = crate::contract::call(&record.code, entry, args, context, &view, gas_limit, &limits);
         if let Err(ContractError::State(reason)) = &outcome.result {
             return Err(ApplyError::Store(StoreError::Corrupt(reason.clone())));
         }
@@ -617,16 +609,10 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         let result = match outcome.result {
             Ok(json) => {
                 let mut record = record;
+                // The engine counted what its writes added (it read each key to charge for it).
+                record.storage_entries =
+                    record.storage_entries.saturating_add_signed(outcome.effects.entries_added);
                 for (key, value) in &outcome.effects.storage {
-                    let existed = match self.contract_entries.get(&(address, key.clone())) {
-                        Some(pending) => pending.is_some(),
-                        None => read_contract_entry(self.reader, self.version, &address, key)?.is_some(),
-                    };
-                    match (existed, value.is_some()) {
-                        (false, true) => record.storage_entries += 1,
-                        (true, false) => record.storage_entries = record.storage_entries.saturating_sub(1),
-                        _ => {}
-                    }
                     writes.contract_entries.push(((address, key.clone()), value.clone()));
                 }
                 touched.insert(address, account);
