@@ -1,7 +1,6 @@
 //! Block headers and blocks.
 
 use bytes::Bytes;
-use ed25519_dalek::{Signature, VerifyingKey};
 use goodwill_proto::v1 as wire;
 use prost::Message;
 
@@ -118,16 +117,14 @@ impl SealedHeader {
         self.signature.as_ref()
     }
 
-    /// Checks the forger's signature (strict verification) for the chain whose genesis hash is
+    /// Checks the forger's signature ([`crate::signature`]) for the chain whose genesis hash is
     /// `chain`.
     pub fn verify_signature(&self, chain: &Hash) -> bool {
-        let (Some(signature), Ok(key)) =
-            (self.signature, VerifyingKey::from_bytes(self.header.forger.as_bytes()))
-        else {
+        let Some(signature) = &self.signature else {
             return false;
         };
         let message = header_signing_message(chain, &self.bytes);
-        key.verify_strict(&message, &Signature::from_bytes(&signature)).is_ok()
+        crate::signature::verify(self.header.forger.as_bytes(), &message, signature)
     }
 
     /// The wire form.

@@ -349,6 +349,20 @@ pub fn check_stateless(tx: &Transaction, spec: &ChainSpec) -> Result<(), TxError
     Ok(())
 }
 
+/// [`check_stateless`] of each of `transactions`, in order, the signatures checked as one batch
+/// (about twice as fast as one by one; see [`crate::signature`]).
+pub fn check_stateless_all(transactions: &[Transaction], spec: &ChainSpec) -> Vec<Result<(), TxError>> {
+    let mut results: Vec<Result<(), TxError>> = transactions.iter().map(|tx| check_rules(tx, spec)).collect();
+    let to_verify: Vec<usize> = (0..transactions.len()).filter(|&i| results[i].is_ok()).collect();
+    let verdicts = Transaction::verify_signatures(to_verify.iter().map(|&i| &transactions[i]));
+    for (index, valid) in to_verify.into_iter().zip(verdicts) {
+        if !valid {
+            results[index] = Err(TxError::BadSignature);
+        }
+    }
+    results
+}
+
 /// [`check_stateless`] without the signature: for a transaction whose exact bytes (body and
 /// signature) this node has verified already.
 pub fn check_rules(tx: &Transaction, spec: &ChainSpec) -> Result<(), TxError> {
@@ -1189,10 +1203,20 @@ pub fn apply_block_with<R: TreeReader + ?Sized>(
     verified: &dyn Fn(&Transaction) -> bool,
 ) -> Result<AppliedBlock, ApplyError<BlockError>> {
     check_header(spec, genesis, parent, &block).map_err(ApplyError::Invalid)?;
+    // The signatures not verified yet, checked together before anything is applied (a block with
+    // a bad one is refused whole); the refusal names the first transaction that breaks a rule,
+    // in block order, as checking one by one would.
+    let unverified: Vec<bool> = block.transactions.iter().map(|tx| !verified(tx)).collect();
+    let mut signatures = Transaction::verify_signatures(
+        block.transactions.iter().zip(&unverified).filter(|(_, unverified)| **unverified).map(|(tx, _)| tx),
+    )
+    .into_iter();
     let mut executor = Executor::new(reader, spec, *genesis, parent.header().height, block.header().slot);
     executor.begin_block(block.header())?;
     for (index, tx) in block.transactions.iter().enumerate() {
-        let checked = if verified(tx) { check_rules(tx, spec) } else { check_stateless(tx, spec) };
+        let signature_ok = !unverified[index] || signatures.next() == Some(true);
+        let checked =
+            check_rules(tx, spec).and(if signature_ok { Ok(()) } else { Err(TxError::BadSignature) });
         let applied = match checked {
             Ok(()) => executor.apply_checked(tx),
             Err(reason) => Err(ApplyError::Invalid(reason)),

@@ -47,6 +47,7 @@ mod hash;
 mod keys;
 pub mod lottery;
 pub mod proof;
+pub mod signature;
 pub mod spec;
 pub mod state;
 pub mod store;

@@ -1,7 +1,6 @@
 //! Transactions: what a sender signs, and the signed envelope.
 
 use bytes::Bytes;
-use ed25519_dalek::{Signature, VerifyingKey};
 use goodwill_proto::v1 as wire;
 use prost::Message;
 
@@ -306,14 +305,22 @@ impl Transaction {
         body_field + signature_field
     }
 
-    /// Checks the signature with `verify_strict`, which refuses weak keys and malleable
-    /// signatures, so that every node accepts exactly the same set.
+    /// Checks the signature under the protocol's rule ([`crate::signature`]).
     pub fn verify_signature(&self) -> bool {
-        let Ok(key) = VerifyingKey::from_bytes(self.body.sender.as_bytes()) else {
-            return false;
-        };
         let message = signing_message(TX_DOMAIN, &self.body_bytes);
-        key.verify_strict(&message, &Signature::from_bytes(&self.signature)).is_ok()
+        crate::signature::verify(self.body.sender.as_bytes(), &message, &self.signature)
+    }
+
+    /// [`Transaction::verify_signature`] of each of `transactions`, in order, checked as one
+    /// batch.
+    pub fn verify_signatures<'a>(transactions: impl IntoIterator<Item = &'a Transaction>) -> Vec<bool> {
+        let signed: Vec<(&Transaction, Vec<u8>)> =
+            transactions.into_iter().map(|tx| (tx, signing_message(TX_DOMAIN, &tx.body_bytes))).collect();
+        crate::signature::verify_all(signed.iter().map(|(tx, message)| crate::signature::SignedMessage {
+            key: tx.body.sender.as_bytes(),
+            message,
+            signature: &tx.signature,
+        }))
     }
 
     /// The wire form.

@@ -368,3 +368,69 @@ fn a_known_signature_is_not_checked_again_and_a_different_one_is() {
     // ...and the check really is skipped for what the caller vouches for.
     assert!(apply(&|_| true).is_ok());
 }
+
+#[test]
+fn a_bad_signature_among_many_is_found_and_named_in_block_order() {
+    let mut generator = ChainGenerator::new(12, 1);
+    let keys: Vec<Keypair> = (0..12).map(testkit::account).collect();
+    let signed: Vec<Transaction> =
+        (0..12).map(|i| body(&keys[i], &keys[(i + 1) % 12], 0).sign(&keys[i])).collect();
+    // Another body's signature on transactions 4 and 9: the rest are good.
+    let mut txs = signed.clone();
+    for index in [9, 4] {
+        txs[index] = graft_signature(txs[index].clone(), signed[0].signature());
+    }
+    let seal = |generator: &ChainGenerator, txs: &[Transaction]| {
+        let slot = head_slot(generator) + 1;
+        let mut builder =
+            generator.chain.builder(&testkit::forger(), slot, slot_time(generator, slot)).unwrap();
+        for tx in txs {
+            builder.push_admitted(tx.clone()).unwrap();
+        }
+        builder.seal(&testkit::forger()).unwrap().block
+    };
+    // The verdicts of one batch match one-by-one checks.
+    let verdicts = Transaction::verify_signatures(&txs);
+    assert_eq!(verdicts, txs.iter().map(Transaction::verify_signature).collect::<Vec<_>>());
+    let failed: Vec<usize> = (0..txs.len()).filter(|&i| !verdicts[i]).collect();
+    assert_eq!(failed, vec![4, 9]);
+    let (store, spec, genesis, head) = (
+        generator.chain.store(),
+        generator.chain.spec(),
+        generator.chain.genesis_hash(),
+        generator.chain.head().clone(),
+    );
+    let block = seal(&generator, &txs);
+    let refusal = goodwill_ledger::execute::apply_block_with(store, spec, &genesis, &head, block, &|_| false);
+    assert!(matches!(
+        refusal,
+        Err(ApplyError::Invalid(BlockError::Transaction { index: 4, reason: TxError::BadSignature, .. }))
+    ));
+    // Vouching for transaction 4 (as a pool that admitted it would) moves the refusal to 9.
+    let vouched = txs[4].clone();
+    let block = seal(&generator, &txs);
+    let refusal = goodwill_ledger::execute::apply_block_with(store, spec, &genesis, &head, block, &|tx| {
+        tx.signature() == vouched.signature() && tx.id() == vouched.id()
+    });
+    assert!(matches!(
+        refusal,
+        Err(ApplyError::Invalid(BlockError::Transaction { index: 9, reason: TxError::BadSignature, .. }))
+    ));
+    // A rule broken earlier in the block is named first, as it would be checking one by one.
+    let mut early = txs.clone();
+    let mut wrong_chain = body(&keys[1], &keys[2], 0);
+    wrong_chain.chain_id = "goodwill-other".into();
+    early[1] = wrong_chain.sign(&keys[1]);
+    let block = seal(&generator, &early);
+    let refusal = goodwill_ledger::execute::apply_block_with(store, spec, &genesis, &head, block, &|_| false);
+    assert!(matches!(
+        refusal,
+        Err(ApplyError::Invalid(BlockError::Transaction {
+            index: 1,
+            reason: TxError::WrongChain { .. },
+            ..
+        }))
+    ));
+    // The good ones make a block.
+    generator.next_block_with(signed);
+}

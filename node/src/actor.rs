@@ -1,7 +1,7 @@
 //! The chain actor: one thread owns the chain and its RocksDB store; everything else sends it
 //! commands over a bounded channel and gets answers on `oneshot` channels.
 
-use goodwill_ledger::execute::check_stateless;
+use goodwill_ledger::execute::{check_stateless, check_stateless_all};
 use goodwill_ledger::lottery::epoch_of;
 use goodwill_ledger::{
     Address, ApplyError, Chain, ChainSpec, Hash, Keypair, RocksStore, SealedHeader, Store, Transaction,
@@ -141,6 +141,12 @@ impl Checked {
         check_stateless(&tx, spec)?;
         Ok(Checked(tx))
     }
+
+    /// [`Checked::new`] of each, the signatures verified as one batch.
+    fn all(txs: Vec<Transaction>, spec: &ChainSpec) -> Vec<Result<Checked, TxError>> {
+        let verdicts = check_stateless_all(&txs, spec);
+        txs.into_iter().zip(verdicts).map(|(tx, verdict)| verdict.map(|()| Checked(tx))).collect()
+    }
 }
 
 /// Why a submitted transaction was not admitted.
@@ -200,17 +206,16 @@ impl ChainHandle {
         self.ask(|r| Command::Submit(Box::new(checked), r)).await
     }
 
-    /// Submits several transactions with one command (a gossiped batch), each judged alone.
-    /// Their signatures are checked on a blocking thread, off the chain thread and the runtime.
+    /// Submits several transactions with one command (a gossiped or submitted batch), each
+    /// judged alone. Their signatures are checked as one batch on a blocking thread, off the
+    /// chain thread and the runtime.
     pub async fn submit_many(
         &self,
         txs: Vec<Transaction>,
     ) -> Result<Vec<Result<Hash, SubmitError>>, Stopped> {
         let spec = self.spec.clone();
         let checked =
-            tokio::task::spawn_blocking(move || txs.into_iter().map(|tx| Checked::new(tx, &spec)).collect())
-                .await
-                .map_err(|_| Stopped)?;
+            tokio::task::spawn_blocking(move || Checked::all(txs, &spec)).await.map_err(|_| Stopped)?;
         self.ask(|r| Command::SubmitMany(checked, r)).await
     }
 
