@@ -75,6 +75,9 @@ fn a_longer_branch_wins_and_leaves_exactly_its_state() {
         assert!(matches!(memory.import(block.clone()).unwrap(), Imported::Extended(_)));
         assert!(matches!(rocks.import(block.clone()).unwrap(), Imported::Extended(_)));
     }
+    // Reading the accounts fills the RocksDB store's cache of values at the head; the
+    // reorganisation below must not leave any of them stale.
+    assert_same_state(&rocks, &memory);
     for (i, block) in long.iter().enumerate() {
         let outcome = memory.import(block.clone()).unwrap();
         assert_eq!(rocks.import(block.clone()).unwrap(), outcome);

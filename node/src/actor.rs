@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::mempool::{Mempool, PoolConfig, PoolError};
 use crate::metrics::Metrics;
+use crate::verifier::Verifier;
 
 /// Most blocks in one range response.
 pub const MAX_RANGE_BLOCKS: u32 = 128;
@@ -127,13 +128,15 @@ enum Command {
 pub struct ChainHandle {
     commands: mpsc::Sender<Command>,
     spec: Arc<ChainSpec>,
+    verifier: Verifier,
 }
 
 /// A transaction that passed the rules needing no state, its signature included.
 ///
-/// Only [`Checked::new`] makes one, and it runs on the submitter's thread: the chain thread,
-/// which every import, forging and read waits for, only judges nonces, balances and the pool's
-/// policy, and the signature checks of many submitters run on all cores at once.
+/// Only [`Checked::new`] and [`Checked::all`] make one, and they run on the verifier threads
+/// ([`crate::verifier`]): the chain thread, which every import, forging and read waits for, only
+/// judges nonces, balances and the pool's policy, and signature checks run on all cores at once,
+/// below the chain thread's priority.
 struct Checked(Transaction);
 
 impl Checked {
@@ -196,10 +199,10 @@ impl ChainHandle {
         self.ask(|r| Command::Transaction(id, r)).await
     }
 
-    /// Submits a transaction to the pool. Its signature is checked on the calling task (one
-    /// check takes about 50 µs).
+    /// Submits a transaction to the pool. Its signature is checked on a verifier thread.
     pub async fn submit(&self, tx: Transaction) -> Result<Result<Hash, SubmitError>, Stopped> {
-        let checked = match Checked::new(tx, &self.spec) {
+        let spec = self.spec.clone();
+        let checked = match self.verifier.run(move || Checked::new(tx, &spec)).await? {
             Ok(checked) => checked,
             Err(reason) => return Ok(Err(reason.into())),
         };
@@ -207,15 +210,13 @@ impl ChainHandle {
     }
 
     /// Submits several transactions with one command (a gossiped or submitted batch), each
-    /// judged alone. Their signatures are checked as one batch on a blocking thread, off the
-    /// chain thread and the runtime.
+    /// judged alone. Their signatures are checked as one batch on a verifier thread.
     pub async fn submit_many(
         &self,
         txs: Vec<Transaction>,
     ) -> Result<Vec<Result<Hash, SubmitError>>, Stopped> {
         let spec = self.spec.clone();
-        let checked =
-            tokio::task::spawn_blocking(move || Checked::all(txs, &spec)).await.map_err(|_| Stopped)?;
+        let checked = self.verifier.run(move || Checked::all(txs, &spec)).await?;
         self.ask(|r| Command::SubmitMany(checked, r)).await
     }
 
@@ -282,7 +283,8 @@ pub fn spawn(
             tracing::debug!("chain actor stopped");
         })
         .expect("spawning the chain thread");
-    (ChainHandle { commands, spec }, thread)
+    let verifier = Verifier::new().expect("starting the verifier threads");
+    (ChainHandle { commands, spec, verifier }, thread)
 }
 
 struct Actor {

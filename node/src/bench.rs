@@ -261,15 +261,17 @@ fn fund(
 
 /// Measures how many signatures one core verifies per second: one by one (`batch` 1, the
 /// figure the limit is defined by) or in batches of `batch`, as a node checks a submitted or
-/// gossiped batch.
+/// gossiped batch. The best of six half-second windows: on a shared host a neighbour's load
+/// lowers some windows, and the limit should be what a core can do.
 fn verifications_per_second(info: &ChainInfo, batch: usize) -> eyre::Result<f64> {
     let txs = (0..batch)
         .map(|_| Ok(transfer(info, &Keypair::generate()?, 0, Keypair::generate()?.address(), Amount(1))))
         .collect::<eyre::Result<Vec<_>>>()?;
-    let started = Instant::now();
-    let mut count = 0u64;
-    while started.elapsed() < Duration::from_millis(1_500) {
-        for _ in 0..(100 / batch).max(1) {
+    let mut best = 0f64;
+    for _ in 0..6 {
+        let started = Instant::now();
+        let mut count = 0u64;
+        while started.elapsed() < Duration::from_millis(500) {
             let valid = match batch {
                 1 => txs[0].verify_signature(),
                 _ => Transaction::verify_signatures(&txs).iter().all(|ok| *ok),
@@ -279,8 +281,9 @@ fn verifications_per_second(info: &ChainInfo, batch: usize) -> eyre::Result<f64>
             }
             count += batch as u64;
         }
+        best = best.max(count as f64 / started.elapsed().as_secs_f64());
     }
-    Ok(count as f64 / started.elapsed().as_secs_f64())
+    Ok(best)
 }
 
 /// The batch size the batched verification figure is measured with (what the load generator

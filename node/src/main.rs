@@ -17,6 +17,7 @@ mod rate_limit;
 mod run;
 mod sync;
 mod testnet;
+mod verifier;
 
 use clap::Parser;
 

@@ -28,8 +28,11 @@ pub struct NodeConfig {
 
 /// Runs a node until Ctrl-C.
 pub fn run(config: NodeConfig) -> eyre::Result<()> {
+    // The chain thread, started from this (the main) thread, keeps its priority; the runtime's
+    // threads yield to it (see `verifier`).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .on_thread_start(|| crate::verifier::lower_priority(crate::verifier::RUNTIME_NICENESS))
         .enable_all()
         .build()
         .wrap_err("starting the async runtime")?;

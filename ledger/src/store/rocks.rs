@@ -6,9 +6,11 @@
 //! head or the new one with all of its state, never a mix, and a commit that returned is durable.
 
 use std::path::Path;
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use goodwill_proto::v1 as wire;
+use hashlink::LruCache;
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
 use jmt::{KeyHash, OwnedValue};
 use prost::Message;
@@ -90,11 +92,40 @@ const META_CHAIN_SPEC: &[u8] = b"chain_spec";
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_RANK_SUM: &[u8] = b"rank_sum";
 
+/// State values kept in memory (accounts and other leaves: about 100 bytes each).
+const HEAD_VALUES: usize = 65_536;
+
 /// A store in a RocksDB database.
 pub struct RocksStore {
     db: DB,
     /// Cached head, kept equal to `Meta/head` by `commit`, the only writer.
     head: Option<Hash>,
+    /// Recently read or written state values as of the head.
+    head_values: Mutex<HeadValues>,
+}
+
+/// The newest value of recently used state keys, as of version `tip`, the head's height (the
+/// newest version the store holds values for): a read at `tip` or above (pool admission,
+/// forging and importing on the head: several reads per transaction) is answered without
+/// RocksDB. `commit` records what it writes; `reorganize` forgets everything.
+struct HeadValues {
+    tip: Option<u64>,
+    values: LruCache<KeyHash, Option<OwnedValue>>,
+}
+
+impl HeadValues {
+    fn get(&mut self, max_version: u64, key: &KeyHash) -> Option<Option<OwnedValue>> {
+        match self.tip {
+            Some(tip) if max_version >= tip => self.values.get(key).cloned(),
+            _ => None,
+        }
+    }
+
+    fn remember(&mut self, max_version: u64, key: KeyHash, value: &Option<OwnedValue>) {
+        if self.tip.is_some_and(|tip| max_version >= tip) {
+            self.values.insert(key, value.clone());
+        }
+    }
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -138,7 +169,8 @@ impl RocksStore {
         options.set_max_open_files(256);
         let columns = Column::ALL.iter().map(|c| ColumnFamilyDescriptor::new(c.name(), options.clone()));
         let db = DB::open_cf_descriptors(&options, path, columns).map_err(db_error)?;
-        let mut store = RocksStore { db, head: None };
+        let head_values = Mutex::new(HeadValues { tip: None, values: LruCache::new(HEAD_VALUES) });
+        let mut store = RocksStore { db, head: None, head_values };
         match store.get(Column::Meta, META_SCHEMA)? {
             None => {
                 store
@@ -158,6 +190,8 @@ impl RocksStore {
             None => None,
             Some(bytes) => Some(Hash::from_slice(&bytes).ok_or_else(|| corrupt("head record"))?),
         };
+        let tip = store.head_header()?.map(|head| head.header().height);
+        store.head_values.get_mut().map_err(|_| corrupt("cache lock"))?.tip = tip;
         Ok(store)
     }
 
@@ -200,6 +234,23 @@ impl TreeReader for RocksStore {
     }
 
     fn get_value_option(&self, max_version: u64, key: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        let mut cache = self.head_values.lock().map_err(|_| corrupt("cache lock"))?;
+        if let Some(value) = cache.get(max_version, &key) {
+            return Ok(value);
+        }
+        let value = self.read_value(max_version, key)?;
+        cache.remember(max_version, key, &value);
+        Ok(value)
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        anyhow::bail!("tree restoration is not supported")
+    }
+}
+
+impl RocksStore {
+    /// The value of `key` at `max_version`, from RocksDB.
+    fn read_value(&self, max_version: u64, key: KeyHash) -> Result<Option<OwnedValue>, StoreError> {
         let mut iter = self.db.raw_iterator_cf(self.cf(Column::StateValues)?);
         iter.seek_for_prev(value_key(&key, max_version));
         if !iter.valid() {
@@ -211,15 +262,11 @@ impl TreeReader for RocksStore {
                 match value.split_first() {
                     Some((1, account)) => Ok(Some(account.to_vec())),
                     Some((0, [])) => Ok(None),
-                    _ => Err(corrupt("state value record").into()),
+                    _ => Err(corrupt("state value record")),
                 }
             }
             _ => Ok(None),
         }
-    }
-
-    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
-        anyhow::bail!("tree restoration is not supported")
     }
 }
 
@@ -334,6 +381,11 @@ impl Store for RocksStore {
         }
         self.write(batch)?;
         self.head = Some(applied.block.hash());
+        let cache = self.head_values.get_mut().map_err(|_| corrupt("cache lock"))?;
+        cache.tip = Some(applied.block.header().height);
+        for ((_, key), value) in applied.state.tree.node_batch.values() {
+            cache.values.insert(*key, value.clone());
+        }
         Ok(())
     }
 
@@ -383,6 +435,10 @@ impl Store for RocksStore {
         batch.put_cf(self.cf(Column::Meta)?, META_RANK_SUM, rank_sum.to_be_bytes());
         self.write(batch)?;
         self.head = Some(new_head);
+        // Values of the reverted blocks are gone: start again from the new head.
+        let cache = self.head_values.get_mut().map_err(|_| corrupt("cache lock"))?;
+        cache.values.clear();
+        cache.tip = Some(branch.last().map_or(base, |applied| applied.block.header().height));
         Ok(())
     }
 }

@@ -96,8 +96,18 @@ fn canonical_block<S: Store>(chain: &Chain<S>, id: BlockId) -> Result<Option<Blo
     store.block(&hash).map_err(storage)
 }
 
-/// One block with its transactions, and whether it is on the node's chain.
-pub fn block<S: Store>(chain: &Chain<S>, id: BlockId) -> Result<Value, ApiError> {
+/// One block with its transactions and receipts, and whether it is on the node's chain: read
+/// on the chain thread, rendered ([`StoredBlock::view`]) after, off it (a full block's view
+/// takes longer than reading it).
+pub struct StoredBlock {
+    block: Block,
+    receipts: Vec<goodwill_ledger::Receipt>,
+    canonical: bool,
+    next: Option<Hash>,
+}
+
+/// Reads one block for [`StoredBlock::view`].
+pub fn block<S: Store>(chain: &Chain<S>, id: BlockId) -> Result<StoredBlock, ApiError> {
     let block = canonical_block(chain, id)?.ok_or_else(|| match id {
         BlockId::Height(height) => not_found(format!("no block at height {height} yet")),
         BlockId::Hash(hash) => not_found(format!("no block {hash}")),
@@ -105,12 +115,19 @@ pub fn block<S: Store>(chain: &Chain<S>, id: BlockId) -> Result<Value, ApiError>
     let store = chain.store();
     let hash = block.hash();
     let receipts = store.receipts(&hash).map_err(storage)?.unwrap_or_default();
-    let mut value = views::block(&block, &receipts, true);
     let canonical = store.canonical_hash(block.header().height).map_err(storage)? == Some(hash);
-    value["canonical"] = json!(canonical);
     let next = store.canonical_hash(block.header().height + 1).map_err(storage)?;
-    value["next_hash"] = json!(next.filter(|_| canonical));
-    Ok(value)
+    Ok(StoredBlock { block, receipts, canonical, next })
+}
+
+impl StoredBlock {
+    /// The block's view, with its transactions.
+    pub fn view(&self) -> Value {
+        let mut value = views::block(&self.block, &self.receipts, true);
+        value["canonical"] = json!(self.canonical);
+        value["next_hash"] = json!(self.next.filter(|_| self.canonical));
+        value
+    }
 }
 
 /// A page of canonical blocks, newest first, strictly below `before` (the head's successor when

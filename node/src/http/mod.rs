@@ -329,7 +329,8 @@ async fn block(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id: explore::BlockId = id.parse()?;
-    explore(&chain, move |c, _| explore::block(c, id)).await
+    let stored = chain.read(move |c, _| explore::block(c, id)).await.map_err(|_| unavailable())??;
+    Ok(Json(stored.view()))
 }
 
 fn parse_hash(text: &str) -> Result<Hash, ApiError> {
