@@ -45,7 +45,9 @@ impl PoolConfig {
     /// Default bounds with the chain's expiry and this node's minimum fee.
     pub fn new(expiry_slots: u64, min_fee: Amount) -> PoolConfig {
         PoolConfig {
-            max_count: 10_000,
+            // A few slots of a busy chain (about 6,000 transfers a second here): a block that comes
+            // late must not make the pool refuse, which opens nonce gaps for every sender refused.
+            max_count: 32_768,
             max_bytes: 32 * 1024 * 1024,
             max_nonce_ahead: 64,
             max_gapped: 2_048,
