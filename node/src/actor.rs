@@ -390,6 +390,7 @@ impl Actor {
         let verified =
             |tx: &Transaction| pool.get(&tx.id()).is_some_and(|(held, _)| held.signature() == tx.signature());
         let outcome = self.chain.import_with(block, &verified);
+        let imported = started.elapsed();
         if let Ok(goodwill_ledger::Imported::Extended(_) | goodwill_ledger::Imported::Reorganized { .. }) =
             &outcome
         {
@@ -408,6 +409,12 @@ impl Actor {
             Ok(goodwill_ledger::Imported::Side) => ImportOutcome::Orphan,
             Ok(goodwill_ledger::Imported::Extended(_)) => {
                 self.settle_pool(senders, Vec::new());
+                tracing::debug!(
+                    %hash,
+                    import_ms = imported.as_millis() as u64,
+                    settle_ms = (started.elapsed() - imported).as_millis() as u64,
+                    "applied a block"
+                );
                 ImportOutcome::Applied
             }
             Ok(goodwill_ledger::Imported::Reorganized { reverted, .. }) => {
@@ -556,7 +563,9 @@ impl Actor {
                 Err(e) => return Err(e.to_string()),
             }
         }
+        let filled = started.elapsed();
         let applied = builder.seal(forger).map_err(|e| e.to_string())?;
+        let sealed = started.elapsed();
         let block = &applied.block;
         let forged = Forged {
             height: block.header().height,
@@ -566,7 +575,8 @@ impl Actor {
         };
         let senders: Vec<Address> = block.transactions.iter().map(|tx| tx.body().sender).collect();
         self.chain.commit(applied).map_err(|e| e.to_string())?;
-        self.metrics.block_import_seconds.observe(started.elapsed().as_secs_f64());
+        let committed = started.elapsed();
+        self.metrics.block_import_seconds.observe(committed.as_secs_f64());
         self.metrics.committed_blocks.inc();
         self.metrics.committed_transactions.inc_by(senders.len() as u64);
         for id in dropped {
@@ -580,6 +590,10 @@ impl Actor {
             slot,
             epoch = epoch_of(slot, spec.params.slots_per_epoch),
             transactions = forged.transactions,
+            fill_ms = filled.as_millis() as u64,
+            seal_ms = (sealed - filled).as_millis() as u64,
+            commit_ms = (committed - sealed).as_millis() as u64,
+            settle_ms = (started.elapsed() - committed).as_millis() as u64,
             "forged a block"
         );
         Ok(Some(forged))

@@ -48,8 +48,8 @@ const BAN_STRIKES: u32 = 100;
 const BAN_DURATION: Duration = Duration::from_secs(600);
 /// How often the node looks for more peers and lifts expired bans.
 const HOUSEKEEPING: Duration = Duration::from_secs(10);
-/// Gossiped messages waiting for validation, in count and in bytes; more are dropped (and not
-/// relayed).
+/// Gossiped messages of one kind waiting for validation, in count and in bytes; more are dropped
+/// (and not relayed).
 const VALIDATION_QUEUE: usize = 1_024;
 const VALIDATION_QUEUE_BYTES: usize = 32 * 1024 * 1024;
 /// How long a peer that throttled our requests is left alone.
@@ -215,18 +215,24 @@ pub async fn spawn(
     }
     let (commands, inbox) = mpsc::channel(QUEUE);
     let (reports, report_inbox) = mpsc::channel(4);
-    // Gossip is validated by the chain actor on a task of its own, in arrival order, so that a
-    // slow import never stops the swarm from being polled.
-    let (validations, validation_inbox) = mpsc::channel(VALIDATION_QUEUE);
+    // Gossip is validated by the chain actor on tasks of their own, so that a slow import never
+    // stops the swarm from being polled: one per kind, each in arrival order, so that a block
+    // never waits behind transaction batches (whose signature checks run at low priority, see
+    // `verifier`) and reaches the chain thread as soon as it arrives.
     let (validated, validated_inbox) = mpsc::channel(VALIDATION_QUEUE);
-    let queued_bytes = Arc::new(AtomicUsize::new(0));
-    tokio::spawn(validate_gossip(
-        chain.clone(),
-        validation_inbox,
-        validated,
-        queued_bytes.clone(),
-        metrics.clone(),
-    ));
+    let lanes = GossipKind::ALL.map(|kind| {
+        let (sender, inbox) = mpsc::channel(VALIDATION_QUEUE);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(validate_gossip(
+            chain.clone(),
+            inbox,
+            validated.clone(),
+            queued_bytes.clone(),
+            metrics.clone(),
+        ));
+        (kind, ValidationLane { sender, queued_bytes })
+    });
+    drop(validated);
     let peers = Arc::new(AtomicUsize::new(0));
     let light_peers = Arc::new(AtomicUsize::new(0));
     let head = status.head.header().height;
@@ -250,8 +256,7 @@ pub async fn spawn(
         ready: VecDeque::new(),
         importing: false,
         reports,
-        validations,
-        queued_bytes,
+        validations: lanes,
         progress,
         head,
         rewound: false,
@@ -311,9 +316,8 @@ struct Network {
     ready: VecDeque<(PeerId, Vec<Block>)>,
     importing: bool,
     reports: mpsc::Sender<ImportReport>,
-    /// Gossip waiting for the validation task, and its size.
-    validations: mpsc::Sender<Pending>,
-    queued_bytes: Arc<AtomicUsize>,
+    /// Gossip waiting for validation, a lane per kind.
+    validations: [(GossipKind, ValidationLane); 2],
     progress: watch::Sender<Progress>,
     /// The head's height as last seen.
     head: u64,
@@ -376,6 +380,11 @@ impl Network {
                 return; // the chain actor stopped
             }
         }
+    }
+
+    fn lane(&self, kind: GossipKind) -> &ValidationLane {
+        let (_, lane) = self.validations.iter().find(|(k, _)| *k == kind).expect("a lane per kind");
+        lane
     }
 
     fn topic(&self, kind: GossipKind) -> gossipsub::IdentTopic {
@@ -785,15 +794,16 @@ impl Network {
                     kind,
                     data: Bytes::from(message.data),
                 };
-                if self.queued_bytes.load(Ordering::Relaxed) + size > VALIDATION_QUEUE_BYTES {
+                let lane = self.lane(kind);
+                if lane.queued_bytes.load(Ordering::Relaxed) + size > VALIDATION_QUEUE_BYTES {
                     tracing::debug!(source = %pending.source, "gossip validation queue full; dropping a message");
                     self.metrics.gossip(metrics::Topic::from(pending.kind), metrics::Verdict::Ignored);
                     self.report(&pending.id, &pending.source, Verdict::Ignore);
                     return Ok(());
                 }
-                self.queued_bytes.fetch_add(size, Ordering::Relaxed);
-                if let Err(error) = self.validations.try_send(pending) {
-                    self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+                lane.queued_bytes.fetch_add(size, Ordering::Relaxed);
+                if let Err(error) = lane.sender.try_send(pending) {
+                    lane.queued_bytes.fetch_sub(size, Ordering::Relaxed);
                     // A full queue: this message is dropped (not relayed); peers that need it
                     // sync. A closed one: the chain stopped.
                     let pending = match error {
@@ -1082,6 +1092,12 @@ impl Network {
         }
         Ok(())
     }
+}
+
+/// The validation queue of one kind of gossip: the task's inbox and the bytes waiting in it.
+struct ValidationLane {
+    sender: mpsc::Sender<Pending>,
+    queued_bytes: Arc<AtomicUsize>,
 }
 
 /// A gossiped message waiting for validation.
