@@ -202,6 +202,54 @@ impl Block {
     }
 }
 
+/// A block as it arrived: the header read, the transactions still in their wire form, so that a
+/// node can take the ones it already holds decoded (its pool's) instead of decoding them again.
+#[derive(Debug, Clone)]
+pub struct ReceivedBlock {
+    header: SealedHeader,
+    transactions: Vec<wire::SignedTransaction>,
+}
+
+impl ReceivedBlock {
+    /// Reads a `Block` of at most `limit` bytes: the header in full, the transactions only as
+    /// far as their framing (body bytes and signature, no copy).
+    pub fn decode(bytes: Bytes, limit: usize) -> Result<ReceivedBlock, DecodeError> {
+        let block: wire::Block = decode_limited("Block", bytes, limit)?;
+        let header = block.header.ok_or(DecodeError::Missing { what: "Block", field: "header" })?;
+        Ok(ReceivedBlock {
+            header: SealedHeader::from_wire(header)?,
+            transactions: block.body.unwrap_or_default().transactions,
+        })
+    }
+
+    /// The sealed header.
+    pub fn header(&self) -> &SealedHeader {
+        &self.header
+    }
+
+    /// How many transactions it carries.
+    pub fn transaction_count(&self) -> usize {
+        self.transactions.len()
+    }
+
+    /// The block. Each transaction is `known(id, signature)` when that answers (a transaction
+    /// with this id, hence these exact body bytes, and this signature), and is decoded otherwise.
+    pub fn into_block(
+        self,
+        known: impl Fn(&Hash, &[u8]) -> Option<Transaction>,
+    ) -> Result<Block, DecodeError> {
+        let transactions = self
+            .transactions
+            .into_iter()
+            .map(|signed| match known(&Hash::tagged(crate::TX_DOMAIN, &signed.body), &signed.signature) {
+                Some(tx) => Ok(tx),
+                None => Transaction::from_wire(signed),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Block { header: self.header, transactions })
+    }
+}
+
 /// The wire form of a block body.
 pub(crate) fn body_to_wire(transactions: &[Transaction]) -> wire::BlockBody {
     wire::BlockBody { transactions: transactions.iter().map(Transaction::to_wire).collect() }

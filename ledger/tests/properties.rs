@@ -6,7 +6,8 @@
 use bytes::Bytes;
 use goodwill_ledger::testkit::{self, ChainGenerator};
 use goodwill_ledger::{
-    Amount, ApplyError, Block, Hash, Header, Payload, SealedHeader, Transaction, TransactionBody,
+    Amount, ApplyError, Block, Hash, Header, Payload, ReceivedBlock, SealedHeader, Transaction,
+    TransactionBody,
 };
 use goodwill_proto::v1 as wire;
 use proptest::prelude::*;
@@ -82,7 +83,26 @@ proptest! {
         prop_assert_eq!(decoded.hash(), block.hash());
         prop_assert!(decoded.header.verify_signature(&chain));
         prop_assert!(!decoded.header.verify_signature(&Hash([7; 32])), "a signature for one chain verified for another");
-        prop_assert_eq!(decoded, block);
+        prop_assert_eq!(decoded, block.clone());
+        // Received, then completed from what the node holds: the same block, whichever of its
+        // transactions were held (every second one here), and only the others decoded.
+        let received = ReceivedBlock::decode(Bytes::from(block.encode()), 1 << 20).unwrap();
+        prop_assert_eq!(received.header().hash(), block.hash());
+        let held: Vec<Transaction> = block.transactions.iter().step_by(2).cloned().collect();
+        let asked = std::cell::Cell::new(0);
+        let completed = received.into_block(|id, signature| {
+            asked.set(asked.get() + 1);
+            held.iter().find(|tx| tx.id() == *id && tx.signature()[..] == *signature).cloned()
+        }).unwrap();
+        prop_assert_eq!(asked.get(), block.transactions.len());
+        prop_assert_eq!(completed, block);
+    }
+
+    #[test]
+    fn hostile_bytes_are_refused_by_the_received_form_too(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        if let Ok(received) = ReceivedBlock::decode(Bytes::from(bytes), 1 << 20) {
+            let _ = received.into_block(|_, _| None);
+        }
     }
 
     #[test]

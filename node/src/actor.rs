@@ -4,8 +4,8 @@
 use goodwill_ledger::execute::{check_stateless, check_stateless_all};
 use goodwill_ledger::lottery::epoch_of;
 use goodwill_ledger::{
-    Address, ApplyError, Chain, ChainSpec, Hash, Keypair, RocksStore, SealedHeader, Store, Transaction,
-    TxError, TxLocation,
+    Address, ApplyError, Chain, ChainSpec, Hash, Keypair, ReceivedBlock, RocksStore, SealedHeader, Store,
+    Transaction, TxError, TxLocation,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -117,6 +117,7 @@ enum Command {
     RankOf(Address, u64, oneshot::Sender<Result<Option<u32>, String>>),
     Forge { slot: u64, timestamp_ms: u64, reply: oneshot::Sender<Result<Option<Forged>, String>> },
     Import(Box<goodwill_ledger::Block>, oneshot::Sender<ImportOutcome>),
+    ImportReceived(Box<ReceivedBlock>, oneshot::Sender<ImportOutcome>),
     BlocksByRange(u64, u32, oneshot::Sender<Vec<goodwill_ledger::Block>>),
     BlocksByHash(Vec<Hash>, oneshot::Sender<Vec<goodwill_ledger::Block>>),
     Lottery(Hash, oneshot::Sender<Result<LotteryLeaves, String>>),
@@ -236,6 +237,13 @@ impl ChainHandle {
         self.ask(|r| Command::Import(Box::new(block), r)).await
     }
 
+    /// Imports a gossiped block whose transactions are still in wire form: those the pool
+    /// holds are taken from it, decoded already (and their signatures verified); only the rest
+    /// are decoded.
+    pub async fn import_received(&self, block: ReceivedBlock) -> Result<ImportOutcome, Stopped> {
+        self.ask(|r| Command::ImportReceived(Box::new(block), r)).await
+    }
+
     pub async fn blocks_by_range(
         &self,
         start: u64,
@@ -346,6 +354,9 @@ impl Actor {
             Command::Import(block, reply) => {
                 let _ = reply.send(self.import(*block));
             }
+            Command::ImportReceived(received, reply) => {
+                let _ = reply.send(self.import_received(*received));
+            }
             Command::BlocksByRange(start, count, reply) => {
                 let _ = reply.send(self.blocks_by_range(start, count));
             }
@@ -373,6 +384,20 @@ impl Actor {
 
     /// Imports a block from a peer. Included transactions leave the pool; after a
     /// reorganisation, the replaced blocks' transactions that the new branch lacks go back in.
+    fn import_received(&mut self, received: ReceivedBlock) -> ImportOutcome {
+        let pool = &self.pool;
+        let block = received.into_block(|id, signature| {
+            pool.get(id).filter(|(held, _)| held.signature()[..] == *signature).map(|(held, _)| held.clone())
+        });
+        match block {
+            Ok(block) => self.import(block),
+            Err(error) => {
+                tracing::warn!(%error, "a gossiped block carries an undecodable transaction");
+                ImportOutcome::Invalid
+            }
+        }
+    }
+
     fn import(&mut self, block: goodwill_ledger::Block) -> ImportOutcome {
         let hash = block.hash();
         let parent_known = match self.chain.knows(&block.header().parent_hash) {
@@ -652,6 +677,37 @@ mod tests {
         // though the block that completed the branch carried only Bob's.
         assert!(!actor.pool.contains(&carols.id()), "a transaction the branch committed left the pool");
         assert_eq!(actor.pool.len(), 1);
+    }
+
+    #[test]
+    fn a_received_block_takes_held_transactions_and_checks_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut actor = actor(dir.path());
+        let (a, b) = (testkit::account(0), testkit::account(1));
+        let held = testkit::transfer(&a, &b, 0, 5, 10);
+        assert!(submit(&mut actor, held.clone()).is_ok());
+        // The held body under another transfer's signature: the same id, a signature that fails.
+        let mut wire = held.to_wire();
+        wire.signature = testkit::transfer(&a, &b, 1, 5, 10).signature().to_vec().into();
+        let forged = Transaction::from_wire(wire).unwrap();
+        assert_eq!(forged.id(), held.id());
+        let generator = ChainGenerator::new(4, 1);
+        let seal = |tx: Transaction| {
+            let slot = generator.chain.head().header().slot + 1;
+            let time = generator.chain.spec().slot_start_ms(slot).unwrap();
+            let mut builder = generator.chain.builder(&testkit::forger(), slot, time).unwrap();
+            builder.push_admitted(tx).unwrap();
+            let block = builder.seal(&testkit::forger()).unwrap().block;
+            ReceivedBlock::decode(bytes::Bytes::from(block.encode()), 1 << 20).unwrap()
+        };
+        // The pool's copy is not taken for a different signature: the block's is decoded,
+        // verified, and refused.
+        assert_eq!(actor.import_received(seal(forged)), ImportOutcome::Invalid);
+        assert_eq!(actor.chain.head().header().height, 0);
+        // The exact transaction is taken from the pool, and the block applies.
+        assert_eq!(actor.import_received(seal(held.clone())), ImportOutcome::Applied);
+        assert!(!actor.pool.contains(&held.id()));
+        assert_eq!(actor.chain.account(&a.address()).unwrap().nonce, 1);
     }
 
     #[test]

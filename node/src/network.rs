@@ -1175,13 +1175,19 @@ async fn validate(
     let penalise = |reason| (Verdict::Reject, Effect::Penalise { strikes: 25, reason });
     match kind {
         GossipKind::Blocks => {
-            let Ok(block) = Block::decode(data, MAX_GOSSIP_BYTES) else {
+            // Transactions the pool holds are taken from it rather than decoded a second time.
+            let Ok(block) = goodwill_ledger::ReceivedBlock::decode(data, MAX_GOSSIP_BYTES) else {
                 return Ok(penalise("gossiped an undecodable block"));
             };
-            let (height, hash, forged_at, transactions) =
-                (block.header().height, block.hash(), block.header().timestamp_ms, block.transactions.len());
-            let parent = block.header().parent_hash;
-            let outcome = chain.import(block).await?;
+            let header = block.header();
+            let (height, hash, forged_at, transactions) = (
+                header.header().height,
+                header.hash(),
+                header.header().timestamp_ms,
+                block.transaction_count(),
+            );
+            let parent = header.header().parent_hash;
+            let outcome = chain.import_received(block).await?;
             let effect = match outcome {
                 ImportOutcome::Applied => {
                     // The forger stamps a block when it seals it: the delay is how long the
