@@ -382,8 +382,8 @@ impl Actor {
         goodwill_ledger::proof::prove_lottery(store, height).map_err(|e| e.to_string())
     }
 
-    /// Imports a block from a peer. Included transactions leave the pool; after a
-    /// reorganisation, the replaced blocks' transactions that the new branch lacks go back in.
+    /// Imports a gossiped block, taking the transactions the pool holds (same id and signature)
+    /// from it instead of decoding them.
     fn import_received(&mut self, received: ReceivedBlock) -> ImportOutcome {
         let pool = &self.pool;
         let block = received.into_block(|id, signature| {
@@ -398,6 +398,8 @@ impl Actor {
         }
     }
 
+    /// Imports a block from a peer. Included transactions leave the pool; after a
+    /// reorganisation, the replaced blocks' transactions that the new branch lacks go back in.
     fn import(&mut self, block: goodwill_ledger::Block) -> ImportOutcome {
         let hash = block.hash();
         let parent_known = match self.chain.knows(&block.header().parent_hash) {
