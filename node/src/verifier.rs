@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::actor::Stopped;
 
@@ -21,10 +21,15 @@ const VERIFIER_NICENESS: i32 = 10;
 /// How much lower than the chain thread the async runtime's threads run.
 pub const RUNTIME_NICENESS: i32 = 5;
 
+/// Jobs queued or running at most; more callers wait for a place (each job holds up to a batch
+/// of transactions, and the API takes submissions from anyone).
+const MAX_JOBS: usize = 128;
+
 /// A pool of low-priority threads, one per core.
 #[derive(Clone)]
 pub struct Verifier {
     pool: Arc<rayon::ThreadPool>,
+    jobs: Arc<Semaphore>,
 }
 
 impl Verifier {
@@ -35,21 +40,29 @@ impl Verifier {
             .num_threads(threads)
             .thread_name(|i| format!("verify-{i}"))
             .start_handler(|_| lower_priority(VERIFIER_NICENESS))
-            // A panic in a job drops its reply, which the caller sees as an error; the default
-            // handler would abort the process.
-            .panic_handler(|_| tracing::error!("a signature check panicked"))
             .build()?;
-        Ok(Verifier { pool: Arc::new(pool) })
+        Ok(Verifier { pool: Arc::new(pool), jobs: Arc::new(Semaphore::new(MAX_JOBS)) })
     }
 
-    /// Runs `work` on a verifier thread and waits for its result.
+    /// Runs `work` on a verifier thread and waits for its result (and first for a place, when
+    /// [`MAX_JOBS`] are queued).
     pub async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Stopped> {
+        let place = self.jobs.clone().acquire_owned().await.map_err(|_| Stopped)?;
         let (reply, answer) = oneshot::channel();
         self.pool.spawn(move || {
-            let _ = reply.send(work());
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+            // The place is free before the caller hears back.
+            drop(place);
+            match result {
+                Ok(result) => {
+                    let _ = reply.send(result);
+                }
+                // Dropping the reply tells the caller.
+                Err(_) => tracing::error!("a signature check panicked"),
+            }
         });
         answer.await.map_err(|_| Stopped)
     }
@@ -93,7 +106,31 @@ mod tests {
         #[allow(clippy::panic)]
         let failed = verifier.run(|| -> u32 { panic!("boom") }).await;
         assert!(failed.is_err());
-        // The pool still works after a panicked job.
+        // The pool still works after a panicked job, and the job gave its place back.
         assert_eq!(verifier.run(|| 7).await.unwrap(), 7);
+        assert_eq!(verifier.jobs.available_permits(), MAX_JOBS);
+    }
+
+    #[tokio::test]
+    async fn a_running_job_holds_a_place_until_it_ends() {
+        let verifier = Verifier::new().unwrap();
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel();
+        let job = tokio::spawn({
+            let verifier = verifier.clone();
+            async move {
+                verifier
+                    .run(move || {
+                        let _ = started.send(());
+                        gate.recv().is_ok()
+                    })
+                    .await
+            }
+        });
+        running.await.unwrap();
+        assert_eq!(verifier.jobs.available_permits(), MAX_JOBS - 1);
+        release.send(()).unwrap();
+        assert!(job.await.unwrap().unwrap());
+        assert_eq!(verifier.jobs.available_permits(), MAX_JOBS);
     }
 }
