@@ -13,25 +13,43 @@
 //! applies them only if the call succeeded. A failed call changes nothing but still uses gas.
 //!
 //! Metering ([`gas`]): every statement, every function call and loop iteration (the
-//! interpreter's ticks), every KiB the call allocates on the Starlark heap, and every host call
-//! priced by the bytes it touches. Gas is checked before every statement, and the interpreter's
-//! own tick and heap limits stop loops inside one expression (comprehensions) within 1,000
-//! ticks. The engine is pinned to one exact `starlark` release: gas depends on how it counts
-//! ticks and heap bytes, so an upgrade is a protocol change.
+//! interpreter's ticks), every KiB the call allocates, every unit of work an operator or builtin
+//! does (bytes scanned or copied, elements visited), and every host call priced by the bytes it
+//! touches. The interpreter is Goodwill's patched copy of `starlark` 0.14.2
+//! (`vendor/starlark/GOODWILL.md`): it checks each allocation against the call's memory budget
+//! *before* it happens and charges work before doing it, so no program can ask the allocator
+//! for more than the call may use, whatever operator it uses. Gas is checked before every
+//! statement and by every charge. Programs are measured before they are parsed ([`nesting`]),
+//! so no program can overflow the stack of the thread that reads it. Gas depends on how the
+//! interpreter counts, so changing it is a protocol change.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::OnceLock;
 
 use starlark::codemap::FileSpanRef;
 use starlark::environment::{Globals, GlobalsBuilder, Module};
 use starlark::eval::{BeforeStmtFuncDyn, Evaluator};
+use starlark::sandbox::{self, Budget, Exhausted};
 use starlark::starlark_module;
 use starlark::syntax::{AstModule, Dialect};
 use starlark::values::Value;
 use starlark::values::none::NoneType;
 
 use crate::{Address, Amount};
+
+pub mod nesting;
+
+pub use nesting::MAX_NESTING;
+
+/// The most gas one transaction may bring: what one call may cost, whatever fee it pays. A
+/// block holds at most the chain's `max_block_gas` (`Params`).
+pub const MAX_TRANSACTION_GAS: u64 = 10_000_000;
+
+/// The stack a thread that parses or runs contracts is given. The deepest program
+/// [`MAX_NESTING`] allows parses and runs on a quarter of it (tested).
+pub const STACK_BYTES: usize = 16 * 1024 * 1024;
 
 /// Domain tag of contract addresses.
 const CONTRACT_ADDRESS_DOMAIN: &[u8] = b"goodwill/contract-address/v1";
@@ -57,8 +75,11 @@ pub mod gas {
     pub const STATEMENT: u64 = 3;
     /// Per interpreter tick: a function call or a loop iteration.
     pub const TICK: u64 = 5;
-    /// Per KiB allocated on the Starlark heap.
+    /// Per KiB allocated (the interpreter's arena, dict tables and big integers).
     pub const HEAP_KIB: u64 = 16;
+    /// Per unit of work an operator or builtin does before it does it: a byte scanned or
+    /// copied, an element visited or compared (`vendor/starlark/GOODWILL.md` lists them).
+    pub const WORK: u64 = 1;
     /// Per storage read, plus [`STORAGE_BYTE_READ`] per byte of key and value.
     pub const STORAGE_READ: u64 = 100;
     /// Per byte a storage read touches.
@@ -117,7 +138,7 @@ impl Default for Limits {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ContractError {
-    /// The program does not parse, or is too large.
+    /// The program does not parse, is too large, or nests too deeply.
     #[error("the program is invalid: {0}")]
     InvalidProgram(String),
     /// No public function of that name.
@@ -298,17 +319,29 @@ fn host<'a>(eval: &Evaluator<'_, 'a, '_>) -> anyhow::Result<&'a Host<'a>> {
         .ok_or_else(|| anyhow::anyhow!("no host: this function runs only inside a contract call"))
 }
 
-/// Total gas: host calls, statements and code, plus the evaluator's ticks and heap.
+/// Total gas: host calls, statements and code, plus the evaluator's ticks, the memory and the
+/// work the sandbox counted.
 fn total_gas(host: &Host, eval: &Evaluator) -> u64 {
     let inner = host.inner.borrow();
-    let heap_kib = (eval.heap().allocated_bytes() / 1024) as u64;
+    let usage = sandbox::usage();
+    let heap_kib = (usage.arena_bytes.saturating_add(usage.native_bytes) / 1024) as u64;
     inner
         .gas
         .saturating_add(eval.get_total_tick_count().saturating_mul(gas::TICK))
         .saturating_add(heap_kib.saturating_mul(gas::HEAP_KIB))
+        .saturating_add(usage.work.saturating_mul(gas::WORK))
 }
 
-/// Runs before every statement: charges it and stops the call at the gas or heap bound.
+/// The contract error a tripped sandbox budget means.
+fn exhausted(exhausted: Exhausted, host: &Host) -> ContractError {
+    match exhausted {
+        Exhausted::Memory { .. } => ContractError::OutOfMemory { limit: host.limits.max_heap_bytes },
+        Exhausted::Work { .. } => ContractError::OutOfGas { limit: host.gas_limit },
+    }
+}
+
+/// Runs before every statement: charges it, stops the call at the gas bound or a tripped
+/// budget, and gives the sandbox what is left of the gas as work.
 struct Meter;
 
 impl<'e> BeforeStmtFuncDyn<'e> for Meter {
@@ -320,14 +353,15 @@ impl<'e> BeforeStmtFuncDyn<'e> for Meter {
     ) -> starlark::Result<()> {
         let host = host(eval).map_err(starlark::Error::new_other)?;
         host.charge(gas::STATEMENT).map_err(|e| starlark::Error::new_other(host.abort(e)))?;
-        if eval.heap().allocated_bytes() > host.limits.max_heap_bytes {
-            let error = ContractError::OutOfMemory { limit: host.limits.max_heap_bytes };
-            return Err(starlark::Error::new_other(host.abort(error)));
+        if let Some(tripped) = sandbox::tripped() {
+            return Err(starlark::Error::new_other(host.abort(exhausted(tripped, host))));
         }
-        if total_gas(host, eval) > host.gas_limit {
+        let used = total_gas(host, eval);
+        if used > host.gas_limit {
             let error = ContractError::OutOfGas { limit: host.gas_limit };
             return Err(starlark::Error::new_other(host.abort(error)));
         }
+        sandbox::set_max_work(sandbox::usage().work + (host.gas_limit - used) / gas::WORK);
         Ok(())
     }
 }
@@ -411,12 +445,14 @@ fn host_api(builder: &mut GlobalsBuilder) {
     ) -> anyhow::Result<NoneType> {
         let host = host(eval)?;
         check_key(host, key)?;
-        let json =
-            value.to_json().map_err(|e| host.abort(ContractError::Failed(format!("write {key:?}: {e}"))))?;
-        if json.len() > host.limits.max_value_bytes {
-            let error = format!("a value of {} bytes; at most {}", json.len(), host.limits.max_value_bytes);
-            return Err(host.abort(ContractError::StorageQuota(error)));
-        }
+        let json = to_json(value, host.limits.max_value_bytes).map_err(|e| {
+            host.abort(match e {
+                JsonError::TooLarge(limit) => {
+                    ContractError::StorageQuota(format!("a value of more than {limit} bytes"))
+                }
+                JsonError::Invalid(e) => ContractError::Failed(format!("write {key:?}: {e}")),
+            })
+        })?;
         host.charge(gas::STORAGE_WRITE + gas::STORAGE_BYTE_WRITE * (key.len() + json.len()) as u64)?;
         write_entry(host, key, Some(json))?;
         Ok(NoneType)
@@ -462,20 +498,101 @@ fn host_api(builder: &mut GlobalsBuilder) {
         eval: &mut Evaluator,
     ) -> anyhow::Result<NoneType> {
         let host = host(eval)?;
-        let data =
-            data.to_json().map_err(|e| host.abort(ContractError::Failed(format!("emit {name:?}: {e}"))))?;
+        let data = to_json(data, host.limits.max_value_bytes)
+            .map_err(|e| host.abort(ContractError::Failed(format!("emit {name:?}: {e}"))))?;
         host.charge(gas::EVENT + gas::EVENT_BYTE * (name.len() + data.len()) as u64)?;
         let mut inner = host.inner.borrow_mut();
-        if inner.effects.events.len() >= host.limits.max_events
-            || name.len() > host.limits.max_key_bytes
-            || data.len() > host.limits.max_value_bytes
-        {
+        if inner.effects.events.len() >= host.limits.max_events || name.len() > host.limits.max_key_bytes {
             drop(inner);
             return Err(host.abort(ContractError::Failed("too many or too large events".into())));
         }
         inner.effects.events.push(Event { name: name.to_string(), data });
         Ok(NoneType)
     }
+}
+
+/// Why a value could not become JSON.
+#[derive(Debug, thiserror::Error)]
+enum JsonError {
+    #[error("its JSON is longer than {0} bytes")]
+    TooLarge(usize),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// `value` as JSON, failing as soon as the text passes `limit` bytes: serialising stops there,
+/// so a value that holds one large string a million times cannot build a gigabyte first.
+fn to_json(value: Value, limit: usize) -> Result<String, JsonError> {
+    struct Bounded {
+        text: Vec<u8>,
+        limit: usize,
+        overflowed: bool,
+    }
+    impl std::io::Write for Bounded {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if self.text.len() + bytes.len() > self.limit {
+                self.overflowed = true;
+                return Err(std::io::Error::other("too large"));
+            }
+            self.text.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    check_json_shape(value, limit)?;
+    let mut out = Bounded { text: Vec::new(), limit, overflowed: false };
+    match serde_json::to_writer(&mut out, &value) {
+        Ok(()) => String::from_utf8(out.text).map_err(|e| JsonError::Invalid(e.to_string())),
+        Err(_) if out.overflowed => Err(JsonError::TooLarge(limit)),
+        Err(e) => Err(JsonError::Invalid(e.to_string())),
+    }
+}
+
+/// How deeply a value passed to the host or returned may nest: serialising recurses, so this is
+/// checked first, without recursion.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// Walks `value` without recursion: it nests at most [`MAX_JSON_DEPTH`] deep, and has at most
+/// `limit` elements (each is at least one byte of JSON, so more could not fit anyway; aliasing
+/// could otherwise make the walk exponential).
+fn check_json_shape(value: Value, limit: usize) -> Result<(), JsonError> {
+    use starlark::values::dict::DictRef;
+    use starlark::values::list::ListRef;
+    use starlark::values::tuple::TupleRef;
+    let mut pending = vec![(value, 0usize)];
+    let mut visited = 0usize;
+    while let Some((value, depth)) = pending.pop() {
+        visited += 1;
+        if visited > limit {
+            return Err(JsonError::TooLarge(limit));
+        }
+        if depth > MAX_JSON_DEPTH {
+            return Err(JsonError::Invalid(format!("it nests deeper than {MAX_JSON_DEPTH} levels")));
+        }
+        let children = if let Some(list) = ListRef::from_value(value) {
+            list.len()
+        } else if let Some(tuple) = TupleRef::from_value(value) {
+            tuple.len()
+        } else if let Some(dict) = DictRef::from_value(value) {
+            2 * dict.len()
+        } else {
+            0
+        };
+        // The queue stays within the limit too.
+        if visited + pending.len() + children > limit {
+            return Err(JsonError::TooLarge(limit));
+        }
+        if let Some(list) = ListRef::from_value(value) {
+            pending.extend(list.iter().map(|v| (v, depth + 1)));
+        } else if let Some(tuple) = TupleRef::from_value(value) {
+            pending.extend(tuple.iter().map(|v| (v, depth + 1)));
+        } else if let Some(dict) = DictRef::from_value(value) {
+            pending.extend(dict.iter().flat_map(|(k, v)| [(k, depth + 1), (v, depth + 1)]));
+        }
+    }
+    Ok(())
 }
 
 fn check_key(host: &Host, key: &str) -> anyhow::Result<()> {
@@ -509,13 +626,37 @@ fn write_entry(host: &Host, key: &str, value: Option<String>) -> anyhow::Result<
 }
 
 /// The globals a contract sees: the Starlark standard library (no `print` output, no
-/// extensions that reach outside) and the host API.
-fn globals() -> Globals {
-    GlobalsBuilder::standard().with(host_api).build()
+/// extensions that reach outside) and the host API. Built once: frozen, shared by every call.
+///
+/// The first use also runs a small program outside any budget, so that the interpreter's
+/// lazily built statics (the compiler's constants, the methods of `list` and `str`) are built
+/// before a budget applies: a budget that ran out while one was being built would poison it
+/// for every later call, and the work of building it would be charged to one call only.
+fn globals() -> &'static Globals {
+    static GLOBALS: OnceLock<Globals> = OnceLock::new();
+    GLOBALS.get_or_init(|| {
+        let globals = GlobalsBuilder::standard().with(host_api).build();
+        const WARM_UP: &str = "def f(x):\n    l = [x, x + 1] * 2\n    d = {\"a\": l, 1: (x,)}\n    \
+            return len(str(d)) + len(sorted(l)) + len(\"a,b\".split(\",\")) + l.index(x) + len(\"%s\" % d)\nf(1)\n";
+        if let Ok(ast) = AstModule::parse("warm-up.star", WARM_UP.to_owned(), &Dialect::Standard) {
+            Module::with_temp_heap(|module| {
+                let mut eval = Evaluator::new(&module);
+                let _ = eval.eval_module(ast, &globals);
+            });
+        }
+        globals
+    })
 }
 
-/// Checks that `code` parses and is within the size bound, without running it.
+/// Checks that `code` is within the size and nesting bounds and parses, without running it.
+/// Every door a program comes through (gossip, HTTP, block import, the command line) goes
+/// through here before anything recursive reads it.
 pub fn check_program(code: &str, limits: &Limits) -> Result<(), ContractError> {
+    parse(code, limits).map(drop)
+}
+
+/// The program's syntax tree, once its size and nesting are shown to be within bounds.
+fn parse(code: &str, limits: &Limits) -> Result<AstModule, ContractError> {
     if code.len() > limits.max_code_bytes {
         return Err(ContractError::InvalidProgram(format!(
             "{} bytes; at most {}",
@@ -523,15 +664,20 @@ pub fn check_program(code: &str, limits: &Limits) -> Result<(), ContractError> {
             limits.max_code_bytes
         )));
     }
+    nesting::check_nesting(code).map_err(ContractError::InvalidProgram)?;
     // Programs come from the network: should the parser ever panic on one, that program is
     // invalid, and the node (a gossip validator, a block import) goes on.
     let parsed =
         std::panic::catch_unwind(|| AstModule::parse("contract.star", code.to_owned(), &Dialect::Standard))
             .map_err(|_| ContractError::InvalidProgram("the parser could not read it".into()))?;
-    parsed.map(|_| ()).map_err(|e| ContractError::InvalidProgram(e.without_diagnostic().to_string()))
+    parsed.map_err(|e| ContractError::InvalidProgram(e.without_diagnostic().to_string()))
 }
 
 /// Runs `entry` of the contract `code` with `args` (a JSON array), within `gas_limit`.
+///
+/// Memory is bounded by `limits.max_heap_bytes` (the interpreter's arena, dict tables and big
+/// integers; a temporary buffer is checked against what is left before it is allocated) and
+/// work by the gas.
 pub fn call(
     code: &str,
     entry: Entry<'_>,
@@ -546,27 +692,40 @@ pub fn call(
     let base = gas::BASE
         + gas::CODE_BYTE * code.len() as u64
         + if matches!(entry, Entry::Deploy) { gas::DEPLOY_BYTE * code.len() as u64 } else { 0 };
+    // Before the budget starts (see `globals`).
+    let globals = globals();
     let run = || -> (Result<String, ContractError>, u64) {
         let prepared = host.charge(base).and_then(|()| {
-            check_program(code, limits)?;
+            let ast = parse(code, limits)?;
             if args.len() > limits.max_io_bytes {
                 let error = format!("arguments of {} bytes; at most {}", args.len(), limits.max_io_bytes);
                 return Err(ContractError::BadData(error));
             }
-            serde_json::from_str::<Vec<serde_json::Value>>(args)
-                .map_err(|e| ContractError::BadData(format!("arguments must be a JSON array: {e}")))
+            let args = serde_json::from_str::<Vec<serde_json::Value>>(args)
+                .map_err(|e| ContractError::BadData(format!("arguments must be a JSON array: {e}")))?;
+            Ok((ast, args))
         });
         match prepared {
-            Ok(args) => evaluate(&host, code, entry, &args),
+            Ok((ast, args)) => evaluate(&host, globals, ast, entry, &args),
             Err(error) => (Err(error), host.inner.borrow().gas),
         }
     };
-    // A panic inside the interpreter (an allocation too large to size, say) fails the call on
-    // every node alike instead of stopping this one.
+    let budget = Budget { max_bytes: limits.max_heap_bytes, max_work: gas_limit / gas::WORK };
+    let guard = sandbox::enter(budget);
+    // An allocation past the budget unwinds out of the interpreter (the arena cannot return an
+    // error); any other panic inside it fails the call on every node alike instead of stopping
+    // this one. Either way the call used all its gas.
     let (result, gas) = match std::panic::catch_unwind(AssertUnwindSafe(run)) {
         Ok(outcome) => outcome,
-        Err(_) => (Err(ContractError::Failed("the interpreter stopped the call".into())), gas_limit),
+        Err(payload) => {
+            let error = match sandbox::exhausted_from_panic(payload.as_ref()) {
+                Some(tripped) => exhausted(tripped, &host),
+                None => ContractError::Failed("the interpreter stopped the call".into()),
+            };
+            (Err(error), gas_limit)
+        }
     };
+    drop(guard);
     let mut inner = host.inner.into_inner();
     inner.effects.entries_added = inner.added_entries;
     match result {
@@ -591,37 +750,32 @@ impl starlark::PrintHandler for NoPrint {
     }
 }
 
-/// Parses and runs the module, then the entry; returns the result's JSON and the total gas.
+/// Runs the module, then the entry; returns the result's JSON and the total gas.
 fn evaluate(
     host: &Host,
-    code: &str,
+    globals: &Globals,
+    ast: AstModule,
     entry: Entry<'_>,
     args: &[serde_json::Value],
 ) -> (Result<String, ContractError>, u64) {
     let limits = &host.limits;
-    let ast = match AstModule::parse("contract.star", code.to_owned(), &Dialect::Standard) {
-        Ok(ast) => ast,
-        Err(e) => {
-            return (
-                Err(ContractError::InvalidProgram(e.without_diagnostic().to_string())),
-                host.inner.borrow().gas,
-            );
-        }
-    };
-    let globals = globals();
     Module::with_temp_heap(|module| {
+        // Only this call's heaps count against its budget (see `Heap::sandbox_count`).
+        module.heap().sandbox_count();
+        module.frozen_heap().sandbox_count();
         let mut eval = Evaluator::new(&module);
         eval.extra = Some(host);
         eval.set_print_handler(&NoPrint);
-        // Backstops for loops inside one expression, which run no statement hook: the
-        // interpreter checks these every 1,000 ticks. Setting each once cannot fail.
+        // A backstop for loops inside one expression, which run no statement hook: the
+        // interpreter checks it every 1,000 ticks. Setting each once cannot fail. Memory is
+        // the sandbox's: nothing is collected during a call, so what it counts is what is held.
         let ticks = host.gas_limit / gas::TICK + 1;
         let _ = eval.set_max_tick_count(ticks);
-        let _ = eval.set_max_heap_size(limits.max_heap_bytes);
         let _ = eval.set_max_callstack_size(limits.max_call_depth);
+        eval.disable_gc();
         eval.before_stmt_for_dap(starlark::eval::BeforeStmtFunc::from_dyn(Box::new(Meter)));
         let outcome = (|| -> Result<String, starlark::Error> {
-            eval.eval_module(ast, &globals)?;
+            eval.eval_module(ast, globals)?;
             let function = match entry {
                 Entry::Deploy => module.get("init"),
                 Entry::Call(name) if name.starts_with('_') => None,
@@ -647,22 +801,18 @@ fn evaluate(
                     eval.eval_function(function, &args, &[])?
                 }
             };
-            let json = result.to_json().map_err(|e| {
+            to_json(result, limits.max_io_bytes).map_err(|e| {
                 starlark::Error::new_other(
                     host.abort(ContractError::BadData(format!("the result is not JSON: {e}"))),
                 )
-            })?;
-            if json.len() > limits.max_io_bytes {
-                let error = ContractError::BadData(format!(
-                    "a result of {} bytes; at most {}",
-                    json.len(),
-                    limits.max_io_bytes
-                ));
-                return Err(starlark::Error::new_other(host.abort(error)));
-            }
-            Ok(json)
+            })
         })();
         let gas = total_gas(host, &eval);
+        // A budget that tripped fails the call even if the program went on (an error the
+        // interpreter swallowed, inside `list.index` say).
+        if let Some(tripped) = sandbox::tripped() {
+            return (Err(exhausted(tripped, host)), gas);
+        }
         let result = outcome.map_err(|error| {
             if let Some(reason) = host.inner.borrow_mut().abort.take() {
                 return reason;
@@ -674,9 +824,6 @@ fn evaluate(
                 }
                 _ if text.contains("ticks has been exceeded") => {
                     ContractError::OutOfGas { limit: host.gas_limit }
-                }
-                _ if text.contains("Heap memory limit") => {
-                    ContractError::OutOfMemory { limit: limits.max_heap_bytes }
                 }
                 _ => ContractError::Failed(text),
             }

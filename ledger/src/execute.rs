@@ -153,6 +153,24 @@ pub enum TxError {
         /// Its size.
         size: usize,
     },
+    /// The block being built has no gas left for it.
+    #[error("the block's contract transactions bring {used} gas of {max}; no room for {gas} more")]
+    BlockGasFull {
+        /// Its gas limit.
+        gas: u64,
+        /// Gas the block's contract transactions already bring.
+        used: u64,
+        /// The chain's `max_block_gas`.
+        max: u64,
+    },
+    /// A contract transaction may bring at most `contract::MAX_TRANSACTION_GAS`.
+    #[error("a gas limit of {gas_limit} is above the most one transaction may bring, {max}")]
+    GasLimitTooHigh {
+        /// The gas limit.
+        gas_limit: u64,
+        /// The cap.
+        max: u64,
+    },
     /// A contract transaction must bring gas and pay at least 1 base unit per unit of gas.
     #[error(
         "a gas limit of {gas_limit} needs a fee of at least {gas_limit} (1 base unit per gas), not {fee}"
@@ -440,6 +458,9 @@ pub fn check_rules(tx: &Transaction, spec: &ChainSpec) -> Result<(), TxError> {
 }
 
 fn check_gas(gas_limit: u64, fee: Amount) -> Result<(), TxError> {
+    if gas_limit > crate::contract::MAX_TRANSACTION_GAS {
+        return Err(TxError::GasLimitTooHigh { gas_limit, max: crate::contract::MAX_TRANSACTION_GAS });
+    }
     if gas_limit == 0 || fee.0 < gas_limit {
         return Err(TxError::GasPriceTooLow { gas_limit, fee });
     }
@@ -499,6 +520,8 @@ pub struct Executor<'a, R: TreeReader + ?Sized> {
     roster: Option<Roster>,
     fees: Amount,
     receipts: Vec<Receipt>,
+    /// Gas the block's contract transactions brought so far (their gas limits).
+    block_gas: u64,
 }
 
 impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
@@ -524,6 +547,7 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
             roster: None,
             fees: Amount::ZERO,
             receipts: Vec::new(),
+            block_gas: 0,
         }
     }
 
@@ -821,6 +845,9 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
     pub fn apply_checked(&mut self, tx: &Transaction) -> Result<&Receipt, ApplyError<TxError>> {
         let body = tx.body();
         let invalid = ApplyError::Invalid;
+        // The block's gas is the sum of what its contract transactions may use, known before
+        // any of them runs: the cheapest check comes first.
+        let block_gas = self.block_gas_with(tx).map_err(invalid)?;
         let mut sender = self.account(&body.sender)?;
         if body.nonce != sender.nonce {
             let (expected, got) = (sender.nonce, body.nonce);
@@ -1015,8 +1042,19 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
             self.consensus = Some(consensus);
         }
         self.fees = fees;
+        self.block_gas = block_gas;
         self.receipts.push(Receipt { transaction_id: tx.id(), fee, contract: contract_receipt });
         Ok(self.receipts.last().expect("just pushed"))
+    }
+
+    /// The block's gas once `tx` is in it, or why it does not fit.
+    fn block_gas_with(&self, tx: &Transaction) -> Result<u64, TxError> {
+        let gas = tx.body().payload.gas_limit().unwrap_or(0);
+        let max = self.spec.params.max_block_gas;
+        match self.block_gas.checked_add(gas) {
+            Some(total) if total <= max => Ok(total),
+            _ => Err(TxError::BlockGasFull { gas, used: self.block_gas, max }),
+        }
     }
 
     /// Pays the forger the block reward and the fees, and computes the state at `version + 1`.
@@ -1291,6 +1329,11 @@ impl<'a, R: TreeReader + ?Sized> BlockBuilder<'a, R> {
         let params = &self.executor.spec.params;
         self.transactions.len() < params.max_block_transactions as usize
             && self.bytes + size <= params.max_block_bytes as usize
+    }
+
+    /// Whether `tx` fits: its bytes, and its gas if it is a contract transaction.
+    pub fn fits(&self, tx: &Transaction) -> bool {
+        self.has_room(tx.encoded_len()) && self.executor.block_gas_with(tx).is_ok()
     }
 
     /// Number of transactions so far.

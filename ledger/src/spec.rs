@@ -77,6 +77,23 @@ pub struct ChainParams {
     pub max_ticket_epochs: u32,
     /// Epochs an association registration stays open for votes.
     pub vote_window_epochs: u64,
+    /// Most gas the contract transactions of one block may bring, summed over their gas
+    /// limits: a block above it is invalid. Sized so that a block at the limit running the
+    /// costliest programs imports within a quarter of a slot on a small board
+    /// (docs/benchmarks.md).
+    ///
+    /// Left out of the JSON (and so of the genesis commitment) when it has the default value:
+    /// chains made before the field existed keep their genesis hash.
+    #[serde(default = "default_max_block_gas", skip_serializing_if = "is_default_max_block_gas")]
+    pub max_block_gas: u64,
+}
+
+fn default_max_block_gas() -> u64 {
+    ChainParams::default().max_block_gas
+}
+
+fn is_default_max_block_gas(gas: &u64) -> bool {
+    *gas == default_max_block_gas()
 }
 
 /// An initial balance.
@@ -186,6 +203,12 @@ impl ChainSpec {
         }
         if p.fallback_ranks > 16 {
             return invalid("params.fallback_ranks must be at most 16".into());
+        }
+        if p.max_block_gas < crate::contract::MAX_TRANSACTION_GAS {
+            return invalid(format!(
+                "params.max_block_gas must be at least one transaction's most gas, {}",
+                crate::contract::MAX_TRANSACTION_GAS
+            ));
         }
         if p.max_transaction_bytes > p.max_block_bytes {
             return invalid("params.max_transaction_bytes exceeds params.max_block_bytes".into());
@@ -314,6 +337,7 @@ impl Default for ChainParams {
             min_ticket_price: Amount::coins(10),
             max_ticket_epochs: 10_000,
             vote_window_epochs: 100,
+            max_block_gas: 4 * crate::contract::MAX_TRANSACTION_GAS,
         }
     }
 }

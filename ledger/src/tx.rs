@@ -90,6 +90,18 @@ pub enum Payload {
     },
 }
 
+impl Payload {
+    /// The gas a contract transaction brings; `None` for other kinds.
+    pub fn gas_limit(&self) -> Option<u64> {
+        match self {
+            Payload::DeployContract { gas_limit, .. } | Payload::CallContract { gas_limit, .. } => {
+                Some(*gas_limit)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The signed part of a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransactionBody {

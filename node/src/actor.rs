@@ -283,6 +283,8 @@ pub fn spawn(
     let spec = Arc::new(chain.spec().clone());
     let thread = std::thread::Builder::new()
         .name("chain".into())
+        // Blocks run contracts here: the stack the contract engine is sized for.
+        .stack_size(goodwill_ledger::contract::STACK_BYTES)
         .spawn(move || {
             let mut actor = Actor { chain, forger, pool: Mempool::new(pool), metrics };
             while let Some(command) = inbox.blocking_recv() {
@@ -573,8 +575,9 @@ impl Actor {
                 self.metrics.blocks_cut_by_time.inc();
                 break;
             }
-            if !builder.has_room(tx.encoded_len()) {
-                // A smaller one may still fit.
+            if !builder.fits(&tx) {
+                // A smaller one (or one that is not a contract call, once the block's gas is
+                // spent) may still fit.
                 continue;
             }
             let id = tx.id();

@@ -377,7 +377,17 @@ fn contract_run(run: &ContractRun) -> eyre::Result<()> {
     if let Some(height) = run.height {
         scratch.height = height;
     }
-    let outcome = scratch.run(entry, args, caller, goodwill_ledger::Amount(run.value), run.gas);
+    // On a thread with the stack the contract engine is sized for, as on a node.
+    let outcome = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(goodwill_ledger::contract::STACK_BYTES)
+            .spawn_scoped(scope, || {
+                scratch.run(entry, args, caller, goodwill_ledger::Amount(run.value), run.gas)
+            })
+            .map(|thread| thread.join())
+    })
+    .wrap_err("starting the contract's thread")?
+    .map_err(|_| eyre::eyre!("the contract's thread stopped"))?;
     let result = outcome.result.as_ref().ok().and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
     let transfers: Vec<_> =
         outcome.effects.transfers.iter().map(|(to, amount)| json!({ "to": to, "amount": amount })).collect();

@@ -147,7 +147,26 @@ pub enum Admitted {
 type FeeRate = u128;
 
 fn fee_rate(tx: &Transaction) -> FeeRate {
-    (u128::from(tx.body().fee.0) << 20) / tx.encoded_len().max(1) as u128
+    (sure_fee(tx) << 20) / tx.encoded_len().max(1) as u128
+}
+
+/// What `tx` is sure to pay. A contract transaction's fee is only the most it may pay (what its
+/// run does not use is refunded), so it ranks by its gas price times the least gas any run of it
+/// uses: a call that offers a large fee for a large gas limit it will not use ranks no higher
+/// than its price says.
+fn sure_fee(tx: &Transaction) -> u128 {
+    use goodwill_ledger::contract::gas;
+    let body = tx.body();
+    let least_gas = match &body.payload {
+        Payload::DeployContract { code, .. } => {
+            gas::BASE + (gas::CODE_BYTE + gas::DEPLOY_BYTE) * code.len() as u64
+        }
+        Payload::CallContract { .. } => gas::BASE,
+        _ => return u128::from(body.fee.0),
+    };
+    let gas_limit = body.payload.gas_limit().unwrap_or(1).max(1);
+    let price = body.fee.0 / gas_limit;
+    u128::from(price) * u128::from(least_gas.min(gas_limit))
 }
 
 /// The most a transaction can take from its sender's balance.

@@ -1249,6 +1249,7 @@ fn breaks_stateless_rule(reason: &goodwill_ledger::TxError) -> bool {
             | E::NotEquivocation(_)
             | E::InvalidRegistration(_)
             | E::GasPriceTooLow { .. }
+            | E::GasLimitTooHigh { .. }
             | E::InvalidContract(_)
             | E::InvalidSchedule(_)
     )

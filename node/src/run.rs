@@ -32,6 +32,9 @@ pub fn run(config: NodeConfig) -> eyre::Result<()> {
     // threads yield to it (see `verifier`).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Submitted transactions are checked on these threads (contracts are parsed): the
+        // stack the contract engine is sized for.
+        .thread_stack_size(goodwill_ledger::contract::STACK_BYTES)
         .on_thread_start(|| crate::verifier::lower_priority(crate::verifier::RUNTIME_NICENESS))
         .enable_all()
         .build()

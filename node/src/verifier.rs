@@ -39,6 +39,8 @@ impl Verifier {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("verify-{i}"))
+            // Stateless checks parse contracts: the stack the contract engine is sized for.
+            .stack_size(goodwill_ledger::contract::STACK_BYTES)
             .start_handler(|_| lower_priority(VERIFIER_NICENESS))
             .build()?;
         Ok(Verifier { pool: Arc::new(pool), jobs: Arc::new(Semaphore::new(MAX_JOBS)) })

@@ -80,7 +80,7 @@ fn gas_is_deterministic_and_pinned() {
     assert_eq!(first, GOLDEN_GAS, "the gas schedule or the engine changed");
 }
 
-const GOLDEN_GAS: [u64; 5] = [8_611, 4_044, 4_044, 4_044, 2_657];
+const GOLDEN_GAS: [u64; 5] = [8_595, 4_028, 4_028, 4_028, 2_641];
 
 #[test]
 fn a_failed_call_changes_nothing_but_uses_gas() {
@@ -251,4 +251,69 @@ fn bad_programs_and_arguments_are_refused() {
     let mut contract = deployed("def f():\n    return f\n", "[]");
     let outcome = contract.run(Entry::Call("f"), "[]", who("alice"), Amount::ZERO, GAS);
     assert!(matches!(outcome.result, Err(ContractError::BadData(_))), "{:?}", outcome.result);
+}
+
+/// The deepest program of one shape that the nesting bound allows: `make(n)` for the largest
+/// `n` that passes the check.
+fn deepest_allowed(make: impl Fn(usize) -> String) -> String {
+    let mut n = MAX_NESTING + 2;
+    while check_program(&make(n), &Limits::default()).is_err() {
+        n -= 1;
+        assert!(n > 0, "even the shallowest program of this shape was refused: {}", make(1));
+    }
+    assert!(n >= MAX_NESTING / 4, "the bound allows only {n} levels of: {}", make(1));
+    make(n)
+}
+
+#[test]
+fn deeply_nested_brackets_are_refused_before_any_recursion() {
+    // The attack: 16 KB of brackets overflowed a verifier thread's stack and stopped the node.
+    let attack = format!("x = {}1{}\n", "(".repeat(8_000), ")".repeat(8_000));
+    // A thread with a tiny stack: the check itself must not recurse.
+    let checked = std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(move || check_program(&attack, &Limits::default()))
+        .expect("a thread")
+        .join()
+        .expect("the check does not overflow");
+    match checked {
+        Err(ContractError::InvalidProgram(why)) => assert!(why.contains("nests deeper than"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_deepest_programs_allowed_parse_and_run_on_a_quarter_of_the_contract_stack() {
+    let shapes: Vec<Box<dyn Fn(usize) -> String>> = vec![
+        Box::new(|n| format!("def f():\n    return {}1{}\n", "(".repeat(n), ")".repeat(n))),
+        Box::new(|n| format!("def f():\n    return {}[1]{}\n", "[".repeat(n), "]".repeat(n))),
+        Box::new(|n| format!("def f():\n    return {}1\n", "-".repeat(n))),
+        Box::new(|n| format!("def f():\n    return 1{}\n", " + 1".repeat(n))),
+        Box::new(|n| format!("def f():\n    return {}True\n", "not ".repeat(n))),
+        Box::new(|n| format!("def f():\n    return 1{}\n", " if True else 1".repeat(n))),
+        Box::new(|n| format!("def f():\n    return ({}1)\n", "lambda: ".repeat(n))),
+        Box::new(|n| format!("def f():\n    return \"x\"{}\n", ".upper()".repeat(n))),
+        Box::new(|n| {
+            let mut code = "def f():\n".to_string();
+            for depth in 1..=n {
+                code.push_str(&format!("{}if True:\n", "    ".repeat(depth)));
+            }
+            code + &"    ".repeat(n + 1) + "return 1\n"
+        }),
+    ];
+    for shape in shapes {
+        let code = deepest_allowed(shape);
+        let ran = std::thread::Builder::new()
+            .stack_size(STACK_BYTES / 4)
+            .spawn(move || {
+                let mut contract = Scratch::new(&code, who("contract"));
+                let deployed = contract.run(Entry::Deploy, "[]", who("owner"), Amount::ZERO, GAS);
+                let called = contract.run(Entry::Call("f"), "[]", who("alice"), Amount::ZERO, GAS);
+                (deployed.result, called.result)
+            })
+            .expect("a thread")
+            .join();
+        let (deployed, _called) = ran.expect("parsing and running fit in a quarter of the stack");
+        assert!(deployed.is_ok(), "{deployed:?}");
+    }
 }

@@ -72,6 +72,8 @@ struct State {
     budget: Budget,
     usage: Usage,
     tripped: Option<Exhausted>,
+    /// Addresses of the arenas counted (the call's heap and frozen heap); 0 is a free place.
+    arenas: [usize; 4],
 }
 
 thread_local! {
@@ -90,7 +92,7 @@ impl Drop for Guard {
 
 /// Starts counting against `budget` on this thread, until the guard is dropped.
 pub fn enter(budget: Budget) -> Guard {
-    STATE.with(|s| s.set(Some(State { budget, usage: Usage::default(), tripped: None })));
+    STATE.with(|s| s.set(Some(State { budget, usage: Usage::default(), tripped: None, arenas: [0; 4] })));
     Guard(())
 }
 
@@ -148,12 +150,26 @@ pub(crate) fn reserve_product(count: usize, size: usize) -> crate::Result<()> {
     reserve(count.checked_mul(size).unwrap_or(usize::MAX))
 }
 
-/// Counts an arena allocation of `bytes`; unwinds with [`Exhausted`] if it would pass the
-/// budget (the arena's callers cannot take an error). `resume_unwind` runs no panic hook, so
-/// nothing is printed.
+/// Makes the arena at `address` counted (see `Heap::sandbox_count`).
+pub(crate) fn count_arena(address: usize) {
+    update(|s| {
+        if !s.arenas.contains(&address) {
+            if let Some(free) = s.arenas.iter_mut().find(|a| **a == 0) {
+                *free = address;
+            }
+        }
+    });
+}
+
+/// Counts an allocation of `bytes` in the arena at `arena`, if it is one of the counted ones;
+/// unwinds with [`Exhausted`] if it would pass the budget (the arena's callers cannot take an
+/// error). `resume_unwind` runs no panic hook, so nothing is printed.
 #[inline]
-pub(crate) fn arena_alloc(bytes: usize) {
+pub(crate) fn arena_alloc(arena: usize, bytes: usize) {
     let checked = update(|s| {
+        if !s.arenas.contains(&arena) {
+            return Ok(());
+        }
         memory_check(s, bytes)?;
         s.usage.arena_bytes = s.usage.arena_bytes.saturating_add(bytes);
         Ok::<(), Exhausted>(())
@@ -206,6 +222,8 @@ pub(crate) fn size_of(v: crate::values::Value) -> usize {
         t.len()
     } else if let Some(d) = DictRef::from_value(v) {
         d.len()
+    } else if v.get_type() == "range" {
+        v.length().map_or(1, |n| n.max(0) as usize)
     } else {
         1
     };
@@ -222,9 +240,12 @@ pub(crate) fn compare_cost(a: crate::values::Value, b: crate::values::Value) -> 
 }
 
 /// Whether a text being built (a representation, `str()`, a formatted string), already `len`
-/// bytes long, should stop before `next` is written into it: the budget has tripped, the text
-/// has passed the memory budget, or charging `next` passes the work budget. Charges `next`
-/// otherwise (1 unit, plus its bytes if it is a string).
+/// bytes long (0 where that is not known), should stop before `next` is written into it: the
+/// budget has tripped, the text has passed the memory budget, or charging `next` passes the
+/// work budget. Charges `next` otherwise, one unit per byte it will write, estimated before:
+/// its length plus quotes for a string, [`REPR_UNITS`] for anything else (a container's own
+/// brackets and separators; its elements are charged as they are written). So a text is never
+/// longer than the work charged for it, times 4 for a string of characters that need escapes.
 #[inline]
 pub(crate) fn text_stop(len: usize, next: crate::values::Value) -> bool {
     let Some(state) = STATE.with(|s| s.get()) else {
@@ -233,9 +254,13 @@ pub(crate) fn text_stop(len: usize, next: crate::values::Value) -> bool {
     if state.tripped.is_some() || len > state.budget.max_bytes {
         return true;
     }
-    let units = 1 + next.unpack_str().map_or(0, str::len);
+    let units = next.unpack_str().map_or(REPR_UNITS, |s| s.len() + 2);
     charge(units).is_err()
 }
+
+/// Units charged for writing a value that is not a string into a text: the longest an integer
+/// below 2^64, a float, `None` or `True` can be, and a container's brackets and separator.
+pub(crate) const REPR_UNITS: usize = 24;
 
 /// Counts memory held outside the arena that grows without a way to return an error (a dict
 /// entry, a big integer); unwinds like [`arena_alloc`] if it would pass the budget.
@@ -299,4 +324,33 @@ pub(crate) fn charge_call(
         }
     }
     charge(units)
+}
+
+/// The most bits an integer may have while a budget is active (upstream already refuses to
+/// shift left by more).
+pub const MAX_INT_BITS: u64 = 100_000;
+
+/// Unwinds as out of memory if an integer of `bits` is larger than [`MAX_INT_BITS`].
+pub(crate) fn check_int_bits(bits: u64) {
+    if bits > MAX_INT_BITS && active() {
+        let exhausted = update(|s| {
+            let error = Exhausted::Memory { limit: s.budget.max_bytes };
+            s.tripped.get_or_insert(error);
+            error
+        });
+        if let Some(exhausted) = exhausted {
+            std::panic::resume_unwind(Box::new(exhausted));
+        }
+    }
+}
+
+/// Fails if a text of `len` digits could hold more than [`MAX_INT_BITS`] (every digit carries
+/// at least one bit, so the check is loose but needs no parsing).
+pub(crate) fn check_int_digits(len: usize) -> crate::Result<()> {
+    if active() && len as u64 > MAX_INT_BITS + 2 {
+        return Err(crate::Error::new_other(anyhow::anyhow!(
+            "an integer may have at most {MAX_INT_BITS} bits"
+        )));
+    }
+    Ok(())
 }

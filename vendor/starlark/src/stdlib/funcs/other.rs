@@ -307,7 +307,10 @@ pub(crate) fn register_other(builder: &mut GlobalsBuilder) {
         #[starlark(require = pos)] a: ValueOfUnchecked<'v, StarlarkIter<Value<'v>>>,
         heap: Heap<'v>,
     ) -> starlark::Result<Vec<Value<'v>>> {
-        let mut v: Vec<Value> = a.get().iterate(heap)?.collect();
+        let it = a.get().iterate(heap)?;
+        // Goodwill: the buffer is checked against the sandbox budget before it is allocated.
+        crate::sandbox::reserve_product(it.size_hint().0, std::mem::size_of::<Value>())?;
+        let mut v: Vec<Value> = it.collect();
         v.reverse();
         Ok(v)
     }
@@ -343,6 +346,8 @@ pub(crate) fn register_other(builder: &mut GlobalsBuilder) {
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> starlark::Result<AllocList<impl IntoIterator<Item = Value<'v>> + use<'v>>> {
         let it = x.get().iterate(eval.heap())?;
+        // Goodwill: the buffer is checked against the sandbox budget before it is allocated.
+        crate::sandbox::reserve_product(it.size_hint().0, 2 * std::mem::size_of::<Value>())?;
         let mut it = match key {
             None => it.map(|x| (x, x)).collect(),
             Some(key) => {

@@ -167,6 +167,16 @@ impl Default for FrozenValue {
 
 impl Display for Value<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Goodwill: containers display their elements through here; nesting is bounded like
+        // comparisons.
+        // What is written is charged first (the length written so far is not known here, so
+        // the work budget bounds it).
+        if crate::sandbox::text_stop(0, *self) {
+            return Ok(());
+        }
+        let Ok(_depth) = stack_guard::stack_guard() else {
+            return f.write_str("...");
+        };
         match repr_stack_push(*self) {
             Ok(_guard) => {
                 // We want to reuse Display for `repr`, so that means that

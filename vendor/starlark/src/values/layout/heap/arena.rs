@@ -298,12 +298,6 @@ impl<A: ArenaAllocator> Arena<A> {
             AValueHeader::ALIGN,
         );
 
-        // Goodwill: counted against the sandbox budget before the size arithmetic (which
-        // asserts it fits in u32) and before the arena grows.
-        crate::sandbox::arena_alloc(
-            mem::size_of::<AValueRepr<T>>()
-                .saturating_add(mem::size_of::<T::ExtraElem>().saturating_mul(extra_len)),
-        );
         let size = T::alloc_size_for_extra_len(extra_len);
         let p = bump.alloc(size).as_ptr();
         unsafe {
@@ -314,6 +308,18 @@ impl<A: ArenaAllocator> Arena<A> {
             );
             ArenaUninit { repr, extra }
         }
+    }
+
+    /// Goodwill: counts an allocation of `T` with `extra_len` against the sandbox budget, if
+    /// this arena is one the sandbox counts, before the size arithmetic (which asserts that it
+    /// fits in u32) and before the arena grows.
+    #[inline]
+    fn sandbox_count<'v, T: AValue<'v>>(&self, extra_len: usize) {
+        crate::sandbox::arena_alloc(
+            self as *const Self as usize,
+            mem::size_of::<AValueRepr<T>>()
+                .saturating_add(mem::size_of::<T::ExtraElem>().saturating_mul(extra_len)),
+        );
     }
 
     fn bump_for_type<'v, T: AValue<'v>>(&self) -> &A {
@@ -336,6 +342,7 @@ impl<A: ArenaAllocator> Arena<A> {
         // it returns `false` from `is_str`.
         assert!(!T::IS_STR);
 
+        self.sandbox_count::<T>(extra_len);
         let arena_uninit = Self::alloc_uninit::<T>(self.bump_for_type::<T>(), extra_len);
         // If we don't have a vtable we can't skip over missing elements to drop,
         // so very important to put in a current vtable
@@ -351,6 +358,7 @@ impl<A: ArenaAllocator> Arena<A> {
     ) -> &'v AValueRepr<AValueImpl<'v2, T>> {
         debug_assert!(T::extra_len(&x.1) == 0);
         let bump = self.bump_for_type::<T>();
+        self.sandbox_count::<T>(0);
         let arena_uninit = Self::alloc_uninit::<T>(bump, 0);
         arena_uninit.debug_assert_extra_is_empty();
         unsafe { &mut *arena_uninit.write_no_extra(x.1) }
@@ -366,6 +374,7 @@ impl<A: ArenaAllocator> Arena<A> {
     ) {
         let bump = self.bump_for_type::<T>();
         let extra_len = T::extra_len(&x.1);
+        self.sandbox_count::<T>(extra_len);
         let arena_uninit = Self::alloc_uninit::<T>(bump, extra_len);
         let (p, extra) = arena_uninit.write(x.1);
         (p, extra)

@@ -1065,6 +1065,12 @@ impl FrozenHeap {
         self.arena.allocated_bytes()
     }
 
+    /// Goodwill: makes the sandbox on this thread count this heap's allocations, like
+    /// [`Heap::sandbox_count`].
+    pub fn sandbox_count(&self) {
+        crate::sandbox::count_arena(&self.arena as *const Arena<ChunkAllocator> as usize);
+    }
+
     /// Number of bytes allocated by the heap but not yet filled.
     pub fn available_bytes(&self) -> usize {
         self.arena.available_bytes()
@@ -1099,6 +1105,13 @@ impl<'v> Heap<'v> {
     /// allocated outside of the starlark heap.
     pub fn allocated_bytes(self) -> usize {
         self.0.arena.borrow().allocated_bytes()
+    }
+
+    /// Goodwill: makes the sandbox on this thread count this heap's allocations (see
+    /// [`crate::sandbox`]). Only heaps named so are counted: a static initialised during a call
+    /// allocates on a heap of its own, and unwinding there would poison it for every later call.
+    pub fn sandbox_count(self) {
+        crate::sandbox::count_arena(&*self.0.arena.borrow() as *const Arena<Bump> as usize);
     }
 
     /// Peak memory allocated to this heap, even if the value is now lower

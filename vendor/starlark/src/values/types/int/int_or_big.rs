@@ -105,6 +105,9 @@ impl FromStr for StarlarkInt {
 
 impl StarlarkInt {
     pub(crate) fn from_str_radix(s: &str, base: u32) -> crate::Result<StarlarkInt> {
+        // Goodwill: parsing a long decimal takes time quadratic in its length; a text with more
+        // digits than the largest integer has fails before it is parsed.
+        crate::sandbox::check_int_digits(s.len())?;
         Ok(StarlarkInt::from(TokenInt::from_str_radix(s, base)?))
     }
 
@@ -435,7 +438,9 @@ impl From<BigInt> for StarlarkInt {
             Ok(i) => StarlarkInt::Small(i),
             Err(_) => {
                 // Goodwill: a big integer lives outside the arena; its bytes are counted (and
-                // the arithmetic that made it charged) when it is made.
+                // the arithmetic that made it charged) when it is made, and it may have at most
+                // `sandbox::MAX_INT_BITS`, so no product of two costs more than a few ms.
+                crate::sandbox::check_int_bits(value.bits());
                 let bytes = (value.bits() / 8 + 8) as usize;
                 crate::sandbox::native_alloc(bytes);
                 crate::sandbox::charge_later(bytes);
