@@ -295,3 +295,57 @@ fn the_new_transaction_kinds_survive_the_wire() {
         assert!(decoded.verify_signature());
     }
 }
+
+#[test]
+fn a_transaction_above_the_gas_cap_breaks_a_stateless_rule() {
+    let cap = goodwill_ledger::contract::MAX_TRANSACTION_GAS;
+    let mut net = Net::new();
+    let tx = net.tx(0, cap + 1, deploy("def f():\n    return 1\n", "[]", cap + 1));
+    assert_eq!(
+        goodwill_ledger::execute::check_stateless(&tx, net.chain.spec()),
+        Err(TxError::GasLimitTooHigh { gas_limit: cap + 1, max: cap })
+    );
+    assert!(matches!(net.forge(vec![tx]), Err(TxError::GasLimitTooHigh { .. })));
+}
+
+#[test]
+fn a_block_holds_contract_transactions_up_to_the_chains_gas_limit_and_no_more() {
+    let cap = goodwill_ledger::contract::MAX_TRANSACTION_GAS;
+    let mut net = Net::new();
+    let max = net.chain.spec().params.max_block_gas;
+    let fitting = max / cap;
+    let txs: Vec<Transaction> =
+        (0..=fitting).map(|_| net.tx(0, cap, deploy("def f():\n    return 1\n", "[]", cap))).collect();
+    let transfer = net.tx(1, 10, Payload::Transfer { to: testkit::account(2).address(), amount: Amount(5) });
+    // The forger's builder takes what fits and refuses the next.
+    let forger = testkit::forger();
+    let slot = net.chain.head().header().slot + 1;
+    let time = testkit::slot_time(net.chain.spec(), slot, 0);
+    let mut builder = net.chain.builder(&forger, slot, time).unwrap();
+    for tx in &txs[..fitting as usize] {
+        assert!(builder.fits(tx));
+        builder.push(tx.clone()).unwrap();
+    }
+    let over = txs[fitting as usize].clone();
+    assert!(!builder.fits(&over), "the block's gas is spent");
+    assert!(matches!(builder.push(over.clone()), Err(ApplyError::Invalid(TxError::BlockGasFull { .. }))));
+    // A transfer still fits: only contract transactions count against the gas.
+    assert!(builder.fits(&transfer));
+    let applied = builder.seal(&forger).unwrap();
+
+    // A forger that ignores the limit: the same block with one more contract transaction,
+    // signed again, is invalid on import, and changes nothing.
+    let mut transactions = applied.block.transactions.clone();
+    transactions.push(over);
+    let ids: Vec<_> = transactions.iter().map(Transaction::id).collect();
+    let header = goodwill_ledger::Header {
+        transactions_root: goodwill_ledger::transactions_root(&ids),
+        transaction_count: transactions.len() as u32,
+        ..applied.block.header().clone()
+    };
+    let greedy = Block { header: header.sign(&forger, &net.chain.genesis_hash()), transactions };
+    let head = net.replica.head().hash();
+    let error = net.replica.import(greedy).unwrap_err().to_string();
+    assert!(error.contains("gas"), "{error}");
+    assert_eq!(net.replica.head().hash(), head);
+}

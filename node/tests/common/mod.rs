@@ -154,15 +154,7 @@ pub fn build_spec(dir: &Path, forgers: usize, slot_ms: u64) {
 impl Node {
     /// Submits `tx` through the HTTP API; returns the answer's status code and body.
     pub fn submit(&self, tx: &goodwill_ledger::Transaction) -> (u16, Value) {
-        let body = serde_json::json!({ "transaction": hex::encode(tx.encode()) });
-        let response = ureq::post(&format!("{}/api/v1/transactions", self.url))
-            .config()
-            .http_status_as_error(false)
-            .build()
-            .send_json(&body)
-            .unwrap();
-        let code = response.status().as_u16();
-        (code, response.into_body().read_json().unwrap())
+        submit(&self.url, tx)
     }
 
     /// An account's nonce.
@@ -191,6 +183,20 @@ impl Node {
     pub fn status(&self) -> Value {
         self.get("/api/v1/status")
     }
+}
+
+/// Submits `tx` to the node at `url` through its HTTP API; returns the answer's status code and
+/// body.
+pub fn submit(url: &str, tx: &goodwill_ledger::Transaction) -> (u16, Value) {
+    let body = serde_json::json!({ "transaction": hex::encode(tx.encode()) });
+    let response = ureq::post(&format!("{url}/api/v1/transactions"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send_json(&body)
+        .unwrap();
+    let code = response.status().as_u16();
+    (code, response.into_body().read_json().unwrap())
 }
 
 /// Waits, up to `limit`, until `ready` holds: for state that only another process can change,
