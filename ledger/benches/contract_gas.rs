@@ -40,6 +40,9 @@ const CORPUS: &[(&str, &str, &str)] = &[
     ("sorted (1,000)", "l = list(range(1000, 0, -1))", "x = sorted(l)"),
     ("max (1,000)", "l = list(range(1000))", "x = max(l)"),
     ("list(range(1,000))", "", "x = list(range(1000))"),
+    ("list(list) (1,000)", "l = list(range(1000))", "x = list(l)"),
+    ("tuple(range(1,000))", "", "x = tuple(range(1000))"),
+    ("len(range(1,000))", "", "x = len(range(1000))"),
     ("list comprehension (100)", "", "x = [j for j in range(100)]"),
     ("dict comprehension (100)", "", "x = {j: j for j in range(100)}"),
     ("dict lookup", "d = {j: j for j in range(1000)}", "x = d[i % 1000]"),
@@ -90,8 +93,13 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let mut figures: Vec<(&str, f64)> =
-        CORPUS.iter().map(|(name, setup, operation)| (*name, measure(&program(setup, operation)))).collect();
+    // `CONTRACT_GAS_FILTER=text` measures only the programs whose name contains it.
+    let filter = std::env::var("CONTRACT_GAS_FILTER").unwrap_or_default();
+    let mut figures: Vec<(&str, f64)> = CORPUS
+        .iter()
+        .filter(|(name, _, _)| name.contains(filter.as_str()))
+        .map(|(name, setup, operation)| (*name, measure(&program(setup, operation))))
+        .collect();
     println!("{:<32} {:>10}", "program", "ns/gas");
     for (name, ns) in &figures {
         println!("{name:<32} {ns:>10.2}");

@@ -72,9 +72,11 @@ pub mod gas {
     /// Per byte of code stored, on deployment.
     pub const DEPLOY_BYTE: u64 = 20;
     /// Per statement executed.
-    pub const STATEMENT: u64 = 3;
+    pub const STATEMENT: u64 = 5;
     /// Per interpreter tick: a function call or a loop iteration.
-    pub const TICK: u64 = 5;
+    pub const TICK: u64 = 8;
+    /// Per bytecode instruction executed (an operator, a load, a store, a jump).
+    pub const INSTRUCTION: u64 = 2;
     /// Per KiB allocated (the interpreter's arena, dict tables and big integers).
     pub const HEAP_KIB: u64 = 16;
     /// Per unit of work an operator or builtin does before it does it: a byte scanned or
@@ -328,6 +330,7 @@ fn total_gas(host: &Host, eval: &Evaluator) -> u64 {
     inner
         .gas
         .saturating_add(eval.get_total_tick_count().saturating_mul(gas::TICK))
+        .saturating_add(eval.instruction_count().saturating_mul(gas::INSTRUCTION))
         .saturating_add(heap_kib.saturating_mul(gas::HEAP_KIB))
         .saturating_add(usage.work.saturating_mul(gas::WORK))
 }

@@ -218,7 +218,7 @@ fn squaring_a_big_integer_is_stopped_at_the_budget() {
     let code = "def attack():\n    return int(\"9\" * 1000000) > 0\n";
     let measured = run(code, "attack", "[]", contract::MAX_TRANSACTION_GAS);
     match &measured.outcome.result {
-        Err(ContractError::Failed(why)) => assert!(why.contains("at most 100000 bits"), "{why}"),
+        Err(ContractError::Failed(why)) => assert!(why.contains("at most 30200 digits"), "{why}"),
         other => panic!("{other:?}"),
     }
 }
@@ -263,8 +263,10 @@ fn a_value_nested_a_hundred_thousand_deep_cannot_overflow_the_stack() {
 
 #[test]
 fn builtins_that_scan_their_input_charge_for_every_byte() {
-    // One scan over 1 MB (or 100,000 elements), a thousand times: it must run out of gas after
-    // a few, not take a thousand scans' time for a thousand statements' gas.
+    // Each scan runs once on inputs of n and of 2n (bytes, or n/10 elements); what the scan
+    // costs beyond a program that does not scan must grow by at least one unit per 8 bytes or
+    // per element it touches, so a loop of scans runs out of gas after a few, instead of a
+    // thousand scans' time for a thousand statements' gas.
     let scans = [
         "s.count(\"b\")",
         "s.find(\"b\")",
@@ -275,17 +277,31 @@ fn builtins_that_scan_their_input_charge_for_every_byte() {
         "s < t",
         "s[1:]",
         "s.upper()",
+        "s + t",
+        "\",\".join([s, t])",
+        "\"%s\" % s",
+        "\"<{}>\".format(s)",
         "sorted(l)",
         "max(l)",
-        "l.index(-1) if -1 in l else 0",
+        "-1 in l",
+        "l == m",
+        "l[1:]",
+        "list(l)",
     ];
-    for scan in scans {
+    let gas = |n: usize, operation: &str| {
         let code = format!(
-            "def attack():\n    s = \"a\" * 1000000\n    t = \"a\" * 1000000\n    l = list(range(100000))\n    for i in range(1000):\n        x = {scan}\n"
+            "def attack():\n    s = \"a\" * {n}\n    t = \"a\" * {n}\n    l = list(range({}))\n    m = list(range({}))\n    x = {operation}\n",
+            n / 10,
+            n / 10
         );
-        let limit = 3_000_000;
-        let measured = run(&code, "attack", "[]", limit);
-        assert_eq!(measured.outcome.result, Err(ContractError::OutOfGas { limit }), "{scan}");
-        assert_eq!(measured.outcome.gas_used, limit);
+        let measured = run(&code, "attack", "[]", contract::MAX_TRANSACTION_GAS);
+        assert!(measured.outcome.result.is_ok(), "{operation}: {:?}", measured.outcome.result);
+        measured.outcome.gas_used
+    };
+    let n = 100_000;
+    let base = gas(2 * n, "0") - gas(n, "0");
+    for scan in scans {
+        let grown = gas(2 * n, scan) - gas(n, scan);
+        assert!(grown - base >= (n / 10) as u64, "{scan}: {} more gas for {n} more bytes", grown - base);
     }
 }

@@ -160,6 +160,8 @@ pub(crate) fn run_block<'v, EC: EvaluationCallbacks>(
     let frame = eval.current_frame;
 
     loop {
+        // Goodwill: every instruction is counted (and priced by the host).
+        eval.instructions += 1;
         // Note most functions called from here must be carefully annotated
         // as `#[inline(always)]` otherwise LLVM considers them too large to inline.
         //

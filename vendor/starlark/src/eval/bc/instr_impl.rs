@@ -978,6 +978,9 @@ impl InstrNoFlowImpl for InstrListOfConstsImpl {
         _: BcPtrAddr,
         (values, target): &(Box<[FrozenValue]>, BcSlotOut),
     ) -> crate::Result<()> {
+        // Goodwill: a constant list (written out, or folded by the compiler from
+        // `list(range(n))`) is copied afresh every time; each element is charged first.
+        crate::sandbox::charge(crate::sandbox::element_units(values.len()))?;
         let list = eval.heap().alloc_list(coerce(&values));
         frame.set_bc_slot(*target, list);
         Ok(())
@@ -994,6 +997,10 @@ impl InstrNoFlowImpl for InstrDictOfConstsImpl {
         _: BcPtrAddr,
         (values, target): &(SmallMap<FrozenValue, FrozenValue>, BcSlotOut),
     ) -> crate::Result<()> {
+        // Goodwill: a constant dict is copied afresh every time, outside the arena; each entry
+        // is charged and counted first.
+        crate::sandbox::charge(crate::sandbox::element_units(values.len()))?;
+        crate::sandbox::native_alloc(values.len().saturating_mul(crate::sandbox::DICT_ENTRY_BYTES));
         let dict = eval.heap().alloc(Dict::new((*coerce(values)).clone()));
         frame.set_bc_slot(*target, dict);
         Ok(())

@@ -199,6 +199,8 @@ pub struct Evaluator<'v, 'a, 'e> {
     pub(crate) is_cancelled: Box<dyn Fn() -> bool + 'a>,
     /// A counter to track when to perform "infrequent" checks like cancellation, timeouts, etc
     pub(crate) infrequent_instr_check_counter: u32,
+    /// Goodwill: bytecode instructions executed (priced by the host).
+    pub(crate) instructions: u64,
     /// Total number of ticks executed so far
     pub(crate) total_tick_count_at_last_infrequent_check: u64,
 }
@@ -299,6 +301,7 @@ impl<'v, 'a, 'e: 'a> Evaluator<'v, 'a, 'e> {
             frame_stack: Vec::with_capacity(DEFAULT_STACK_SIZE),
             is_cancelled: Box::new(|| false),
             infrequent_instr_check_counter: 0,
+            instructions: 0,
             total_tick_count_at_last_infrequent_check: 0,
         }
     }
@@ -1092,6 +1095,14 @@ impl<'v, 'a, 'e: 'a> Evaluator<'v, 'a, 'e> {
     ///
     /// See `set_max_tick_count` for a bit more about this.
     #[inline]
+    /// Goodwill: bytecode instructions this evaluator has executed. Deterministic for a given
+    /// program and input, like ticks, and finer: a statement of many operators is many
+    /// instructions.
+    pub fn instruction_count(&self) -> u64 {
+        self.instructions
+    }
+
+    /// Get the total number of ticks.
     pub fn get_total_tick_count(&self) -> u64 {
         self.total_tick_count_at_last_infrequent_check + self.infrequent_instr_check_counter as u64
     }

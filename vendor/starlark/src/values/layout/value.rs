@@ -608,7 +608,7 @@ impl<'v> Value<'v> {
         // Goodwill: a substring search scans the string; a list's elements are charged by
         // `equals`.
         if let Some(s) = self.unpack_str() {
-            crate::sandbox::charge(s.len())?;
+            crate::sandbox::charge(crate::sandbox::bytes_units(s.len()))?;
         }
         self.get_ref().is_in(other)
     }
@@ -855,7 +855,7 @@ impl<'v> Value<'v> {
                     return Ok(self);
                 } else {
                     // Goodwill: copying is charged before it happens.
-                    crate::sandbox::charge(ls.len() + rs.len())?;
+                    crate::sandbox::charge(crate::sandbox::bytes_units(ls.len() + rs.len()))?;
                     return Ok(heap.alloc_str_concat(ls, rs).to_value());
                 }
             }

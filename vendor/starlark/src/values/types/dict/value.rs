@@ -289,8 +289,10 @@ impl<'v> Dict<'v> {
 
     /// Insert a key/value pair into the dictionary.
     pub fn insert_hashed(&mut self, key: Hashed<Value<'v>>, value: Value<'v>) -> Option<Value<'v>> {
-        // Goodwill: the table lives outside the arena; each entry is counted.
+        // Goodwill: the table lives outside the arena; each entry is counted, and hashing and
+        // placing it charged (past the work budget the next check fails).
         crate::sandbox::native_alloc(crate::sandbox::DICT_ENTRY_BYTES);
+        crate::sandbox::charge_later(crate::sandbox::ELEMENT_UNITS);
         self.content.insert_hashed(key, value)
     }
 
@@ -374,8 +376,10 @@ impl<'v> DictLike<'v> for RefCell<Dict<'v>> {
     fn set_at(&self, index: Hashed<Value<'v>>, alloc_value: Value<'v>) -> crate::Result<()> {
         match self.try_borrow_mut() {
             Ok(mut xs) => {
-                // Goodwill: the table lives outside the arena; each entry is counted.
+                // Goodwill: the table lives outside the arena; each entry is counted, and hashing and
+        // placing it charged (past the work budget the next check fails).
                 crate::sandbox::native_alloc(crate::sandbox::DICT_ENTRY_BYTES);
+        crate::sandbox::charge_later(crate::sandbox::ELEMENT_UNITS);
                 xs.content.insert_hashed(index, alloc_value);
                 Ok(())
             }

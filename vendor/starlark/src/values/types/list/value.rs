@@ -527,7 +527,9 @@ where
     fn add(&self, other: Value<'v>, heap: Heap<'v>) -> Option<crate::Result<Value<'v>>> {
         ListRef::from_value(other).map(|other| {
             // Goodwill: copying is charged before it happens.
-            crate::sandbox::charge(self.0.content().len() + other.content().len())?;
+            crate::sandbox::charge(crate::sandbox::element_units(
+                self.0.content().len() + other.content().len(),
+            ))?;
             Ok(heap.alloc_list_concat(self.0.content(), other.content()))
         })
     }
@@ -541,7 +543,7 @@ where
         // Goodwill: the size is checked (and the copying charged) before anything is allocated.
         let count = self.0.content().len().saturating_mul(cmp::max(0, l) as usize);
         if let Err(e) = crate::sandbox::reserve_product(count, std::mem::size_of::<Value>())
-            .and_then(|()| crate::sandbox::charge(count))
+            .and_then(|()| crate::sandbox::charge(crate::sandbox::element_units(count)))
         {
             return Some(Err(e));
         }

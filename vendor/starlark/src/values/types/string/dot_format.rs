@@ -67,7 +67,12 @@ pub(crate) fn format_one<'v>(
     heap: Heap<'v>,
 ) -> StringValue<'v> {
     match StringValue::new(arg) {
-        Some(arg) => heap.alloc_str_concat3(before, &arg, after),
+        Some(arg) => {
+            // Goodwill: the bytes copied are charged first (past the work budget the next
+            // check fails).
+            crate::sandbox::charge_later(arg.len() + 2);
+            heap.alloc_str_concat3(before, &arg, after)
+        }
         None => {
             let mut result = String::with_capacity(before.len() + after.len() + 10);
             result.push_str(before);

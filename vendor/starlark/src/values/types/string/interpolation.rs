@@ -221,7 +221,11 @@ pub(crate) fn percent(format: &str, value: Value) -> crate::Result<String> {
                 let arg = next_value()?;
                 match arg.unpack_str() {
                     None => arg.collect_repr(&mut res),
-                    Some(s) => res.push_str(s),
+                    Some(s) => {
+                        // Goodwill: the bytes copied are charged first, like a representation.
+                        crate::sandbox::charge(s.len() + 2)?;
+                        res.push_str(s)
+                    }
                 }
             }
             Some(PercentSFormat::Repr) => next_value()?.collect_repr(&mut res),
@@ -391,7 +395,11 @@ pub(crate) fn percent_s_one<'v>(
     heap: Heap<'v>,
 ) -> crate::Result<StringValue<'v>> {
     Ok(match StringValue::new(arg) {
-        Some(arg) => heap.alloc_str_concat3(before, &arg, after),
+        Some(arg) => {
+            // Goodwill: the bytes copied are charged first, like a representation.
+            crate::sandbox::charge(arg.len() + 2)?;
+            heap.alloc_str_concat3(before, &arg, after)
+        }
         None => {
             let one = match Tuple::from_value(arg) {
                 Some(tuple) => match tuple.content() {

@@ -647,7 +647,9 @@ pub(crate) fn string_methods(builder: &mut MethodsBuilder) {
             count += 1;
         }
         total = total.saturating_add(this.len().saturating_mul(count.saturating_sub(1)));
-        crate::sandbox::charge(total.saturating_add(count))?;
+        crate::sandbox::charge(
+            crate::sandbox::bytes_units(total).saturating_add(crate::sandbox::element_units(count)),
+        )?;
         crate::sandbox::reserve(total)?;
 
         let mut it = to_join.get().iterate(heap)?;
@@ -789,7 +791,10 @@ pub(crate) fn string_methods(builder: &mut MethodsBuilder) {
             let size = (this.len() as u128 + found as u128 * new.len() as u128)
                 .saturating_sub(found as u128 * old.len() as u128);
             let size = usize::try_from(size).unwrap_or(usize::MAX);
-            crate::sandbox::charge(this.len().saturating_add(size))
+            crate::sandbox::charge(
+                crate::sandbox::bytes_units(this.len().saturating_add(size))
+                    .saturating_add(crate::sandbox::element_units(found)),
+            )
                 .and_then(|()| crate::sandbox::reserve(size))
                 .map_err(|e| e.into_anyhow())?;
         }
@@ -953,6 +958,17 @@ pub(crate) fn string_methods(builder: &mut MethodsBuilder) {
         #[starlark(require = pos, default = NoneOr::None)] maxsplit: NoneOr<i32>,
         heap: Heap<'v>,
     ) -> anyhow::Result<ValueOfUnchecked<'v, UnpackList<String>>> {
+        // Goodwill: each piece is a value; charged first (counting them is one more scan,
+        // already charged with the receiver).
+        if let NoneOr::Other(sep) = sep {
+            if !sep.is_empty() {
+                crate::sandbox::charge(crate::sandbox::element_units(this.matches(sep).count() + 1))
+                    .map_err(|e| e.into_anyhow())?;
+            }
+        } else {
+            crate::sandbox::charge(crate::sandbox::element_units(this.len() / 2 + 1))
+                .map_err(|e| e.into_anyhow())?;
+        }
         let maxsplit = match maxsplit.into_option() {
             None => None,
             Some(v) => {
@@ -1052,6 +1068,17 @@ pub(crate) fn string_methods(builder: &mut MethodsBuilder) {
         #[starlark(require = pos, default = NoneOr::None)] maxsplit: NoneOr<i32>,
         heap: Heap<'v>,
     ) -> anyhow::Result<ValueOfUnchecked<'v, UnpackList<String>>> {
+        // Goodwill: each piece is a value; charged first (counting them is one more scan,
+        // already charged with the receiver).
+        if let NoneOr::Other(sep) = sep {
+            if !sep.is_empty() {
+                crate::sandbox::charge(crate::sandbox::element_units(this.matches(sep).count() + 1))
+                    .map_err(|e| e.into_anyhow())?;
+            }
+        } else {
+            crate::sandbox::charge(crate::sandbox::element_units(this.len() / 2 + 1))
+                .map_err(|e| e.into_anyhow())?;
+        }
         let maxsplit = match maxsplit.into_option() {
             None => None,
             Some(v) => {

@@ -363,7 +363,7 @@ impl<'v> StarlarkValue<'v> for StarlarkStr {
         };
         // Goodwill: the size is checked (and the copying charged) before anything is allocated.
         let size = self.len().saturating_mul(cmp::max(0, l) as usize);
-        if let Err(e) = crate::sandbox::reserve(size).and_then(|()| crate::sandbox::charge(size)) {
+        if let Err(e) = crate::sandbox::reserve(size).and_then(|()| crate::sandbox::charge(crate::sandbox::bytes_units(size))) {
             return Some(Err(e));
         }
         let mut result = String::with_capacity(size);

@@ -222,7 +222,7 @@ where
     fn add(&self, other: Value<'v>, heap: Heap<'v>) -> Option<crate::Result<Value<'v>>> {
         if let Some(other) = Tuple::from_value(other) {
             // Goodwill: copying is charged before it happens.
-            if let Err(e) = crate::sandbox::charge(self.len() + other.len()) {
+            if let Err(e) = crate::sandbox::charge(crate::sandbox::element_units(self.len() + other.len())) {
                 return Some(Err(e));
             }
             let mut result = Vec::with_capacity(self.len() + other.len());
@@ -247,7 +247,7 @@ where
         // Goodwill: the size is checked (and the copying charged) before anything is allocated.
         let count = self.content().len().saturating_mul(std::cmp::max(0, l) as usize);
         if let Err(e) = crate::sandbox::reserve_product(count, std::mem::size_of::<Value>())
-            .and_then(|()| crate::sandbox::charge(count))
+            .and_then(|()| crate::sandbox::charge(crate::sandbox::element_units(count)))
         {
             return Some(Err(e));
         }
