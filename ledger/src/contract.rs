@@ -78,7 +78,7 @@ pub mod gas {
     /// Per bytecode instruction executed (an operator, a load, a store, a jump).
     pub const INSTRUCTION: u64 = 2;
     /// Per KiB allocated (the interpreter's arena, dict tables and big integers).
-    pub const HEAP_KIB: u64 = 16;
+    pub const HEAP_KIB: u64 = 64;
     /// Per unit of work an operator or builtin does before it does it: a byte scanned or
     /// copied, an element visited or compared (`vendor/starlark/GOODWILL.md` lists them).
     pub const WORK: u64 = 1;

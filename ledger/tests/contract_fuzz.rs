@@ -20,7 +20,7 @@ fn leaf() -> impl Strategy<Value = String> {
         (0i64..1000).prop_map(|n| n.to_string()),
         Just("2147483647".to_string()),
         Just("\"ab\"".to_string()),
-        Just("\"x\" * 300".to_string()),
+        Just("(\"x\" * 300)".to_string()),
         Just("[1, 2, 3]".to_string()),
         Just("(1, \"a\")".to_string()),
         Just("{\"k\": [1]}".to_string()),
@@ -89,12 +89,12 @@ fn expression() -> impl Strategy<Value = String> {
                     ][..]
                 )
             )
-                .prop_map(|(a, m)| format!("{a}.{m}")),
+                .prop_map(|(a, m)| format!("({a}).{m}")),
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("[{a}, {b}]")),
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{{{a}: {b}}}")),
             (inner.clone(), inner.clone(), inner.clone())
                 .prop_map(|(a, b, c)| format!("({a} if {b} else {c})")),
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a}[{b}]")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a})[{b}]")),
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("[{a} for x in {b}]")),
             inner.clone().prop_map(|a| format!("\"%s\" % ({a},)")),
             inner.prop_map(|a| format!("(lambda y: {a})(1)")),
@@ -141,7 +141,7 @@ fn run(code: String) -> (String, u64, String, u64) {
             let key = Keypair::insecure_dev("fuzz").address();
             let mut scratch = Scratch::new(&code, key);
             let deployed = scratch.run(Entry::Deploy, "[]", key, Amount::ZERO, GAS);
-            let called = scratch.run(Entry::Call("f"), "[7]", key, Amount::ZERO, GAS);
+            let called = scratch.run(Entry::Call("f"), "[[1, 2, \"ab\"]]", key, Amount::ZERO, GAS);
             (
                 format!("{:?}", deployed.result),
                 deployed.gas_used,
