@@ -560,7 +560,7 @@ pub const MAX_JSON_DEPTH: usize = 32;
 /// Walks `value` without recursion: it nests at most [`MAX_JSON_DEPTH`] deep, and has at most
 /// `limit` elements (each is at least one byte of JSON, so more could not fit anyway; aliasing
 /// could otherwise make the walk exponential).
-fn check_json_shape(value: Value, limit: usize) -> Result<(), JsonError> {
+fn check_json_shape<'v>(value: Value<'v>, limit: usize) -> Result<(), JsonError> {
     use starlark::values::dict::DictRef;
     use starlark::values::list::ListRef;
     use starlark::values::tuple::TupleRef;
@@ -574,25 +574,21 @@ fn check_json_shape(value: Value, limit: usize) -> Result<(), JsonError> {
         if depth > MAX_JSON_DEPTH {
             return Err(JsonError::Invalid(format!("it nests deeper than {MAX_JSON_DEPTH} levels")));
         }
-        let children = if let Some(list) = ListRef::from_value(value) {
-            list.len()
-        } else if let Some(tuple) = TupleRef::from_value(value) {
-            tuple.len()
-        } else if let Some(dict) = DictRef::from_value(value) {
-            2 * dict.len()
-        } else {
-            0
-        };
         // The queue stays within the limit too.
-        if visited + pending.len() + children > limit {
-            return Err(JsonError::TooLarge(limit));
-        }
+        let mut push = |children: &[Value<'v>]| {
+            if visited + pending.len() + children.len() > limit {
+                return Err(JsonError::TooLarge(limit));
+            }
+            pending.extend(children.iter().map(|&child| (child, depth + 1)));
+            Ok(())
+        };
         if let Some(list) = ListRef::from_value(value) {
-            pending.extend(list.iter().map(|v| (v, depth + 1)));
+            push(list.content())?;
         } else if let Some(tuple) = TupleRef::from_value(value) {
-            pending.extend(tuple.iter().map(|v| (v, depth + 1)));
+            push(tuple.content())?;
         } else if let Some(dict) = DictRef::from_value(value) {
-            pending.extend(dict.iter().flat_map(|(k, v)| [(k, depth + 1), (v, depth + 1)]));
+            let entries: Vec<Value<'v>> = dict.iter().take(limit).flat_map(|(k, v)| [k, v]).collect();
+            push(&entries)?;
         }
     }
     Ok(())

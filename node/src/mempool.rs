@@ -602,6 +602,32 @@ mod tests {
     }
 
     #[test]
+    fn a_contract_call_ranks_by_what_it_is_sure_to_pay_not_by_its_fee() {
+        let mut pool = pool();
+        let (alice, bob) = (key("alice"), key("bob"));
+        // A fee of 1,000,000 for 1,000,000 gas: a price of 1, sure to pay only for the least
+        // gas a call uses (2,000), though its fee looks 200 times the transfer's.
+        let call = TransactionBody {
+            chain_id: "goodwill-dev".into(),
+            sender: alice.address(),
+            nonce: 0,
+            fee: Amount(1_000_000),
+            payload: Payload::CallContract {
+                contract: key("contract").address(),
+                function: "f".into(),
+                args: "[]".into(),
+                value: Amount::ZERO,
+                gas_limit: 1_000_000,
+            },
+        }
+        .sign(&alice);
+        pool.insert(call, &rich(), 0).unwrap();
+        pool.insert(transfer(&bob, 0, 5_000), &rich(), 0).unwrap();
+        let order: Vec<Address> = pool.ready(|_| Some(0)).iter().map(|tx| tx.body().sender).collect();
+        assert_eq!(order, vec![bob.address(), alice.address()]);
+    }
+
+    #[test]
     fn ready_transactions_come_by_fee_and_in_nonce_order() {
         let mut pool = pool();
         let (alice, bob, carol) = (key("alice"), key("bob"), key("carol"));
