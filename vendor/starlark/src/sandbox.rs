@@ -181,7 +181,8 @@ pub(crate) fn arena_alloc(arena: usize, bytes: usize) {
 
 /// Charges `units` of work before doing it; fails once the work budget is spent.
 ///
-/// A unit is about one byte scanned or copied, or one element visited: the host prices it.
+/// A unit is about a nanosecond: an 8-byte word scanned or copied ([`bytes_units`]), a quarter
+/// of a value visited ([`element_units`]), a byte written into a text. The host prices it.
 #[inline]
 pub(crate) fn charge(units: usize) -> crate::Result<()> {
     let units = units as u64;
