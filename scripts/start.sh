@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh
 source scripts/env.sh
 bash scripts/rocksdb-prebuilt.sh >/dev/null
-cargo build --release --locked -p goodwill-node
+cargo build --release --locked -p goodwill-testnet --bin goodwill
 bin="$CARGO_TARGET_DIR/release/goodwill"
 echo "built $bin"
 exec "$bin" testnet up "$@"

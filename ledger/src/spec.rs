@@ -161,6 +161,13 @@ struct Consensus<'a> {
 /// Domain tag of the spec commitment that genesis names as its parent.
 const SPEC_DOMAIN: &[u8] = b"goodwill/chain-spec/v1";
 
+/// The slot that `time_ms` falls in, on a chain whose slot 0 starts at `genesis_time_ms` and
+/// whose slots last `slot_duration_ms`: the one slot clock every part of a node reads (times
+/// before genesis are slot 0; a zero duration, which no valid spec has, is read as 1 ms).
+pub fn slot_at(genesis_time_ms: u64, slot_duration_ms: u64, time_ms: u64) -> u64 {
+    time_ms.saturating_sub(genesis_time_ms) / slot_duration_ms.max(1)
+}
+
 impl ChainSpec {
     /// Parses and validates a spec.
     pub fn from_json(text: &str) -> Result<ChainSpec, SpecError> {
@@ -276,6 +283,11 @@ impl ChainSpec {
     /// Start of `slot` in Unix milliseconds, or `None` past the year 584 million.
     pub fn slot_start_ms(&self, slot: u64) -> Option<u64> {
         slot.checked_mul(self.params.slot_duration_ms)?.checked_add(self.genesis_time_ms)
+    }
+
+    /// The slot the time `time_ms` (ms since the Unix epoch) falls in; see [`slot_at`].
+    pub fn slot_at(&self, time_ms: u64) -> u64 {
+        slot_at(self.genesis_time_ms, self.params.slot_duration_ms, time_ms)
     }
 
     /// The single-node development chain: `dev` forges, `dev` and `dev2` are funded.

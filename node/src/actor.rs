@@ -7,7 +7,8 @@ use goodwill_ledger::{
     Address, ApplyError, Chain, ChainSpec, Hash, Keypair, ReceivedBlock, RocksStore, SealedHeader, Store,
     Transaction, TxError, TxLocation,
 };
-use tokio::sync::{mpsc, oneshot};
+use goodwill_protocol::{Head, Verdict};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use std::sync::Arc;
 
@@ -94,17 +95,6 @@ impl ImportOutcome {
     }
 }
 
-/// A gossip validation result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Valid and new: relay it.
-    Accept,
-    /// Already known, or not useful yet: do not relay, do not blame the sender.
-    Ignore,
-    /// Invalid: do not relay, and penalise the sender.
-    Reject,
-}
-
 /// A read-only query run on the chain thread.
 type Query = Box<dyn FnOnce(&Chain<RocksStore>, &Mempool) + Send>;
 
@@ -130,6 +120,7 @@ pub struct ChainHandle {
     commands: mpsc::Sender<Command>,
     spec: Arc<ChainSpec>,
     verifier: Verifier,
+    head: watch::Receiver<Head>,
 }
 
 /// A transaction that passed the rules needing no state, its signature included.
@@ -177,6 +168,12 @@ impl ChainHandle {
         let (reply, answer) = oneshot::channel();
         self.commands.send(make(reply)).await.map_err(|_| Stopped)?;
         answer.await.map_err(|_| Stopped)
+    }
+
+    /// The head as it changes, published by the chain thread after every command that moved it:
+    /// readers that must not wait for the chain (the network's loop) watch this.
+    pub fn head(&self) -> watch::Receiver<Head> {
+        self.head.clone()
     }
 
     pub async fn status(&self) -> Result<Status, Stopped> {
@@ -281,6 +278,9 @@ pub fn spawn(
 ) -> (ChainHandle, std::thread::JoinHandle<()>) {
     let (commands, mut inbox) = mpsc::channel(QUEUE);
     let spec = Arc::new(chain.spec().clone());
+    let head_of =
+        |chain: &Chain<RocksStore>| Head { height: chain.head().header().height, hash: chain.head().hash() };
+    let (head_out, head) = watch::channel(head_of(&chain));
     let thread = std::thread::Builder::new()
         .name("chain".into())
         // Blocks run contracts here: the stack the contract engine is sized for.
@@ -289,12 +289,14 @@ pub fn spawn(
             let mut actor = Actor { chain, forger, pool: Mempool::new(pool), metrics };
             while let Some(command) = inbox.blocking_recv() {
                 actor.handle(command);
+                let now = head_of(&actor.chain);
+                head_out.send_if_modified(|head| std::mem::replace(head, now) != now);
             }
             tracing::debug!("chain actor stopped");
         })
         .expect("spawning the chain thread");
     let verifier = Verifier::new().expect("starting the verifier threads");
-    (ChainHandle { commands, spec, verifier }, thread)
+    (ChainHandle { commands, spec, verifier, head }, thread)
 }
 
 struct Actor {
@@ -466,8 +468,7 @@ impl Actor {
 
     /// The slot the wall clock is in.
     fn slot_now(&self) -> u64 {
-        let spec = self.chain.spec();
-        crate::forger::now_ms().saturating_sub(spec.genesis_time_ms) / spec.params.slot_duration_ms
+        self.chain.spec().slot_at(crate::forger::now_ms())
     }
 
     /// Brings the pool in line with a new head: nonces the chain used leave, transactions of

@@ -1,21 +1,9 @@
-//! The command line.
+//! The command line of the node's commands. The `goodwill` binary (in `goodwill-testnet`, which
+//! adds the cluster commands) flattens [`Command`] into its own.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-
-/// A Goodwill node: a ledger secured by Proof of Good-Will.
-#[derive(Debug, Parser)]
-#[command(name = "goodwill", version, about)]
-pub struct Cli {
-    /// How logs are written to standard error: `text` for people, `json` (one object per line)
-    /// for log collectors. Filter them with RUST_LOG (default `info`).
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
+use clap::{Args, Subcommand, ValueEnum};
 
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
@@ -38,100 +26,9 @@ pub enum Command {
     Light(LightArgs),
     /// Build, sign and submit a transaction to a node.
     Tx(TxArgs),
-    /// Run a local cluster of main nodes, each a separate process.
-    #[command(subcommand)]
-    Testnet(TestnetCommand),
-    /// Measure a cluster.
-    #[command(subcommand)]
-    Bench(BenchCommand),
     /// Contracts: try one on a scratch state.
     #[command(subcommand)]
     Contract(ContractCommand),
-}
-
-/// `goodwill bench ...`
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Load a cluster with transfers at a steady rate and report what it committed, how fast,
-    /// and at what cost: committed TPS, submit-to-commit latency, CPU and memory per node.
-    Load(LoadArgs),
-}
-
-/// `goodwill bench load`
-#[derive(Debug, Args)]
-pub struct LoadArgs {
-    /// Main nodes of the local cluster to start (ignored with --target).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub nodes: u16,
-    /// Transfers per second to submit (with --find-max: the first rate tried).
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub tps: u32,
-    /// Seconds each trial submits for.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3_600))]
-    pub duration: u64,
-    /// Load running nodes instead (their HTTP APIs; repeatable). Their chain must fund --funder.
-    #[arg(long)]
-    pub target: Vec<String>,
-    /// Search for the highest rate sustained with 95 % committed and p99 latency within 3 slots.
-    #[arg(long)]
-    pub find_max: bool,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Slot length of the local cluster's chain.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(200..))]
-    pub slot_ms: u64,
-    /// Accounts that send the load (default: half the rate, 64 to 3,000).
-    #[arg(long)]
-    pub accounts: Option<usize>,
-    /// The key that funds them: `dev` on dev and local chains, a key file, or a keystore key.
-    #[arg(long, default_value = "dev")]
-    pub funder: String,
-    /// Transfers per HTTP request: each submitting thread sends what is due, up to this many,
-    /// at least every 20 ms (1: one request per transfer, as a wallet sends them).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub batch: u16,
-}
-
-/// `goodwill testnet ...`
-#[derive(Debug, Subcommand)]
-pub enum TestnetCommand {
-    /// Start a local cluster: a new chain (or the one already in the folder), one forging main
-    /// node per genesis forger, all on loopback. Waits until they agree on a head, prints their
-    /// addresses, and stops them all on Ctrl-C.
-    Up(TestnetUpArgs),
-    /// Stop a cluster started with `up --detach`.
-    Down {
-        /// The cluster folder.
-        #[arg(long, env = "GOODWILL_TESTNET_DIR", default_value_os_t = default_testnet_dir())]
-        dir: PathBuf,
-    },
-}
-
-/// Arguments of `goodwill testnet up`.
-#[derive(Debug, Args)]
-pub struct TestnetUpArgs {
-    /// Main nodes (each forges with a ticket from genesis).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub nodes: u16,
-    /// The cluster folder: chain spec, forger keys, and each node's data and log.
-    #[arg(long, env = "GOODWILL_TESTNET_DIR", default_value_os_t = default_testnet_dir())]
-    pub dir: PathBuf,
-    /// Delete the chain already in the folder and start a new one.
-    #[arg(long)]
-    pub fresh: bool,
-    /// Slot length of a new chain, in milliseconds.
-    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(200..))]
-    pub slot_ms: u64,
-    /// Node N serves its HTTP API on 127.0.0.1:(PORT + N); 0 picks free ports.
-    #[arg(long, default_value_t = 9933)]
-    pub http_port: u16,
-    /// Node N listens for peers on 127.0.0.1:(PORT + N); 0 picks free ports.
-    #[arg(long, default_value_t = 30333)]
-    pub p2p_port: u16,
-    /// Return once the cluster is up and leave it running (`goodwill testnet down` stops it).
-    #[arg(long)]
-    pub detach: bool,
 }
 
 /// Where `goodwill testnet` keeps its cluster unless told otherwise:
@@ -165,11 +62,26 @@ pub struct NodeArgs {
     /// Key file of the forger this node forges for.
     #[arg(long)]
     pub forger_key: Option<PathBuf>,
-    /// Address of the HTTP API; loopback unless you choose otherwise.
-    #[arg(long, default_value = "127.0.0.1:9933")]
-    pub http: std::net::SocketAddr,
-    /// Where to listen for peers (repeatable). Default: /ip4/127.0.0.1/tcp/30333, or a free
-    /// loopback port with --dev. Use /ip4/0.0.0.0/tcp/30333 to accept peers from other hosts.
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    /// This node's minimum fee in base units: it neither admits nor forges cheaper transactions
+    /// (default: the chain's minimum; never below it).
+    #[arg(long)]
+    pub min_fee: Option<u64>,
+    /// This node's minimum gas price for contract transactions, in base units per unit of gas:
+    /// it neither admits nor forges calls offering less (default 1, the chain's).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_gas_price: u64,
+}
+
+/// Where a node or light peer meets its peers: shared by `goodwill node` and `goodwill light`.
+#[derive(Debug, Args)]
+pub struct NetworkArgs {
+    /// Where to listen for peers (repeatable). A main node's default: /ip4/127.0.0.1/tcp/30333,
+    /// or a free loopback port with --dev; use /ip4/0.0.0.0/tcp/30333 to accept peers from other
+    /// hosts. A light peer listens nowhere unless told: it dials out.
     #[arg(long)]
     pub listen: Vec<libp2p::Multiaddr>,
     /// A peer to join through, as printed by its node: /ip4/.../tcp/.../p2p/<peer id>
@@ -180,15 +92,30 @@ pub struct NodeArgs {
     /// real network interface).
     #[arg(long)]
     pub mdns: bool,
-    /// This node's minimum fee in base units: it neither admits nor forges cheaper transactions
-    /// (default: the chain's minimum; never below it).
-    #[arg(long)]
-    pub min_fee: Option<u64>,
-    /// This node's minimum gas price for contract transactions, in base units per unit of gas:
-    /// it neither admits nor forges calls offering less (default 1, the chain's).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    pub min_gas_price: u64,
 }
+
+/// Where the HTTP API listens: shared by `goodwill node` and `goodwill light`.
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// Address of the HTTP API, loopback unless you choose otherwise (default 127.0.0.1:9933
+    /// for a node, 127.0.0.1:9944 for a light peer, so both run on one machine).
+    #[arg(long)]
+    pub http: Option<std::net::SocketAddr>,
+}
+
+impl HttpArgs {
+    /// The address, or `default`.
+    pub fn address_or(&self, default: std::net::SocketAddr) -> std::net::SocketAddr {
+        self.http.unwrap_or(default)
+    }
+}
+
+/// A node's HTTP API address unless told otherwise.
+pub const DEFAULT_NODE_HTTP: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9933);
+/// A light peer's.
+pub const DEFAULT_LIGHT_HTTP: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9944);
 
 /// Arguments of `goodwill light`.
 #[derive(Debug, Args)]
@@ -200,15 +127,10 @@ pub struct LightArgs {
     /// The chain: a chain spec file, or `local` (the local cluster's).
     #[arg(long)]
     pub chain: PathBuf,
-    /// A main node to join through (repeatable; added to the chain spec's bootnodes).
-    #[arg(long = "bootnode")]
-    pub bootnodes: Vec<libp2p::Multiaddr>,
-    /// Address of the light peer's HTTP API (loopback unless you choose otherwise).
-    #[arg(long, default_value = "127.0.0.1:9944")]
-    pub http: std::net::SocketAddr,
-    /// Where to listen for peers (default: none needed; a light peer dials out).
-    #[arg(long)]
-    pub listen: Vec<libp2p::Multiaddr>,
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub network: NetworkArgs,
 }
 
 /// Arguments shared by every `goodwill tx` command.
@@ -477,7 +399,6 @@ pub enum KeyCommand {
     },
 }
 
-/// Built-in chain specs.
 /// Log formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -485,6 +406,7 @@ pub enum LogFormat {
     Json,
 }
 
+/// Built-in chain specs.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum BuiltinChain {
     /// One node; the insecure `dev` key forges.

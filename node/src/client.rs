@@ -6,6 +6,7 @@ use eyre::{WrapErr, bail, eyre};
 use goodwill_ledger::{Address, Amount, Hash, Keypair, Payload, TransactionBody};
 use serde_json::{Value, json};
 
+use crate::api_client::ApiClient;
 use crate::cli::{TxArgs, TxKind, TxOptions};
 
 /// How long `--wait` waits for inclusion.
@@ -14,35 +15,8 @@ const WAIT_LIMIT: Duration = Duration::from_secs(120);
 /// Chains on which the well-known dev keys may be used.
 const DEV_CHAINS: [&str; 2] = ["goodwill-dev", "goodwill-local"];
 
-struct Node {
-    base: String,
-    agent: ureq::Agent,
-}
-
-impl Node {
-    fn new(base: &str) -> Node {
-        let config = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(10)))
-            .http_status_as_error(false)
-            .build();
-        Node { base: base.trim_end_matches('/').to_string(), agent: config.into() }
-    }
-
-    fn get(&self, path: &str) -> eyre::Result<(u16, Value)> {
-        let url = format!("{}{path}", self.base);
-        let mut response = self.agent.get(&url).call().wrap_err_with(|| format!("cannot reach {url}"))?;
-        let status = response.status().as_u16();
-        Ok((status, response.body_mut().read_json().wrap_err("the node's answer is not JSON")?))
-    }
-
-    fn post(&self, path: &str, body: &Value) -> eyre::Result<(u16, Value)> {
-        let url = format!("{}{path}", self.base);
-        let mut response =
-            self.agent.post(&url).send_json(body).wrap_err_with(|| format!("cannot reach {url}"))?;
-        let status = response.status().as_u16();
-        Ok((status, response.body_mut().read_json().wrap_err("the node's answer is not JSON")?))
-    }
-}
+/// How long one call to a node may take.
+const PATIENCE: Duration = Duration::from_secs(10);
 
 fn error_message(body: &Value) -> String {
     body["error"]["message"].as_str().unwrap_or("unknown error").to_string()
@@ -52,7 +26,8 @@ fn parse_address(text: &str) -> eyre::Result<Address> {
     text.parse().map_err(|e| eyre!("{e}"))
 }
 
-pub(crate) fn key(name: &str, chain_id: &str, keystore: &std::path::Path) -> eyre::Result<Keypair> {
+/// The key `name` names: a key file, a keystore entry, or a well-known dev key on a dev chain.
+pub fn key(name: &str, chain_id: &str, keystore: &std::path::Path) -> eyre::Result<Keypair> {
     match name {
         "" => bail!(
             "--key is required: a keystore address or name, a key file, or dev / dev2 on a dev or local chain"
@@ -155,7 +130,7 @@ pub fn contract(command: crate::cli::ContractCommand) -> eyre::Result<()> {
         }
         C::Show { address, key, node } => {
             let address = parse_address(&address)?;
-            let api = Node::new(&node);
+            let api = ApiClient::new(&node, PATIENCE);
             let path = match &key {
                 None => format!("/api/v1/contracts/{address}"),
                 Some(key) => format!("/api/v1/contracts/{address}/storage/{}", percent_encode(key)),
@@ -187,9 +162,9 @@ fn percent_encode(key: &str) -> String {
 /// with `--wait` follows it into a block.
 fn send(
     options: &TxOptions,
-    build: impl FnOnce(&Node, &Keypair, u64) -> eyre::Result<Payload>,
+    build: impl FnOnce(&ApiClient, &Keypair, u64) -> eyre::Result<Payload>,
 ) -> eyre::Result<()> {
-    let node = Node::new(&options.node);
+    let node = ApiClient::new(&options.node, PATIENCE);
     let (code, status) = node.get("/api/v1/status")?;
     if code != 200 {
         bail!("{} answered {code}: {}", options.node, error_message(&status));
@@ -260,7 +235,7 @@ fn send(
 /// Runs `goodwill account balance`.
 pub fn balance(address: &str, node: &str) -> eyre::Result<()> {
     let address = parse_address(address)?;
-    let (code, account) = Node::new(node).get(&format!("/api/v1/accounts/{address}"))?;
+    let (code, account) = ApiClient::new(node, PATIENCE).get(&format!("/api/v1/accounts/{address}"))?;
     if code != 200 {
         bail!("{node} answered {code}: {}", error_message(&account));
     }
@@ -283,7 +258,7 @@ pub fn balance(address: &str, node: &str) -> eyre::Result<()> {
 /// Runs `goodwill account history`.
 pub fn history(address: &str, node: &str, limit: usize) -> eyre::Result<()> {
     let address = parse_address(address)?;
-    let api = Node::new(node);
+    let api = ApiClient::new(node, PATIENCE);
     let mut cursor: Option<String> = None;
     let mut shown = 0;
     while shown < limit {

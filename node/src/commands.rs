@@ -11,16 +11,14 @@ use goodwill_ledger::{
 use serde_json::json;
 
 use crate::cli::{
-    AccountCommand, BuiltinChain, ChainSpecCommand, Cli, Command, KeyArgs, KeyCommand, LedgerCommand,
-    NodeArgs, TestnetCommand,
+    AccountCommand, BuiltinChain, ChainSpecCommand, Command, KeyArgs, KeyCommand, LedgerCommand, NodeArgs,
 };
 use crate::keystore::{KdfParams, Keystore, passphrase};
 
-/// Runs a parsed command line.
-pub fn run(cli: Cli) -> eyre::Result<()> {
-    match cli.command {
+/// Runs a parsed command.
+pub fn run(command: Command) -> eyre::Result<()> {
+    match command {
         Command::Key(args) => key_command(args),
-        Command::Bench(crate::cli::BenchCommand::Load(args)) => crate::bench::load(args),
         Command::Contract(
             command @ (crate::cli::ContractCommand::Deploy { .. }
             | crate::cli::ContractCommand::Call { .. }
@@ -62,8 +60,6 @@ pub fn run(cli: Cli) -> eyre::Result<()> {
         Command::Node(args) => node(args),
         Command::Light(args) => light(args),
         Command::Tx(args) => crate::client::run(args),
-        Command::Testnet(TestnetCommand::Up(args)) => crate::testnet::up(args),
-        Command::Testnet(TestnetCommand::Down { dir }) => crate::testnet::down(&dir),
     }
 }
 
@@ -99,12 +95,12 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
         let base_path = args.base_path.ok_or_else(|| eyre!("--base-path is required without --dev"))?;
         (spec, key, base_path, None)
     };
-    let listen = match (args.listen.is_empty(), args.dev) {
-        (false, _) => args.listen,
+    let listen = match (args.network.listen.is_empty(), args.dev) {
+        (false, _) => args.network.listen,
         (true, true) => vec!["/ip4/127.0.0.1/tcp/0".parse()?],
         (true, false) => vec!["/ip4/127.0.0.1/tcp/30333".parse()?],
     };
-    let mut bootnodes = args.bootnodes;
+    let mut bootnodes = args.network.bootnodes;
     for text in &spec.bootnodes {
         match text.parse() {
             Ok(address) => bootnodes.push(address),
@@ -126,10 +122,10 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
         spec,
         base_path,
         forger_key,
-        http: args.http,
+        http: args.http.address_or(crate::cli::DEFAULT_NODE_HTTP),
         listen,
         bootnodes,
-        mdns: args.mdns,
+        mdns: args.network.mdns,
     })
 }
 
@@ -151,12 +147,20 @@ fn light(args: crate::cli::LightArgs) -> eyre::Result<()> {
     let text = std::fs::read_to_string(&path)
         .wrap_err_with(|| format!("reading the chain spec {}", path.display()))?;
     let spec = ChainSpec::from_json(&text).wrap_err_with(|| format!("in {}", path.display()))?;
-    let mut bootnodes = args.bootnodes;
+    let mut bootnodes = args.network.bootnodes;
     bootnodes.extend(spec.bootnodes.iter().filter_map(|text| text.parse().ok()));
     if bootnodes.is_empty() {
         bail!("a light peer needs a main node to talk to: pass --bootnode ADDRESS");
     }
-    crate::light::run(crate::light::LightConfig { spec, bootnodes, listen: args.listen, http: args.http })
+    let http = args.http.address_or(crate::cli::DEFAULT_LIGHT_HTTP);
+    let config = crate::light::LightConfig {
+        spec,
+        bootnodes,
+        listen: args.network.listen,
+        mdns: args.network.mdns,
+        http,
+    };
+    crate::light::run(config)
 }
 
 /// The spec file a `--chain` value names: `local` is the local cluster's; `testnet` is refused

@@ -20,7 +20,6 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use clap::CommandFactory;
 use eyre::{WrapErr, bail, eyre};
 
 /// Largest config file read.
@@ -87,7 +86,7 @@ fn flags_from_file(file: &Path, command: &str, command_line: &[OsString]) -> eyr
         let toml::Value::Table(section) = section else { bail!("{shown}: [{command}] must be a table") };
         table.extend(section);
     }
-    let cli = crate::cli::Cli::command();
+    let cli = <crate::cli::Command as clap::Subcommand>::augment_subcommands(clap::Command::new("goodwill"));
     let sub = cli.find_subcommand(command).ok_or_else(|| eyre!("no command {command}"))?;
     let mut known: Vec<&str> =
         sub.get_arguments().filter_map(|a| a.get_long()).filter(|l| !NOT_IN_FILES.contains(l)).collect();
@@ -169,8 +168,11 @@ mod tests {
         assert_eq!(expanded.iter().filter(|a| a.contains("/tcp/")).count(), 1, "{expanded:?}");
         assert!(!expanded.iter().any(|a| a.starts_with("--http")));
         // And clap accepts the result.
-        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(&expanded).unwrap();
-        assert!(matches!(cli.command, crate::cli::Command::Node(_)));
+        let commands =
+            <crate::cli::Command as clap::Subcommand>::augment_subcommands(clap::Command::new("goodwill"));
+        let matches = commands.try_get_matches_from(&expanded).unwrap();
+        let command = <crate::cli::Command as clap::FromArgMatches>::from_arg_matches(&matches).unwrap();
+        assert!(matches!(command, crate::cli::Command::Node(_)));
     }
 
     #[test]

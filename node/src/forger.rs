@@ -24,7 +24,7 @@ pub async fn run(
 ) {
     let Ok(status) = chain.status().await else { return };
     let (genesis, duration, ranks) = (status.genesis_time_ms, status.slot_duration_ms, status.fallback_ranks);
-    let slot_at = |t: u64| t.saturating_sub(genesis) / duration;
+    let slot_at = |t: u64| goodwill_ledger::spec::slot_at(genesis, duration, t);
     let mut slot = slot_at(now_ms()) + 1;
     loop {
         let rank = match chain.rank_of(forger, slot).await {

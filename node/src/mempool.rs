@@ -222,6 +222,11 @@ impl Mempool {
         self.entries.len()
     }
 
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Bytes of transactions held.
     pub fn bytes(&self) -> usize {
         self.bytes

@@ -99,7 +99,7 @@ pub struct Snapshot {
     pub pool_bytes: usize,
     pub main_peers: usize,
     pub light_peers: usize,
-    pub sync: crate::sync::Progress,
+    pub sync: goodwill_protocol::sync::Progress,
 }
 
 fn gauge(value: impl TryInto<i64>) -> i64 {
@@ -226,6 +226,14 @@ impl Metrics {
     /// Counts a gossiped message's verdict.
     pub fn gossip(&self, topic: Topic, verdict: Verdict) {
         self.gossip.get_or_create(&GossipLabels { topic, verdict }).inc();
+    }
+
+    /// Counts `count` messages with one verdict (those the network judged before the node saw
+    /// them: dropped from a full lane, or undecodable).
+    pub fn gossip_many(&self, topic: Topic, verdict: Verdict, count: u64) {
+        if count > 0 {
+            self.gossip.get_or_create(&GossipLabels { topic, verdict }).inc_by(count);
+        }
     }
 }
 

@@ -66,13 +66,10 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
 
     let network_key = crate::network::load_or_create_identity(&config.base_path.join("network.key"))?;
     tracing::info!(peer_id = %network_key.public().to_peer_id(), "network identity");
-    let network_config = crate::network::NetworkConfig {
-        listen: config.listen,
-        bootnodes: config.bootnodes,
-        mdns: config.mdns,
-    };
+    let addresses =
+        crate::network::Addresses { listen: config.listen, bootnodes: config.bootnodes, mdns: config.mdns };
     let (network, network_task) =
-        crate::network::spawn(network_key, network_config, handle.clone(), metrics.clone(), stopped.clone())
+        crate::network::spawn(network_key, addresses, handle.clone(), metrics.clone(), stopped.clone())
             .await?;
 
     let listener = crate::http::bind(config.http)

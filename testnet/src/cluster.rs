@@ -26,6 +26,8 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use goodwill_node::api_client::ApiClient;
+
 use crate::node_dir;
 
 /// How long a node may take from its start until its API answers.
@@ -493,15 +495,16 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// A node's `/api/v1/status`.
+/// How long a status read may take.
+const STATUS_PATIENCE: Duration = Duration::from_secs(10);
+
+/// A node's `/api/v1/status`, as JSON.
 pub fn status(http: &str) -> eyre::Result<Value> {
-    Ok(ureq::get(&format!("{http}/api/v1/status")).call()?.body_mut().read_json()?)
+    Ok(ApiClient::new(http, STATUS_PATIENCE).get_ok("/api/v1/status")?)
 }
 
 /// A node's head: height and hash.
 pub fn head(http: &str) -> eyre::Result<(u64, String)> {
-    let status = status(http)?;
-    let height = status["head"]["height"].as_u64().ok_or_else(|| eyre!("no head in {status}"))?;
-    let hash = status["head"]["hash"].as_str().ok_or_else(|| eyre!("no head in {status}"))?;
-    Ok((height, hash.to_string()))
+    let head = ApiClient::new(http, STATUS_PATIENCE).status()?.head;
+    Ok((head.height, head.hash.to_string()))
 }

@@ -156,7 +156,7 @@ pub async fn bind(address: SocketAddr) -> std::io::Result<tokio::net::TcpListene
 async fn status(State(Api { chain, network, metrics }): State<Api>) -> Result<Json<Value>, ApiError> {
     let status = chain.status().await.map_err(|_| unavailable())?;
     let header = status.head.header();
-    let slot = now_ms().saturating_sub(status.genesis_time_ms) / status.slot_duration_ms;
+    let slot = goodwill_ledger::spec::slot_at(status.genesis_time_ms, status.slot_duration_ms, now_ms());
     let (cpu, committed, per_transaction) = metrics.cpu_per_transaction();
     // Between rounds of sync the plan's figures are those of its last round: report the head.
     let mut sync = network.sync();
@@ -199,7 +199,23 @@ async fn status(State(Api { chain, network, metrics }): State<Api>) -> Result<Js
 
 /// Connected and banned peers, with their announced heights, scores and strikes.
 async fn peers(State(Api { network, .. }): State<Api>) -> Json<Value> {
-    Json(json!({ "peers": network.peer_list().await }))
+    let peers: Vec<Value> = network
+        .peer_list()
+        .await
+        .into_iter()
+        .map(|peer| {
+            json!({
+                "peer_id": peer.peer_id.to_string(),
+                "verified": peer.verified,
+                "light": peer.light,
+                "height": peer.height,
+                "gossip_score": peer.gossip_score,
+                "strikes": peer.strikes,
+                "banned_for_seconds": peer.banned_for.map(|left| left.as_secs()),
+            })
+        })
+        .collect();
+    Json(json!({ "peers": peers }))
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,61 @@
+//! Buying a ticket: the price goes to an eligible association, the forging weight to the buyer
+//! from [`ACTIVATION_DELAY_EPOCHS`] on.
+
+use jmt::storage::TreeReader;
+
+use super::{Executor, Writes, insert_sorted};
+use crate::execute::{ApplyError, TxError};
+use crate::lottery::ACTIVATION_DELAY_EPOCHS;
+use crate::state::{Account, ForgerState, Ticket};
+use crate::{Address, Amount, Hash};
+
+/// What a `BuyTicket` payload asks.
+pub(super) struct BuyTicket {
+    pub(super) association: Address,
+    pub(super) price: Amount,
+    pub(super) epochs: u32,
+    pub(super) commitment: Option<Hash>,
+}
+
+impl<R: TreeReader + ?Sized> Executor<'_, R> {
+    /// `buyer` (already debited, as `debited`) buys `ticket`.
+    pub(super) fn buy_ticket(
+        &mut self,
+        buyer: Address,
+        debited: Account,
+        ticket: BuyTicket,
+        writes: &mut Writes,
+    ) -> Result<(), ApplyError<TxError>> {
+        let invalid = ApplyError::Invalid;
+        let BuyTicket { association, price, epochs, commitment } = ticket;
+        let mut record = self
+            .association(&association)?
+            .filter(|a| a.eligible)
+            .ok_or(invalid(TxError::NotEligible(association)))?;
+        let mut consensus = self.consensus()?;
+        let mut forger = match (self.forger(&buyer)?, commitment) {
+            (Some(_), Some(_)) => return Err(invalid(TxError::CommitmentAlreadySet)),
+            (Some(forger), None) => forger,
+            (None, Some(commitment)) => {
+                insert_sorted(&mut consensus.forgers, buyer);
+                ForgerState { commitment, blocks_forged: 0, tickets: Vec::new() }
+            }
+            (None, None) => return Err(invalid(TxError::MissingCommitment)),
+        };
+        let first_epoch = self.epoch + ACTIVATION_DELAY_EPOCHS;
+        forger.tickets.retain(|t| t.last_epoch >= self.epoch);
+        forger.tickets.push(Ticket {
+            weight: price,
+            first_epoch,
+            last_epoch: first_epoch + u64::from(epochs) - 1,
+        });
+        record.received = record.received.checked_add(price).ok_or(invalid(TxError::BalanceOverflow))?;
+        let mut payee = if association == buyer { debited } else { self.account(&association)? };
+        payee.balance = payee.balance.checked_add(price).ok_or(invalid(TxError::BalanceOverflow))?;
+        writes.accounts.push((association, payee));
+        writes.forgers.push((buyer, forger));
+        writes.associations.push((association, record));
+        writes.consensus = Some(consensus);
+        Ok(())
+    }
+}

@@ -1,0 +1,14 @@
+//! The ledger crate's integration tests, one binary (one link) for all: each module is one
+//! file of tests, named after what it proves.
+
+mod contract_fuzz;
+mod contracts;
+mod crash_safety;
+mod example_contracts;
+mod fork_choice;
+mod good_will;
+mod lottery_simulation;
+mod network_simulation;
+mod properties;
+mod rocks_store;
+mod transaction_rules;

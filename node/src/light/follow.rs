@@ -1,0 +1,440 @@
+//! The light peer's header follower: one task owns the accepted headers, the blocks waiting for
+//! their check, the verified lottery states and the main nodes it knows. It asks main nodes
+//! through the network service (each query on a task of its own, the answer coming back to this
+//! task), so neither it nor the network's loop ever waits for a peer.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use goodwill_ledger::execute::check_header;
+use goodwill_ledger::lottery::ForkChoiceKey;
+use goodwill_ledger::proof::LotteryState;
+use goodwill_ledger::{Block, ChainSpec, Hash, SealedHeader};
+use goodwill_protocol::message::LotteryAnswer;
+use goodwill_protocol::{
+    Gossip, GossipEffect, GossipLane, GossipMessage, Head, NetworkEvent, NetworkEvents, NetworkHandle,
+    QueryError, Request, Response, Role, Verdict,
+};
+use libp2p::PeerId;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::View;
+
+/// Headers kept in memory: enough to check proofs against any recent head.
+const MAX_HEADERS: usize = 4_096;
+/// Verified lottery states kept (one per parent block).
+const MAX_LOTTERY_STATES: usize = 256;
+/// Blocks waiting for their parent's lottery state, at most, in count and in bytes.
+const MAX_WAITING: usize = 1_024;
+const MAX_WAITING_BYTES: usize = 8 * 1024 * 1024;
+/// Blocks asked for at once while catching up.
+const BATCH: u32 = 64;
+/// Answers from main nodes waiting to be handled.
+const ANSWERS: usize = 256;
+
+/// Where the answer to an HTTP question goes: the main node that answered, and what it said.
+pub(super) type Reply = oneshot::Sender<Result<(PeerId, Response), String>>;
+
+/// What the HTTP side asks of the follower.
+pub(super) enum Command {
+    /// Ask the best main node.
+    Ask(Request, Reply),
+    /// The named main node answered with something its proof does not support.
+    Liar(PeerId, String),
+    /// A header named by an answer, to be fetched and verified if unknown.
+    Header(PeerId, Hash, oneshot::Sender<Option<SealedHeader>>),
+}
+
+/// Why a query went out.
+enum Purpose {
+    Question(Reply),
+    Lottery(Hash),
+    Fetch(Hash),
+    CatchUp,
+}
+
+/// A main node's answer (or its failure), back on the follower's task.
+struct Answer {
+    peer: PeerId,
+    purpose: Purpose,
+    result: Result<Response, QueryError>,
+}
+
+/// A verified header and the rank sum of its chain, for fork choice.
+#[derive(Clone)]
+struct Known {
+    header: SealedHeader,
+    rank_sum: u64,
+}
+
+pub(super) struct Follower {
+    network: NetworkHandle,
+    spec: ChainSpec,
+    genesis: Hash,
+    headers: HashMap<Hash, Known>,
+    by_height: BTreeMap<u64, Vec<Hash>>,
+    best: Hash,
+    /// Published for the network's handshake.
+    head: watch::Sender<Head>,
+    /// Main nodes of this chain, with the height they announced.
+    mains: HashMap<PeerId, u64>,
+    liars: HashSet<PeerId>,
+    /// Who waits for a header to be accepted.
+    waiters: HashMap<Hash, Vec<oneshot::Sender<Option<SealedHeader>>>>,
+    /// Blocks waiting to be checked, by height, with the peer that sent them.
+    waiting: BTreeMap<(u64, Hash), (Block, PeerId)>,
+    /// Verified lottery inputs after a block, by its hash.
+    lottery: HashMap<Hash, Arc<LotteryState>>,
+    lottery_order: VecDeque<Hash>,
+    /// Blocks whose lottery state is asked for.
+    lottery_asked: HashSet<Hash>,
+    /// Whether a range request catching up is out.
+    catching_up: bool,
+    answers: mpsc::Sender<Answer>,
+    view: Arc<Mutex<View>>,
+}
+
+impl Follower {
+    /// A follower that has accepted `genesis` only.
+    pub(super) fn start(
+        network: NetworkHandle,
+        spec: ChainSpec,
+        genesis: &Block,
+        head: watch::Sender<Head>,
+        view: Arc<Mutex<View>>,
+        inbox: mpsc::Receiver<Command>,
+        mut events: NetworkEvents,
+    ) -> tokio::task::JoinHandle<()> {
+        let lanes = events.take_lanes();
+        let (answers, answer_inbox) = mpsc::channel(ANSWERS);
+        let mut follower = Follower {
+            network,
+            spec,
+            genesis: genesis.hash(),
+            headers: HashMap::new(),
+            by_height: BTreeMap::new(),
+            best: genesis.hash(),
+            head,
+            mains: HashMap::new(),
+            liars: HashSet::new(),
+            waiters: HashMap::new(),
+            waiting: BTreeMap::new(),
+            lottery: HashMap::new(),
+            lottery_order: VecDeque::new(),
+            lottery_asked: HashSet::new(),
+            catching_up: false,
+            answers,
+            view,
+        };
+        follower.insert(Known { header: genesis.header.clone(), rank_sum: 0 });
+        tokio::spawn(follower.run(inbox, answer_inbox, events, lanes))
+    }
+
+    async fn run(
+        mut self,
+        mut inbox: mpsc::Receiver<Command>,
+        mut answers: mpsc::Receiver<Answer>,
+        mut events: NetworkEvents,
+        mut lanes: Vec<GossipLane>,
+    ) {
+        let Some(mut blocks) = lanes.pop() else { return };
+        loop {
+            tokio::select! {
+                Some(command) = inbox.recv() => self.command(command),
+                Some(answer) = answers.recv() => self.answered(answer),
+                Some(gossip) = blocks.next() => self.gossiped(gossip),
+                event = events.next() => match event {
+                    Some(event) => self.event(event),
+                    None => return,
+                },
+            }
+        }
+    }
+
+    /// Asks `peer` on a task of its own; the answer comes back to this task.
+    fn ask(&self, peer: PeerId, request: Request, purpose: Purpose) {
+        let (network, answers) = (self.network.clone(), self.answers.clone());
+        tokio::spawn(async move {
+            let result = network.query(peer, request).await;
+            let _ = answers.send(Answer { peer, purpose, result }).await;
+        });
+    }
+
+    fn event(&mut self, event: NetworkEvent) {
+        match event {
+            NetworkEvent::PeerJoined { peer, status }
+                if status.role == Role::Main && !self.liars.contains(&peer) =>
+            {
+                if !self.mains.contains_key(&peer) {
+                    tracing::info!(%peer, height = status.head_height, "main node joined");
+                }
+                self.mains.insert(peer, status.head_height);
+                self.publish_view();
+                self.catch_up();
+            }
+            NetworkEvent::PeerLeft { peer } => {
+                self.mains.remove(&peer);
+                self.publish_view();
+            }
+            NetworkEvent::Listening(address) => {
+                crate::run::announce(format_args!("P2P listening on {address}"))
+            }
+            _ => {}
+        }
+    }
+
+    /// A gossiped block: checked if its parent is known, else a sign that a main node is ahead.
+    /// A light peer relays nothing: it cannot validate state.
+    fn gossiped(&mut self, Gossip { ticket, message, .. }: Gossip) {
+        let source = ticket.source;
+        let GossipMessage::Block(received) = message else {
+            return self.network.validated(ticket, Verdict::Ignore, GossipEffect::None);
+        };
+        let Ok(block) = received.into_block(|_, _| None) else {
+            return self.network.validated(ticket, Verdict::Reject, GossipEffect::None);
+        };
+        self.network.validated(ticket, Verdict::Ignore, GossipEffect::None);
+        if self.headers.contains_key(&block.header().parent_hash) {
+            return self.offer(block, source);
+        }
+        // Behind, or on a branch not seen yet: the relayer has its ancestors.
+        if let Some(height) = self.mains.get_mut(&source) {
+            *height = (*height).max(block.header().height);
+        }
+        self.catch_up();
+    }
+
+    fn insert(&mut self, known: Known) {
+        let (hash, height) = (known.header.hash(), known.header.header().height);
+        let key = |k: &Known| ForkChoiceKey {
+            height: k.header.header().height,
+            rank_sum: k.rank_sum,
+            head: k.header.hash(),
+        };
+        let better = self.headers.get(&self.best).is_none_or(|best| key(&known) > key(best));
+        self.headers.insert(hash, known);
+        self.by_height.entry(height).or_default().push(hash);
+        if better {
+            self.best = hash;
+            self.head.send_replace(Head { height, hash });
+        }
+        // Forget the oldest heights beyond the bound (never genesis).
+        while self.headers.len() > MAX_HEADERS {
+            let Some((&oldest, _)) = self.by_height.iter().find(|(h, _)| **h > 0) else { break };
+            for old in self.by_height.remove(&oldest).unwrap_or_default() {
+                self.headers.remove(&old);
+            }
+        }
+        self.publish_view();
+    }
+
+    fn publish_view(&self) {
+        let head = self.headers.get(&self.best).map(|k| (k.header.header().height, self.best));
+        if let Ok(mut view) = self.view.lock() {
+            view.head = head;
+            view.mains = self.mains.len();
+            view.liars = self.liars.iter().map(ToString::to_string).collect();
+        }
+    }
+
+    /// Queues `block` (sent by `from`) for checking, and checks what can be checked.
+    fn offer(&mut self, block: Block, from: PeerId) {
+        let key = (block.header().height, block.hash());
+        let waiting_bytes: usize = self.waiting.values().map(|(b, _)| b.encoded_len()).sum();
+        let full =
+            self.waiting.len() >= MAX_WAITING || waiting_bytes + block.encoded_len() > MAX_WAITING_BYTES;
+        if self.headers.contains_key(&key.1) || full {
+            return;
+        }
+        self.waiting.insert(key, (block, from));
+        self.process();
+    }
+
+    /// Checks waiting blocks, lowest first: a block whose parent was accepted and whose
+    /// parent's lottery state is known is accepted or dropped; for the others the lottery state
+    /// is asked for. Blocks far below the best header are dropped.
+    fn process(&mut self) {
+        let floor = self.best_height().saturating_sub(64);
+        self.waiting.retain(|(height, _), _| *height > floor);
+        // Callers that gave up (their HTTP request timed out) wait no longer.
+        self.waiters.retain(|_, senders| {
+            senders.retain(|sender| !sender.is_closed());
+            !senders.is_empty()
+        });
+        loop {
+            let mut accepted_any = false;
+            let keys: Vec<(u64, Hash)> = self.waiting.keys().copied().collect();
+            for key in keys {
+                let Some((block, from)) = self.waiting.get(&key).cloned() else { continue };
+                let parent_hash = block.header().parent_hash;
+                let Some(parent) = self.headers.get(&parent_hash).cloned() else { continue };
+                let Some(lottery) = self.lottery.get(&parent_hash).cloned() else {
+                    self.ask_lottery(parent_hash, from);
+                    continue;
+                };
+                self.waiting.remove(&key);
+                let checked = check_header(&self.spec, &self.genesis, &parent.header, &block)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| lottery.check(&self.spec, block.header()));
+                match checked {
+                    Ok(()) => {
+                        let rank_sum = parent.rank_sum + u64::from(block.header().rank);
+                        self.insert(Known { header: block.header.clone(), rank_sum });
+                        for waiter in self.waiters.remove(&key.1).unwrap_or_default() {
+                            let _ = waiter.send(Some(block.header.clone()));
+                        }
+                        accepted_any = true;
+                    }
+                    Err(reason) => {
+                        // Main nodes check blocks before they serve or relay them: whoever sent
+                        // one that breaks the rules is lying, or broken.
+                        for waiter in self.waiters.remove(&key.1).unwrap_or_default() {
+                            let _ = waiter.send(None);
+                        }
+                        self.liar(from, format!("sent block #{} that breaks the rules: {reason}", key.0));
+                    }
+                }
+            }
+            if !accepted_any {
+                break;
+            }
+        }
+        if self.waiting.is_empty() {
+            self.catch_up();
+        }
+    }
+
+    /// Asks `peer` (or the best main node) for the lottery state after block `hash`, unless
+    /// it was asked already.
+    fn ask_lottery(&mut self, hash: Hash, peer: PeerId) {
+        if self.lottery_asked.contains(&hash) {
+            return;
+        }
+        let peer = if self.mains.contains_key(&peer) { Some(peer) } else { self.best_main() };
+        let Some(peer) = peer else { return };
+        self.lottery_asked.insert(hash);
+        self.ask(peer, Request::Lottery(hash), Purpose::Lottery(hash));
+    }
+
+    /// A lottery proof arrived for block `hash`: verified against that block's state root, it
+    /// unlocks the block's children; a proof that does not hold marks `peer` a liar.
+    fn lottery_answer(&mut self, peer: PeerId, hash: Hash, proof: LotteryAnswer) {
+        let Some(header) = self.headers.get(&hash).map(|k| k.header.clone()) else { return };
+        let forgers: Vec<(Option<&[u8]>, &[u8])> =
+            proof.forgers.iter().map(|(value, proof)| (value.as_deref(), proof.as_slice())).collect();
+        let root = header.header().state_root;
+        let consensus = (proof.consensus.0.as_deref(), proof.consensus.1.as_slice());
+        match LotteryState::verify(&root, consensus, &forgers) {
+            Ok(state) => {
+                self.lottery.insert(hash, Arc::new(state));
+                self.lottery_order.push_back(hash);
+                while self.lottery_order.len() > MAX_LOTTERY_STATES {
+                    if let Some(old) = self.lottery_order.pop_front() {
+                        self.lottery.remove(&old);
+                    }
+                }
+                self.process();
+            }
+            Err(error) => self.liar(peer, format!("its lottery proof failed: {error}")),
+        }
+    }
+
+    fn best_height(&self) -> u64 {
+        self.headers.get(&self.best).map_or(0, |k| k.header.header().height)
+    }
+
+    /// The main node with the highest announced head.
+    fn best_main(&self) -> Option<PeerId> {
+        self.mains.iter().filter(|(p, _)| !self.liars.contains(*p)).max_by_key(|(_, h)| **h).map(|(p, _)| *p)
+    }
+
+    /// Asks for the next blocks after our best header, if a main node is ahead.
+    fn catch_up(&mut self) {
+        if self.catching_up {
+            return;
+        }
+        let ours = self.best_height();
+        let Some(peer) = self.best_main().filter(|p| self.mains[p] > ours) else { return };
+        self.catching_up = true;
+        self.ask(peer, Request::BlocksByRange { start: ours + 1, count: BATCH }, Purpose::CatchUp);
+    }
+
+    fn liar(&mut self, peer: PeerId, reason: String) {
+        tracing::warn!(%peer, reason, "a main node lied; dropping and banning it");
+        self.liars.insert(peer);
+        self.mains.remove(&peer);
+        self.network.ban(peer, reason);
+        self.publish_view();
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Ask(request, reply) => match self.best_main() {
+                None => {
+                    let _ = reply.send(Err("no main node is connected".into()));
+                }
+                Some(peer) => self.ask(peer, request, Purpose::Question(reply)),
+            },
+            Command::Liar(peer, reason) => self.liar(peer, reason),
+            Command::Header(peer, hash, reply) => {
+                if let Some(known) = self.headers.get(&hash) {
+                    let _ = reply.send(Some(known.header.clone()));
+                    return;
+                }
+                self.waiters.entry(hash).or_default().push(reply);
+                self.ask(peer, Request::BlocksByHash(vec![hash]), Purpose::Fetch(hash));
+            }
+        }
+    }
+
+    fn answered(&mut self, Answer { peer, purpose, result }: Answer) {
+        match (purpose, result) {
+            (Purpose::Question(reply), Ok(response)) => {
+                let _ = reply.send(Ok((peer, response)));
+            }
+            (Purpose::Question(reply), Err(error)) => {
+                if let QueryError::Malformed(reason) = &error {
+                    self.liar(peer, format!("it sent a malformed answer: {reason}"));
+                }
+                let _ = reply.send(Err(error.to_string()));
+            }
+            (Purpose::Fetch(hash), result) => {
+                let block = match result {
+                    Ok(Response::Blocks(blocks)) => blocks.into_iter().find(|b| b.hash() == hash),
+                    _ => None,
+                };
+                match block {
+                    // Answered once it is checked (or refused).
+                    Some(block) => self.offer(block, peer),
+                    None => {
+                        for waiter in self.waiters.remove(&hash).unwrap_or_default() {
+                            let _ = waiter.send(None);
+                        }
+                    }
+                }
+            }
+            (Purpose::Lottery(hash), result) => {
+                // Failed or refused: asked again (of another main node) when its children are
+                // next processed.
+                self.lottery_asked.remove(&hash);
+                if let Ok(Response::Lottery(proof)) = result {
+                    self.lottery_answer(peer, hash, proof);
+                }
+            }
+            (Purpose::CatchUp, result) => {
+                self.catching_up = false;
+                match result {
+                    Ok(Response::Blocks(blocks)) => {
+                        for block in blocks {
+                            self.offer(block, peer);
+                        }
+                    }
+                    Err(QueryError::Malformed(reason)) => {
+                        tracing::warn!(%peer, %reason, "a main node served a malformed block");
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}

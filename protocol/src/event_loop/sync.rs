@@ -1,0 +1,131 @@
+//! Range sync and ancestor fetches: what the loop asks peers for so that the node catches up, and
+//! what it does with the node's import reports.
+
+use std::time::Instant;
+
+use goodwill_ledger::Hash;
+use goodwill_ledger::chain::MAX_REORG_DEPTH;
+use libp2p::PeerId;
+
+use super::{EventLoop, MAX_ANCESTOR_REQUESTS};
+use crate::message::{Request, Role};
+use crate::peers::Offence;
+use crate::service::{BatchEnd, NetworkEvent};
+
+impl EventLoop {
+    /// Asks `peer` for the block `hash`, the `depth`-th missing ancestor of a gossiped block,
+    /// unless it is asked for already or too many are.
+    pub(super) fn fetch_ancestor(&mut self, peer: PeerId, hash: Hash, depth: u64) {
+        if depth > MAX_REORG_DEPTH
+            || self.ancestors.len() >= MAX_ANCESTOR_REQUESTS
+            || self.ancestors.values().any(|(_, wanted, _)| *wanted == hash)
+        {
+            return;
+        }
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .requests
+            .send_request(&peer, Request::BlocksByHash(vec![hash]).to_proto());
+        tracing::debug!(%peer, %hash, depth, "asked for a missing ancestor");
+        self.ancestors.insert(id, (peer, hash, depth));
+    }
+
+    /// Sends the range requests sync plans, hands the next ready batch to the node, and
+    /// publishes progress.
+    pub(super) fn drive(&mut self) {
+        if self.role != Role::Main {
+            return;
+        }
+        let was_active = self.sync.active();
+        if !was_active {
+            // A round starts from the real head.
+            self.last_head = self.head.borrow().height;
+        }
+        let now = Instant::now();
+        for (peer, range) in self.sync.plan(self.last_head, now) {
+            let request = Request::BlocksByRange { start: range.start, count: range.count };
+            let id = self.swarm.behaviour_mut().requests.send_request(&peer, request.to_proto());
+            tracing::debug!(%peer, start = range.start, count = range.count, "asked for blocks");
+            self.sync.sent(id, peer, range);
+        }
+        if !was_active && self.sync.active() {
+            self.rewound = false;
+            tracing::info!(from = self.last_head, target = self.sync.target(), "syncing");
+        }
+        if was_active && !self.sync.active() {
+            tracing::info!(height = self.last_head, "synced; following the head by gossip");
+        }
+        if !self.importing
+            && let Some((peer, blocks)) = self.ready.pop_front()
+        {
+            match self.emit(NetworkEvent::ImportBatch { peer, blocks }).map_err(|event| *event) {
+                Ok(()) => self.importing = true,
+                // The node is busy: the batch waits for the next tick.
+                Err(NetworkEvent::ImportBatch { peer, blocks }) => self.ready.push_front((peer, blocks)),
+                Err(_) => {}
+            }
+        }
+        self.progress.send_replace(self.sync.progress(self.last_head, now));
+    }
+
+    /// The node finished importing a batch from `peer`.
+    pub(super) fn imported(&mut self, peer: PeerId, end: BatchEnd, head: u64, top: u64) {
+        self.importing = false;
+        tracing::debug!(%peer, ?end, head, "imported a batch");
+        let advanced = head > self.last_head;
+        self.last_head = self.last_head.max(head);
+        // Every block was taken, yet the head stays below the batch: its blocks were kept aside
+        // on a branch that does not reach our chain (a longer one would have won). The branch
+        // forks further down.
+        let end = match end {
+            BatchEnd::Done if head < top => BatchEnd::Fork,
+            end => end,
+        };
+        let next = self.last_head + 1;
+        match end {
+            BatchEnd::Done => {
+                if advanced {
+                    self.rewound = false;
+                }
+                let progress = self.sync.progress(self.last_head, Instant::now());
+                tracing::info!(
+                    current = progress.current,
+                    target = progress.target,
+                    blocks_per_second = format!("{:.1}", progress.blocks_per_second),
+                    "sync progress"
+                );
+            }
+            BatchEnd::Invalid => {
+                self.penalise(peer, Offence::Fatal, "served an invalid block");
+                self.ready.clear();
+                self.sync.restart_from(next);
+            }
+            BatchEnd::Fork if !self.rewound => {
+                // The peer's chain forks below where we asked: fetch its branch from as deep as
+                // a reorganisation may go, and let fork choice decide.
+                self.rewound = true;
+                let from = self.last_head.saturating_sub(MAX_REORG_DEPTH - 2).max(1);
+                tracing::info!(%peer, from, "a peer's chain forks from ours; fetching its branch");
+                self.ready.clear();
+                self.sync.rewind_to(from, peer, next);
+            }
+            BatchEnd::Fork => {
+                tracing::warn!(
+                    %peer,
+                    depth = MAX_REORG_DEPTH,
+                    "a peer's chain forks deeper than a reorganisation may go; not following it"
+                );
+                self.ready.clear();
+                self.forked.insert(peer);
+                self.sync.forget(&peer);
+                self.sync.restart_from(next);
+            }
+            BatchEnd::Failed => {
+                self.ready.clear();
+                self.sync.restart_from(next);
+            }
+        }
+        self.drive();
+    }
+}

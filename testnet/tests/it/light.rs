@@ -1,0 +1,298 @@
+//! A light peer (`goodwill light`, a real process) against real main nodes and a lying one (a
+//! libp2p swarm in this test that claims the best head and answers account queries with a made-up
+//! balance): the liar is caught by its proof and dropped; transfers pushed through the light peer
+//! are committed; the light peer then reads the new balance with a verified proof.
+
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use futures::StreamExt;
+use goodwill_ledger::{Amount, ChainSpec, Keypair, Payload, TransactionBody};
+use goodwill_proto::v1 as wire;
+use goodwill_protocol::{BehaviourEvent, build_swarm};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{identity, request_response};
+use serde_json::Value;
+
+use common::{GOODWILL, Node, build_spec, wait_until};
+
+/// GETs `path` from the light peer; returns the status code and the body.
+fn light_get(url: &str, path: &str) -> (u16, Value) {
+    let mut response =
+        ureq::get(&format!("{url}{path}")).config().http_status_as_error(false).build().call().unwrap();
+    (response.status().as_u16(), response.body_mut().read_json().unwrap())
+}
+
+/// Starts `goodwill light` on `spec` joining through `bootnodes`; returns it and its API's URL.
+fn start_light(spec: &std::path::Path, bootnodes: &[&str]) -> (common::KillOnDrop, String) {
+    let mut command = Command::new(GOODWILL);
+    command.args(["light", "--http", "127.0.0.1:0", "--chain"]).arg(spec);
+    for bootnode in bootnodes {
+        command.args(["--bootnode", bootnode]);
+    }
+    let mut light = common::KillOnDrop(command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap());
+    let mut lines = BufReader::new(light.0.stdout.take().unwrap()).lines();
+    let url = lines
+        .find_map(|line| line.unwrap().strip_prefix("HTTP API listening on ").map(str::to_string))
+        .unwrap();
+    std::thread::spawn(move || lines.for_each(drop));
+    (light, url)
+}
+
+/// A libp2p swarm of Goodwill's behaviours listening on loopback: the liar of a test.
+async fn liar_swarm() -> (libp2p::Swarm<goodwill_protocol::Behaviour>, libp2p::PeerId, libp2p::Multiaddr) {
+    let mut liar = build_swarm(identity::Keypair::generate_ed25519(), false).unwrap();
+    let liar_id = *liar.local_peer_id();
+    liar.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
+    loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = liar.select_next_some().await {
+            return (liar, liar_id, address.with_p2p(liar_id).unwrap());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_light_peer_catches_a_lying_main_node_and_reads_verified_balances() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("chain");
+    build_spec(&chain, 2, 500);
+    let spec_path = chain.join("spec.json");
+    let spec = ChainSpec::from_json(&std::fs::read_to_string(&spec_path).unwrap()).unwrap();
+    let genesis = goodwill_ledger::genesis(&spec).unwrap().block.hash();
+    let n0 = Node::main(&spec_path, &dir.path().join("n0"), Some(&chain.join("forger-0.key")), &[]);
+    let n1 = Node::main(&spec_path, &dir.path().join("n1"), Some(&chain.join("forger-1.key")), &[&n0.p2p]);
+
+    // The liar: a main node of this chain by its status, with the highest head, whose account
+    // answers state a balance it cannot prove.
+    let (mut liar, liar_id, liar_address) = liar_swarm().await;
+    let status = wire::Status {
+        chain_id: spec.chain_id.clone(),
+        genesis_hash: genesis.as_bytes().to_vec().into(),
+        head_height: 1_000_000,
+        head_hash: vec![7; 32].into(),
+        role: wire::Role::Main as i32,
+        protocol_version: goodwill_protocol::PROTOCOL_VERSION,
+    };
+    let lies = tokio::spawn(async move {
+        let mut lies = 0u32;
+        loop {
+            let event = liar.select_next_some().await;
+            let SwarmEvent::Behaviour(BehaviourEvent::Requests(request_response::Event::Message {
+                message: request_response::Message::Request { request, channel, .. },
+                ..
+            })) = event
+            else {
+                continue;
+            };
+            use wire::response::Kind as Res;
+            let answer = match request.kind {
+                Some(wire::request::Kind::Status(_)) => Res::Status(status.clone()),
+                Some(wire::request::Kind::BlocksByRange(_)) => Res::Blocks(wire::Blocks::default()),
+                Some(wire::request::Kind::Account(_)) => {
+                    lies += 1;
+                    Res::Account(wire::AccountInfo {
+                        balance: 5_000_000_000_000_000,
+                        nonce: 0,
+                        height: 0,
+                        head_hash: genesis.as_bytes().to_vec().into(),
+                        state: Default::default(),
+                        proof: Default::default(),
+                    })
+                }
+                _ => Res::Error(wire::Error { code: "unavailable".into(), message: String::new() }),
+            };
+            let _ =
+                liar.behaviour_mut().requests.send_response(channel, wire::Response { kind: Some(answer) });
+            if lies > 10 {
+                return lies;
+            }
+        }
+    });
+
+    let liar_text = liar_address.to_string();
+    let n0_p2p = n0.p2p.clone();
+    let spec_arg = spec_path.clone();
+    tokio::task::spawn_blocking(move || {
+        let (light, url) = start_light(&spec_arg, &[&n0_p2p, &liar_text]);
+
+        // Asked for a balance, the light peer prefers the node claiming the best head: the liar.
+        // Its answer fails the proof, so it is refused and the liar dropped.
+        let recipient = Keypair::generate().unwrap().address();
+        let account = format!("/api/v1/accounts/{recipient}");
+        let caught = wait_until(Duration::from_secs(30), || {
+            let (code, body) = light_get(&url, &account);
+            code == 502 && body["error"]["code"] == "lying_peer"
+        });
+        assert!(caught, "the lie was not caught: {:?}", light_get(&url, &account));
+        let (_, status) = light_get(&url, "/api/v1/status");
+        assert_eq!(status["dropped_liars"][0], liar_id.to_string(), "{status}");
+
+        // Transfers pushed through the light peer are committed by the main nodes: one posted
+        // to its API, one sent by `goodwill tx --wait` (nonce and inclusion read through it).
+        let dev = Keypair::insecure_dev("dev");
+        let tx = TransactionBody {
+            chain_id: spec.chain_id.clone(),
+            sender: dev.address(),
+            nonce: n0.nonce(&dev.address()),
+            fee: spec.params.min_fee,
+            payload: Payload::Transfer { to: recipient, amount: Amount(700) },
+        }
+        .sign(&dev);
+        let body = serde_json::json!({ "transaction": hex::encode(tx.encode()) });
+        let mut response = ureq::post(&format!("{url}/api/v1/transactions")).send_json(&body).unwrap();
+        let answer: Value = response.body_mut().read_json().unwrap();
+        assert_eq!(answer["id"], tx.id().to_string(), "{answer}");
+        assert!(wait_until(Duration::from_secs(30), || n1.balance(&recipient) == 700), "not committed");
+        // The light peer shows it committed only once it holds the block and its accepted header.
+        let path = format!("/api/v1/transactions/{}", tx.id());
+        let shown = wait_until(Duration::from_secs(30), || light_get(&url, &path).1["status"] == "committed");
+        assert!(shown, "{:?}", light_get(&url, &path));
+        let (_, committed) = light_get(&url, &path);
+        assert_eq!(committed["block"]["index"], 0, "{committed}");
+        assert_eq!(
+            light_get(&url, &format!("/api/v1/transactions/{}", goodwill_ledger::Hash::default())).0,
+            404
+        );
+        let output = Command::new(GOODWILL)
+            .args(["tx", "transfer", "--key", "dev", "--amount", "42", "--wait", "--node", &url, "--to"])
+            .arg(recipient.to_string())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        // `--wait` through the light peer: it says committed only once it verified the block.
+        assert!(String::from_utf8_lossy(&output.stdout).contains("included in block #"), "{output:?}");
+        assert!(wait_until(Duration::from_secs(30), || n1.balance(&recipient) == 742), "not committed");
+
+        // The light peer reads the new balance, proven against a header it verified.
+        let read = wait_until(Duration::from_secs(30), || {
+            let (code, body) = light_get(&url, &account);
+            code == 200 && body["balance"] == "742"
+        });
+        assert!(read, "{:?}", light_get(&url, &account));
+        let (_, body) = light_get(&url, &account);
+        assert_ne!(body["main_node"], liar_id.to_string());
+        assert!(body["proof"].as_str().unwrap().starts_with("verified"), "{body}");
+        let (_, untouched) =
+            light_get(&url, &format!("/api/v1/accounts/{}", Keypair::generate().unwrap().address()));
+        assert_eq!(untouched["balance"], "0", "an untouched account is proven absent: {untouched}");
+
+        drop((light, n0, n1));
+    })
+    .await
+    .unwrap();
+    lies.abort();
+}
+
+/// A block at height 1 signed by `key`, a forger of `spec`, claiming rank 0 in a slot whose
+/// rank-0 draw another forger won: signature, body and slot are in order; only the lottery says
+/// no.
+fn block_from_a_loser(spec: &ChainSpec, key: &Keypair) -> goodwill_ledger::Block {
+    let replica = goodwill_ledger::Chain::open(goodwill_ledger::MemoryStore::new(), spec.clone()).unwrap();
+    let (slot, rank) = (1..1_000)
+        .find_map(|slot| match replica.rank_of(&key.address(), slot).unwrap() {
+            Some(rank) if rank > 0 => Some((slot, rank)),
+            _ => None,
+        })
+        .unwrap();
+    let params = &spec.params;
+    let start = spec.slot_start_ms(slot).unwrap();
+    let time = start
+        + goodwill_ledger::lottery::rank_offset_ms(params.slot_duration_ms, params.fallback_ranks, rank);
+    let honest = replica.builder(key, slot, time).unwrap().seal(key).unwrap().block;
+    let mut header = honest.header().clone();
+    header.rank = 0;
+    header.timestamp_ms = start + 1;
+    goodwill_ledger::Block { header: header.sign(key, &replica.genesis_hash()), transactions: Vec::new() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_light_peer_refuses_a_header_whose_forger_did_not_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("chain");
+    build_spec(&chain, 2, 500);
+    let spec_path = chain.join("spec.json");
+    let spec = ChainSpec::from_json(&std::fs::read_to_string(&spec_path).unwrap()).unwrap();
+    let key0 = Keypair::read_file(&chain.join("forger-0.key")).unwrap();
+    let forged = block_from_a_loser(&spec, &key0);
+    let genesis = goodwill_ledger::genesis(&spec).unwrap().block.hash();
+    let n0 = Node::main(&spec_path, &dir.path().join("n0"), None, &[]);
+    let n0_id: libp2p::PeerId = n0.p2p.rsplit('/').next().unwrap().parse().unwrap();
+
+    // The liar claims the best head to the light peer and serves it the forged block; it
+    // passes the lottery questions on to the honest node, so the proofs themselves are true.
+    let (mut liar, liar_id, liar_address) = liar_swarm().await;
+    liar.dial(n0.p2p.parse::<libp2p::Multiaddr>().unwrap()).unwrap();
+    let status = move |height: u64| wire::Status {
+        chain_id: spec.chain_id.clone(),
+        genesis_hash: genesis.as_bytes().to_vec().into(),
+        head_height: height,
+        head_hash: vec![7; 32].into(),
+        role: wire::Role::Main as i32,
+        protocol_version: goodwill_protocol::PROTOCOL_VERSION,
+    };
+    let proxy = tokio::spawn(async move {
+        let mut relayed = std::collections::HashMap::new();
+        loop {
+            use wire::response::Kind as Res;
+            match liar.select_next_some().await {
+                SwarmEvent::Behaviour(BehaviourEvent::Requests(request_response::Event::Message {
+                    peer,
+                    message: request_response::Message::Request { request, channel, .. },
+                    ..
+                })) => {
+                    let answer = match request.kind {
+                        // The honest node must not sync from us; the light peer should.
+                        Some(wire::request::Kind::Status(_)) => {
+                            Res::Status(status(if peer == n0_id { 0 } else { 1_000_000 }))
+                        }
+                        Some(wire::request::Kind::BlocksByRange(_)) => {
+                            Res::Blocks(wire::Blocks { blocks: vec![forged.to_wire()] })
+                        }
+                        Some(kind @ wire::request::Kind::Lottery(_)) => {
+                            let id = liar
+                                .behaviour_mut()
+                                .requests
+                                .send_request(&n0_id, wire::Request { kind: Some(kind) });
+                            relayed.insert(id, channel);
+                            continue;
+                        }
+                        _ => Res::Error(wire::Error { code: "unavailable".into(), message: String::new() }),
+                    };
+                    let _ = liar
+                        .behaviour_mut()
+                        .requests
+                        .send_response(channel, wire::Response { kind: Some(answer) });
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Requests(request_response::Event::Message {
+                    message: request_response::Message::Response { request_id, response },
+                    ..
+                })) => {
+                    if let Some(channel) = relayed.remove(&request_id) {
+                        let _ = liar.behaviour_mut().requests.send_response(channel, response);
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+
+    let liar_text = liar_address.to_string();
+    tokio::task::spawn_blocking(move || {
+        let (light, url) = start_light(&spec_path, &[&liar_text]);
+        let dropped = wait_until(Duration::from_secs(30), || {
+            light_get(&url, "/api/v1/status").1["dropped_liars"][0] == liar_id.to_string()
+        });
+        let (_, status) = light_get(&url, "/api/v1/status");
+        assert!(dropped, "the forged header did not get the liar dropped: {status}");
+        assert_eq!(status["head"]["height"], 0, "the forged header was not accepted: {status}");
+        drop((light, n0));
+    })
+    .await
+    .unwrap();
+    proxy.abort();
+}
