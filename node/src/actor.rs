@@ -4,8 +4,8 @@
 use goodwill_ledger::execute::{check_stateless, check_stateless_all};
 use goodwill_ledger::lottery::epoch_of;
 use goodwill_ledger::{
-    Address, ApplyError, Chain, ChainSpec, Hash, Keypair, ReceivedBlock, RocksStore, SealedHeader, Store,
-    Transaction, TxError, TxLocation,
+    Address, ApplyError, Chain, ChainError, ChainSpec, Hash, Keypair, ReceivedBlock, RocksStore,
+    SealedHeader, Store, StoreError, Transaction, TxError, TxLocation,
 };
 use goodwill_protocol::{Head, Verdict};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -96,28 +96,27 @@ impl ImportOutcome {
 }
 
 /// A read-only query run on the chain thread.
-type Query = Box<dyn FnOnce(&Chain<RocksStore>, &Mempool) + Send>;
+type Query<S> = Box<dyn FnOnce(&Chain<S>, &Mempool) + Send>;
 
-enum Command {
+enum Command<S: Store> {
     Status(oneshot::Sender<Status>),
-    AccountProof(Address, oneshot::Sender<Result<goodwill_ledger::AccountProof, String>>),
-    Transaction(Hash, oneshot::Sender<Result<Option<TxStatus>, String>>),
+    AccountProof(Address, oneshot::Sender<Result<goodwill_ledger::AccountProof, ChainFailure>>),
+    Transaction(Hash, oneshot::Sender<Result<Option<TxStatus>, ChainFailure>>),
     Submit(Box<Checked>, oneshot::Sender<Result<Hash, SubmitError>>),
     SubmitMany(Vec<Result<Checked, TxError>>, oneshot::Sender<Vec<Result<Hash, SubmitError>>>),
-    RankOf(Address, u64, oneshot::Sender<Result<Option<u32>, String>>),
-    Forge { slot: u64, timestamp_ms: u64, reply: oneshot::Sender<Result<Option<Forged>, String>> },
+    RankOf(Address, u64, oneshot::Sender<Result<Option<u32>, ChainFailure>>),
+    Forge { slot: u64, timestamp_ms: u64, reply: oneshot::Sender<Result<Option<Forged>, ChainFailure>> },
     Import(Box<goodwill_ledger::Block>, oneshot::Sender<ImportOutcome>),
     ImportReceived(Box<ReceivedBlock>, oneshot::Sender<ImportOutcome>),
     BlocksByRange(u64, u32, oneshot::Sender<Vec<goodwill_ledger::Block>>),
     BlocksByHash(Vec<Hash>, oneshot::Sender<Vec<goodwill_ledger::Block>>),
-    Lottery(Hash, oneshot::Sender<Result<LotteryLeaves, String>>),
-    Read(Query),
+    Lottery(Hash, oneshot::Sender<Result<LotteryLeaves, ChainFailure>>),
+    Read(Query<S>),
 }
 
 /// A cheap, cloneable handle to the chain actor.
-#[derive(Clone)]
-pub struct ChainHandle {
-    commands: mpsc::Sender<Command>,
+pub struct ChainHandle<S: Store = RocksStore> {
+    commands: mpsc::Sender<Command<S>>,
     spec: Arc<ChainSpec>,
     verifier: Verifier,
     head: watch::Receiver<Head>,
@@ -158,13 +157,56 @@ pub enum SubmitError {
     Store(String),
 }
 
+/// What the chain thread could not do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainFailure {
+    /// The store could not be read or written.
+    #[error("the store failed: {0}; check the disk and the node's log")]
+    Store(#[from] StoreError),
+    /// The chain refused (an invalid block, a store of another chain).
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// No block with this hash is stored.
+    #[error("block {0} is unknown to this node")]
+    UnknownBlock(Hash),
+    /// The block is stored but not on the canonical chain (state is kept for it only).
+    #[error("block {0} is not on this node's chain")]
+    NotCanonical(Hash),
+    /// A failure of a kind this version does not name (the ledger's errors are non-exhaustive).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<ApplyError<goodwill_ledger::BlockError>> for ChainFailure {
+    fn from(error: ApplyError<goodwill_ledger::BlockError>) -> Self {
+        match error {
+            ApplyError::Store(error) => ChainFailure::Store(error),
+            ApplyError::Invalid(reason) => ChainFailure::Chain(ChainError::Invalid(reason)),
+            other => ChainFailure::Other(other.to_string()),
+        }
+    }
+}
+
 /// The actor stopped (the node is shutting down).
 #[derive(Debug, thiserror::Error)]
 #[error("the chain actor has stopped")]
 pub struct Stopped;
 
-impl ChainHandle {
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Stopped> {
+// Not derived: a derive would ask the store itself to be `Clone`.
+impl<S: Store> Clone for ChainHandle<S> {
+    fn clone(&self) -> Self {
+        ChainHandle {
+            commands: self.commands.clone(),
+            spec: self.spec.clone(),
+            verifier: self.verifier.clone(),
+            head: self.head.clone(),
+        }
+    }
+}
+
+impl<S: Store + 'static> ChainHandle<S> {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command<S>) -> Result<T, Stopped> {
         let (reply, answer) = oneshot::channel();
         self.commands.send(make(reply)).await.map_err(|_| Stopped)?;
         answer.await.map_err(|_| Stopped)
@@ -181,7 +223,7 @@ impl ChainHandle {
     }
 
     /// The lottery's inputs after canonical block `hash`, proven against its state root.
-    pub async fn lottery(&self, hash: Hash) -> Result<Result<LotteryLeaves, String>, Stopped> {
+    pub async fn lottery(&self, hash: Hash) -> Result<Result<LotteryLeaves, ChainFailure>, Stopped> {
         self.ask(|r| Command::Lottery(hash, r)).await
     }
 
@@ -189,11 +231,11 @@ impl ChainHandle {
     pub async fn account_proof(
         &self,
         address: Address,
-    ) -> Result<Result<goodwill_ledger::AccountProof, String>, Stopped> {
+    ) -> Result<Result<goodwill_ledger::AccountProof, ChainFailure>, Stopped> {
         self.ask(|r| Command::AccountProof(address, r)).await
     }
 
-    pub async fn transaction(&self, id: Hash) -> Result<Result<Option<TxStatus>, String>, Stopped> {
+    pub async fn transaction(&self, id: Hash) -> Result<Result<Option<TxStatus>, ChainFailure>, Stopped> {
         self.ask(|r| Command::Transaction(id, r)).await
     }
 
@@ -218,7 +260,11 @@ impl ChainHandle {
         self.ask(|r| Command::SubmitMany(checked, r)).await
     }
 
-    pub async fn rank_of(&self, forger: Address, slot: u64) -> Result<Result<Option<u32>, String>, Stopped> {
+    pub async fn rank_of(
+        &self,
+        forger: Address,
+        slot: u64,
+    ) -> Result<Result<Option<u32>, ChainFailure>, Stopped> {
         self.ask(|r| Command::RankOf(forger, slot, r)).await
     }
 
@@ -226,7 +272,7 @@ impl ChainHandle {
         &self,
         slot: u64,
         timestamp_ms: u64,
-    ) -> Result<Result<Option<Forged>, String>, Stopped> {
+    ) -> Result<Result<Option<Forged>, ChainFailure>, Stopped> {
         self.ask(|reply| Command::Forge { slot, timestamp_ms, reply }).await
     }
 
@@ -253,7 +299,7 @@ impl ChainHandle {
     /// commands, and returns its answer. Queries must be quick: the chain waits for them.
     pub async fn read<T: Send + 'static>(
         &self,
-        query: impl FnOnce(&Chain<RocksStore>, &Mempool) -> T + Send + 'static,
+        query: impl FnOnce(&Chain<S>, &Mempool) -> T + Send + 'static,
     ) -> Result<T, Stopped> {
         self.ask(|reply| {
             Command::Read(Box::new(move |chain, pool| {
@@ -270,16 +316,15 @@ impl ChainHandle {
 
 /// Starts the actor on its own thread. It stops when every handle is dropped; joining the
 /// returned thread then guarantees the store is closed.
-pub fn spawn(
-    chain: Chain<RocksStore>,
+pub fn spawn<S: Store + Send + 'static>(
+    chain: Chain<S>,
     forger: Option<Keypair>,
     pool: PoolConfig,
     metrics: Arc<Metrics>,
-) -> (ChainHandle, std::thread::JoinHandle<()>) {
+) -> (ChainHandle<S>, std::thread::JoinHandle<()>) {
     let (commands, mut inbox) = mpsc::channel(QUEUE);
     let spec = Arc::new(chain.spec().clone());
-    let head_of =
-        |chain: &Chain<RocksStore>| Head { height: chain.head().header().height, hash: chain.head().hash() };
+    let head_of = |chain: &Chain<S>| Head { height: chain.head().header().height, hash: chain.head().hash() };
     let (head_out, head) = watch::channel(head_of(&chain));
     let thread = std::thread::Builder::new()
         .name("chain".into())
@@ -299,15 +344,15 @@ pub fn spawn(
     (ChainHandle { commands, spec, verifier, head }, thread)
 }
 
-struct Actor {
-    chain: Chain<RocksStore>,
+struct Actor<S: Store> {
+    chain: Chain<S>,
     forger: Option<Keypair>,
     pool: Mempool,
     metrics: Arc<Metrics>,
 }
 
-impl Actor {
-    fn handle(&mut self, command: Command) {
+impl<S: Store> Actor<S> {
+    fn handle(&mut self, command: Command<S>) {
         // A dropped reply means the asker gave up; nothing to do about it.
         match command {
             Command::Status(reply) => {
@@ -328,7 +373,7 @@ impl Actor {
                 });
             }
             Command::AccountProof(address, reply) => {
-                let _ = reply.send(self.chain.account_proof(&address).map_err(|e| e.to_string()));
+                let _ = reply.send(self.chain.account_proof(&address).map_err(ChainFailure::from));
             }
             Command::Transaction(id, reply) => {
                 let answer = if self.pool.contains(&id) {
@@ -338,7 +383,7 @@ impl Actor {
                         .store()
                         .transaction_location(&id)
                         .map(|l| l.map(TxStatus::Committed))
-                        .map_err(|e| e.to_string())
+                        .map_err(ChainFailure::from)
                 };
                 let _ = reply.send(answer);
             }
@@ -350,7 +395,7 @@ impl Actor {
                 let _ = reply.send(results);
             }
             Command::RankOf(forger, slot, reply) => {
-                let _ = reply.send(self.chain.rank_of(&forger, slot).map_err(|e| e.to_string()));
+                let _ = reply.send(self.chain.rank_of(&forger, slot).map_err(ChainFailure::from));
             }
             Command::Forge { slot, timestamp_ms, reply } => {
                 let _ = reply.send(self.forge(slot, timestamp_ms));
@@ -376,14 +421,14 @@ impl Actor {
 
     /// The proven lottery inputs after canonical block `hash` (state is kept for the canonical
     /// chain only).
-    fn lottery_leaves(&self, hash: &Hash) -> Result<LotteryLeaves, String> {
+    fn lottery_leaves(&self, hash: &Hash) -> Result<LotteryLeaves, ChainFailure> {
         let store = self.chain.store();
-        let header = store.header(hash).map_err(|e| e.to_string())?.ok_or("unknown block")?;
+        let header = store.header(hash)?.ok_or(ChainFailure::UnknownBlock(*hash))?;
         let height = header.header().height;
-        if store.canonical_hash(height).map_err(|e| e.to_string())? != Some(*hash) {
-            return Err("not on this node's chain".into());
+        if store.canonical_hash(height)? != Some(*hash) {
+            return Err(ChainFailure::NotCanonical(*hash));
         }
-        goodwill_ledger::proof::prove_lottery(store, height).map_err(|e| e.to_string())
+        Ok(goodwill_ledger::proof::prove_lottery(store, height)?)
     }
 
     /// Imports a gossiped block, taking the transactions the pool holds (same id and signature)
@@ -546,7 +591,7 @@ impl Actor {
     }
 
     /// Forges `slot` if this node's forger may sign it and the head is not already at or past it.
-    fn forge(&mut self, slot: u64, timestamp_ms: u64) -> Result<Option<Forged>, String> {
+    fn forge(&mut self, slot: u64, timestamp_ms: u64) -> Result<Option<Forged>, ChainFailure> {
         let Some(forger) = &self.forger else { return Ok(None) };
         if self.chain.head().header().slot >= slot {
             return Ok(None);
@@ -555,7 +600,7 @@ impl Actor {
         let mut builder = match self.chain.builder(forger, slot, timestamp_ms) {
             Ok(builder) => builder,
             Err(goodwill_ledger::ChainError::Invalid(_)) => return Ok(None),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         };
         // Ready transactions, highest fee per byte first, each sender's in nonce order.
         let chain = &self.chain;
@@ -591,11 +636,12 @@ impl Actor {
                     tracing::debug!(%id, %reason, "dropping a pending transaction");
                     dropped.push(id);
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(ApplyError::Store(error)) => return Err(error.into()),
+                Err(error) => return Err(ChainFailure::Other(error.to_string())),
             }
         }
         let filled = started.elapsed();
-        let applied = builder.seal(forger).map_err(|e| e.to_string())?;
+        let applied = builder.seal(forger)?;
         let sealed = started.elapsed();
         let block = &applied.block;
         let forged = Forged {
@@ -605,7 +651,7 @@ impl Actor {
             block: block.clone(),
         };
         let senders: Vec<Address> = block.transactions.iter().map(|tx| tx.body().sender).collect();
-        self.chain.commit(applied).map_err(|e| e.to_string())?;
+        self.chain.commit(applied)?;
         let committed = started.elapsed();
         self.metrics.block_import_seconds.observe(committed.as_secs_f64());
         self.metrics.committed_blocks.inc();
@@ -633,27 +679,28 @@ impl Actor {
 
 #[cfg(test)]
 mod tests {
+    use goodwill_ledger::MemoryStore;
     use goodwill_ledger::testkit::{self, ChainGenerator};
 
     use super::*;
 
-    fn actor(dir: &std::path::Path) -> Actor {
+    /// An actor on the memory store: the chain thread's rules do not depend on RocksDB.
+    fn actor() -> Actor<MemoryStore> {
         let spec = testkit::spec(4);
         let pool = PoolConfig::new(spec.pool.tx_expiry_slots, spec.params.min_fee);
-        let chain = Chain::open(RocksStore::open(dir).unwrap(), spec).unwrap();
+        let chain = Chain::open(MemoryStore::default(), spec).unwrap();
         Actor { chain, forger: None, pool: Mempool::new(pool), metrics: Metrics::new() }
     }
 
     /// Submits as a handle does: the stateless rules first, then the pool.
-    fn submit(actor: &mut Actor, tx: Transaction) -> Result<Hash, SubmitError> {
+    fn submit(actor: &mut Actor<MemoryStore>, tx: Transaction) -> Result<Hash, SubmitError> {
         let checked = Checked::new(tx, actor.chain.spec())?;
         actor.submit(checked)
     }
 
     #[test]
     fn a_reorganisation_returns_the_replaced_transactions_to_the_pool() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut actor = actor(dir.path());
+        let mut actor = actor();
         let (a, b) = (testkit::account(0), testkit::account(1));
         // Branch one: a single block with Alice's transfer.
         let mut one = ChainGenerator::new(4, 1);
@@ -687,8 +734,7 @@ mod tests {
 
     #[test]
     fn a_received_block_takes_held_transactions_and_checks_the_others() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut actor = actor(dir.path());
+        let mut actor = actor();
         let (a, b) = (testkit::account(0), testkit::account(1));
         let held = testkit::transfer(&a, &b, 0, 5, 10);
         assert!(submit(&mut actor, held.clone()).is_ok());
@@ -718,8 +764,7 @@ mod tests {
 
     #[test]
     fn submission_reports_the_pool_reason() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut actor = actor(dir.path());
+        let mut actor = actor();
         let a = testkit::account(0);
         let tx = testkit::transfer(&a, &testkit::account(1), 0, 5, 10);
         assert_eq!(submit(&mut actor, tx.clone()).unwrap(), tx.id());

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use goodwill_ledger::{Block, Transaction};
+use goodwill_ledger::{Block, Store, Transaction};
 use goodwill_protocol::message::{AccountAnswer, LotteryAnswer, TxAnswer};
 use goodwill_protocol::{
     AncestorOutcome, BatchEnd, ChainIdentity, ErrorCode, Gossip, GossipEffect, GossipLane, GossipMessage,
@@ -161,11 +161,11 @@ async fn answer(
                 state: proven.state,
                 proof: proven.proof,
             }),
-            Err(message) => Response::error(ErrorCode::Unavailable, message),
+            Err(failure) => Response::error(ErrorCode::Unavailable, failure.to_string()),
         },
         Request::Lottery(block_hash) => match chain.lottery(block_hash).await? {
             Ok((consensus, forgers)) => Response::Lottery(LotteryAnswer { block_hash, consensus, forgers }),
-            Err(message) => Response::error(ErrorCode::Unavailable, message),
+            Err(failure) => Response::error(ErrorCode::Unavailable, failure.to_string()),
         },
         Request::Transaction(id) => match chain.transaction(id).await? {
             Ok(None) => Response::Transaction(TxAnswer::Unknown),
@@ -175,7 +175,7 @@ async fn answer(
                 block_hash: location.block_hash,
                 index: location.index,
             }),
-            Err(message) => Response::error(ErrorCode::Unavailable, message),
+            Err(failure) => Response::error(ErrorCode::Unavailable, failure.to_string()),
         },
     })
 }
@@ -253,7 +253,10 @@ async fn validate(chain: &ChainHandle, message: GossipMessage) -> Result<(Verdic
 /// transactions broke a rule every node judges alike, and ignored otherwise (nonces and
 /// balances depend on the head, which differs between honest nodes for a moment; the pool's
 /// policy is this node's own: no one's fault).
-async fn judge_transactions(chain: &ChainHandle, txs: Vec<Transaction>) -> Result<Verdict, Stopped> {
+async fn judge_transactions<S: Store + 'static>(
+    chain: &ChainHandle<S>,
+    txs: Vec<Transaction>,
+) -> Result<Verdict, Stopped> {
     let mut verdict = Verdict::Ignore;
     for result in chain.submit_many(txs).await? {
         match result {
@@ -267,16 +270,15 @@ async fn judge_transactions(chain: &ChainHandle, txs: Vec<Transaction>) -> Resul
 
 #[cfg(test)]
 mod tests {
-    use goodwill_ledger::{Chain, RocksStore, testkit};
+    use goodwill_ledger::{Chain, MemoryStore, testkit};
 
     use super::*;
 
     #[tokio::test]
     async fn a_transaction_batch_is_rejected_only_for_what_every_node_judges_alike() {
-        let dir = tempfile::tempdir().unwrap();
         let spec = testkit::spec(4);
         let pool = crate::mempool::PoolConfig::new(spec.pool.tx_expiry_slots, spec.params.min_fee);
-        let chain = Chain::open(RocksStore::open(dir.path()).unwrap(), spec).unwrap();
+        let chain = Chain::open(MemoryStore::default(), spec).unwrap();
         let (handle, thread) = crate::actor::spawn(chain, None, pool, Metrics::new());
         let (a, b) = (testkit::account(0), testkit::account(1));
 
