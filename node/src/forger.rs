@@ -50,7 +50,7 @@ pub async fn run(
             let now = now_ms();
             if now < start + duration {
                 match chain.forge(slot, now.max(at)).await {
-                    Ok(Ok(Some(forged))) => network.publish_block(forged.block),
+                    Ok(Ok(Some(forged))) => network.publish_block(forged.block).await,
                     Ok(Ok(None)) => {}
                     Ok(Err(error)) => tracing::error!(%error, slot, "forging failed"),
                     Err(_) => return,

@@ -90,7 +90,7 @@ async fn serve(mut events: NetworkEvents, chain: ChainHandle, network: NetworkHa
                 let (chain, network) = (chain.clone(), network.clone());
                 tokio::spawn(async move {
                     if let Ok(response) = answer(&chain, &network, peer, request).await {
-                        network.respond(id, response);
+                        network.respond(id, response).await;
                     }
                     drop(permit);
                 });
@@ -100,7 +100,8 @@ async fn serve(mut events: NetworkEvents, chain: ChainHandle, network: NetworkHa
                 tokio::spawn(async move {
                     let top = blocks.iter().map(|b| b.header().height).max().unwrap_or(0);
                     let end = import_batch(&chain, blocks).await;
-                    network.batch_imported(peer, end, chain.head().borrow().height, top);
+                    let head = chain.head().borrow().height;
+                    network.batch_imported(peer, end, head, top).await;
                 });
             }
             NetworkEvent::Ancestor { peer, block, depth } => {
@@ -114,7 +115,7 @@ async fn serve(mut events: NetworkEvents, chain: ChainHandle, network: NetworkHa
                         ImportOutcome::Invalid => AncestorOutcome::Invalid,
                         _ => AncestorOutcome::Ended,
                     };
-                    network.ancestor_imported(peer, &header, depth, outcome);
+                    network.ancestor_imported(peer, &header, depth, outcome).await;
                 });
             }
             // Scripts and tests read this line; it is ready to paste as a --bootnode.
@@ -143,7 +144,7 @@ async fn answer(
         Request::BlocksByHash(hashes) => Response::Blocks(chain.blocks_by_hash(hashes).await?),
         Request::SubmitTransaction(tx) => match chain.submit((*tx).clone()).await? {
             Ok(id) => {
-                network.publish_transaction(*tx);
+                network.publish_transaction(*tx).await;
                 Response::Submitted(Ok(id))
             }
             Err(reason) => {
@@ -212,7 +213,7 @@ async fn validate_lane(
             Verdict::Reject => metrics::Verdict::Rejected,
         };
         metrics.gossip(topic, counted);
-        network.validated(ticket, verdict, effect);
+        network.validated(ticket, verdict, effect).await;
     }
 }
 

@@ -280,11 +280,8 @@ impl GossipLane {
                 Err(reason) => {
                     tracing::debug!(source = %ticket.source, %reason, "undecodable gossip");
                     self.state.rejected.fetch_add(1, Ordering::Relaxed);
-                    self.network.validated(
-                        ticket,
-                        Verdict::Reject,
-                        GossipEffect::Penalise(Offence::InvalidGossip),
-                    );
+                    let penalty = GossipEffect::Penalise(Offence::InvalidGossip);
+                    self.network.validated(ticket, Verdict::Reject, penalty).await;
                 }
             }
         }
@@ -384,54 +381,57 @@ impl NetworkHandle {
     }
 
     /// Answers the inbound request `id`.
-    pub fn respond(&self, id: InboundId, response: Response) {
-        self.send(Command::Respond(id, Box::new(response)));
+    pub async fn respond(&self, id: InboundId, response: Response) {
+        self.deliver(Command::Respond(id, Box::new(response))).await;
+    }
+
+    /// Sends a command the loop must not miss, waiting while its queue is full: the waiting is
+    /// the node's (its answering and validating tasks slow down), never the loop's.
+    async fn deliver(&self, command: Command) {
+        let _ = self.commands.send(command).await;
     }
 
     /// Reports the verdict on a gossiped message.
-    pub fn validated(&self, ticket: GossipTicket, verdict: Verdict, effect: GossipEffect) {
-        self.send(Command::Validated(ticket, verdict, effect));
+    pub async fn validated(&self, ticket: GossipTicket, verdict: Verdict, effect: GossipEffect) {
+        self.deliver(Command::Validated(ticket, verdict, effect)).await;
     }
 
     /// Reports how importing a sync batch from `peer` ended: `head` is the chain's height after
-    /// it, `top` the batch's highest block.
-    pub fn batch_imported(&self, peer: PeerId, end: BatchEnd, head: u64, top: u64) {
-        // Never dropped: sync waits for it (the queue has room for one per batch).
-        let commands = self.commands.clone();
-        let command = Command::BatchImported { peer, end, head, top };
-        if let Err(mpsc::error::TrySendError::Full(command)) = commands.try_send(command) {
-            tokio::spawn(async move {
-                let _ = commands.send(command).await;
-            });
-        }
+    /// it, `top` the batch's highest block. Sync waits for it.
+    pub async fn batch_imported(&self, peer: PeerId, end: BatchEnd, head: u64, top: u64) {
+        self.deliver(Command::BatchImported { peer, end, head, top }).await;
     }
 
     /// Reports what importing a fetched ancestor (the block `header` seals) did.
-    pub fn ancestor_imported(
+    pub async fn ancestor_imported(
         &self,
         peer: PeerId,
         header: &SealedHeader,
         depth: u64,
         outcome: AncestorOutcome,
     ) {
-        self.send(Command::AncestorImported {
+        self.deliver(Command::AncestorImported {
             peer,
             block: header.hash(),
             height: header.header().height,
             parent: header.header().parent_hash,
             depth,
             outcome,
-        });
+        })
+        .await;
     }
 
     /// Gossips a block this node forged.
-    pub fn publish_block(&self, block: Block) {
-        self.send(Command::PublishBlock(Box::new(block)));
+    pub async fn publish_block(&self, block: Block) {
+        // Never dropped: a forged block that is not published forks the chain.
+        self.deliver(Command::PublishBlock(Box::new(block))).await;
     }
 
     /// Gossips a transaction this node admitted (batched with others for a few milliseconds).
-    pub fn publish_transaction(&self, tx: Transaction) {
-        self.send(Command::PublishTransaction(Box::new(tx)));
+    /// Waits while the loop's queue is full: a transaction admitted but never gossiped would
+    /// wait for this node's own slot, so the submitter is slowed down instead.
+    pub async fn publish_transaction(&self, tx: Transaction) {
+        self.deliver(Command::PublishTransaction(Box::new(tx))).await;
     }
 
     /// Asks `peer` something and waits for its answer.

@@ -253,7 +253,7 @@ async fn submit(State(Api { chain, network, .. }): State<Api>, body: Bytes) -> R
         .map_err(|e| bad_request("bad_json", format!("expected {{\"transaction\": \"<hex>\"}}: {e}")))?;
     let tx = decode_submitted(&submission.transaction)?;
     let id = chain.submit(tx.clone()).await.map_err(|_| unavailable())?.map_err(submit_error)?;
-    network.publish_transaction(tx);
+    network.publish_transaction(tx).await;
     Ok(Json(json!({ "id": id })))
 }
 
@@ -290,6 +290,7 @@ async fn submit_batch(
     let mut admitted = chain.submit_many(valid.clone()).await.map_err(|_| unavailable())?.into_iter();
     let mut valid = valid.into_iter();
     let mut accepted = 0;
+    let mut to_publish = Vec::new();
     let results: Vec<Value> = decoded
         .into_iter()
         .map(|decoded| {
@@ -297,7 +298,7 @@ async fn submit_batch(
                 let tx = valid.next().expect("one transaction per decoded entry");
                 let admitted = admitted.next().expect("one result per transaction");
                 let id = admitted.map_err(submit_error)?;
-                network.publish_transaction(tx);
+                to_publish.push(tx);
                 Ok(id)
             });
             match outcome {
@@ -309,6 +310,9 @@ async fn submit_batch(
             }
         })
         .collect();
+    for tx in to_publish {
+        network.publish_transaction(tx).await;
+    }
     Ok(Json(json!({ "accepted": accepted, "results": results })))
 }
 

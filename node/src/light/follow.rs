@@ -142,7 +142,7 @@ impl Follower {
             tokio::select! {
                 Some(command) = inbox.recv() => self.command(command),
                 Some(answer) = answers.recv() => self.answered(answer),
-                Some(gossip) = blocks.next() => self.gossiped(gossip),
+                Some(gossip) = blocks.next() => self.gossiped(gossip).await,
                 event = events.next() => match event {
                     Some(event) => self.event(event),
                     None => return,
@@ -185,15 +185,15 @@ impl Follower {
 
     /// A gossiped block: checked if its parent is known, else a sign that a main node is ahead.
     /// A light peer relays nothing: it cannot validate state.
-    fn gossiped(&mut self, Gossip { ticket, message, .. }: Gossip) {
+    async fn gossiped(&mut self, Gossip { ticket, message, .. }: Gossip) {
         let source = ticket.source;
         let GossipMessage::Block(received) = message else {
-            return self.network.validated(ticket, Verdict::Ignore, GossipEffect::None);
+            return self.network.validated(ticket, Verdict::Ignore, GossipEffect::None).await;
         };
         let Ok(block) = received.into_block(|_, _| None) else {
-            return self.network.validated(ticket, Verdict::Reject, GossipEffect::None);
+            return self.network.validated(ticket, Verdict::Reject, GossipEffect::None).await;
         };
-        self.network.validated(ticket, Verdict::Ignore, GossipEffect::None);
+        self.network.validated(ticket, Verdict::Ignore, GossipEffect::None).await;
         if self.headers.contains_key(&block.header().parent_hash) {
             return self.offer(block, source);
         }

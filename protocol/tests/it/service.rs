@@ -100,7 +100,7 @@ async fn a_request_leaves_as_an_event_and_its_answer_returns_as_a_command() {
         state: None,
         proof: vec![1, 2, 3],
     };
-    main.handle.respond(id, Response::Account(answer.clone()));
+    main.handle.respond(id, Response::Account(answer.clone())).await;
     match tokio::time::timeout(PATIENCE, query).await.unwrap().unwrap().unwrap() {
         Response::Account(got) => assert_eq!(got, answer),
         other => panic!("expected an account, got {other:?}"),

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use eyre::{WrapErr, bail};
 use goodwill_ledger::{Amount, Keypair, Payload, TransactionBody};
+use goodwill_node::api_client::ApiClient;
 use goodwill_testnet::cluster::{Cluster, Options};
 
 fn main() -> eyre::Result<()> {
@@ -102,13 +103,10 @@ fn main() -> eyre::Result<()> {
 /// nodes, until `window` is over; returns how many were accepted.
 fn submit_load(urls: &[String], per_slot: u64, slot_ms: u64, window: Duration) -> eyre::Result<u64> {
     let (dev, dev2) = (Keypair::insecure_dev("dev"), Keypair::insecure_dev("dev2"));
-    let status = goodwill_testnet::cluster::status(&urls[0])?;
-    let chain_id = status["chain_id"].as_str().unwrap_or_default().to_string();
-    let min_fee: u64 = status["min_fee"].as_str().unwrap_or("1000").parse()?;
-    let account: serde_json::Value = ureq::get(&format!("{}/api/v1/accounts/{}", urls[0], dev.address()))
-        .call()?
-        .body_mut()
-        .read_json()?;
+    let nodes: Vec<ApiClient> = urls.iter().map(|url| ApiClient::new(url, Duration::from_secs(10))).collect();
+    let status = nodes[0].status()?;
+    let (chain_id, min_fee) = (status.chain_id, status.min_fee.0);
+    let account = nodes[0].get_ok(&format!("/api/v1/accounts/{}", dev.address()))?;
     let mut nonce = account["nonce"].as_u64().unwrap_or(0);
     let start = Instant::now();
     let mut accepted = 0;
@@ -123,14 +121,8 @@ fn submit_load(urls: &[String], per_slot: u64, slot_ms: u64, window: Duration) -
                 payload: Payload::Transfer { to: dev2.address(), amount: Amount(1) },
             }
             .sign(&dev);
-            let url = &urls[(i as usize) % urls.len()];
-            let body = serde_json::json!({ "transaction": hex::encode(tx.encode()) });
-            let response = ureq::post(&format!("{url}/api/v1/transactions"))
-                .config()
-                .http_status_as_error(false)
-                .build()
-                .send_json(&body)?;
-            if response.status().is_success() {
+            let node = &nodes[(i as usize) % nodes.len()];
+            if node.submit(&tx).is_ok() {
                 nonce += 1;
                 accepted += 1;
             }

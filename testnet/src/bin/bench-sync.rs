@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use eyre::{WrapErr, bail, eyre};
+use goodwill_node::api_client::ApiClient;
 use goodwill_testnet::prebuilt::{self, Options};
 
 struct Running {
@@ -51,9 +52,7 @@ fn start(binary: &std::path::Path, args: &[&std::ffi::OsStr]) -> eyre::Result<Ru
 }
 
 fn height(node: &Running) -> eyre::Result<u64> {
-    let status: serde_json::Value =
-        ureq::get(&format!("{}/api/v1/status", node.url)).call()?.body_mut().read_json()?;
-    status["head"]["height"].as_u64().ok_or_else(|| eyre!("no height in {status}"))
+    Ok(ApiClient::new(&node.url, Duration::from_secs(10)).status()?.head.height)
 }
 
 fn main() -> eyre::Result<()> {
