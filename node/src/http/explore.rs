@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use axum::http::StatusCode;
 use goodwill_ledger::lottery::epoch_of;
 use goodwill_ledger::state::{read_association, read_consensus, read_forger, read_roster};
-use goodwill_ledger::{Address, Block, Chain, Hash, Store, StoreError};
+use goodwill_ledger::{Address, Block, Chain, Hash, Store, StoreError, Transaction, TxLocation};
 use serde_json::{Value, json};
 
 use super::ApiError;
@@ -130,48 +130,97 @@ impl StoredBlock {
     }
 }
 
+/// A page of canonical blocks, read on the chain thread, rendered ([`BlockPage::view`]) off it.
+pub struct BlockPage {
+    head: u64,
+    blocks: Vec<(Block, Vec<goodwill_ledger::Receipt>)>,
+    next_before: Option<u64>,
+}
+
 /// A page of canonical blocks, newest first, strictly below `before` (the head's successor when
 /// not given).
-pub fn blocks<S: Store>(chain: &Chain<S>, before: Option<u64>, limit: u64) -> Result<Value, ApiError> {
+pub fn blocks<S: Store>(chain: &Chain<S>, before: Option<u64>, limit: u64) -> Result<BlockPage, ApiError> {
     let head = chain.head().header().height;
     let top = before.unwrap_or(head + 1).min(head + 1);
     let limit = limit.clamp(1, MAX_BLOCK_PAGE);
     let bottom = top.saturating_sub(limit);
     let store = chain.store();
-    let mut list = Vec::with_capacity((top - bottom) as usize);
+    let mut blocks = Vec::with_capacity((top - bottom) as usize);
     for height in (bottom..top).rev() {
         let Some(block) = canonical_block(chain, BlockId::Height(height))? else { continue };
         let receipts = store.receipts(&block.hash()).map_err(storage)?.unwrap_or_default();
-        list.push(views::block(&block, &receipts, false));
+        blocks.push((block, receipts));
     }
-    Ok(json!({
-        "head": head,
-        "blocks": list,
-        "next_before": if bottom > 0 { json!(bottom) } else { Value::Null },
-    }))
+    Ok(BlockPage { head, blocks, next_before: (bottom > 0).then_some(bottom) })
+}
+
+impl BlockPage {
+    /// The page's view: each block without its transactions.
+    pub fn view(&self) -> Value {
+        let list: Vec<Value> =
+            self.blocks.iter().map(|(block, receipts)| views::block(block, receipts, false)).collect();
+        json!({ "head": self.head, "blocks": list, "next_before": self.next_before })
+    }
+}
+
+/// A transaction as read on the chain thread, rendered ([`FoundTransaction::view`]) off it.
+pub enum FoundTransaction {
+    /// In the pool since a slot.
+    Pending(Transaction, u64),
+    /// In a canonical block, with its receipt.
+    Committed(Transaction, TxLocation, Option<goodwill_ledger::Receipt>),
+}
+
+impl FoundTransaction {
+    /// The transaction's view.
+    pub fn view(&self) -> Value {
+        match self {
+            FoundTransaction::Pending(tx, arrived_slot) => {
+                let mut value = views::transaction(tx);
+                value["status"] = json!("pending");
+                value["arrived_slot"] = json!(arrived_slot);
+                value
+            }
+            FoundTransaction::Committed(tx, location, receipt) => {
+                views::committed(tx, location, receipt.as_ref())
+            }
+        }
+    }
 }
 
 /// A transaction: in the pool, or committed with its block and receipt.
-pub fn transaction<S: Store>(chain: &Chain<S>, pool: &Mempool, id: Hash) -> Result<Value, ApiError> {
+pub fn transaction<S: Store>(
+    chain: &Chain<S>,
+    pool: &Mempool,
+    id: Hash,
+) -> Result<FoundTransaction, ApiError> {
     if let Some((tx, arrived_slot)) = pool.get(&id) {
-        let mut value = views::transaction(tx);
-        value["status"] = json!("pending");
-        value["arrived_slot"] = json!(arrived_slot);
-        return Ok(value);
+        return Ok(FoundTransaction::Pending(tx.clone(), arrived_slot));
     }
     let store = chain.store();
     let location = store
         .transaction_location(&id)
         .map_err(storage)?
         .ok_or_else(|| not_found(format!("no transaction {id} on this node's chain or in its pool")))?;
+    let (tx, receipt) = committed(store, &location)?;
+    Ok(FoundTransaction::Committed(tx, location, receipt))
+}
+
+/// The transaction at `location`, and its receipt.
+fn committed<S: Store>(
+    store: &S,
+    location: &TxLocation,
+) -> Result<(Transaction, Option<goodwill_ledger::Receipt>), ApiError> {
     let block = store.block(&location.block_hash).map_err(storage)?.ok_or_else(|| {
         storage(StoreError::Corrupt(format!("indexed block {} is missing", location.block_hash)))
     })?;
-    let tx = block.transactions.get(location.index as usize).ok_or_else(|| {
-        storage(StoreError::Corrupt(format!("transaction index {} past its block's end", location.index)))
+    let index = location.index as usize;
+    let tx = block.transactions.into_iter().nth(index).ok_or_else(|| {
+        storage(StoreError::Corrupt(format!("transaction index {index} past its block's end")))
     })?;
-    let receipts = store.receipts(&location.block_hash).map_err(storage)?.unwrap_or_default();
-    Ok(views::committed(tx, &location, receipts.get(location.index as usize)))
+    let receipt =
+        store.receipts(&location.block_hash).map_err(storage)?.unwrap_or_default().into_iter().nth(index);
+    Ok((tx, receipt))
 }
 
 /// An account: balance and nonce at the head, and what else the address is.
@@ -192,18 +241,38 @@ pub fn account<S: Store>(chain: &Chain<S>, pool: &Mempool, address: Address) -> 
     }))
 }
 
+/// A page of an account's history, read on the chain thread, rendered ([`HistoryPage::view`]) off
+/// it.
+pub struct HistoryPage {
+    address: Address,
+    transactions: Vec<(Transaction, TxLocation, Option<goodwill_ledger::Receipt>)>,
+    next_cursor: Option<String>,
+}
+
+impl HistoryPage {
+    /// The page's view.
+    pub fn view(&self) -> Value {
+        let list: Vec<Value> = self
+            .transactions
+            .iter()
+            .map(|(tx, location, receipt)| views::committed(tx, location, receipt.as_ref()))
+            .collect();
+        json!({ "address": self.address, "transactions": list, "next_cursor": self.next_cursor })
+    }
+}
+
 /// A page of an account's committed transactions, newest first, before `cursor`.
 pub fn history<S: Store>(
     chain: &Chain<S>,
     address: Address,
     cursor: Option<Cursor>,
     limit: usize,
-) -> Result<Value, ApiError> {
+) -> Result<HistoryPage, ApiError> {
     let store = chain.store();
     let limit = limit.clamp(1, MAX_HISTORY_PAGE);
     let entries = store.history(&address, cursor.map(|c| (c.0, c.1)), limit).map_err(storage)?;
     let mut blocks: HashMap<Hash, (Block, Vec<goodwill_ledger::Receipt>)> = HashMap::new();
-    let mut list = Vec::with_capacity(entries.len());
+    let mut transactions = Vec::with_capacity(entries.len());
     for entry in &entries {
         let location = entry.location;
         let (block, receipts) = match blocks.entry(location.block_hash) {
@@ -219,12 +288,12 @@ pub fn history<S: Store>(
         let Some(tx) = block.transactions.get(location.index as usize) else {
             return Err(storage(StoreError::Corrupt(format!("history entry {} past its block", entry.id))));
         };
-        list.push(views::committed(tx, &location, receipts.get(location.index as usize)));
+        transactions.push((tx.clone(), location, receipts.get(location.index as usize).cloned()));
     }
-    let next = (entries.len() == limit)
+    let next_cursor = (entries.len() == limit)
         .then(|| entries.last().map(|e| Cursor(e.location.height, e.location.index).to_string()))
         .flatten();
-    Ok(json!({ "address": address, "transactions": list, "next_cursor": next }))
+    Ok(HistoryPage { address, transactions, next_cursor })
 }
 
 /// The epoch the head is in.
@@ -412,17 +481,38 @@ pub fn contract_entry<S: Store>(chain: &Chain<S>, address: Address, key: &str) -
     Ok(json!({ "address": address, "key": key, "value": value, "height": height }))
 }
 
+/// The pool's size and its best-paying transactions, copied on the chain thread and rendered
+/// ([`PoolPage::view`]) off it.
+pub struct PoolPage {
+    count: usize,
+    bytes: usize,
+    min_fee: goodwill_ledger::Amount,
+    transactions: Vec<(Transaction, u64)>,
+}
+
 /// The pool: its size and its best-paying transactions.
-pub fn mempool(pool: &Mempool, limit: usize) -> Value {
+pub fn mempool(pool: &Mempool, limit: usize) -> PoolPage {
     let best = pool.best(limit.clamp(1, MAX_POOL_PAGE));
-    json!({
-        "count": pool.len(),
-        "bytes": pool.bytes(),
-        "min_fee": pool.config().min_fee,
-        "transactions": best.into_iter().map(|(tx, arrived_slot)| {
-            let mut value = views::transaction(tx);
-            value["arrived_slot"] = json!(arrived_slot);
-            value
-        }).collect::<Vec<_>>(),
-    })
+    PoolPage {
+        count: pool.len(),
+        bytes: pool.bytes(),
+        min_fee: pool.config().min_fee,
+        transactions: best.into_iter().map(|(tx, arrived_slot)| (tx.clone(), arrived_slot)).collect(),
+    }
+}
+
+impl PoolPage {
+    /// The page's view.
+    pub fn view(&self) -> Value {
+        let transactions: Vec<Value> = self
+            .transactions
+            .iter()
+            .map(|(tx, arrived_slot)| {
+                let mut value = views::transaction(tx);
+                value["arrived_slot"] = json!(arrived_slot);
+                value
+            })
+            .collect();
+        json!({ "count": self.count, "bytes": self.bytes, "min_fee": self.min_fee, "transactions": transactions })
+    }
 }

@@ -341,7 +341,10 @@ async fn blocks(
     State(Api { chain, .. }): State<Api>,
     ApiQuery(q): ApiQuery<BlocksQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    explore(&chain, move |c, _| explore::blocks(c, q.before, q.limit.unwrap_or(20))).await
+    let limit = q.limit.unwrap_or(20);
+    let page =
+        chain.read(move |c, _| explore::blocks(c, q.before, limit)).await.map_err(|_| unavailable())??;
+    Ok(Json(page.view()))
 }
 
 async fn block(
@@ -364,7 +367,9 @@ async fn transaction(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_hash(&id)?;
-    explore(&chain, move |c, pool| explore::transaction(c, pool, id)).await
+    let found =
+        chain.read(move |c, pool| explore::transaction(c, pool, id)).await.map_err(|_| unavailable())??;
+    Ok(Json(found.view()))
 }
 
 async fn account(
@@ -389,7 +394,12 @@ async fn history(
 ) -> Result<Json<Value>, ApiError> {
     let address = parse_address(&address)?;
     let cursor = q.cursor.as_deref().map(str::parse).transpose()?;
-    explore(&chain, move |c, _| explore::history(c, address, cursor, q.limit.unwrap_or(20))).await
+    let limit = q.limit.unwrap_or(20);
+    let page = chain
+        .read(move |c, _| explore::history(c, address, cursor, limit))
+        .await
+        .map_err(|_| unavailable())??;
+    Ok(Json(page.view()))
 }
 
 #[derive(Deserialize)]
@@ -468,5 +478,7 @@ async fn mempool(
     State(Api { chain, .. }): State<Api>,
     ApiQuery(q): ApiQuery<PoolQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    explore(&chain, move |_, pool| Ok(explore::mempool(pool, q.limit.unwrap_or(20)))).await
+    let limit = q.limit.unwrap_or(20);
+    let page = chain.read(move |_, pool| explore::mempool(pool, limit)).await.map_err(|_| unavailable())?;
+    Ok(Json(page.view()))
 }

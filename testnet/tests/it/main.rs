@@ -1,21 +1,21 @@
 //! The testnet crate's integration tests, one binary (one link) for all: each module is one
-//! file of tests, named after what it proves.
+//! file of tests, named after what it proves; they run real `goodwill` processes on 127.0.0.1.
 
+mod a_cluster_comes_up_agrees_and_stops;
+mod a_dev_node_commits_what_users_send;
 mod ancestors;
-mod api;
 mod bench_load;
-mod cli;
 mod common;
 mod contracts;
-mod dev_node;
+mod crashed_stopped_and_partitioned_nodes_heal;
 mod explorer;
 mod hostile_contracts;
+mod late_and_killed_nodes_catch_up;
 mod light;
 mod misbehaving_peer;
 mod netns;
+mod offline_commands_work_as_a_user_runs_them;
 mod partition;
-mod scenario;
-mod sync;
-mod testnet;
-mod three_nodes;
+mod the_api_shows_the_ledger_and_refuses_bad_input;
+mod three_nodes_agree_and_refuse_another_chain;
 mod wallet;
