@@ -7,7 +7,9 @@ use std::collections::HashMap;
 
 use axum::http::StatusCode;
 use goodwill_ledger::lottery::epoch_of;
-use goodwill_ledger::state::{read_association, read_consensus, read_forger, read_roster};
+use goodwill_ledger::state::{
+    AssociationState, ForgerState, Ticket, read_association, read_consensus, read_forger, read_roster,
+};
 use goodwill_ledger::{Address, Block, Chain, Hash, Store, StoreError, Transaction, TxLocation};
 use serde_json::{Value, json};
 
@@ -223,22 +225,55 @@ fn committed<S: Store>(
     Ok((tx, receipt))
 }
 
+/// What a read on the chain thread returns: values, rendered to JSON after, off that thread.
+pub trait Render: Send + 'static {
+    /// The JSON view.
+    fn view(&self) -> Value;
+}
+
 /// An account: balance and nonce at the head, and what else the address is.
-pub fn account<S: Store>(chain: &Chain<S>, pool: &Mempool, address: Address) -> Result<Value, ApiError> {
+pub struct AccountRead {
+    address: Address,
+    account: goodwill_ledger::Account,
+    height: u64,
+    pending: usize,
+    is_forger: bool,
+    is_association: bool,
+}
+
+impl Render for AccountRead {
+    fn view(&self) -> Value {
+        json!({
+            "address": self.address,
+            "balance": self.account.balance,
+            "nonce": self.account.nonce,
+            "height": self.height,
+            "pending_transactions": self.pending,
+            "is_forger": self.is_forger,
+            "is_association": self.is_association,
+        })
+    }
+}
+
+/// An account: balance and nonce at the head, and what else the address is.
+pub fn account<S: Store>(
+    chain: &Chain<S>,
+    pool: &Mempool,
+    address: Address,
+) -> Result<AccountRead, ApiError> {
     let store = chain.store();
     let head = chain.head().header();
     let account = chain.account(&address).map_err(storage)?;
     let forger = read_forger(store, head.height, &address).map_err(storage)?;
     let association = read_association(store, head.height, &address).map_err(storage)?;
-    Ok(json!({
-        "address": address,
-        "balance": account.balance,
-        "nonce": account.nonce,
-        "height": head.height,
-        "pending_transactions": pool.count_from(&address),
-        "is_forger": forger.is_some_and(|f| !f.tickets.is_empty()),
-        "is_association": association.is_some(),
-    }))
+    Ok(AccountRead {
+        address,
+        account,
+        height: head.height,
+        pending: pool.count_from(&address),
+        is_forger: forger.is_some_and(|f| !f.tickets.is_empty()),
+        is_association: association.is_some(),
+    })
 }
 
 /// A page of an account's history, read on the chain thread, rendered ([`HistoryPage::view`]) off
@@ -306,9 +341,63 @@ fn basis_points(part: u128, whole: u128) -> u64 {
     (part * 10_000).checked_div(whole).map_or(0, |bp| bp as u64)
 }
 
+/// A block the lottery's winner forged, for the recent-winners list.
+struct Won {
+    height: u64,
+    slot: u64,
+    forger: Address,
+    rank: u32,
+    hash: Hash,
+}
+
+/// Every forger with its weight and its blocks in a window, and the recent winners.
+pub struct ForgersRead {
+    epoch: u64,
+    total_weight: u128,
+    active_forgers: usize,
+    blocks: u64,
+    first_slot: u64,
+    last_slot: u64,
+    winners: Vec<Won>,
+    /// Each forger: its record, weight share (basis points) and blocks in the window.
+    forgers: Vec<(Address, ForgerState, u64, u64)>,
+}
+
+impl Render for ForgersRead {
+    fn view(&self) -> Value {
+        let list: Vec<Value> = self
+            .forgers
+            .iter()
+            .map(|(address, record, weight_bp, in_window)| {
+                let mut value = views::forger(record, self.epoch);
+                value["address"] = json!(address);
+                value["share_of_weight_basis_points"] = json!(weight_bp);
+                value["blocks_in_window"] = json!(in_window);
+                value["share_of_window_basis_points"] =
+                    json!(basis_points(u128::from(*in_window), u128::from(self.blocks)));
+                value
+            })
+            .collect();
+        let winners: Vec<Value> = self
+            .winners
+            .iter()
+            .map(|w| json!({ "height": w.height, "slot": w.slot, "forger": w.forger, "rank": w.rank, "hash": w.hash }))
+            .collect();
+        let slots = if self.blocks == 0 { 0 } else { self.last_slot - self.first_slot + 1 };
+        json!({
+            "epoch": self.epoch,
+            "total_weight": self.total_weight.to_string(),
+            "active_forgers": self.active_forgers,
+            "window": { "blocks": self.blocks, "first_slot": self.first_slot, "last_slot": self.last_slot, "slots": slots },
+            "forgers": list,
+            "recent_winners": winners,
+        })
+    }
+}
+
 /// Every forger: weight this epoch, and share of the last `window` blocks; and the lottery's
 /// recent winners.
-pub fn forgers<S: Store>(chain: &Chain<S>, window: u64) -> Result<Value, ApiError> {
+pub fn forgers<S: Store>(chain: &Chain<S>, window: u64) -> Result<ForgersRead, ApiError> {
     let store = chain.store();
     let head = chain.head().header();
     let epoch = head_epoch(chain);
@@ -325,47 +414,81 @@ pub fn forgers<S: Store>(chain: &Chain<S>, window: u64) -> Result<Value, ApiErro
         *won.entry(h.forger).or_default() += 1;
         first_slot = h.slot;
         if winners.len() < 20 {
-            winners.push(json!({ "height": h.height, "slot": h.slot, "forger": h.forger, "rank": h.rank, "hash": hash }));
+            winners.push(Won { height: h.height, slot: h.slot, forger: h.forger, rank: h.rank, hash });
         }
     }
     let blocks = if head.height == 0 { 0 } else { window };
-    let mut list = Vec::with_capacity(consensus.forgers.len());
+    let mut forgers = Vec::with_capacity(consensus.forgers.len());
     for address in &consensus.forgers {
         let Some(record) = read_forger(store, head.height, address).map_err(storage)? else { continue };
         let in_window = won.get(address).copied().unwrap_or(0);
-        let mut value = views::forger(&record, epoch);
-        value["address"] = json!(address);
-        value["share_of_weight_basis_points"] =
-            json!(basis_points(roster.weight(address), roster.total_weight()));
-        value["blocks_in_window"] = json!(in_window);
-        value["share_of_window_basis_points"] = json!(basis_points(in_window.into(), blocks.into()));
-        list.push(value);
+        let weight_bp = basis_points(roster.weight(address), roster.total_weight());
+        forgers.push((*address, record, weight_bp, in_window));
     }
-    let slots = if blocks == 0 { 0 } else { head.slot - first_slot + 1 };
-    Ok(json!({
-        "epoch": epoch,
-        "total_weight": roster.total_weight().to_string(),
-        "active_forgers": roster.len(),
-        "window": { "blocks": blocks, "first_slot": first_slot, "last_slot": head.slot, "slots": slots },
-        "forgers": list,
-        "recent_winners": winners,
-    }))
+    Ok(ForgersRead {
+        epoch,
+        total_weight: roster.total_weight(),
+        active_forgers: roster.len(),
+        blocks,
+        first_slot,
+        last_slot: head.slot,
+        winners,
+        forgers,
+    })
+}
+
+/// One forger's record, at an epoch.
+pub struct ForgerRead {
+    address: Address,
+    record: ForgerState,
+    epoch: u64,
+}
+
+impl Render for ForgerRead {
+    fn view(&self) -> Value {
+        let mut value = views::forger(&self.record, self.epoch);
+        value["address"] = json!(self.address);
+        value["epoch"] = json!(self.epoch);
+        value
+    }
 }
 
 /// One forger's record with its tickets.
-pub fn forger<S: Store>(chain: &Chain<S>, address: Address) -> Result<Value, ApiError> {
+pub fn forger<S: Store>(chain: &Chain<S>, address: Address) -> Result<ForgerRead, ApiError> {
     let head = chain.head().header();
     let record = read_forger(chain.store(), head.height, &address)
         .map_err(storage)?
         .ok_or_else(|| not_found(format!("{address} has never held a ticket")))?;
-    let mut value = views::forger(&record, head_epoch(chain));
-    value["address"] = json!(address);
-    value["epoch"] = json!(head_epoch(chain));
-    Ok(value)
+    Ok(ForgerRead { address, record, epoch: head_epoch(chain) })
+}
+
+/// Tickets of every forger at an epoch, each with its status.
+pub struct TicketsRead {
+    epoch: u64,
+    tickets: Vec<(Address, Ticket, &'static str)>,
+}
+
+impl Render for TicketsRead {
+    fn view(&self) -> Value {
+        let list: Vec<Value> = self
+            .tickets
+            .iter()
+            .map(|(address, ticket, state)| {
+                json!({
+                    "forger": address,
+                    "weight": ticket.weight,
+                    "first_epoch": ticket.first_epoch,
+                    "last_epoch": ticket.last_epoch,
+                    "status": state,
+                })
+            })
+            .collect();
+        json!({ "epoch": self.epoch, "tickets": list })
+    }
 }
 
 /// Every ticket of every forger, optionally only those with `status` (active, upcoming, past).
-pub fn tickets<S: Store>(chain: &Chain<S>, status: Option<&str>) -> Result<Value, ApiError> {
+pub fn tickets<S: Store>(chain: &Chain<S>, status: Option<&str>) -> Result<TicketsRead, ApiError> {
     if let Some(status) = status
         && !["active", "upcoming", "past"].contains(&status)
     {
@@ -379,23 +502,17 @@ pub fn tickets<S: Store>(chain: &Chain<S>, status: Option<&str>) -> Result<Value
     let head = chain.head().header();
     let epoch = head_epoch(chain);
     let consensus = read_consensus(store, head.height).map_err(storage)?;
-    let mut list = Vec::new();
+    let mut tickets = Vec::new();
     for address in &consensus.forgers {
         let Some(record) = read_forger(store, head.height, address).map_err(storage)? else { continue };
         for ticket in &record.tickets {
             let state = views::ticket_status(ticket, epoch);
             if status.is_none_or(|s| s == state) {
-                list.push(json!({
-                    "forger": address,
-                    "weight": ticket.weight,
-                    "first_epoch": ticket.first_epoch,
-                    "last_epoch": ticket.last_epoch,
-                    "status": state,
-                }));
+                tickets.push((*address, *ticket, state));
             }
         }
     }
-    Ok(json!({ "epoch": epoch, "tickets": list }))
+    Ok(TicketsRead { epoch, tickets })
 }
 
 /// Support for an association: its voters' share of the active ticket weight.
@@ -403,71 +520,148 @@ fn support(roster: &goodwill_ledger::lottery::Roster, voters: &[Address]) -> u64
     basis_points(voters.iter().map(|v| roster.weight(v)).sum(), roster.total_weight())
 }
 
+/// Associations with their records and support (basis points of the active weight).
+pub struct AssociationsRead {
+    vote_window_epochs: u64,
+    associations: Vec<(Address, AssociationState, u64)>,
+}
+
+fn association_view(address: &Address, record: &AssociationState, support: u64) -> Value {
+    let mut value = views::association(record, support);
+    value["address"] = json!(address);
+    value
+}
+
+impl Render for AssociationsRead {
+    fn view(&self) -> Value {
+        let list: Vec<Value> = self
+            .associations
+            .iter()
+            .map(|(address, record, support)| association_view(address, record, *support))
+            .collect();
+        json!({
+            "eligibility_basis_points": goodwill_ledger::lottery::ELIGIBILITY_PERCENT * 100,
+            "vote_window_epochs": self.vote_window_epochs,
+            "associations": list,
+        })
+    }
+}
+
 /// Every association with its votes, eligibility and donations received.
-pub fn associations<S: Store>(chain: &Chain<S>) -> Result<Value, ApiError> {
+pub fn associations<S: Store>(chain: &Chain<S>) -> Result<AssociationsRead, ApiError> {
     let store = chain.store();
     let head = chain.head().header();
     let consensus = read_consensus(store, head.height).map_err(storage)?;
     let roster = read_roster(store, head.height, head_epoch(chain)).map_err(storage)?;
-    let mut list = Vec::with_capacity(consensus.associations.len());
+    let mut associations = Vec::with_capacity(consensus.associations.len());
     for address in &consensus.associations {
         let Some(record) = read_association(store, head.height, address).map_err(storage)? else { continue };
-        let mut value = views::association(&record, support(&roster, &record.voters));
-        value["address"] = json!(address);
-        list.push(value);
+        let support = support(&roster, &record.voters);
+        associations.push((*address, record, support));
     }
-    Ok(json!({
-        "eligibility_basis_points": goodwill_ledger::lottery::ELIGIBILITY_PERCENT * 100,
-        "vote_window_epochs": chain.spec().params.vote_window_epochs,
-        "associations": list,
-    }))
+    Ok(AssociationsRead { vote_window_epochs: chain.spec().params.vote_window_epochs, associations })
+}
+
+/// One association, with its support.
+pub struct AssociationRead(Address, AssociationState, u64);
+
+impl Render for AssociationRead {
+    fn view(&self) -> Value {
+        association_view(&self.0, &self.1, self.2)
+    }
 }
 
 /// One association.
-pub fn association<S: Store>(chain: &Chain<S>, address: Address) -> Result<Value, ApiError> {
+pub fn association<S: Store>(chain: &Chain<S>, address: Address) -> Result<AssociationRead, ApiError> {
     let store = chain.store();
     let head = chain.head().header();
     let record = read_association(store, head.height, &address)
         .map_err(storage)?
         .ok_or_else(|| not_found(format!("{address} is not a registered association")))?;
     let roster = read_roster(store, head.height, head_epoch(chain)).map_err(storage)?;
-    let mut value = views::association(&record, support(&roster, &record.voters));
-    value["address"] = json!(address);
-    Ok(value)
+    let support = support(&roster, &record.voters);
+    Ok(AssociationRead(address, record, support))
+}
+
+/// The schedule queue at a slot.
+pub struct SchedulesRead {
+    slot: u64,
+    queue: Vec<goodwill_ledger::state::ScheduledPayment>,
+}
+
+impl Render for SchedulesRead {
+    fn view(&self) -> Value {
+        json!({
+            "slot": self.slot,
+            "max_schedules": goodwill_ledger::execute::MAX_SCHEDULES,
+            "schedules": self.queue,
+        })
+    }
 }
 
 /// Every active scheduled payment, in the order payments run.
-pub fn schedules<S: Store>(chain: &Chain<S>) -> Result<Value, ApiError> {
+pub fn schedules<S: Store>(chain: &Chain<S>) -> Result<SchedulesRead, ApiError> {
     let head = chain.head().header();
     let queue = goodwill_ledger::state::read_schedules(chain.store(), head.height).map_err(storage)?;
-    Ok(json!({
-        "slot": head.slot,
-        "max_schedules": goodwill_ledger::execute::MAX_SCHEDULES,
-        "schedules": queue,
-    }))
+    Ok(SchedulesRead { slot: head.slot, queue })
+}
+
+/// A contract's record and balance at a height.
+pub struct ContractRead {
+    address: Address,
+    record: goodwill_ledger::state::ContractRecord,
+    balance: goodwill_ledger::Amount,
+    height: u64,
+}
+
+impl Render for ContractRead {
+    fn view(&self) -> Value {
+        json!({
+            "address": self.address,
+            "creator": self.record.creator,
+            "deployed_height": self.record.deployed_height,
+            "storage_entries": self.record.storage_entries,
+            "balance": self.balance,
+            "code": self.record.code,
+            "height": self.height,
+        })
+    }
 }
 
 /// A deployed contract: its record, balance and code.
-pub fn contract<S: Store>(chain: &Chain<S>, address: Address) -> Result<Value, ApiError> {
+pub fn contract<S: Store>(chain: &Chain<S>, address: Address) -> Result<ContractRead, ApiError> {
     let store = chain.store();
     let height = chain.head().header().height;
     let record = goodwill_ledger::state::read_contract(store, height, &address)
         .map_err(storage)?
         .ok_or_else(|| not_found(format!("no contract at {address}")))?;
     let balance = chain.account(&address).map_err(storage)?.balance;
-    Ok(json!({
-        "address": address,
-        "creator": record.creator,
-        "deployed_height": record.deployed_height,
-        "storage_entries": record.storage_entries,
-        "balance": balance,
-        "code": record.code,
-        "height": height,
-    }))
+    Ok(ContractRead { address, record, balance, height })
+}
+
+/// One storage entry of a contract, as stored (JSON text).
+pub struct EntryRead {
+    address: Address,
+    key: String,
+    value: String,
+    height: u64,
+}
+
+impl EntryRead {
+    /// The entry's view; its stored text must be JSON.
+    pub fn view(&self) -> Result<Value, ApiError> {
+        let value: Value =
+            serde_json::from_str(&self.value).map_err(|e| storage(StoreError::Corrupt(e.to_string())))?;
+        Ok(json!({ "address": self.address, "key": self.key, "value": value, "height": self.height }))
+    }
 }
 
 /// One storage entry of a contract.
-pub fn contract_entry<S: Store>(chain: &Chain<S>, address: Address, key: &str) -> Result<Value, ApiError> {
+pub fn contract_entry<S: Store>(
+    chain: &Chain<S>,
+    address: Address,
+    key: &str,
+) -> Result<EntryRead, ApiError> {
     let store = chain.store();
     let height = chain.head().header().height;
     goodwill_ledger::state::read_contract(store, height, &address)
@@ -476,9 +670,7 @@ pub fn contract_entry<S: Store>(chain: &Chain<S>, address: Address, key: &str) -
     let value = goodwill_ledger::state::read_contract_entry(store, height, &address, key)
         .map_err(storage)?
         .ok_or_else(|| not_found(format!("{address} has no storage entry {key:?}")))?;
-    let value: Value =
-        serde_json::from_str(&value).map_err(|e| storage(StoreError::Corrupt(e.to_string())))?;
-    Ok(json!({ "address": address, "key": key, "value": value, "height": height }))
+    Ok(EntryRead { address, key: key.to_string(), value, height })
 }
 
 /// The pool's size and its best-paying transactions, copied on the chain thread and rendered

@@ -322,12 +322,13 @@ fn parse_address(text: &str) -> Result<Address, ApiError> {
     })
 }
 
-/// Runs an explorer query on the chain thread.
-async fn explore(
+/// Runs an explorer query on the chain thread, and renders what it read off that thread.
+async fn explore<T: explore::Render>(
     chain: &ChainHandle,
-    query: impl FnOnce(&Chain<RocksStore>, &Mempool) -> Result<Value, ApiError> + Send + 'static,
+    query: impl FnOnce(&Chain<RocksStore>, &Mempool) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<Json<Value>, ApiError> {
-    chain.read(query).await.map_err(|_| unavailable())?.map(Json)
+    let read = chain.read(query).await.map_err(|_| unavailable())??;
+    Ok(Json(read.view()))
 }
 
 #[derive(Deserialize)]
@@ -453,7 +454,11 @@ async fn contract_entry(
     ApiPath((address, key)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let address = parse_address(&address)?;
-    explore(&chain, move |c, _| explore::contract_entry(c, address, &key)).await
+    let entry = chain
+        .read(move |c, _| explore::contract_entry(c, address, &key))
+        .await
+        .map_err(|_| unavailable())??;
+    entry.view().map(Json)
 }
 
 async fn associations(State(Api { chain, .. }): State<Api>) -> Result<Json<Value>, ApiError> {
