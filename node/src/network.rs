@@ -100,7 +100,10 @@ async fn serve(mut events: NetworkEvents, chain: ChainHandle, network: NetworkHa
                 tokio::spawn(async move {
                     let top = blocks.iter().map(|b| b.header().height).max().unwrap_or(0);
                     let end = import_batch(&chain, blocks).await;
-                    let head = chain.head().borrow().height;
+                    // Asked, not read from the head watch: the actor publishes the head after it
+                    // replies, so the watch may not show the batch yet; a status asked now is
+                    // answered after it.
+                    let head = chain.status().await.map_or(0, |status| status.head.header().height);
                     network.batch_imported(peer, end, head, top).await;
                 });
             }
