@@ -122,11 +122,6 @@ impl PeerManager {
         self.verified.get(peer).copied()
     }
 
-    /// Verified peers.
-    pub fn verified(&self) -> impl Iterator<Item = (&PeerId, Role)> {
-        self.verified.iter().map(|(peer, role)| (peer, *role))
-    }
-
     /// How many verified peers there are, and how many of them are light.
     pub fn counts(&self) -> (usize, usize) {
         let light = self.verified.values().filter(|role| **role == Role::Light).count();

@@ -559,7 +559,13 @@ pub fn new(
             rejected: AtomicU64::new(0),
         });
         lanes.push(GossipLane { kind, inbox, state: state.clone(), network: handle.clone() });
-        lane_inputs.push(crate::event_loop::LaneInput { kind, topic, sender, state });
+        lane_inputs.push(crate::event_loop::LaneInput {
+            kind,
+            topic_hash: topic.hash(),
+            topic,
+            sender,
+            state,
+        });
     }
     let event_loop = EventLoop::new(crate::event_loop::Parts {
         swarm,

@@ -81,8 +81,10 @@ pub(super) struct Follower {
     liars: HashSet<PeerId>,
     /// Who waits for a header to be accepted.
     waiters: HashMap<Hash, Vec<oneshot::Sender<Option<SealedHeader>>>>,
-    /// Blocks waiting to be checked, by height, with the peer that sent them.
-    waiting: BTreeMap<(u64, Hash), (Block, PeerId)>,
+    /// Blocks waiting to be checked, by height, with the peer that sent them and their size.
+    waiting: BTreeMap<(u64, Hash), (Block, PeerId, usize)>,
+    /// The sum of those sizes: kept, not recounted, since a block's size costs an encoding.
+    waiting_bytes: usize,
     /// Verified lottery inputs after a block, by its hash.
     lottery: HashMap<Hash, Arc<LotteryState>>,
     lottery_order: VecDeque<Hash>,
@@ -119,6 +121,7 @@ impl Follower {
             liars: HashSet::new(),
             waiters: HashMap::new(),
             waiting: BTreeMap::new(),
+            waiting_bytes: 0,
             lottery: HashMap::new(),
             lottery_order: VecDeque::new(),
             lottery_asked: HashSet::new(),
@@ -240,13 +243,15 @@ impl Follower {
     /// Queues `block` (sent by `from`) for checking, and checks what can be checked.
     fn offer(&mut self, block: Block, from: PeerId) {
         let key = (block.header().height, block.hash());
-        let waiting_bytes: usize = self.waiting.values().map(|(b, _)| b.encoded_len()).sum();
-        let full =
-            self.waiting.len() >= MAX_WAITING || waiting_bytes + block.encoded_len() > MAX_WAITING_BYTES;
-        if self.headers.contains_key(&key.1) || full {
+        if self.headers.contains_key(&key.1) || self.waiting.contains_key(&key) {
             return;
         }
-        self.waiting.insert(key, (block, from));
+        let size = block.encoded_len();
+        if self.waiting.len() >= MAX_WAITING || self.waiting_bytes + size > MAX_WAITING_BYTES {
+            return;
+        }
+        self.waiting_bytes += size;
+        self.waiting.insert(key, (block, from, size));
         self.process();
     }
 
@@ -255,7 +260,15 @@ impl Follower {
     /// is asked for. Blocks far below the best header are dropped.
     fn process(&mut self) {
         let floor = self.best_height().saturating_sub(64);
-        self.waiting.retain(|(height, _), _| *height > floor);
+        let mut freed = 0;
+        self.waiting.retain(|(height, _), (_, _, size)| {
+            let keep = *height > floor;
+            if !keep {
+                freed += *size;
+            }
+            keep
+        });
+        self.waiting_bytes -= freed;
         // Callers that gave up (their HTTP request timed out) wait no longer.
         self.waiters.retain(|_, senders| {
             senders.retain(|sender| !sender.is_closed());
@@ -265,14 +278,16 @@ impl Follower {
             let mut accepted_any = false;
             let keys: Vec<(u64, Hash)> = self.waiting.keys().copied().collect();
             for key in keys {
-                let Some((block, from)) = self.waiting.get(&key).cloned() else { continue };
-                let parent_hash = block.header().parent_hash;
+                // Looked at in place: only a block that can be checked now leaves the queue.
+                let Some((block, from, _)) = self.waiting.get(&key) else { continue };
+                let (parent_hash, from) = (block.header().parent_hash, *from);
                 let Some(parent) = self.headers.get(&parent_hash).cloned() else { continue };
                 let Some(lottery) = self.lottery.get(&parent_hash).cloned() else {
                     self.ask_lottery(parent_hash, from);
                     continue;
                 };
-                self.waiting.remove(&key);
+                let Some((block, _, size)) = self.waiting.remove(&key) else { continue };
+                self.waiting_bytes -= size;
                 let checked = check_header(&self.spec, &self.genesis, &parent.header, &block)
                     .map_err(|e| e.to_string())
                     .and_then(|()| lottery.check(&self.spec, block.header()));

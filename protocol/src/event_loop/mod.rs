@@ -54,6 +54,8 @@ const MAX_PENDING_QUERIES: usize = 256;
 pub(crate) struct LaneInput {
     pub(crate) kind: GossipKind,
     pub(crate) topic: gossipsub::IdentTopic,
+    /// The topic's hash, computed once: every gossiped message is matched against it.
+    pub(crate) topic_hash: gossipsub::TopicHash,
     pub(crate) sender: mpsc::Sender<RawGossip>,
     pub(crate) state: Arc<LaneState>,
 }
@@ -386,7 +388,7 @@ impl EventLoop {
 
     /// Queues a gossiped message on its kind's lane, or ignores it if the lane is full.
     fn gossip(&mut self, source: PeerId, id: gossipsub::MessageId, message: gossipsub::Message) {
-        let Some(lane) = self.lanes.iter().find(|lane| lane.topic.hash() == message.topic) else {
+        let Some(lane) = self.lanes.iter().find(|lane| lane.topic_hash == message.topic) else {
             self.report(&id, &source, Verdict::Reject);
             return;
         };
