@@ -47,7 +47,7 @@ fn block_import(c: &mut Criterion) {
     let mut generator = ChainGenerator::new(ACCOUNTS, 1);
     let transactions = generator.transfers(BLOCK_TRANSACTIONS);
     let block = generator.next_block_with(transactions);
-    let spec = testkit::spec(ACCOUNTS);
+    let spec = testkit::spec_funding(ACCOUNTS);
     let mut group = c.benchmark_group("block");
     group.sample_size(10);
     group.throughput(Throughput::Elements(BLOCK_TRANSACTIONS as u64));

@@ -4,14 +4,15 @@
 use jmt::storage::TreeReader;
 
 use crate::execute::{
-    AppliedBlock, ApplyError, BlockBuilder, BlockError, Receipt, apply_block, apply_block_with,
-    check_contents,
+    AppliedBlock, ApplyError, BlockBuilder, BlockError, Executor, Receipt, apply_block, apply_block_with,
+    check_contents, check_header,
 };
 use crate::spec::SpecError;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::codec::{encode_association, encode_consensus, encode_forger};
-use crate::lottery::{ForkChoiceKey, epoch_seed};
+use crate::lottery::{ForkChoiceKey, epoch_of, epoch_seed};
+use crate::side_pool::SidePool;
 use crate::state::{
     AssociationState, BranchReader, ConsensusState, EmptyTree, ForgerState, Ticket, account_values,
     association_key, consensus_key, forger_key, update_state,
@@ -55,6 +56,16 @@ pub enum ChainError {
         /// The head's height.
         head: u64,
     },
+    /// A block off the canonical chain whose forger nothing here shows entitled: its parent is
+    /// unknown, or it is in a later epoch of its fork than this node can draw, and its forger
+    /// holds no ticket for its epoch. No rule is shown broken; the block is not kept.
+    #[error("block {hash} is not kept aside: its forger {forger} holds no ticket for its epoch here")]
+    Unproven {
+        /// The block.
+        hash: Hash,
+        /// Its forger.
+        forger: Address,
+    },
     /// A block forking deeper than the chain will reorganise.
     #[error("block at height {height} forks more than {MAX_REORG_DEPTH} blocks below the head at {head}")]
     TooDeep {
@@ -67,8 +78,6 @@ pub enum ChainError {
 
 /// Deepest reorganisation a chain performs: a fork from further below the head is refused.
 pub const MAX_REORG_DEPTH: u64 = 64;
-/// Most blocks kept off the canonical chain (forks and blocks whose parent has not arrived).
-pub const MAX_SIDE_BLOCKS: usize = 512;
 
 /// An account at a head, provable to a peer that knows only that head's header.
 #[derive(Debug, Clone)]
@@ -179,8 +188,8 @@ pub struct Chain<S: Store> {
     spec: ChainSpec,
     genesis: Hash,
     head: SealedHeader,
-    /// Blocks off the canonical chain, bounded by [`MAX_SIDE_BLOCKS`].
-    side: HashMap<Hash, Block>,
+    /// Blocks off the canonical chain, bounded in count and bytes.
+    side: SidePool,
 }
 
 impl<S: Store> Chain<S> {
@@ -198,7 +207,7 @@ impl<S: Store> Chain<S> {
             Some(_) => {}
         }
         let head = store.head_header()?.ok_or(ChainError::Empty)?;
-        Ok(Chain { store, spec, genesis: genesis_hash, head, side: HashMap::new() })
+        Ok(Chain { store, spec, genesis: genesis_hash, head, side: SidePool::default() })
     }
 
     /// Opens the chain a store already holds, with the spec stored at genesis.
@@ -210,7 +219,7 @@ impl<S: Store> Chain<S> {
 
     /// Whether the block `hash` is stored or kept aside.
     pub fn knows(&self, hash: &Hash) -> Result<bool, StoreError> {
-        Ok(self.side.contains_key(hash) || self.store.header(hash)?.is_some())
+        Ok(self.side.contains(hash) || self.store.header(hash)?.is_some())
     }
 
     /// The head block's header.
@@ -267,7 +276,7 @@ impl<S: Store> Chain<S> {
     ) -> Result<Imported, ChainError> {
         let hash = block.hash();
         let height = block.header().height;
-        if self.side.contains_key(&hash) || self.store.canonical_hash(height)? == Some(hash) {
+        if self.side.contains(&hash) || self.store.canonical_hash(height)? == Some(hash) {
             return Ok(Imported::Known);
         }
         let head_height = self.head.header().height;
@@ -292,9 +301,7 @@ impl<S: Store> Chain<S> {
         if height > head_height.saturating_add(MAX_REORG_DEPTH) {
             return Err(ChainError::TooFarAhead { height, head: head_height });
         }
-        // Everything a block proves about itself is checked before it is kept: a body that does
-        // not match its header must not occupy the header's hash.
-        check_contents(&self.spec, &self.genesis, &block)?;
+        self.admit_aside(&block)?;
         self.keep_aside(block);
         let outcome = self.try_branches_through(hash)?;
         if outcome == Imported::Side {
@@ -313,21 +320,68 @@ impl<S: Store> Chain<S> {
         })
     }
 
-    /// Keeps a block aside; when the pool is full, the block farthest from the head's height
-    /// goes first (stale forks below, speculative blocks above).
-    fn keep_aside(&mut self, block: Block) {
-        if self.side.len() >= MAX_SIDE_BLOCKS {
-            let head = self.head.header().height;
-            let farthest = self
-                .side
-                .iter()
-                .max_by_key(|(hash, b)| (b.header().height.abs_diff(head), **hash))
-                .map(|(hash, _)| *hash);
-            if let Some(farthest) = farthest {
-                self.side.remove(&farthest);
+    /// What a block must show before it is kept aside, where nothing applies it yet.
+    ///
+    /// Everything it proves about itself: a body that does not match its header must not occupy
+    /// the header's hash. And that its forger may sign it: if its fork leaves the canonical chain
+    /// at its parent, or in its own epoch, the draw is exactly the one its branch makes (the
+    /// epoch's roster and seed are fixed before the epoch starts), and a forger that did not win
+    /// it is shown to break the rules. In a later epoch of a fork, or without its parent, the
+    /// draw is unknown here; the forger must at least hold a ticket for the block's epoch, so
+    /// that junk costs a ticket and, signed twice for a slot, forfeits it.
+    fn admit_aside(&self, block: &Block) -> Result<(), ChainError> {
+        check_contents(&self.spec, &self.genesis, block)?;
+        let header = block.header();
+        let mut parent = header.parent_hash;
+        let mut steps = 0u64;
+        let fork = loop {
+            if let Some(side) = self.side.get(&parent) {
+                steps += 1;
+                if steps > MAX_REORG_DEPTH {
+                    break None;
+                }
+                parent = side.header().parent_hash;
+                continue;
             }
+            match self.store.header(&parent)? {
+                Some(known) if self.store.canonical_hash(known.header().height)? == Some(parent) => {
+                    break Some(known);
+                }
+                _ => break None,
+            }
+        };
+        let slots_per_epoch = self.spec.params.slots_per_epoch;
+        let epoch = epoch_of(header.slot, slots_per_epoch);
+        let version = fork.as_ref().map_or(self.head.header().height, |fork| fork.header().height);
+        let mut executor = Executor::new(&self.store, &self.spec, self.genesis, version, header.slot);
+        let exact = fork
+            .as_ref()
+            .is_some_and(|fork| steps == 0 || epoch_of(fork.header().slot, slots_per_epoch) == epoch)
+            && header.slot > fork.as_ref().map_or(0, |fork| fork.header().slot);
+        if let (0, Some(parent)) = (steps, &fork) {
+            // A fork from the canonical chain at this very parent: every rule of the header
+            // against its parent holds, or the block is refused here.
+            check_header(&self.spec, &self.genesis, parent, block)?;
         }
-        self.side.insert(block.hash(), block);
+        if exact {
+            if !executor.entitled(header)? {
+                return Err(BlockError::NotEntitled {
+                    forger: header.forger,
+                    slot: header.slot,
+                    rank: header.rank,
+                }
+                .into());
+            }
+        } else if !executor.holds_ticket(&header.forger)? {
+            return Err(ChainError::Unproven { hash: block.hash(), forger: header.forger });
+        }
+        Ok(())
+    }
+
+    /// Keeps a block aside; when the pool is full, the blocks farthest from the head's height go
+    /// first (stale forks below, speculative blocks above).
+    fn keep_aside(&mut self, block: Block) {
+        self.side.insert(block, self.head.header().height);
     }
 
     /// Side blocks whose parent is the head may now extend or beat it. Returns the blocks that
@@ -363,42 +417,51 @@ impl<S: Store> Chain<S> {
     }
 
     /// Tries, as new heads, the side-pool leaves that descend from `from` (itself included),
-    /// best candidates first, and switches to the first that beats the current chain.
+    /// best candidates first, and switches to the first that beats the current chain. A
+    /// descendant found invalid is dropped and the search goes on without it: a bad child never
+    /// makes its parent invalid. The error returned is `from`'s own (or its ancestors').
     fn try_branches_through(&mut self, from: Hash) -> Result<Imported, ChainError> {
-        let mut children: HashMap<Hash, Vec<Hash>> = HashMap::new();
-        for (hash, block) in &self.side {
-            children.entry(block.header().parent_hash).or_default().push(*hash);
-        }
-        let mut leaves = Vec::new();
-        let mut stack = vec![from];
-        while let Some(hash) = stack.pop() {
-            match children.get(&hash) {
-                Some(kids) => stack.extend(kids),
-                None => leaves.push(hash),
+        loop {
+            let mut children: HashMap<Hash, Vec<Hash>> = HashMap::new();
+            for (hash, block) in self.side.iter() {
+                children.entry(block.header().parent_hash).or_default().push(*hash);
             }
-        }
-        leaves.sort_by_key(|hash| {
-            (std::cmp::Reverse(self.side.get(hash).map_or(0, |b| b.header().height)), *hash)
-        });
-        let mut first_error = None;
-        for leaf in leaves {
-            match self.try_reorganize(leaf) {
-                Ok(Imported::Side) => {}
-                Ok(outcome) => return Ok(outcome),
-                Err(ChainError::Invalid(error)) => {
-                    first_error.get_or_insert(error);
+            let mut leaves = Vec::new();
+            let mut stack = vec![from];
+            while let Some(hash) = stack.pop() {
+                match children.get(&hash) {
+                    Some(kids) => stack.extend(kids),
+                    None => leaves.push(hash),
                 }
-                Err(error) => return Err(error),
             }
-        }
-        match first_error {
-            Some(error) => Err(ChainError::Invalid(error)),
-            None => Ok(Imported::Side),
+            leaves.sort_by_key(|hash| {
+                (std::cmp::Reverse(self.side.get(hash).map_or(0, |b| b.header().height)), *hash)
+            });
+            let mut dropped_a_descendant = false;
+            for leaf in leaves {
+                match self.try_reorganize(leaf) {
+                    Ok(Imported::Side) => {}
+                    Ok(outcome) => return Ok(outcome),
+                    Err(ChainError::Invalid(error)) if self.side.contains(&from) => {
+                        // A descendant broke a rule (it and its own descendants are gone): try
+                        // the branches again without it.
+                        tracing::debug!(%error, "dropped an invalid descendant of a side block");
+                        dropped_a_descendant = true;
+                        break;
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            if !dropped_a_descendant {
+                return Ok(Imported::Side);
+            }
         }
     }
 
     /// Switches to the branch ending at side block `tip` if it connects to the canonical chain
-    /// and beats it under fork choice. Invalid branch blocks are dropped from the side pool.
+    /// and beats it under fork choice. Fork choice is decided from headers; the replaced blocks
+    /// are read only for a switch. Invalid branch blocks are dropped from the side pool, with
+    /// their descendants on the branch.
     fn try_reorganize(&mut self, tip: Hash) -> Result<Imported, ChainError> {
         let mut branch = Vec::new();
         let mut cursor = tip;
@@ -423,23 +486,24 @@ impl<S: Store> Chain<S> {
         if depth > MAX_REORG_DEPTH {
             return Ok(Imported::Side);
         }
-        let mut replaced = Vec::with_capacity(depth as usize);
+        let mut replaced_hashes = Vec::with_capacity(depth as usize);
         let mut replaced_ranks = 0u64;
         for height in ancestor_height + 1..=head_height {
             let hash = self
                 .store
                 .canonical_hash(height)?
                 .ok_or_else(|| StoreError::Corrupt(format!("no block at {height}")))?;
-            let block = self
+            let header = self
                 .store
-                .block(&hash)?
-                .ok_or_else(|| StoreError::Corrupt(format!("block {hash} is missing")))?;
-            replaced_ranks += u64::from(block.header().rank);
-            replaced.push(block);
+                .header(&hash)?
+                .ok_or_else(|| StoreError::Corrupt(format!("block {hash} has no header")))?;
+            replaced_ranks += u64::from(header.header().rank);
+            replaced_hashes.push(hash);
         }
         let current_sum = self.store.rank_sum()?;
-        let branch_ranks: u64 = branch.iter().map(|h| u64::from(self.side[h].header().rank)).sum();
-        let tip_height = self.side[&tip].header().height;
+        let branch_ranks: u64 =
+            branch.iter().filter_map(|h| self.side.get(h)).map(|b| u64::from(b.header().rank)).sum();
+        let tip_height = self.side.get(&tip).map_or(0, |b| b.header().height);
         let candidate = ForkChoiceKey {
             height: tip_height,
             rank_sum: current_sum.checked_sub(replaced_ranks).ok_or_else(|| {
@@ -456,7 +520,7 @@ impl<S: Store> Chain<S> {
             let mut reader = BranchReader::new(&self.store, ancestor_height);
             let mut parent = ancestor.clone();
             for (index, hash) in branch.iter().enumerate() {
-                let block = self.side[hash].clone();
+                let Some(block) = self.side.get(hash).cloned() else { return Ok(Imported::Side) };
                 match apply_block(&reader, &self.spec, &self.genesis, &parent, block) {
                     Ok(done) => {
                         reader.add(&done.state);
@@ -472,6 +536,14 @@ impl<S: Store> Chain<S> {
                     Err(ApplyError::Store(error)) => return Err(error.into()),
                 }
             }
+        }
+        let mut replaced = Vec::with_capacity(replaced_hashes.len());
+        for hash in &replaced_hashes {
+            let block = self
+                .store
+                .block(hash)?
+                .ok_or_else(|| StoreError::Corrupt(format!("block {hash} is missing")))?;
+            replaced.push(block);
         }
         let new_head = parent_of_last(&applied).unwrap_or_else(|| ancestor.clone());
         self.store.reorganize(&ancestor, applied)?;
@@ -498,13 +570,8 @@ impl<S: Store> Chain<S> {
 
     /// The ranks at which each of `forgers` may sign `slot` on top of the head (one roster read).
     pub fn ranks(&self, slot: u64, forgers: &[Address]) -> Result<Vec<Option<u32>>, StoreError> {
-        let mut executor = crate::execute::Executor::new(
-            &self.store,
-            &self.spec,
-            self.genesis,
-            self.head.header().height,
-            slot,
-        );
+        let mut executor =
+            Executor::new(&self.store, &self.spec, self.genesis, self.head.header().height, slot);
         forgers.iter().map(|forger| executor.rank_of(slot, forger)).collect()
     }
 

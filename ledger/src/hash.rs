@@ -10,6 +10,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub const TX_DOMAIN: &[u8] = b"goodwill/tx/v1";
 /// Domain tag of a block header's signing message and hash.
 pub const BLOCK_DOMAIN: &[u8] = b"goodwill/block/v1";
+/// Domain tag of a leaf of the transactions tree: a transaction's id and its signature.
+pub const TX_LEAF_DOMAIN: &[u8] = b"goodwill/tx-leaf/v1";
 /// Domain tag of an account's key in the state tree.
 pub const ACCOUNT_KEY_DOMAIN: &[u8] = b"goodwill/account/v1";
 /// Prefix byte of an inner node of the transactions tree (leaves are transaction ids).
@@ -130,9 +132,20 @@ impl rs_merkle::Hasher for TxTreeHasher {
     }
 }
 
-/// Merkle root of a block's transaction ids, in block order; [`Hash::ZERO`] when there are none.
-pub fn transactions_root(ids: &[Hash]) -> Hash {
-    let leaves: Vec<[u8; 32]> = ids.iter().map(|id| id.0).collect();
+/// A transaction's leaf in its block's transactions tree: its id and its signature, so that a
+/// block's hash commits to the signatures it carries as well as to the bodies (a copy of a block
+/// with one signature swapped is another block, not a second body for the same hash).
+pub fn transaction_leaf(id: &Hash, signature: &[u8; 64]) -> Hash {
+    let mut data = [0u8; 96];
+    data[..32].copy_from_slice(id.as_bytes());
+    data[32..].copy_from_slice(signature);
+    Hash::tagged(TX_LEAF_DOMAIN, &data)
+}
+
+/// Merkle root of a block's transaction leaves ([`transaction_leaf`]), in block order;
+/// [`Hash::ZERO`] when there are none.
+pub fn transactions_root(leaves: &[Hash]) -> Hash {
+    let leaves: Vec<[u8; 32]> = leaves.iter().map(|leaf| leaf.0).collect();
     rs_merkle::MerkleTree::<TxTreeHasher>::from_leaves(&leaves).root().map_or(Hash::ZERO, Hash)
 }
 
@@ -154,7 +167,7 @@ mod tests {
     }
 
     #[test]
-    fn transactions_root_depends_on_every_id_and_order() {
+    fn transactions_root_depends_on_every_leaf_and_order() {
         let ids: Vec<Hash> = (0u8..5).map(|i| Hash::tagged(b"t", &[i])).collect();
         let root = transactions_root(&ids);
         let mut swapped = ids.clone();

@@ -26,7 +26,7 @@
 //!     fee: spec.params.min_fee,
 //!     payload: Payload::Transfer { to: dev2.address(), amount: Amount(5) },
 //! }
-//! .sign(&dev);
+//! .sign(&dev, &chain.genesis_hash());
 //!
 //! // The dev key is also the dev chain's only forger, so it wins slot 1 at rank 0.
 //! let mut builder = chain.builder(&dev, 1, spec.slot_start_ms(1).unwrap()).unwrap();
@@ -47,6 +47,7 @@ mod hash;
 mod keys;
 pub mod lottery;
 pub mod proof;
+mod side_pool;
 pub mod signature;
 pub mod spec;
 pub mod state;
@@ -61,8 +62,11 @@ pub use block::{Block, Header, ReceivedBlock, SealedHeader};
 pub use chain::{AccountProof, Chain, ChainError, Imported, genesis};
 pub use codec::DecodeError;
 pub use execute::{AppliedBlock, ApplyError, BlockBuilder, BlockError, ContractReceipt, Receipt, TxError};
-pub use hash::{BLOCK_DOMAIN, Hash, ParseHashError, TX_DOMAIN, transactions_root};
+pub use hash::{
+    BLOCK_DOMAIN, Hash, ParseHashError, TX_DOMAIN, TX_LEAF_DOMAIN, transaction_leaf, transactions_root,
+};
 pub use keys::{KeyError, Keypair};
+pub use side_pool::{MAX_SIDE_BLOCKS, MAX_SIDE_BYTES};
 pub use spec::{
     ChainParams, ChainSpec, GenesisAssociation, GenesisBalance, GenesisForger, PoolParams, SpecError,
 };

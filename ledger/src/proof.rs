@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn the_lottery_state_proves_who_may_sign_the_next_block() {
-        let spec = testkit::spec(4);
+        let spec = testkit::spec();
         let mut chain = Chain::open(MemoryStore::new(), spec.clone()).unwrap();
         let mut generator = ChainGenerator::new(4, 1);
         for _ in 0..3 {
@@ -247,7 +247,7 @@ mod tests {
 
     #[test]
     fn proofs_of_present_and_absent_accounts_verify_and_lies_do_not() {
-        let spec = testkit::spec(4);
+        let spec = testkit::spec();
         let mut chain = Chain::open(MemoryStore::new(), spec).unwrap();
         let mut generator = ChainGenerator::new(4, 1);
         let (alice, bob) = (testkit::account(0), testkit::account(1));

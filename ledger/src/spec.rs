@@ -86,6 +86,23 @@ pub struct ChainParams {
     /// chains made before the field existed keep their genesis hash.
     #[serde(default = "default_max_block_gas", skip_serializing_if = "is_default_max_block_gas")]
     pub max_block_gas: u64,
+    /// Smallest fee of an association's registration: every registration is a record forgers
+    /// must consider and that stays in the state while its vote is open, so making one costs
+    /// far more than a transfer. Left out of the JSON when it has the default value, as
+    /// `max_block_gas` is.
+    #[serde(
+        default = "default_min_registration_fee",
+        skip_serializing_if = "is_default_min_registration_fee"
+    )]
+    pub min_registration_fee: Amount,
+}
+
+fn default_min_registration_fee() -> Amount {
+    ChainParams::default().min_registration_fee
+}
+
+fn is_default_min_registration_fee(fee: &Amount) -> bool {
+    *fee == default_min_registration_fee()
 }
 
 fn default_max_block_gas() -> u64 {
@@ -166,6 +183,19 @@ const SPEC_DOMAIN: &[u8] = b"goodwill/chain-spec/v1";
 /// before genesis are slot 0; a zero duration, which no valid spec has, is read as 1 ms).
 pub fn slot_at(genesis_time_ms: u64, slot_duration_ms: u64, time_ms: u64) -> u64 {
     time_ms.saturating_sub(genesis_time_ms) / slot_duration_ms.max(1)
+}
+
+/// How far ahead of a node's clock a block's timestamp may be and the block still be imported
+/// or relayed: clocks of honest nodes disagree by this much at most (NTP keeps them within tens
+/// of milliseconds; a second leaves room for a machine without it). A block stamped later than
+/// that is refused on every path (gossip, sync, ancestor fetch, light peer) until the clock
+/// reaches it, so that a forger cannot take future slots from the honest ones (docs/security.md).
+pub const MAX_CLOCK_DRIFT_MS: u64 = 1_000;
+
+/// Whether a block stamped `timestamp_ms` is ahead of the clock reading `now_ms` by more than
+/// [`MAX_CLOCK_DRIFT_MS`].
+pub fn from_the_future(timestamp_ms: u64, now_ms: u64) -> bool {
+    timestamp_ms > now_ms.saturating_add(MAX_CLOCK_DRIFT_MS)
 }
 
 impl ChainSpec {
@@ -350,6 +380,7 @@ impl Default for ChainParams {
             max_ticket_epochs: 10_000,
             vote_window_epochs: 100,
             max_block_gas: 4 * crate::contract::MAX_TRANSACTION_GAS,
+            min_registration_fee: Amount::coins(100),
         }
     }
 }

@@ -3,14 +3,18 @@
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+use std::sync::OnceLock;
+
 use crate::lottery::rank_offset_ms;
 use crate::{
-    Amount, Block, Chain, ChainParams, ChainSpec, GenesisAssociation, GenesisBalance, GenesisForger, Keypair,
-    MemoryStore, Payload, Transaction, TransactionBody,
+    Amount, Block, Chain, ChainParams, ChainSpec, GenesisAssociation, GenesisBalance, GenesisForger, Hash,
+    Keypair, MemoryStore, Payload, Transaction, TransactionBody,
 };
 
 /// Chain id of test chains.
 pub const CHAIN_ID: &str = "goodwill-test";
+/// Accounts funded at genesis: `account(0)` to `account(FUNDED_ACCOUNTS - 1)`.
+pub const FUNDED_ACCOUNTS: usize = 64;
 
 /// The forger of test chains.
 pub fn forger() -> Keypair {
@@ -34,9 +38,15 @@ pub fn slot_time(spec: &ChainSpec, slot: u64, rank: u32) -> u64 {
         + rank_offset_ms(params.slot_duration_ms, params.fallback_ranks, rank)
 }
 
-/// A spec with `accounts` funded accounts, one forger and one association; slot 0 starts at
-/// time 0.
-pub fn spec(accounts: usize) -> ChainSpec {
+/// The test chain's spec: [`FUNDED_ACCOUNTS`] funded accounts, one forger and one association;
+/// slot 0 starts at time 0.
+pub fn spec() -> ChainSpec {
+    spec_funding(FUNDED_ACCOUNTS)
+}
+
+/// The test chain's spec with `accounts` funded accounts (another genesis unless it is
+/// [`FUNDED_ACCOUNTS`]): for benchmarks that need many senders.
+pub fn spec_funding(accounts: usize) -> ChainSpec {
     ChainSpec {
         name: "test".into(),
         chain_id: CHAIN_ID.into(),
@@ -55,8 +65,26 @@ pub fn spec(accounts: usize) -> ChainSpec {
     }
 }
 
-/// A signed transfer.
+/// The test chain's genesis hash, which its transactions are signed for.
+pub fn genesis_hash() -> Hash {
+    static GENESIS: OnceLock<Hash> = OnceLock::new();
+    *GENESIS.get_or_init(|| crate::genesis(&spec()).expect("the test spec is valid").block.hash())
+}
+
+/// A signed transfer on the test chain.
 pub fn transfer(from: &Keypair, to: &Keypair, nonce: u64, amount: u64, fee: u64) -> Transaction {
+    transfer_on(&genesis_hash(), from, to, nonce, amount, fee)
+}
+
+/// A signed transfer on the chain whose genesis hash is `genesis`.
+fn transfer_on(
+    genesis: &Hash,
+    from: &Keypair,
+    to: &Keypair,
+    nonce: u64,
+    amount: u64,
+    fee: u64,
+) -> Transaction {
     TransactionBody {
         chain_id: CHAIN_ID.into(),
         sender: from.address(),
@@ -64,7 +92,7 @@ pub fn transfer(from: &Keypair, to: &Keypair, nonce: u64, amount: u64, fee: u64)
         fee: Amount(fee),
         payload: Payload::Transfer { to: to.address(), amount: Amount(amount) },
     }
-    .sign(from)
+    .sign(from, genesis)
 }
 
 /// Builds a valid chain of random transfers on a memory store, block by block.
@@ -78,9 +106,11 @@ pub struct ChainGenerator {
 }
 
 impl ChainGenerator {
-    /// A generator over `accounts` accounts, seeded.
+    /// A generator of transfers among `accounts` funded accounts, seeded: on the test chain
+    /// ([`spec`]) for up to [`FUNDED_ACCOUNTS`], on one funding more otherwise.
     pub fn new(accounts: usize, seed: u64) -> ChainGenerator {
-        let chain = Chain::open(MemoryStore::new(), spec(accounts)).expect("test spec is valid");
+        let spec = spec_funding(accounts.max(FUNDED_ACCOUNTS));
+        let chain = Chain::open(MemoryStore::new(), spec).expect("test spec is valid");
         ChainGenerator {
             chain,
             keys: (0..accounts).map(account).collect(),
@@ -92,13 +122,15 @@ impl ChainGenerator {
 
     /// Signs `count` random transfers between the accounts, valid in sequence on the head.
     pub fn transfers(&mut self, count: usize) -> Vec<Transaction> {
+        let genesis = self.chain.genesis_hash();
         (0..count)
             .map(|_| {
                 let from = self.rng.random_range(0..self.keys.len());
                 let to = self.rng.random_range(0..self.keys.len());
                 let amount = self.rng.random_range(1..1_000);
                 let fee = self.rng.random_range(10..20);
-                let tx = transfer(&self.keys[from], &self.keys[to], self.nonces[from], amount, fee);
+                let tx =
+                    transfer_on(&genesis, &self.keys[from], &self.keys[to], self.nonces[from], amount, fee);
                 self.nonces[from] += 1;
                 tx
             })

@@ -263,14 +263,23 @@ impl TransactionBody {
         })
     }
 
-    /// Signs the body with `key`, which must be the sender's.
-    pub fn sign(self, key: &Keypair) -> Transaction {
+    /// Signs the body with `key`, which must be the sender's, for the chain whose genesis hash
+    /// is `chain`: the signature is valid there and nowhere else, not even on a chain that
+    /// reuses this one's id with another genesis.
+    pub fn sign(self, key: &Keypair, chain: &Hash) -> Transaction {
         debug_assert_eq!(key.address(), self.sender, "signing with another account's key");
         let body_bytes = Bytes::from(self.to_wire().encode_to_vec());
-        let message = signing_message(TX_DOMAIN, &body_bytes);
-        let signature = key.sign(&message);
+        let signature = key.sign(&tx_signing_message(chain, &body_bytes));
         Transaction { id: Hash::tagged(TX_DOMAIN, &body_bytes), body: self, body_bytes, signature }
     }
+}
+
+/// `"goodwill/tx/v1" || 0x00 || chain || body`: what a transaction's signature covers.
+fn tx_signing_message(chain: &Hash, body: &[u8]) -> Vec<u8> {
+    let mut bound = Vec::with_capacity(32 + body.len());
+    bound.extend_from_slice(chain.as_bytes());
+    bound.extend_from_slice(body);
+    signing_message(TX_DOMAIN, &bound)
 }
 
 /// `domain || 0x00 || bytes`: what a signature covers.
@@ -308,6 +317,11 @@ impl Transaction {
         &self.signature
     }
 
+    /// Its leaf in a block's transactions tree ([`crate::hash::transaction_leaf`]).
+    pub fn leaf(&self) -> Hash {
+        crate::hash::transaction_leaf(&self.id, &self.signature)
+    }
+
     /// Bytes it takes on the wire (a `SignedTransaction`), which is what size limits count.
     /// Computed from the body's length, without encoding anything.
     pub fn encoded_len(&self) -> usize {
@@ -317,17 +331,21 @@ impl Transaction {
         body_field + signature_field
     }
 
-    /// Checks the signature under the protocol's rule ([`crate::signature`]).
-    pub fn verify_signature(&self) -> bool {
-        let message = signing_message(TX_DOMAIN, &self.body_bytes);
+    /// Checks the signature under the protocol's rule ([`crate::signature`]) for the chain
+    /// whose genesis hash is `chain`.
+    pub fn verify_signature(&self, chain: &Hash) -> bool {
+        let message = tx_signing_message(chain, &self.body_bytes);
         crate::signature::verify(self.body.sender.as_bytes(), &message, &self.signature)
     }
 
     /// [`Transaction::verify_signature`] of each of `transactions`, in order, checked as one
     /// batch.
-    pub fn verify_signatures<'a>(transactions: impl IntoIterator<Item = &'a Transaction>) -> Vec<bool> {
+    pub fn verify_signatures<'a>(
+        chain: &Hash,
+        transactions: impl IntoIterator<Item = &'a Transaction>,
+    ) -> Vec<bool> {
         let signed: Vec<(&Transaction, Vec<u8>)> =
-            transactions.into_iter().map(|tx| (tx, signing_message(TX_DOMAIN, &tx.body_bytes))).collect();
+            transactions.into_iter().map(|tx| (tx, tx_signing_message(chain, &tx.body_bytes))).collect();
         crate::signature::verify_all(signed.iter().map(|(tx, message)| crate::signature::SignedMessage {
             key: tx.body.sender.as_bytes(),
             message,
@@ -381,9 +399,10 @@ mod tests {
             fee: Amount(1000),
             payload: Payload::Transfer { to: recipient.address(), amount: Amount(5_000_000_000) },
         }
-        .sign(&sender);
+        .sign(&sender, &Hash([3; 32]));
         let vector = format!(
-            "sender    {}\nrecipient {}\nbody      {}\nsignature {}\nid        {}\n",
+            "genesis   {}\nsender    {}\nrecipient {}\nbody      {}\nsignature {}\nid        {}\n",
+            Hash([3; 32]),
             sender.address(),
             recipient.address(),
             hex::encode(&tx.body_bytes),
@@ -392,7 +411,7 @@ mod tests {
         );
         let document = include_str!("../../docs/protocol.md");
         assert!(document.contains(&vector), "docs/protocol.md must hold this vector:\n{vector}");
-        assert!(tx.verify_signature());
+        assert!(tx.verify_signature(&Hash([3; 32])));
     }
 
     #[test]
@@ -405,11 +424,11 @@ mod tests {
             fee: Amount(1),
             payload: Payload::Transfer { to: key.address(), amount: Amount(1) },
         };
-        let tx = body.clone().sign(&key);
+        let tx = body.clone().sign(&key, &Hash::ZERO);
         let mut wire = tx.to_wire();
         wire.signature = Bytes::from(vec![0u8; 64]);
         let unsigned = Transaction::from_wire(wire).unwrap();
         assert_eq!(unsigned.id(), tx.id());
-        assert!(!unsigned.verify_signature());
+        assert!(!unsigned.verify_signature(&Hash::ZERO));
     }
 }

@@ -76,6 +76,13 @@ pub enum ImportOutcome {
     Orphan,
     /// Too far below or above the head to keep: a deep fork, or this node is behind.
     OutOfRange,
+    /// Stamped further ahead of this node's clock than honest clocks drift
+    /// ([`goodwill_ledger::spec::MAX_CLOCK_DRIFT_MS`]): neither imported nor kept.
+    FromTheFuture,
+    /// Kept neither on the chain nor aside: nothing here shows its forger could sign it (its
+    /// parent is unknown and its forger holds no ticket for its epoch, say). No rule is shown
+    /// broken either.
+    Unproven,
     /// It breaks a rule.
     Invalid,
     /// This node could not process it (storage).
@@ -118,6 +125,8 @@ enum Command<S: Store> {
 pub struct ChainHandle<S: Store = RocksStore> {
     commands: mpsc::Sender<Command<S>>,
     spec: Arc<ChainSpec>,
+    /// What transaction signatures are bound to.
+    genesis: Hash,
     verifier: Verifier,
     head: watch::Receiver<Head>,
 }
@@ -131,14 +140,14 @@ pub struct ChainHandle<S: Store = RocksStore> {
 struct Checked(Transaction);
 
 impl Checked {
-    fn new(tx: Transaction, spec: &ChainSpec) -> Result<Checked, TxError> {
-        check_stateless(&tx, spec)?;
+    fn new(tx: Transaction, spec: &ChainSpec, genesis: &Hash) -> Result<Checked, TxError> {
+        check_stateless(&tx, spec, genesis)?;
         Ok(Checked(tx))
     }
 
     /// [`Checked::new`] of each, the signatures verified as one batch.
-    fn all(txs: Vec<Transaction>, spec: &ChainSpec) -> Vec<Result<Checked, TxError>> {
-        let verdicts = check_stateless_all(&txs, spec);
+    fn all(txs: Vec<Transaction>, spec: &ChainSpec, genesis: &Hash) -> Vec<Result<Checked, TxError>> {
+        let verdicts = check_stateless_all(&txs, spec, genesis);
         txs.into_iter().zip(verdicts).map(|(tx, verdict)| verdict.map(|()| Checked(tx))).collect()
     }
 }
@@ -199,6 +208,7 @@ impl<S: Store> Clone for ChainHandle<S> {
         ChainHandle {
             commands: self.commands.clone(),
             spec: self.spec.clone(),
+            genesis: self.genesis,
             verifier: self.verifier.clone(),
             head: self.head.clone(),
         }
@@ -241,8 +251,8 @@ impl<S: Store + 'static> ChainHandle<S> {
 
     /// Submits a transaction to the pool. Its signature is checked on a verifier thread.
     pub async fn submit(&self, tx: Transaction) -> Result<Result<Hash, SubmitError>, Stopped> {
-        let spec = self.spec.clone();
-        let checked = match self.verifier.run(move || Checked::new(tx, &spec)).await? {
+        let (spec, genesis) = (self.spec.clone(), self.genesis);
+        let checked = match self.verifier.run(move || Checked::new(tx, &spec, &genesis)).await? {
             Ok(checked) => checked,
             Err(reason) => return Ok(Err(reason.into())),
         };
@@ -255,8 +265,8 @@ impl<S: Store + 'static> ChainHandle<S> {
         &self,
         txs: Vec<Transaction>,
     ) -> Result<Vec<Result<Hash, SubmitError>>, Stopped> {
-        let spec = self.spec.clone();
-        let checked = self.verifier.run(move || Checked::all(txs, &spec)).await?;
+        let (spec, genesis) = (self.spec.clone(), self.genesis);
+        let checked = self.verifier.run(move || Checked::all(txs, &spec, &genesis)).await?;
         self.ask(|r| Command::SubmitMany(checked, r)).await
     }
 
@@ -323,7 +333,7 @@ pub fn spawn<S: Store + Send + 'static>(
     metrics: Arc<Metrics>,
 ) -> (ChainHandle<S>, std::thread::JoinHandle<()>) {
     let (commands, mut inbox) = mpsc::channel(QUEUE);
-    let spec = Arc::new(chain.spec().clone());
+    let (spec, genesis) = (Arc::new(chain.spec().clone()), chain.genesis_hash());
     let head_of = |chain: &Chain<S>| Head { height: chain.head().header().height, hash: chain.head().hash() };
     let (head_out, head) = watch::channel(head_of(&chain));
     let thread = std::thread::Builder::new()
@@ -341,7 +351,7 @@ pub fn spawn<S: Store + Send + 'static>(
         })
         .expect("spawning the chain thread");
     let verifier = Verifier::new().expect("starting the verifier threads");
-    (ChainHandle { commands, spec, verifier, head }, thread)
+    (ChainHandle { commands, spec, genesis, verifier, head }, thread)
 }
 
 struct Actor<S: Store> {
@@ -451,6 +461,11 @@ impl<S: Store> Actor<S> {
     /// reorganisation, the replaced blocks' transactions that the new branch lacks go back in.
     fn import(&mut self, block: goodwill_ledger::Block) -> ImportOutcome {
         let hash = block.hash();
+        let (slot, stamped) = (block.header().slot, block.header().timestamp_ms);
+        if goodwill_ledger::spec::from_the_future(stamped, crate::forger::now_ms()) {
+            tracing::debug!(%hash, slot, stamped, "refused a block stamped in the future");
+            return ImportOutcome::FromTheFuture;
+        }
         let parent_known = match self.chain.knows(&block.header().parent_hash) {
             Ok(known) => known,
             Err(error) => {
@@ -504,6 +519,10 @@ impl<S: Store> Actor<S> {
             Err(
                 goodwill_ledger::ChainError::TooDeep { .. } | goodwill_ledger::ChainError::TooFarAhead { .. },
             ) => ImportOutcome::OutOfRange,
+            Err(goodwill_ledger::ChainError::Unproven { .. }) => {
+                tracing::debug!(%hash, "a block whose forger nothing here shows entitled was not kept");
+                ImportOutcome::Unproven
+            }
             Err(error) => {
                 tracing::error!(%hash, %error, "could not import a block");
                 ImportOutcome::Failed
@@ -686,7 +705,7 @@ mod tests {
 
     /// An actor on the memory store: the chain thread's rules do not depend on RocksDB.
     fn actor() -> Actor<MemoryStore> {
-        let spec = testkit::spec(4);
+        let spec = testkit::spec();
         let pool = PoolConfig::new(spec.pool.tx_expiry_slots, spec.params.min_fee);
         let chain = Chain::open(MemoryStore::default(), spec).unwrap();
         Actor { chain, forger: None, pool: Mempool::new(pool), metrics: Metrics::new() }
@@ -694,7 +713,7 @@ mod tests {
 
     /// Submits as a handle does: the stateless rules first, then the pool.
     fn submit(actor: &mut Actor<MemoryStore>, tx: Transaction) -> Result<Hash, SubmitError> {
-        let checked = Checked::new(tx, actor.chain.spec())?;
+        let checked = Checked::new(tx, actor.chain.spec(), &actor.chain.genesis_hash())?;
         actor.submit(checked)
     }
 
@@ -760,6 +779,30 @@ mod tests {
         assert_eq!(actor.import_received(seal(held.clone())), ImportOutcome::Applied);
         assert!(!actor.pool.contains(&held.id()));
         assert_eq!(actor.chain.account(&a.address()).unwrap().nonce, 1);
+    }
+
+    /// The attack: a forger with the cheapest ticket signs a block for a slot far ahead (the
+    /// open rank lets anyone sign a slot nobody else took). Imported, its slot would make every
+    /// honest forger decline the slots up to it.
+    #[test]
+    fn a_block_for_a_future_slot_is_neither_imported_nor_relayed() {
+        let mut actor = actor();
+        let generator = ChainGenerator::new(4, 1);
+        let forge_at = |slot: u64| {
+            let time = testkit::slot_time(generator.chain.spec(), slot, 0);
+            let builder = generator.chain.builder(&testkit::forger(), slot, time).unwrap();
+            builder.seal(&testkit::forger()).unwrap().block
+        };
+        let now_slot = actor.chain.spec().slot_at(crate::forger::now_ms());
+        let drift_slots =
+            goodwill_ledger::spec::MAX_CLOCK_DRIFT_MS / actor.chain.spec().params.slot_duration_ms;
+        let ahead = forge_at(now_slot + drift_slots + 2);
+        assert_eq!(actor.import(ahead.clone()), ImportOutcome::FromTheFuture);
+        assert_eq!(ImportOutcome::FromTheFuture.verdict(), Verdict::Ignore, "a future block is not relayed");
+        assert_eq!(actor.chain.head().header().height, 0);
+        assert!(!actor.chain.knows(&ahead.hash()).unwrap(), "not kept aside either");
+        // The same forger's block for the current slot is taken.
+        assert_eq!(actor.import(forge_at(now_slot)), ImportOutcome::Applied);
     }
 
     #[test]

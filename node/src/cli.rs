@@ -101,12 +101,33 @@ pub struct HttpArgs {
     /// for a node, 127.0.0.1:9944 for a light peer, so both run on one machine).
     #[arg(long)]
     pub http: Option<std::net::SocketAddr>,
+    /// Requests per second one HTTP client (an IP address; an IPv6 /64) may make, sustained;
+    /// bursts of twice as many. Over it, or over --http-concurrency, a client is answered 429
+    /// with Retry-After.
+    #[arg(long, default_value_t = crate::http::limits::DEFAULT_RATE, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_rate: u32,
+    /// Requests one HTTP client may have in flight at once.
+    #[arg(long, default_value_t = crate::http::limits::DEFAULT_CONCURRENCY)]
+    pub http_concurrency: usize,
+    /// Hold loopback clients to these limits too (they are exempt by default: the operator's
+    /// own wallet, explorer and scripts).
+    #[arg(long)]
+    pub http_limit_loopback: bool,
 }
 
 impl HttpArgs {
     /// The address, or `default`.
     pub fn address_or(&self, default: std::net::SocketAddr) -> std::net::SocketAddr {
         self.http.unwrap_or(default)
+    }
+
+    /// The per-client limits.
+    pub fn limits(&self) -> crate::http::limits::ClientLimits {
+        crate::http::limits::ClientLimits {
+            per_second: self.http_rate,
+            concurrent: self.http_concurrency.max(1),
+            limit_loopback: self.http_limit_loopback,
+        }
     }
 }
 

@@ -171,6 +171,11 @@ fn send(
     }
     let chain_id =
         status["chain_id"].as_str().ok_or_else(|| eyre!("the node did not say its chain id"))?.to_string();
+    // Signed for this genesis: the transaction is valid on this chain's history and no other.
+    let genesis: Hash = status["genesis_hash"]
+        .as_str()
+        .and_then(|g| g.parse().ok())
+        .ok_or_else(|| eyre!("the node did not say its genesis hash"))?;
     let signer = key(&options.key, &chain_id, &options.keystore)?;
     let sender = signer.address();
     let (_, account) = node.get(&format!("/api/v1/accounts/{sender}"))?;
@@ -185,7 +190,7 @@ fn send(
         _ => 0,
     };
     let fee = Amount(options.fee.unwrap_or(min_fee.max(gas)));
-    let tx = TransactionBody { chain_id, sender, nonce, fee, payload }.sign(&signer);
+    let tx = TransactionBody { chain_id, sender, nonce, fee, payload }.sign(&signer, &genesis);
     let (code, answer) =
         node.post("/api/v1/transactions", &json!({ "transaction": hex::encode(tx.encode()) }))?;
     if code != 200 {

@@ -123,6 +123,7 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
         base_path,
         forger_key,
         http: args.http.address_or(crate::cli::DEFAULT_NODE_HTTP),
+        http_limits: args.http.limits(),
         listen,
         bootnodes,
         mdns: args.network.mdns,
@@ -159,6 +160,7 @@ fn light(args: crate::cli::LightArgs) -> eyre::Result<()> {
         listen: args.network.listen,
         mdns: args.network.mdns,
         http,
+        http_limits: args.http.limits(),
     };
     crate::light::run(config)
 }

@@ -43,9 +43,10 @@ pub async fn run(
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,
         }
-        if rank.is_some() && network.sync().syncing {
-            // A block on a head far behind the network's would only start a fork.
-            tracing::debug!(slot, "not forging while syncing");
+        if rank.is_some() && network.sync().behind {
+            // A block on a head far behind the network's would only start a fork. Only peers
+            // that served blocks count: a bare claim of a taller chain stops no one.
+            tracing::debug!(slot, "not forging while behind");
         } else if rank.is_some() {
             let now = now_ms();
             if now < start + duration {

@@ -97,13 +97,17 @@ pub enum PoolError {
         /// The transaction's price.
         got: u64,
     },
-    /// Another transaction has this nonce and at least this fee.
-    #[error("a transaction with nonce {nonce} is pending with fee {fee}; a replacement must pay more")]
+    /// Another transaction has this nonce, and this one does not pay enough more to replace it.
+    #[error(
+        "a transaction with nonce {nonce} is pending with fee {fee}; a replacement must pay at least {min} ({REPLACEMENT_BUMP_PERCENT}% more)"
+    )]
     ReplacementUnderpriced {
         /// The nonce.
         nonce: u64,
         /// The pending transaction's fee.
         fee: Amount,
+        /// The least fee that replaces it.
+        min: Amount,
     },
     /// The sender cannot pay for this and its earlier pending transactions.
     #[error(
@@ -141,6 +145,17 @@ pub enum Admitted {
     Known,
     /// It replaced a transaction with the same nonce.
     Replaced(Hash),
+}
+
+/// How much more than the pending transaction a replacement must pay, in percent. Each
+/// replacement is gossiped to every node for free; a higher step makes a stream of them cost
+/// what it costs the network (geth and Bitcoin Core ask 10% too, and at least one unit more).
+pub const REPLACEMENT_BUMP_PERCENT: u64 = 10;
+
+/// The least fee that replaces a pending transaction paying `fee`.
+fn replacement_floor(fee: Amount) -> Amount {
+    let bump = (u128::from(fee.0) * u128::from(REPLACEMENT_BUMP_PERCENT)).div_ceil(100).max(1);
+    Amount(u64::try_from(u128::from(fee.0) + bump).unwrap_or(u64::MAX))
 }
 
 /// Fee per byte, scaled so that ordering is exact enough for any fee a u64 can hold.
@@ -309,10 +324,11 @@ impl Mempool {
         }
         let queue = self.senders.get(&sender);
         let replaced = queue.and_then(|q| q.get(&nonce)).copied();
-        if let Some(old) = replaced.and_then(|old| self.entries.get(&old))
-            && old.tx.body().fee >= body.fee
-        {
-            return Err(PoolError::ReplacementUnderpriced { nonce, fee: old.tx.body().fee });
+        if let Some(old) = replaced.and_then(|old| self.entries.get(&old)) {
+            let (fee, min) = (old.tx.body().fee, replacement_floor(old.tx.body().fee));
+            if body.fee < min {
+                return Err(PoolError::ReplacementUnderpriced { nonce, fee, min });
+            }
         }
         let earlier: u128 = queue
             .map(|q| q.range(account.nonce..nonce).map(|(_, id)| spend(&self.entries[id].tx)).sum())
@@ -513,6 +529,10 @@ mod tests {
 
     use super::*;
 
+    /// The pool does not verify signatures (that is done before, see `actor::Checked`): any
+    /// chain will do.
+    const CHAIN: Hash = Hash::ZERO;
+
     fn key(name: &str) -> Keypair {
         Keypair::insecure_dev(name)
     }
@@ -525,7 +545,7 @@ mod tests {
             fee: Amount(fee),
             payload: Payload::Transfer { to: Keypair::insecure_dev("dev2").address(), amount: Amount(10) },
         }
-        .sign(key)
+        .sign(key, &CHAIN)
     }
 
     fn rich() -> Account {
@@ -548,14 +568,39 @@ mod tests {
         let mut rival = first.body().clone();
         rival.payload = Payload::Transfer { to: alice.address(), amount: Amount(1) };
         assert_eq!(
-            pool.insert(rival.sign(&alice), &rich(), 0),
-            Err(PoolError::ReplacementUnderpriced { nonce: 0, fee: Amount(2_000) })
+            pool.insert(rival.sign(&alice, &CHAIN), &rich(), 0),
+            Err(PoolError::ReplacementUnderpriced { nonce: 0, fee: Amount(2_000), min: Amount(2_200) })
         );
         let better = transfer(&alice, 0, 3_000);
         assert_eq!(pool.insert(better.clone(), &rich(), 0), Ok(Admitted::Replaced(first.id())));
         assert_eq!(pool.len(), 1);
         assert!(pool.contains(&better.id()) && !pool.contains(&first.id()));
         assert_eq!(pool.bytes(), better.encoded_len());
+    }
+
+    /// The attack: replace one pending transaction again and again, each time a unit dearer,
+    /// so that every node relays and re-ranks a new transaction for nearly nothing. Each
+    /// replacement must pay 10% more than the one before, so n of them cost the fee times 1.1^n.
+    #[test]
+    fn replacement_spam_costs_ten_percent_more_each_time() {
+        let mut pool = pool();
+        let alice = key("alice");
+        let mut fee = 1_000;
+        pool.insert(transfer(&alice, 0, fee), &rich(), 0).unwrap();
+        for _ in 0..20 {
+            let min = replacement_floor(Amount(fee)).0;
+            assert_eq!(min, fee + (fee * 10).div_ceil(100));
+            assert!(matches!(
+                pool.insert(transfer(&alice, 0, min - 1), &rich(), 0),
+                Err(PoolError::ReplacementUnderpriced { min: floor, .. }) if floor.0 == min
+            ));
+            assert!(matches!(pool.insert(transfer(&alice, 0, min), &rich(), 0), Ok(Admitted::Replaced(_))));
+            fee = min;
+        }
+        assert!(fee > 6_700, "twenty replacements cost {fee}, more than 1.1^20 times the first fee");
+        assert_eq!(pool.len(), 1);
+        assert_eq!(replacement_floor(Amount(1)), Amount(2), "at least one unit more");
+        assert_eq!(replacement_floor(Amount(u64::MAX)), Amount(u64::MAX));
     }
 
     #[test]
@@ -598,7 +643,7 @@ mod tests {
                 gas_limit: 2_000,
             },
         }
-        .sign(&alice);
+        .sign(&alice, &CHAIN);
         assert_eq!(
             pool.insert(call, &rich(), 0),
             Err(PoolError::GasPriceBelowNodeMinimum { min: 3, got: 2 })
@@ -625,7 +670,7 @@ mod tests {
                 gas_limit: 1_000_000,
             },
         }
-        .sign(&alice);
+        .sign(&alice, &CHAIN);
         pool.insert(call, &rich(), 0).unwrap();
         pool.insert(transfer(&bob, 0, 5_000), &rich(), 0).unwrap();
         let order: Vec<Address> = pool.ready(|_| Some(0)).iter().map(|tx| tx.body().sender).collect();

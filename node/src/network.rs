@@ -71,6 +71,7 @@ pub async fn spawn(
         listen: addresses.listen,
         bootnodes: addresses.bootnodes,
         mdns: addresses.mdns,
+        address_limits: Default::default(),
     };
     let (network, mut events, event_loop) = goodwill_protocol::service::new(key, config, chain.head())?;
     for lane in events.take_lanes() {
@@ -113,7 +114,8 @@ async fn serve(mut events: NetworkEvents, chain: ChainHandle, network: NetworkHa
                     let header = block.header.clone();
                     let Ok(outcome) = chain.import(*block).await else { return };
                     let outcome = match outcome {
-                        ImportOutcome::Orphan => AncestorOutcome::Orphan,
+                        // Not kept, but its parent is what the search is after.
+                        ImportOutcome::Orphan | ImportOutcome::Unproven => AncestorOutcome::Orphan,
                         ImportOutcome::Applied => AncestorOutcome::Applied,
                         ImportOutcome::Invalid => AncestorOutcome::Invalid,
                         _ => AncestorOutcome::Ended,
@@ -190,7 +192,10 @@ async fn import_batch(chain: &ChainHandle, blocks: Vec<Block>) -> BatchEnd {
         match chain.import(block).await {
             Ok(ImportOutcome::Applied | ImportOutcome::Known | ImportOutcome::Side) => {}
             Ok(ImportOutcome::Invalid) => return BatchEnd::Invalid,
-            Ok(ImportOutcome::Orphan | ImportOutcome::OutOfRange) => return BatchEnd::Fork,
+            Ok(ImportOutcome::Orphan | ImportOutcome::OutOfRange | ImportOutcome::Unproven) => {
+                return BatchEnd::Fork;
+            }
+            Ok(ImportOutcome::FromTheFuture) => return BatchEnd::FromTheFuture,
             Ok(ImportOutcome::Failed) | Err(_) => return BatchEnd::Failed,
         }
     }
@@ -242,7 +247,9 @@ async fn validate(chain: &ChainHandle, message: GossipMessage) -> Result<(Verdic
                     tracing::info!(height, %hash, transactions, delay_ms, "imported a gossiped block");
                     GossipEffect::Applied
                 }
-                ImportOutcome::Orphan => GossipEffect::Orphan { height, parent },
+                // Not kept (nothing here shows its forger may sign it), but, as for an orphan, the
+                // relayer is asked for its parent: this node may be missing a branch.
+                ImportOutcome::Orphan | ImportOutcome::Unproven => GossipEffect::Orphan { height, parent },
                 ImportOutcome::OutOfRange => GossipEffect::Behind { height },
                 ImportOutcome::Invalid => GossipEffect::Penalise(Offence::InvalidGossip),
                 _ => GossipEffect::None,
@@ -280,7 +287,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_transaction_batch_is_rejected_only_for_what_every_node_judges_alike() {
-        let spec = testkit::spec(4);
+        let spec = testkit::spec();
         let pool = crate::mempool::PoolConfig::new(spec.pool.tx_expiry_slots, spec.params.min_fee);
         let chain = Chain::open(MemoryStore::default(), spec).unwrap();
         let (handle, thread) = crate::actor::spawn(chain, None, pool, Metrics::new());

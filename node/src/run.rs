@@ -17,6 +17,8 @@ pub struct NodeConfig {
     pub base_path: PathBuf,
     pub forger_key: Option<Keypair>,
     pub http: SocketAddr,
+    /// What each HTTP client may ask.
+    pub http_limits: crate::http::limits::ClientLimits,
     pub listen: Vec<libp2p::Multiaddr>,
     pub bootnodes: Vec<libp2p::Multiaddr>,
     pub mdns: bool,
@@ -78,11 +80,12 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
     let http_address = listener.local_addr()?;
     let router = crate::http::router(handle.clone(), network.clone(), metrics);
     let mut http_stopped = stopped.clone();
+    let http_limits = config.http_limits;
     let http = tokio::spawn(async move {
         let shutdown = async move {
             let _ = http_stopped.wait_for(|stop| *stop).await;
         };
-        axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+        crate::http::serve(listener, router, http_limits, shutdown).await
     });
     // Tests and scripts wait for this line.
     announce(format_args!("HTTP API listening on http://{http_address}"));

@@ -10,7 +10,7 @@ use libp2p::{
 use crate::codec::ProstCodec;
 
 /// Version of every protocol below; part of their ids and of the gossip topic names.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 /// The request-response protocol (status, blocks by range and hash, transaction submission).
 pub const REQUEST_PROTOCOL: StreamProtocol = StreamProtocol::new("/goodwill/req/1");
 /// Kademlia's protocol id: Goodwill nodes keep their own DHT, apart from other libp2p networks.
@@ -21,6 +21,11 @@ pub const MAX_GOSSIP_BYTES: usize = 5 * 1024 * 1024;
 pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
 /// Connections kept in total.
 pub const MAX_CONNECTIONS: u32 = 128;
+/// Connections others opened, kept at once: the rest of [`MAX_CONNECTIONS`] is kept for the
+/// peers this node chooses, so that strangers dialling in cannot take every slot.
+pub const MAX_INBOUND_CONNECTIONS: u32 = 96;
+/// Connections this node opened, kept at once.
+pub const MAX_OUTBOUND_CONNECTIONS: u32 = MAX_CONNECTIONS - MAX_INBOUND_CONNECTIONS;
 /// Connections being negotiated, each way.
 pub const MAX_PENDING_CONNECTIONS: u32 = 32;
 /// How long a request may take before it fails.
@@ -66,6 +71,7 @@ mod composed {
         allow_block_list, connection_limits, gossipsub, identify, kad, mdns, ping, request_response,
     };
 
+    use crate::address_guard::AddressGuard;
     use crate::codec::ProstCodec;
 
     /// Everything a node speaks.
@@ -75,6 +81,8 @@ mod composed {
         pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
         /// Bounds on connections, per peer and in total.
         pub limits: connection_limits::Behaviour,
+        /// Bounds and bans per IP address.
+        pub addresses: AddressGuard,
         /// Local-network discovery; off unless the operator asks (it multicasts on the real
         /// interface, never on loopback alone).
         pub mdns: Toggle<mdns::tokio::Behaviour>,
@@ -195,6 +203,8 @@ impl Behaviour {
             libp2p::connection_limits::ConnectionLimits::default()
                 .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
                 .with_max_established(Some(MAX_CONNECTIONS))
+                .with_max_established_incoming(Some(MAX_INBOUND_CONNECTIONS))
+                .with_max_established_outgoing(Some(MAX_OUTBOUND_CONNECTIONS))
                 .with_max_pending_incoming(Some(MAX_PENDING_CONNECTIONS))
                 .with_max_pending_outgoing(Some(MAX_PENDING_CONNECTIONS)),
         );
@@ -208,6 +218,7 @@ impl Behaviour {
         Ok(Behaviour {
             blocked: Default::default(),
             limits,
+            addresses: Default::default(),
             mdns: mdns.into(),
             gossipsub,
             requests,

@@ -23,6 +23,7 @@
 //! assert_eq!(topic.to_string(), "/goodwill/goodwill-dev/abababababababab/blocks/2");
 //! ```
 
+pub mod address_guard;
 pub mod behaviour;
 pub mod codec;
 mod event_loop;

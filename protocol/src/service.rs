@@ -53,6 +53,8 @@ pub struct NetworkConfig {
     pub bootnodes: Vec<Multiaddr>,
     /// Discover peers on the local network with mDNS (it multicasts on the real interface).
     pub mdns: bool,
+    /// Connections and bans per IP address.
+    pub address_limits: crate::address_guard::AddressLimits,
 }
 
 /// The chain's head, as the node publishes it.
@@ -131,6 +133,9 @@ pub enum BatchEnd {
     Invalid,
     /// A block did not connect to this node's chain: a fork below the planned ranges.
     Fork,
+    /// A block is stamped further ahead of this node's clock than clocks drift: the peer's
+    /// claim counts no further than the blocks before it.
+    FromTheFuture,
     /// This node failed, or is stopping.
     Failed,
 }
@@ -510,6 +515,7 @@ pub fn new(
     head: watch::Receiver<Head>,
 ) -> Result<(NetworkHandle, NetworkEvents, EventLoop), NetworkError> {
     let mut swarm = crate::build_swarm(key, config.mdns).map_err(NetworkError::Build)?;
+    swarm.behaviour_mut().addresses = crate::address_guard::AddressGuard::new(config.address_limits);
     let kinds: &[GossipKind] = match config.role {
         Role::Main => &GossipKind::ALL,
         // A light peer follows blocks, and pushes transactions by request.

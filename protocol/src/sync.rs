@@ -6,12 +6,16 @@
 //! never more than the in-flight window beyond the next block to import. Answers are buffered
 //! and handed out in height order. A range a peer cannot serve (empty or short answer, failure,
 //! disconnect) goes back to the queue for another peer, and the peer's claimed height is lowered
-//! to what it proved it has.
+//! to what it proved it has; a request it leaves unanswered lowers its claim below that range.
+//!
+//! A claim is a number anyone can send. A node is *behind* (and its forger waits) only while a
+//! peer that has served it blocks claims a taller chain: a stream of fresh identities claiming
+//! far-ahead heights and then going silent makes the node ask them, never stop forging.
 //!
 //! This type does no I/O and reads no clock: the event loop sends the requests it plans, feeds it
 //! the answers, and passes the time in.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hash;
 use std::time::Instant;
 
@@ -39,6 +43,10 @@ pub struct Range {
 pub struct Progress {
     /// Whether the node is catching up.
     pub syncing: bool,
+    /// Whether a peer that has served this node blocks claims a head above its own: a block
+    /// forged on this head would only start a fork. Claims of peers that served nothing do
+    /// not count.
+    pub behind: bool,
     /// The head's height.
     pub current: u64,
     /// The highest head a peer announced.
@@ -81,6 +89,8 @@ pub struct SyncPlan<R> {
     pinned: Option<(PeerId, u64)>,
     /// Peers that asked us to slow down, and until when they are left alone.
     resting: HashMap<PeerId, Instant>,
+    /// Peers that answered a range with blocks: only their claims make this node behind.
+    served: HashSet<PeerId>,
 }
 
 impl<R: Hash + Eq + Copy> Default for SyncPlan<R> {
@@ -95,6 +105,7 @@ impl<R: Hash + Eq + Copy> Default for SyncPlan<R> {
             round: None,
             pinned: None,
             resting: HashMap::new(),
+            served: HashSet::new(),
         }
     }
 }
@@ -115,6 +126,7 @@ impl<R: Hash + Eq + Copy> SyncPlan<R> {
     pub fn forget(&mut self, peer: &PeerId) {
         self.heights.remove(peer);
         self.resting.remove(peer);
+        self.served.remove(peer);
         if self.pinned.is_some_and(|(p, _)| p == *peer) {
             self.pinned = None;
         }
@@ -222,9 +234,21 @@ impl<R: Hash + Eq + Copy> SyncPlan<R> {
         self.in_flight.insert(id, InFlight { peer, range });
     }
 
-    /// The request `id` failed: its range goes to another peer.
+    /// The request `id` failed (the peer refused or throttled it): its range goes to another
+    /// peer.
     pub fn failed(&mut self, id: &R) {
         if let Some(flight) = self.in_flight.remove(id) {
+            self.retry.insert(flight.range.start, flight.range.count);
+        }
+    }
+
+    /// The request `id` got no answer (it timed out, or the connection failed): its range goes
+    /// to another peer, and the peer's claim counts no higher than below that range.
+    pub fn unanswered(&mut self, id: &R) {
+        if let Some(flight) = self.in_flight.remove(id) {
+            if let Some(height) = self.heights.get_mut(&flight.peer) {
+                *height = (*height).min(flight.range.start.saturating_sub(1));
+            }
             self.retry.insert(flight.range.start, flight.range.count);
         }
     }
@@ -262,6 +286,7 @@ impl<R: Hash + Eq + Copy> SyncPlan<R> {
             self.retry.insert(range.start + u64::from(served), range.count - served);
         }
         if served > 0 {
+            self.served.insert(peer);
             self.buffered.insert(range.start, (peer, blocks));
         }
         let mut ready = Vec::new();
@@ -282,7 +307,9 @@ impl<R: Hash + Eq + Copy> SyncPlan<R> {
             }
             None => 0.0,
         };
-        Progress { syncing: self.round.is_some(), current: head, target, blocks_per_second }
+        let behind = self.round.is_some()
+            && self.heights.iter().any(|(peer, height)| *height > head && self.served.contains(peer));
+        Progress { syncing: self.round.is_some(), behind, current: head, target, blocks_per_second }
     }
 }
 
@@ -373,6 +400,39 @@ mod tests {
         let other = PeerId::random();
         plan.observe(other, 100);
         assert_eq!(plan.plan(0, start())[0], (other, Range { start: 1, count: BATCH }));
+    }
+
+    /// The attack: peer after peer (fresh identities cost nothing) claims a chain far ahead and
+    /// then never answers. Claims that served nothing never make the node behind, so its forger
+    /// keeps forging; an unanswered request lowers the claim, so the round ends.
+    #[test]
+    fn far_ahead_claims_that_serve_nothing_never_pause_forging() {
+        let blocks = chain(20);
+        let mut plan = SyncPlan::<u32>::default();
+        for round in 0..50u32 {
+            let liar = PeerId::random();
+            plan.observe(liar, 1_000_000);
+            let asked = plan.plan(0, start());
+            assert!(!asked.is_empty(), "the liar is asked");
+            assert!(plan.progress(0, start()).syncing, "a round is under way");
+            assert!(!plan.progress(0, start()).behind, "but the node is not behind: the liar served nothing");
+            for (i, (peer, range)) in asked.iter().enumerate() {
+                plan.sent(round * 100 + i as u32, *peer, *range);
+            }
+            for i in 0..asked.len() {
+                plan.unanswered(&(round * 100 + i as u32));
+            }
+            assert_eq!(plan.height_of(&liar), Some(0), "silence lowered the claim");
+            assert!(plan.plan(0, start()).is_empty() && !plan.active(), "the round ended");
+        }
+        // A peer that serves real blocks does make the node behind while it is.
+        let honest = PeerId::random();
+        plan.observe(honest, 20);
+        let asked = plan.plan(0, start());
+        plan.sent(7, honest, asked[0].1);
+        plan.answered(&7, slice(&blocks, asked[0].1)).unwrap();
+        assert!(plan.progress(10, start()).behind, "half imported: behind a peer that served");
+        assert!(!plan.progress(20, start()).behind, "caught up");
     }
 
     #[test]

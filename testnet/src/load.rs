@@ -41,6 +41,8 @@ const DRAIN_SLOTS: u64 = 10;
 /// What the chain is, from the first node.
 struct ChainInfo {
     chain_id: String,
+    /// What every transaction is signed for.
+    genesis: Hash,
     fee: Amount,
     slot_ms: u64,
     genesis_ms: u64,
@@ -123,7 +125,7 @@ fn transfer_paying(
         fee,
         payload: Payload::Transfer { to, amount },
     }
-    .sign(from)
+    .sign(from, &info.genesis)
 }
 
 /// A refusal's code and message without the numbers that differ per transaction, so that
@@ -222,8 +224,8 @@ fn verifications_per_second(info: &ChainInfo, batch: usize) -> eyre::Result<f64>
         let mut count = 0u64;
         while started.elapsed() < Duration::from_millis(500) {
             let valid = match batch {
-                1 => txs[0].verify_signature(),
-                _ => Transaction::verify_signatures(&txs).iter().all(|ok| *ok),
+                1 => txs[0].verify_signature(&info.genesis),
+                _ => Transaction::verify_signatures(&info.genesis, &txs).iter().all(|ok| *ok),
             };
             if !valid {
                 bail!("a valid signature did not verify");
@@ -488,6 +490,7 @@ pub fn load(args: LoadArgs) -> eyre::Result<()> {
     let status = nodes[0].status()?;
     let info = ChainInfo {
         chain_id: status.chain_id,
+        genesis: status.genesis_hash,
         fee: status.min_fee,
         slot_ms: status.slot_duration_ms,
         genesis_ms: status.genesis_time_ms,

@@ -86,7 +86,7 @@ pub fn build(dir: &Path, options: &Options) -> eyre::Result<Prebuilt> {
                 fee: spec.params.min_fee,
                 payload: Payload::Transfer { to: senders[to].address(), amount: Amount(1) },
             }
-            .sign(&senders[from]);
+            .sign(&senders[from], &chain.genesis_hash());
             builder.push(tx).wrap_err("a prebuilt transfer was refused")?;
             nonces[from] += 1;
             transactions += 1;

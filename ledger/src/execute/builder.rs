@@ -78,7 +78,7 @@ impl<'a, R: TreeReader + ?Sized> BlockBuilder<'a, R> {
 
     /// Checks (signature included), applies and includes `tx`, or refuses it and changes nothing.
     pub fn push(&mut self, tx: Transaction) -> Result<(), ApplyError<TxError>> {
-        check_stateless(&tx, self.executor.spec).map_err(ApplyError::Invalid)?;
+        check_stateless(&tx, self.executor.spec, &self.executor.genesis).map_err(ApplyError::Invalid)?;
         self.push_admitted(tx)
     }
 
@@ -99,9 +99,9 @@ impl<'a, R: TreeReader + ?Sized> BlockBuilder<'a, R> {
     pub fn seal(self, forger: &Keypair) -> Result<AppliedBlock, ApplyError<BlockError>> {
         let genesis = self.executor.genesis;
         let (state, receipts) = self.executor.finish(&forger.address())?;
-        let ids: Vec<Hash> = self.transactions.iter().map(Transaction::id).collect();
+        let leaves: Vec<Hash> = self.transactions.iter().map(Transaction::leaf).collect();
         let header = Header {
-            transactions_root: transactions_root(&ids),
+            transactions_root: transactions_root(&leaves),
             state_root: state.root,
             transaction_count: self.transactions.len() as u32,
             ..self.header

@@ -35,7 +35,9 @@ pub enum TxError {
     #[error("a transfer must move a positive amount")]
     ZeroAmount,
     /// The signature does not verify against the sender's key and these exact bytes.
-    #[error("signature does not match the sender and body (wrong key, another chain, or altered bytes)")]
+    #[error(
+        "signature does not match the sender and body (wrong key, signed for another chain or genesis, or altered bytes)"
+    )]
     BadSignature,
     /// Nonce already used: a replay, or a transaction already committed.
     #[error("nonce {got} was already used; the sender's next nonce is {expected}")]
@@ -174,6 +176,23 @@ pub enum TxError {
         /// The bound.
         max: usize,
     },
+    /// The sender owns as many active schedules as one account may.
+    #[error("the sender owns {max} active schedules already, as many as one account may")]
+    TooManySchedulesOfOwner {
+        /// The bound.
+        max: usize,
+    },
+    /// A ticket names its own buyer as the association it pays.
+    #[error("a ticket's price must go to an association other than its buyer")]
+    TicketPaysBuyer,
+    /// A registration pays less than registering costs.
+    #[error("registering an association costs a fee of at least {min}; got {got}")]
+    RegistrationFeeTooLow {
+        /// The chain's registration fee.
+        min: Amount,
+        /// The fee offered.
+        got: Amount,
+    },
     /// No active schedule with that id belongs to the sender.
     #[error("no active schedule {0} of the sender")]
     UnknownSchedule(Hash),
@@ -193,6 +212,8 @@ impl TxError {
                 | TxError::BadSignature
                 | TxError::TicketTooCheap { .. }
                 | TxError::TicketSpan { .. }
+                | TxError::TicketPaysBuyer
+                | TxError::RegistrationFeeTooLow { .. }
                 | TxError::NotEquivocation(_)
                 | TxError::InvalidRegistration(_)
                 | TxError::GasPriceTooLow { .. }

@@ -49,8 +49,8 @@ pub fn check_contents(spec: &ChainSpec, genesis: &Hash, block: &Block) -> Result
     if size > spec.params.max_block_bytes as usize {
         return Err(BlockError::TooLarge { size, max: spec.params.max_block_bytes });
     }
-    let ids: Vec<Hash> = block.transactions.iter().map(Transaction::id).collect();
-    let computed = transactions_root(&ids);
+    let leaves: Vec<Hash> = block.transactions.iter().map(Transaction::leaf).collect();
+    let computed = transactions_root(&leaves);
     if computed != header.transactions_root {
         return Err(BlockError::TransactionsRoot { got: header.transactions_root, computed });
     }

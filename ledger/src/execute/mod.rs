@@ -24,7 +24,8 @@ pub use executor::Executor;
 pub use header::{check_contents, check_header};
 pub use stateless::{
     MAX_ASSOCIATION_NAME_BYTES, MAX_FUNCTION_NAME_BYTES, MAX_PROOF_URL_BYTES, MAX_SCHEDULE_PERIOD_SLOTS,
-    MAX_SCHEDULE_TIMES, MAX_SCHEDULES, check_rules, check_stateless, check_stateless_all,
+    MAX_SCHEDULE_TIMES, MAX_SCHEDULES, MAX_SCHEDULES_PER_ACCOUNT, check_rules, check_stateless,
+    check_stateless_all,
 };
 
 use crate::state::StateUpdate;
@@ -71,6 +72,7 @@ pub fn apply_block_with<R: TreeReader + ?Sized>(
     // in block order, as checking one by one would.
     let unverified: Vec<bool> = block.transactions.iter().map(|tx| !verified(tx)).collect();
     let mut signatures = Transaction::verify_signatures(
+        genesis,
         block.transactions.iter().zip(&unverified).filter(|(_, unverified)| **unverified).map(|(tx, _)| tx),
     )
     .into_iter();

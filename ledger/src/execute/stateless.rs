@@ -3,12 +3,13 @@
 //! check ([`TxError::is_stateless`]).
 
 use super::TxError;
-use crate::{Amount, ChainSpec, Payload, Transaction};
+use crate::{Amount, ChainSpec, Hash, Payload, Transaction};
 
-/// Checks what can be checked without state: size, chain, fee floor, payload bounds, signature.
-pub fn check_stateless(tx: &Transaction, spec: &ChainSpec) -> Result<(), TxError> {
+/// Checks what can be checked without state: size, chain, fee floor, payload bounds, and the
+/// signature for the chain whose genesis hash is `genesis`.
+pub fn check_stateless(tx: &Transaction, spec: &ChainSpec, genesis: &Hash) -> Result<(), TxError> {
     check_rules(tx, spec)?;
-    if !tx.verify_signature() {
+    if !tx.verify_signature(genesis) {
         return Err(TxError::BadSignature);
     }
     Ok(())
@@ -16,10 +17,14 @@ pub fn check_stateless(tx: &Transaction, spec: &ChainSpec) -> Result<(), TxError
 
 /// [`check_stateless`] of each of `transactions`, in order, the signatures checked as one batch
 /// (about twice as fast as one by one; see [`crate::signature`]).
-pub fn check_stateless_all(transactions: &[Transaction], spec: &ChainSpec) -> Vec<Result<(), TxError>> {
+pub fn check_stateless_all(
+    transactions: &[Transaction],
+    spec: &ChainSpec,
+    genesis: &Hash,
+) -> Vec<Result<(), TxError>> {
     let mut results: Vec<Result<(), TxError>> = transactions.iter().map(|tx| check_rules(tx, spec)).collect();
     let to_verify: Vec<usize> = (0..transactions.len()).filter(|&i| results[i].is_ok()).collect();
-    let verdicts = Transaction::verify_signatures(to_verify.iter().map(|&i| &transactions[i]));
+    let verdicts = Transaction::verify_signatures(genesis, to_verify.iter().map(|&i| &transactions[i]));
     for (index, valid) in to_verify.into_iter().zip(verdicts) {
         if !valid {
             results[index] = Err(TxError::BadSignature);
@@ -49,6 +54,17 @@ pub fn check_rules(tx: &Transaction, spec: &ChainSpec) -> Result<(), TxError> {
         }
         Payload::BuyTicket { epochs, .. } if *epochs == 0 || *epochs > spec.params.max_ticket_epochs => {
             return Err(TxError::TicketSpan { max: spec.params.max_ticket_epochs, got: *epochs });
+        }
+        // An association buying a ticket that pays itself would gain forging weight for the fee
+        // alone: the price must leave the buyer.
+        Payload::BuyTicket { association, .. } if *association == body.sender => {
+            return Err(TxError::TicketPaysBuyer);
+        }
+        Payload::RegisterAssociation { .. } if body.fee < spec.params.min_registration_fee => {
+            return Err(TxError::RegistrationFeeTooLow {
+                min: spec.params.min_registration_fee,
+                got: body.fee,
+            });
         }
         Payload::ReportEquivocation { first, second } => {
             let (a, b) = (first.header(), second.header());
@@ -132,6 +148,8 @@ pub const MAX_SCHEDULE_PERIOD_SLOTS: u64 = 100_000_000;
 /// Most active schedules the chain holds at once: the whole queue is one state entry, rewritten
 /// by every block that pays or changes a schedule.
 pub const MAX_SCHEDULES: usize = 1_024;
+/// Most active schedules one account may own: one account cannot take the chain's whole queue.
+pub const MAX_SCHEDULES_PER_ACCOUNT: usize = 16;
 
 /// Longest contract function name, in bytes.
 pub const MAX_FUNCTION_NAME_BYTES: usize = 64;

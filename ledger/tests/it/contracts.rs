@@ -23,7 +23,7 @@ struct Net {
 
 impl Net {
     fn new() -> Net {
-        let open = || Chain::open(MemoryStore::new(), testkit::spec(4)).unwrap();
+        let open = || Chain::open(MemoryStore::new(), testkit::spec()).unwrap();
         Net { chain: open(), replica: open(), nonces: vec![0; 4] }
     }
 
@@ -36,7 +36,7 @@ impl Net {
             fee: Amount(fee),
             payload,
         }
-        .sign(&key);
+        .sign(&key, &testkit::genesis_hash());
         self.nonces[who] += 1;
         tx
     }
@@ -216,6 +216,24 @@ fn scheduled_payments_run_at_their_slots_and_then_end() {
     assert!(schedules(&net).is_empty(), "a finished schedule leaves the queue");
 }
 
+/// The attack: one account takes every slot of the chain's schedule queue (1,024), so no one
+/// else can schedule a payment. One account owns at most 16 active schedules; others still can.
+#[test]
+fn one_account_cannot_take_every_schedule() {
+    let mut net = Net::new();
+    let payee = Keypair::insecure_dev("payee").address();
+    let per_account = goodwill_ledger::execute::MAX_SCHEDULES_PER_ACCOUNT;
+    let mine: Vec<Transaction> =
+        (0..per_account).map(|_| net.tx(0, 10, schedule(payee, 1, 1_000_000, 10))).collect();
+    net.forge(mine).unwrap();
+    let one_more = net.tx(0, 10, schedule(payee, 1, 1_000_000, 10));
+    assert_eq!(net.forge(vec![one_more]).unwrap_err(), TxError::TooManySchedulesOfOwner { max: per_account });
+    net.nonces[0] -= 1;
+    assert_eq!(schedules(&net).len(), per_account);
+    net.run(1, 10, schedule(payee, 1, 1_000_000, 10));
+    assert_eq!(schedules(&net).len(), per_account + 1, "another account still schedules");
+}
+
 #[test]
 fn an_underfunded_payment_is_skipped_and_counted() {
     let mut net = Net::new();
@@ -249,7 +267,7 @@ fn payments_due_together_run_in_id_order_and_cancelling_stops_a_schedule() {
             fee: Amount(10),
             payload,
         }
-        .sign(&owner);
+        .sign(&owner, &testkit::genesis_hash());
         nonce += 1;
         tx
     };
@@ -292,7 +310,7 @@ fn the_new_transaction_kinds_survive_the_wire() {
         let decoded = Transaction::decode(bytes::Bytes::from(tx.encode()), 1 << 20).unwrap();
         assert_eq!(decoded.body(), tx.body());
         assert_eq!(decoded.id(), tx.id());
-        assert!(decoded.verify_signature());
+        assert!(decoded.verify_signature(&testkit::genesis_hash()));
     }
 }
 
@@ -302,7 +320,7 @@ fn a_transaction_above_the_gas_cap_breaks_a_stateless_rule() {
     let mut net = Net::new();
     let tx = net.tx(0, cap + 1, deploy("def f():\n    return 1\n", "[]", cap + 1));
     assert_eq!(
-        goodwill_ledger::execute::check_stateless(&tx, net.chain.spec()),
+        goodwill_ledger::execute::check_stateless(&tx, net.chain.spec(), &net.chain.genesis_hash()),
         Err(TxError::GasLimitTooHigh { gas_limit: cap + 1, max: cap })
     );
     assert!(matches!(net.forge(vec![tx]), Err(TxError::GasLimitTooHigh { .. })));
@@ -337,9 +355,9 @@ fn a_block_holds_contract_transactions_up_to_the_chains_gas_limit_and_no_more() 
     // signed again, is invalid on import, and changes nothing.
     let mut transactions = applied.block.transactions.clone();
     transactions.push(over);
-    let ids: Vec<_> = transactions.iter().map(Transaction::id).collect();
+    let leaves: Vec<_> = transactions.iter().map(Transaction::leaf).collect();
     let header = goodwill_ledger::Header {
-        transactions_root: goodwill_ledger::transactions_root(&ids),
+        transactions_root: goodwill_ledger::transactions_root(&leaves),
         transaction_count: transactions.len() as u32,
         ..applied.block.header().clone()
     };

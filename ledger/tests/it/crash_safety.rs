@@ -57,7 +57,7 @@ fn crash_child() {
     let dir = std::env::var("GOODWILL_CRASH_DIR").expect("run by killed_importer_leaves_a_replayable_prefix");
     let blocks = read_blocks(Path::new(&std::env::var("GOODWILL_CRASH_BLOCKS").unwrap()));
     let store = RocksStore::open(Path::new(&dir)).unwrap();
-    let mut chain = Chain::open(store, testkit::spec(ACCOUNTS)).unwrap();
+    let mut chain = Chain::open(store, testkit::spec()).unwrap();
     let start = chain.head().header().height as usize;
     let mut stdout = std::io::stdout().lock();
     for block in blocks.into_iter().skip(start) {
@@ -142,7 +142,7 @@ fn killed_importer_leaves_a_replayable_prefix() {
         }
         checked_up_to = height;
         let expected_root = match height {
-            0 => goodwill_ledger::genesis(&testkit::spec(ACCOUNTS)).unwrap().state.root,
+            0 => goodwill_ledger::genesis(&testkit::spec()).unwrap().state.root,
             h => blocks[h as usize - 1].header().state_root,
         };
         assert_eq!(stored_state_root(&store, height).unwrap(), expected_root);

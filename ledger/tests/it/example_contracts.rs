@@ -33,7 +33,7 @@ struct Contract {
 
 impl Contract {
     fn deploy(code: &str, args: &str, owner: &str) -> Contract {
-        let chain = Chain::open(MemoryStore::new(), testkit::spec(1)).unwrap();
+        let chain = Chain::open(MemoryStore::new(), testkit::spec()).unwrap();
         let mut contract =
             Contract { chain, address: Address::ZERO, nonces: HashMap::new(), spent: HashMap::new() };
         contract.address = contract_address(&who(owner), 0);
@@ -74,7 +74,7 @@ impl Contract {
                 fee: Amount(10),
                 payload: Payload::Transfer { to: who(name), amount: Amount(FUNDS) },
             };
-            transactions.push(fund.sign(&bank));
+            transactions.push(fund.sign(&bank, &testkit::genesis_hash()));
             self.nonces.insert(name.to_string(), 0);
         }
         let key = Keypair::insecure_dev(name);
@@ -86,7 +86,7 @@ impl Contract {
             fee: Amount(GAS),
             payload,
         };
-        transactions.push(body.sign(&key));
+        transactions.push(body.sign(&key, &testkit::genesis_hash()));
         *self.nonces.get_mut(name).unwrap() += 1;
         let receipt = self.forge(transactions).pop().unwrap();
         let kept_value = receipt.contract.as_ref().is_some_and(|c| c.result.is_ok());
@@ -168,7 +168,7 @@ impl Contract {
 
     /// Whether deploying `code` with `args` fails.
     fn deploy_fails(code: &str, args: &str) -> bool {
-        let chain = Chain::open(MemoryStore::new(), testkit::spec(1)).unwrap();
+        let chain = Chain::open(MemoryStore::new(), testkit::spec()).unwrap();
         let mut contract =
             Contract { chain, address: Address::ZERO, nonces: HashMap::new(), spent: HashMap::new() };
         let payload = Payload::DeployContract { code: code.into(), args: args.into(), gas_limit: GAS };

@@ -15,7 +15,7 @@ fn forger_key(i: usize) -> Keypair {
 }
 
 fn spec() -> ChainSpec {
-    let mut spec = testkit::spec(2);
+    let mut spec = testkit::spec();
     spec.forgers = (0..2).map(|i| GenesisForger::for_key(&forger_key(i), Amount(10))).collect();
     spec
 }
@@ -34,7 +34,7 @@ fn forge_at(chain: &mut Chain<MemoryStore>, slot: u64, amount: u64) -> Block {
         fee: Amount(10),
         payload: Payload::Transfer { to: testkit::account(1).address(), amount: Amount(amount) },
     }
-    .sign(&from);
+    .sign(&from, &chain.genesis_hash());
     let mut builder = chain.builder(&forger, slot, testkit::slot_time(chain.spec(), slot, 0)).unwrap();
     builder.push(tx).unwrap();
     let applied = builder.seal(&forger).unwrap();

@@ -25,13 +25,14 @@ fn forger_key(i: usize) -> Keypair {
 
 impl Net {
     fn new(weights: &[u64]) -> Net {
-        let mut spec: ChainSpec = testkit::spec(4);
+        let mut spec: ChainSpec = testkit::spec();
         spec.forgers = weights
             .iter()
             .enumerate()
             .map(|(i, w)| GenesisForger::for_key(&forger_key(i), Amount(*w)))
             .collect();
         spec.params.min_ticket_price = Amount(10);
+        spec.params.min_registration_fee = Amount(REGISTRATION_FEE);
         // Forgers pay fees for their votes before they have forged anything.
         spec.balances.extend((0..weights.len()).map(|i| goodwill_ledger::GenesisBalance {
             address: forger_key(i).address(),
@@ -59,10 +60,14 @@ impl Net {
             chain_id: CHAIN_ID.into(),
             sender: key.address(),
             nonce: self.nonces[who],
-            fee: Amount(10),
+            fee: Amount(if matches!(payload, Payload::RegisterAssociation { .. }) {
+                REGISTRATION_FEE
+            } else {
+                10
+            }),
             payload,
         }
-        .sign(key);
+        .sign(key, &self.chain.genesis_hash());
         self.nonces[who] += 1;
         tx
     }
@@ -118,6 +123,8 @@ impl Net {
 }
 
 const BUYER: usize = 3; // testkit account 0, behind three genesis forgers
+/// What registering an association costs on these chains.
+const REGISTRATION_FEE: u64 = 500;
 
 fn buy(association: Address, price: u64, commitment: Option<Hash>) -> Payload {
     Payload::BuyTicket { association, price: Amount(price), epochs: 5, commitment }
@@ -150,6 +157,49 @@ fn ticket_money_lands_at_the_named_association() {
         (ticket.weight, ticket.first_epoch, ticket.last_epoch),
         (Amount(500), net.epoch() + 2, net.epoch() + 6)
     );
+}
+
+/// The attack: an approved association buys tickets naming itself, so the price comes back to
+/// it and it gains forging weight for the fee alone. A ticket must pay someone else.
+#[test]
+fn a_ticket_that_pays_its_own_buyer_is_refused() {
+    let mut net = Net::new(&[10, 10, 10]);
+    let association = testkit::association();
+    net.keys.push(testkit::association());
+    net.nonces.push(0);
+    let me = net.keys.len() - 1;
+    let before = net.chain.account(&association.address()).unwrap();
+    let commitment = association.reveal_commitment(0);
+    assert_eq!(
+        net.submit(me, buy(association.address(), 500, Some(commitment))),
+        Err(TxError::TicketPaysBuyer)
+    );
+    assert_eq!(net.chain.account(&association.address()).unwrap(), before);
+    assert!(read_forger(net.chain.store(), net.height(), &association.address()).unwrap().is_none());
+}
+
+/// The attack: registrations cost the minimum fee, so anyone can fill the state with them. A
+/// registration costs the chain's registration fee.
+#[test]
+fn registering_an_association_costs_the_registration_fee() {
+    let mut net = Net::new(&[10]);
+    let key = &net.keys[BUYER + 1];
+    let sender = key.address();
+    let cheap = TransactionBody {
+        chain_id: CHAIN_ID.into(),
+        sender,
+        nonce: 0,
+        fee: Amount(REGISTRATION_FEE - 1),
+        payload: register(),
+    }
+    .sign(key, &net.chain.genesis_hash());
+    assert_eq!(
+        net.forge(vec![cheap]).unwrap_err(),
+        TxError::RegistrationFeeTooLow { min: Amount(REGISTRATION_FEE), got: Amount(REGISTRATION_FEE - 1) }
+    );
+    let before = net.chain.account(&sender).unwrap().balance;
+    net.submit(BUYER + 1, register()).unwrap();
+    assert_eq!(net.chain.account(&sender).unwrap().balance, Amount(before.0 - REGISTRATION_FEE));
 }
 
 #[test]
@@ -311,11 +361,15 @@ fn an_equivocating_forger_loses_its_tickets_and_stops_forging() {
 
     net.submit(BUYER, report(&one, &two)).unwrap();
 
+    // The epoch's roster stays as it was drawn from; from the next epoch on, the offender holds
+    // no weight and wins no slot.
+    let epoch = net.epoch();
     let record = read_forger(net.chain.store(), net.height(), &offender.address()).unwrap().unwrap();
-    assert!(record.tickets.is_empty(), "the offender's tickets are forfeited");
-    assert_eq!(net.weight(&offender.address(), net.epoch()), 0);
-    let next = net.chain.head().header().slot + 1;
-    for slot in next..next + 50 {
+    assert!(record.tickets.iter().all(|t| t.last_epoch <= epoch), "the offender's tickets end this epoch");
+    assert_eq!(net.weight(&offender.address(), epoch), 10, "this epoch's roster is unchanged");
+    assert_eq!(net.weight(&offender.address(), epoch + 1), 0);
+    let slots = net.chain.spec().params.slots_per_epoch;
+    for slot in (epoch + 1) * slots..(epoch + 3) * slots {
         assert_eq!(net.chain.rank_of(&offender.address(), slot).unwrap(), None, "slot {slot}");
     }
     // The same offence cannot be punished twice.
@@ -341,5 +395,5 @@ fn reports_that_are_not_equivocations_are_refused() {
     assert!(not("for this chain")(net.submit(BUYER, report(&resign(&one), &resign(&two)))));
     assert_eq!(net.weight(&a.address(), net.epoch()), 10, "nothing was forfeited");
     net.submit(BUYER, report(&one, &two)).unwrap();
-    assert_eq!(net.weight(&a.address(), net.epoch()), 0);
+    assert_eq!(net.weight(&a.address(), net.epoch() + 1), 0, "forfeited from the next epoch");
 }

@@ -7,6 +7,7 @@ mod crash_safety;
 mod example_contracts;
 mod fork_choice;
 mod good_will;
+mod junk_blocks_cost_a_ticket_and_blame_only_their_sender;
 mod lottery_simulation;
 mod network_simulation;
 mod properties;

@@ -32,7 +32,7 @@ fn arb_body() -> impl Strategy<Value = TransactionBody> {
 fn arb_tx() -> impl Strategy<Value = Transaction> {
     arb_body().prop_map(|body| {
         let key = (0..8).map(testkit::account).find(|k| k.address() == body.sender).expect("one of ours");
-        body.sign(&key)
+        body.sign(&key, &testkit::genesis_hash())
     })
 }
 
@@ -71,7 +71,7 @@ proptest! {
         prop_assert_eq!(tx.encoded_len(), tx.encode().len());
         let decoded = Transaction::decode(Bytes::from(tx.encode()), 1 << 20).unwrap();
         prop_assert_eq!(decoded.id(), tx.id());
-        prop_assert!(decoded.verify_signature());
+        prop_assert!(decoded.verify_signature(&testkit::genesis_hash()));
         prop_assert_eq!(decoded, tx);
     }
 
@@ -211,9 +211,9 @@ proptest! {
                     payload: Payload::Transfer { to: testkit::account(to).address(), amount: Amount(amount) },
                 };
                 let signed = if matches!(candidate, Candidate::WrongKey) {
-                    signed_by_another_key(tx.sign(&key), &signer)
+                    signed_by_another_key(tx.sign(&key, &testkit::genesis_hash()), &signer)
                 } else {
-                    tx.sign(&signer)
+                    tx.sign(&signer, &testkit::genesis_hash())
                 };
                 let expected_valid = matches!(candidate, Candidate::Valid);
                 match builder.push(signed) {
@@ -245,7 +245,7 @@ proptest! {
 /// `tx`'s exact body bytes, signed by `signer` instead of the sender.
 fn signed_by_another_key(tx: Transaction, signer: &goodwill_ledger::Keypair) -> Transaction {
     let mut wire = tx.to_wire();
-    let message = [goodwill_ledger::TX_DOMAIN, &[0], &wire.body].concat();
+    let message = [goodwill_ledger::TX_DOMAIN, &[0], testkit::genesis_hash().as_bytes(), &wire.body].concat();
     wire.signature = signer.sign(&message).to_vec().into();
     Transaction::from_wire(wire).unwrap()
 }

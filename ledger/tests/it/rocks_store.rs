@@ -11,7 +11,7 @@ fn reopening_recovers_head_state_and_indexes() {
     let mut generator = ChainGenerator::new(6, 9);
     let blocks: Vec<_> = (0..5).map(|_| generator.next_block(7)).collect();
     {
-        let mut chain = Chain::open(RocksStore::open(dir.path()).unwrap(), testkit::spec(6)).unwrap();
+        let mut chain = Chain::open(RocksStore::open(dir.path()).unwrap(), testkit::spec()).unwrap();
         for block in blocks.clone() {
             chain.import(block).unwrap();
         }
@@ -34,15 +34,15 @@ fn reopening_recovers_head_state_and_indexes() {
 #[test]
 fn a_store_refuses_another_chains_spec() {
     let dir = tempfile::tempdir().unwrap();
-    drop(Chain::open(RocksStore::open(dir.path()).unwrap(), testkit::spec(3)).unwrap());
-    let error = Chain::open(RocksStore::open(dir.path()).unwrap(), testkit::spec(4)).unwrap_err();
+    drop(Chain::open(RocksStore::open(dir.path()).unwrap(), testkit::spec()).unwrap());
+    let error = Chain::open(RocksStore::open(dir.path()).unwrap(), testkit::spec_funding(3)).unwrap_err();
     assert!(matches!(error, ChainError::GenesisMismatch { .. }), "{error}");
 }
 
 #[test]
 fn a_commit_that_does_not_extend_the_head_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mut chain = Chain::open(RocksStore::open(dir.path()).unwrap(), testkit::spec(3)).unwrap();
+    let mut chain = Chain::open(RocksStore::open(dir.path()).unwrap(), testkit::spec()).unwrap();
     let mut generator = ChainGenerator::new(3, 1);
     let first = generator.next_block(2);
     let second = generator.next_block(2);
@@ -88,9 +88,9 @@ fn account_history_pages_newest_first_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut generator = ChainGenerator::new(5, 3);
     let blocks: Vec<_> = (0..6).map(|_| generator.next_block(6)).collect();
-    let mut memory = Chain::open(MemoryStore::new(), testkit::spec(5)).unwrap();
+    let mut memory = Chain::open(MemoryStore::new(), testkit::spec()).unwrap();
     {
-        let mut rocks = Chain::open(RocksStore::open(dir.path()).unwrap(), testkit::spec(5)).unwrap();
+        let mut rocks = Chain::open(RocksStore::open(dir.path()).unwrap(), testkit::spec()).unwrap();
         for block in blocks.clone() {
             rocks.import(block.clone()).unwrap();
             memory.import(block).unwrap();

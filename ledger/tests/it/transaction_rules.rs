@@ -51,18 +51,38 @@ fn a_transaction_signed_for_another_chain_is_rejected() {
     let (a, b) = (testkit::account(0), testkit::account(1));
     let mut other = body(&a, &b, 0);
     other.chain_id = "goodwill-other".into();
-    let error = rejection(&mut generator, other.sign(&a));
+    let error = rejection(&mut generator, other.sign(&a, &testkit::genesis_hash()));
     assert_eq!(error, TxError::WrongChain { expected: CHAIN_ID.into(), got: "goodwill-other".into() });
+}
+
+/// The attack: a chain restarted with another genesis (a testnet reset, a fork of the spec)
+/// keeps the chain id and the balances, so a transaction signed on one would replay on the
+/// other. The signature covers the genesis hash: on any other genesis it does not verify.
+#[test]
+fn a_transaction_signed_for_another_genesis_with_the_same_chain_id_is_rejected() {
+    let mut generator = ChainGenerator::new(2, 1);
+    let (a, b) = (testkit::account(0), testkit::account(1));
+    let restarted =
+        goodwill_ledger::genesis(&goodwill_ledger::ChainSpec { genesis_time_ms: 1, ..testkit::spec() })
+            .unwrap()
+            .block
+            .hash();
+    assert_ne!(restarted, generator.chain.genesis_hash());
+    let replayed = body(&a, &b, 0).sign(&a, &restarted);
+    assert_eq!(replayed.body().chain_id, CHAIN_ID, "same chain id, same sender, same nonce");
+    assert_eq!(rejection(&mut generator, replayed), TxError::BadSignature);
+    // The same body signed for this genesis is taken.
+    generator.next_block_with(vec![body(&a, &b, 0).sign(&a, &testkit::genesis_hash())]);
 }
 
 #[test]
 fn a_replayed_nonce_is_rejected() {
     let mut generator = ChainGenerator::new(2, 1);
     let (a, b) = (testkit::account(0), testkit::account(1));
-    let tx = body(&a, &b, 0).sign(&a);
+    let tx = body(&a, &b, 0).sign(&a, &testkit::genesis_hash());
     generator.next_block_with(vec![tx.clone()]);
     assert_eq!(rejection(&mut generator, tx), TxError::StaleNonce { expected: 1, got: 0 });
-    let ahead = body(&a, &b, 5).sign(&a);
+    let ahead = body(&a, &b, 5).sign(&a, &testkit::genesis_hash());
     assert_eq!(rejection(&mut generator, ahead), TxError::FutureNonce { expected: 1, got: 5 });
 }
 
@@ -70,7 +90,7 @@ fn a_replayed_nonce_is_rejected() {
 fn a_change_to_any_signed_field_breaks_the_signature() {
     let mut generator = ChainGenerator::new(3, 1);
     let (a, b, c) = (testkit::account(0), testkit::account(1), testkit::account(2));
-    let signed = body(&a, &b, 0).sign(&a);
+    let signed = body(&a, &b, 0).sign(&a, &testkit::genesis_hash());
     let mutations: Vec<fn(&mut TransactionBody, &Keypair)> = vec![
         |body, _| body.nonce += 1,
         |body, _| body.fee = Amount(body.fee.0 + 1),
@@ -81,13 +101,13 @@ fn a_change_to_any_signed_field_breaks_the_signature() {
         let mut altered = signed.body().clone();
         mutate(&mut altered, &c);
         // Re-sign with a throwaway key, then graft the original signature back on.
-        let forged = graft_signature(altered.sign(&a), signed.signature());
+        let forged = graft_signature(altered.sign(&a, &testkit::genesis_hash()), signed.signature());
         assert_eq!(rejection(&mut generator, forged), TxError::BadSignature);
     }
     // Another sender's key over the original body.
     let mut stolen = signed.body().clone();
     stolen.sender = c.address();
-    let forged = graft_signature(stolen.sign(&c), signed.signature());
+    let forged = graft_signature(stolen.sign(&c, &testkit::genesis_hash()), signed.signature());
     assert_eq!(rejection(&mut generator, forged), TxError::BadSignature);
     // The untouched transaction is fine.
     generator.next_block_with(vec![signed]);
@@ -107,7 +127,7 @@ fn fee_balance_amount_and_size_rules_hold() {
     let mut cheap = body(&a, &b, 0);
     cheap.fee = Amount(9);
     assert_eq!(
-        rejection(&mut generator, cheap.sign(&a)),
+        rejection(&mut generator, cheap.sign(&a, &testkit::genesis_hash())),
         TxError::FeeTooLow { min: Amount(10), got: Amount(9) }
     );
 
@@ -115,17 +135,20 @@ fn fee_balance_amount_and_size_rules_hold() {
     let mut rich = body(&a, &b, 0);
     rich.payload = Payload::Transfer { to: b.address(), amount: balance };
     assert_eq!(
-        rejection(&mut generator, rich.sign(&a)),
+        rejection(&mut generator, rich.sign(&a, &testkit::genesis_hash())),
         TxError::InsufficientBalance { needed: Amount(balance.0 + 10), available: balance }
     );
 
     let mut nothing = body(&a, &b, 0);
     nothing.payload = Payload::Transfer { to: b.address(), amount: Amount::ZERO };
-    assert_eq!(rejection(&mut generator, nothing.sign(&a)), TxError::ZeroAmount);
+    assert_eq!(rejection(&mut generator, nothing.sign(&a, &testkit::genesis_hash())), TxError::ZeroAmount);
 
     let mut huge = body(&a, &b, 0);
     huge.chain_id = "x".repeat(20_000);
-    assert!(matches!(rejection(&mut generator, huge.sign(&a)), TxError::TooLarge { .. }));
+    assert!(matches!(
+        rejection(&mut generator, huge.sign(&a, &testkit::genesis_hash())),
+        TxError::TooLarge { .. }
+    ));
 }
 
 #[test]
@@ -133,7 +156,7 @@ fn a_transfer_to_oneself_costs_only_the_fee() {
     let mut generator = ChainGenerator::new(1, 1);
     let a = testkit::account(0);
     let before = generator.chain.account(&a.address()).unwrap();
-    generator.next_block_with(vec![body(&a, &a, 0).sign(&a)]);
+    generator.next_block_with(vec![body(&a, &a, 0).sign(&a, &testkit::genesis_hash())]);
     let after = generator.chain.account(&a.address()).unwrap();
     assert_eq!(after.balance, Amount(before.balance.0 - 10));
     assert_eq!(after.nonce, 1);
@@ -249,15 +272,15 @@ fn invalid_blocks_are_rejected_and_change_nothing() {
 fn a_block_with_an_invalid_transaction_is_rejected_whole() {
     let mut generator = ChainGenerator::new(2, 3);
     let (a, b) = (testkit::account(0), testkit::account(1));
-    let block = generator.next_block_with(vec![body(&a, &b, 0).sign(&a)]);
+    let block = generator.next_block_with(vec![body(&a, &b, 0).sign(&a, &testkit::genesis_hash())]);
     // A second chain, where the same block carries a replayed transaction appended.
     let mut other = ChainGenerator::new(2, 3);
     let mut transactions = block.transactions.clone();
-    transactions.push(body(&a, &b, 0).sign(&a));
-    let ids: Vec<Hash> = transactions.iter().map(Transaction::id).collect();
+    transactions.push(body(&a, &b, 0).sign(&a, &testkit::genesis_hash()));
+    let leaves: Vec<Hash> = transactions.iter().map(Transaction::leaf).collect();
     let mut header = block.header().clone();
     header.transaction_count = 2;
-    header.transactions_root = goodwill_ledger::transactions_root(&ids);
+    header.transactions_root = goodwill_ledger::transactions_root(&leaves);
     let bad = Block { header: header.sign(&testkit::forger(), &other.chain.genesis_hash()), transactions };
     let error = other.chain.import(bad).unwrap_err();
     assert!(
@@ -337,9 +360,9 @@ fn hostile_heights_and_slots_are_refused_without_panicking() {
 fn a_known_signature_is_not_checked_again_and_a_different_one_is() {
     let generator = ChainGenerator::new(2, 1);
     let (a, b) = (testkit::account(0), testkit::account(1));
-    let good = body(&a, &b, 0).sign(&a);
+    let good = body(&a, &b, 0).sign(&a, &testkit::genesis_hash());
     // The same body under the signature of another body: the same id, a signature that fails.
-    let bad = graft_signature(good.clone(), body(&a, &b, 1).sign(&a).signature());
+    let bad = graft_signature(good.clone(), body(&a, &b, 1).sign(&a, &testkit::genesis_hash()).signature());
     assert_eq!(bad.id(), good.id());
     // A forger that skips checks can seal a block around it.
     let slot = head_slot(&generator) + 1;
@@ -373,8 +396,9 @@ fn a_known_signature_is_not_checked_again_and_a_different_one_is() {
 fn a_bad_signature_among_many_is_found_and_named_in_block_order() {
     let mut generator = ChainGenerator::new(12, 1);
     let keys: Vec<Keypair> = (0..12).map(testkit::account).collect();
-    let signed: Vec<Transaction> =
-        (0..12).map(|i| body(&keys[i], &keys[(i + 1) % 12], 0).sign(&keys[i])).collect();
+    let signed: Vec<Transaction> = (0..12)
+        .map(|i| body(&keys[i], &keys[(i + 1) % 12], 0).sign(&keys[i], &testkit::genesis_hash()))
+        .collect();
     // Another body's signature on transactions 4 and 9: the rest are good.
     let mut txs = signed.clone();
     for index in [9, 4] {
@@ -390,8 +414,9 @@ fn a_bad_signature_among_many_is_found_and_named_in_block_order() {
         builder.seal(&testkit::forger()).unwrap().block
     };
     // The verdicts of one batch match one-by-one checks.
-    let verdicts = Transaction::verify_signatures(&txs);
-    assert_eq!(verdicts, txs.iter().map(Transaction::verify_signature).collect::<Vec<_>>());
+    let genesis = testkit::genesis_hash();
+    let verdicts = Transaction::verify_signatures(&genesis, &txs);
+    assert_eq!(verdicts, txs.iter().map(|tx| tx.verify_signature(&genesis)).collect::<Vec<_>>());
     let failed: Vec<usize> = (0..txs.len()).filter(|&i| !verdicts[i]).collect();
     assert_eq!(failed, vec![4, 9]);
     let (store, spec, genesis, head) = (
@@ -420,7 +445,7 @@ fn a_bad_signature_among_many_is_found_and_named_in_block_order() {
     let mut early = txs.clone();
     let mut wrong_chain = body(&keys[1], &keys[2], 0);
     wrong_chain.chain_id = "goodwill-other".into();
-    early[1] = wrong_chain.sign(&keys[1]);
+    early[1] = wrong_chain.sign(&keys[1], &testkit::genesis_hash());
     let block = seal(&generator, &early);
     let refusal = goodwill_ledger::execute::apply_block_with(store, spec, &genesis, &head, block, &|_| false);
     assert!(matches!(
@@ -437,7 +462,7 @@ fn a_bad_signature_among_many_is_found_and_named_in_block_order() {
 
 #[test]
 fn every_rule_checked_without_state_is_classed_stateless_and_no_other() {
-    let spec = testkit::spec(2);
+    let spec = testkit::spec();
     let (a, b) = (testkit::account(0), testkit::account(1));
     let broken: Vec<TransactionBody> = vec![
         TransactionBody { chain_id: "goodwill-other".into(), ..body(&a, &b, 0) },
@@ -457,16 +482,22 @@ fn every_rule_checked_without_state_is_classed_stateless_and_no_other() {
         },
     ];
     for tx in broken {
-        let error = goodwill_ledger::execute::check_stateless(&tx.sign(&a), &spec).unwrap_err();
+        let error = goodwill_ledger::execute::check_stateless(
+            &tx.sign(&a, &testkit::genesis_hash()),
+            &spec,
+            &testkit::genesis_hash(),
+        )
+        .unwrap_err();
         assert!(error.is_stateless(), "{error:?} is found without state but not classed so");
     }
-    let forged = graft_signature(body(&a, &b, 0).sign(&a), &[7; 64]);
-    let error = goodwill_ledger::execute::check_stateless(&forged, &spec).unwrap_err();
+    let forged = graft_signature(body(&a, &b, 0).sign(&a, &testkit::genesis_hash()), &[7; 64]);
+    let error =
+        goodwill_ledger::execute::check_stateless(&forged, &spec, &testkit::genesis_hash()).unwrap_err();
     assert_eq!(error, TxError::BadSignature);
     assert!(error.is_stateless());
 
     // What depends on the head is nobody's fault: honest nodes disagree on it for a moment.
     let mut generator = ChainGenerator::new(2, 1);
-    let stale = rejection(&mut generator, body(&a, &b, 5).sign(&a));
+    let stale = rejection(&mut generator, body(&a, &b, 5).sign(&a, &testkit::genesis_hash()));
     assert!(matches!(stale, TxError::FutureNonce { .. }) && !stale.is_stateless());
 }

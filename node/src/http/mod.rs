@@ -24,6 +24,7 @@ use crate::network::NetworkHandle;
 
 mod explore;
 mod explorer;
+pub mod limits;
 mod views;
 
 /// Largest request body: a hex-encoded transaction at the largest size any chain allows.
@@ -82,6 +83,21 @@ pub fn router(chain: ChainHandle, network: NetworkHandle, metrics: Arc<Metrics>)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(Api { chain, network, metrics })
+}
+
+/// Serves `router` on `listener`, each client held to `limits` ([`limits`]), until `shutdown`
+/// completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: limits::ClientLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limiter = limits::Limiter::new(limits);
+    let router = router.layer(axum::middleware::from_fn_with_state(limiter, limits::enforce));
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// A path parameter whose rejection is a JSON error.

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use goodwill_ledger::execute::check_header;
 use goodwill_ledger::lottery::ForkChoiceKey;
 use goodwill_ledger::proof::LotteryState;
+use goodwill_ledger::spec::from_the_future;
 use goodwill_ledger::{Block, ChainSpec, Hash, SealedHeader};
 use goodwill_protocol::message::LotteryAnswer;
 use goodwill_protocol::{
@@ -197,6 +198,10 @@ impl Follower {
             return self.network.validated(ticket, Verdict::Reject, GossipEffect::None).await;
         };
         self.network.validated(ticket, Verdict::Ignore, GossipEffect::None).await;
+        if from_the_future(block.header().timestamp_ms, crate::forger::now_ms()) {
+            // Neither checked nor taken as a sign of a taller chain.
+            return;
+        }
         if self.headers.contains_key(&block.header().parent_hash) {
             return self.offer(block, source);
         }
@@ -244,6 +249,10 @@ impl Follower {
     fn offer(&mut self, block: Block, from: PeerId) {
         let key = (block.header().height, block.hash());
         if self.headers.contains_key(&key.1) || self.waiting.contains_key(&key) {
+            return;
+        }
+        if from_the_future(block.header().timestamp_ms, crate::forger::now_ms()) {
+            tracing::debug!(height = key.0, hash = %key.1, %from, "dropped a block stamped in the future");
             return;
         }
         let size = block.encoded_len();

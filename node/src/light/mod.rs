@@ -28,6 +28,8 @@ pub struct LightConfig {
     pub listen: Vec<Multiaddr>,
     pub mdns: bool,
     pub http: SocketAddr,
+    /// What each HTTP client may ask.
+    pub http_limits: crate::http::limits::ClientLimits,
 }
 
 /// Runs a light peer until Ctrl-C.
@@ -61,6 +63,7 @@ async fn serve(config: LightConfig) -> eyre::Result<()> {
         listen: config.listen,
         bootnodes: config.bootnodes,
         mdns: config.mdns,
+        address_limits: Default::default(),
     };
     let (network, events, event_loop) =
         goodwill_protocol::service::new(identity::Keypair::generate_ed25519(), network_config, head)
@@ -82,7 +85,8 @@ async fn serve(config: LightConfig) -> eyre::Result<()> {
         .wrap_err_with(|| format!("binding the HTTP API to {}", config.http))?;
     let http_address = listener.local_addr()?;
     let router = api::router(api::Api { commands, view, spec, genesis: genesis_hash });
-    let http = tokio::spawn(async move { axum::serve(listener, router).await });
+    let limits = config.http_limits;
+    let http = tokio::spawn(crate::http::serve(listener, router, limits, std::future::pending()));
     crate::run::announce(format_args!("HTTP API listening on http://{http_address}"));
     tracing::info!(genesis = %genesis_hash, "light peer: following headers, keeping no ledger");
     tokio::signal::ctrl_c().await.wrap_err("waiting for Ctrl-C")?;

@@ -224,6 +224,7 @@ impl EventLoop {
             Command::Ban(peer, reason) => {
                 tracing::warn!(%peer, reason, "banning a peer");
                 if self.peers.ban(peer, Instant::now()) {
+                    self.ban_address_of(peer);
                     self.swarm.behaviour_mut().blocked.block_peer(peer);
                 }
                 self.sync.forget(&peer);
@@ -283,17 +284,31 @@ impl EventLoop {
         self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, -f64::from(strikes));
         if penalty == Penalty::Banned {
             tracing::warn!(%peer, minutes = crate::peers::BAN_DURATION.as_secs() / 60, "banning a peer");
-            // Closes its connections and refuses new ones.
+            // Refuses its address, then closes its connections and refuses new ones.
+            self.ban_address_of(peer);
             self.swarm.behaviour_mut().blocked.block_peer(peer);
             self.sync.forget(&peer);
             self.count_peers();
         }
     }
 
+    /// Bans the address `peer` is connected from for as long as the peer's own ban: a fresh key
+    /// from the same host is refused too.
+    fn ban_address_of(&mut self, peer: PeerId) {
+        let until = Instant::now() + crate::peers::BAN_DURATION;
+        if let Some(address) = self.swarm.behaviour_mut().addresses.ban_address_of(&peer, until) {
+            tracing::warn!(%peer, %address, "banning a peer's address");
+        }
+    }
+
     fn housekeeping(&mut self) {
-        for peer in self.peers.lift_expired(Instant::now()) {
+        let now = Instant::now();
+        for peer in self.peers.lift_expired(now) {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
             tracing::info!(%peer, "ban lifted");
+        }
+        for address in self.swarm.behaviour_mut().addresses.lift_expired(now) {
+            tracing::info!(%address, "address ban lifted");
         }
         let (verified, _) = self.peers.counts();
         if verified > 0 && verified < TARGET_PEERS {

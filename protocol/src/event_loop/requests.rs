@@ -32,7 +32,7 @@ impl EventLoop {
                 if let Some(reply) = self.queries.remove(&request_id) {
                     let _ = reply.send(Err(QueryError::NoAnswer(error.to_string())));
                 }
-                self.sync.failed(&request_id);
+                self.sync.unanswered(&request_id);
                 self.drive();
             }
             request_response::Event::InboundFailure { peer, error, .. } => {

@@ -121,6 +121,14 @@ impl EventLoop {
                 self.sync.forget(&peer);
                 self.sync.restart_from(next);
             }
+            BatchEnd::FromTheFuture => {
+                // Not this node's to judge as a lie (its own clock may be the one behind), but
+                // nothing more is taken from this peer until it claims again.
+                tracing::info!(%peer, "a peer served a block stamped in the future; its claim is dropped");
+                self.ready.clear();
+                self.sync.forget(&peer);
+                self.sync.restart_from(next);
+            }
             BatchEnd::Failed => {
                 self.ready.clear();
                 self.sync.restart_from(next);

@@ -6,11 +6,14 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use goodwill_ledger::{Address, Hash};
+use goodwill_protocol::address_guard::AddressLimits;
 use goodwill_protocol::message::AccountAnswer;
 use goodwill_protocol::{
     ChainIdentity, Head, NetworkConfig, NetworkEvent, NetworkEvents, NetworkHandle, Request, Response, Role,
 };
+use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, identity};
 use tokio::sync::watch;
 
@@ -29,6 +32,10 @@ fn chain() -> ChainIdentity {
 }
 
 fn start(role: Role, chain: ChainIdentity, bootnodes: Vec<Multiaddr>) -> Service {
+    start_with(role, chain, bootnodes, AddressLimits::default())
+}
+
+fn start_with(role: Role, chain: ChainIdentity, bootnodes: Vec<Multiaddr>, limits: AddressLimits) -> Service {
     let (head_out, head) = watch::channel(Head { height: 3, hash: Hash([3; 32]) });
     let config = NetworkConfig {
         role,
@@ -36,6 +43,7 @@ fn start(role: Role, chain: ChainIdentity, bootnodes: Vec<Multiaddr>) -> Service
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
         bootnodes,
         mdns: false,
+        address_limits: limits,
     };
     let (handle, events, event_loop) =
         goodwill_protocol::service::new(identity::Keypair::generate_ed25519(), config, head).unwrap();
@@ -152,4 +160,50 @@ async fn a_peer_of_another_genesis_is_refused_in_the_handshake() {
     assert_eq!(verified.len(), 1, "{verified:?}");
     assert_eq!(verified[0].peer_id, friend.handle.peer_id());
     assert_eq!(stranger.handle.peers(), 0, "the stranger accepted the main node");
+}
+
+/// Whether a fresh identity dialling `address` from 127.0.0.1 gets a connection.
+async fn fresh_identity_connects(address: &Multiaddr) -> bool {
+    let mut swarm = goodwill_protocol::build_swarm(identity::Keypair::generate_ed25519(), false).unwrap();
+    swarm.dial(address.clone()).unwrap();
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            match swarm.select_next_some().await {
+                SwarmEvent::ConnectionEstablished { .. } => return true,
+                SwarmEvent::OutgoingConnectionError { .. } | SwarmEvent::ConnectionClosed { .. } => {
+                    return false;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("the dial neither connected nor failed")
+}
+
+/// The attack: identities cost nothing, so one host opens connection after connection under
+/// fresh keys until it holds every slot, and comes back under a fresh key once banned. Limits
+/// and bans follow the address (loopback is limited here as a remote host would be).
+#[tokio::test]
+async fn fresh_identities_from_one_address_get_its_share_and_its_ban() {
+    let limits = AddressLimits { inbound_per_address: 2, limit_loopback: true };
+    let mut main = start_with(Role::Main, chain(), Vec::new(), limits);
+    let bootnode = address(&mut main).await;
+    let mut first = start(Role::Light, chain(), vec![bootnode.clone()]);
+    let _second = start(Role::Light, chain(), vec![bootnode.clone()]);
+    joined(&mut main).await;
+    joined(&mut main).await;
+    joined(&mut first).await;
+    assert!(!fresh_identity_connects(&bootnode).await, "a third identity from the address is refused");
+
+    // The first peer is banned: its connection closes, which frees a slot of the address, but
+    // the address is banned with it.
+    let main_id = main.handle.peer_id();
+    main.handle.ban(first.handle.peer_id(), "test".into());
+    next(&mut first.events, |event| match event {
+        NetworkEvent::PeerLeft { peer } if peer == main_id => Some(()),
+        _ => None,
+    })
+    .await;
+    assert!(!fresh_identity_connects(&bootnode).await, "a fresh key from a banned address is refused");
 }

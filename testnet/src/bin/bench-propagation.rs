@@ -105,7 +105,7 @@ fn submit_load(urls: &[String], per_slot: u64, slot_ms: u64, window: Duration) -
     let (dev, dev2) = (Keypair::insecure_dev("dev"), Keypair::insecure_dev("dev2"));
     let nodes: Vec<ApiClient> = urls.iter().map(|url| ApiClient::new(url, Duration::from_secs(10))).collect();
     let status = nodes[0].status()?;
-    let (chain_id, min_fee) = (status.chain_id, status.min_fee.0);
+    let (chain_id, genesis, min_fee) = (status.chain_id, status.genesis_hash, status.min_fee.0);
     let account = nodes[0].get_ok(&format!("/api/v1/accounts/{}", dev.address()))?;
     let mut nonce = account["nonce"].as_u64().unwrap_or(0);
     let start = Instant::now();
@@ -120,7 +120,7 @@ fn submit_load(urls: &[String], per_slot: u64, slot_ms: u64, window: Duration) -
                 fee: Amount(min_fee),
                 payload: Payload::Transfer { to: dev2.address(), amount: Amount(1) },
             }
-            .sign(&dev);
+            .sign(&dev, &genesis);
             let node = &nodes[(i as usize) % nodes.len()];
             if node.submit(&tx).is_ok() {
                 nonce += 1;

@@ -162,6 +162,11 @@ impl Node {
         self.get(&format!("/api/v1/accounts/{address}"))["nonce"].as_u64().unwrap()
     }
 
+    /// The genesis hash, which transactions are signed for.
+    pub fn genesis(&self) -> goodwill_ledger::Hash {
+        self.status()["genesis_hash"].as_str().unwrap().parse().unwrap()
+    }
+
     /// The head's height and hash.
     pub fn head(&self) -> (u64, String) {
         let status = self.status();

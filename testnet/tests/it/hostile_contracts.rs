@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{GOODWILL, get, submit, wait_until};
-use goodwill_ledger::{Amount, Keypair, Payload, Transaction, TransactionBody};
+use goodwill_ledger::{Amount, Hash, Keypair, Payload, Transaction, TransactionBody};
 use goodwill_testnet::cluster;
 
 struct Down(std::path::PathBuf);
@@ -23,7 +23,13 @@ impl Drop for Down {
     }
 }
 
-fn deploy(key: &Keypair, chain_id: &str, nonce: u64, code: String, gas: u64) -> Transaction {
+fn deploy(
+    key: &Keypair,
+    (chain_id, genesis): &(String, Hash),
+    nonce: u64,
+    code: String,
+    gas: u64,
+) -> Transaction {
     TransactionBody {
         chain_id: chain_id.into(),
         sender: key.address(),
@@ -31,7 +37,7 @@ fn deploy(key: &Keypair, chain_id: &str, nonce: u64, code: String, gas: u64) -> 
         fee: Amount(gas),
         payload: Payload::DeployContract { code, args: "[]".into(), gas_limit: gas },
     }
-    .sign(key)
+    .sign(key, genesis)
 }
 
 fn height(http: &str) -> u64 {
@@ -55,13 +61,17 @@ fn hostile_deployments_neither_stop_nor_stall_a_cluster() {
     let dir = tmp.path().join("cluster");
     let _down = Down(dir.clone());
     let nodes = up(&dir);
-    let chain_id = get(&nodes[0].http, "/api/v1/status")["chain_id"].as_str().unwrap().to_string();
+    let status = get(&nodes[0].http, "/api/v1/status");
+    let chain = (
+        status["chain_id"].as_str().unwrap().to_string(),
+        status["genesis_hash"].as_str().unwrap().parse::<Hash>().unwrap(),
+    );
 
     // From a key that holds nothing: the program is checked before the balance, and refused.
     let stranger = Keypair::generate().unwrap();
     let brackets = format!("x = {}1{}\n", "(".repeat(8_000), ")".repeat(8_000));
     for node in &nodes {
-        let (code, answer) = submit(&node.http, &deploy(&stranger, &chain_id, 0, brackets.clone(), 100_000));
+        let (code, answer) = submit(&node.http, &deploy(&stranger, &chain, 0, brackets.clone(), 100_000));
         assert_eq!(code, 400, "{answer}");
         assert!(answer.to_string().contains("nests deeper than"), "{answer}");
     }
@@ -80,7 +90,7 @@ fn hostile_deployments_neither_stop_nor_stall_a_cluster() {
         get(&nodes[0].http, &format!("/api/v1/accounts/{}", dev.address()))["nonce"].as_u64().unwrap();
     let mut ids = Vec::new();
     for (i, attack) in attacks.iter().enumerate() {
-        let tx = deploy(&dev, &chain_id, first_nonce + i as u64, attack.to_string(), 5_000_000);
+        let tx = deploy(&dev, &chain, first_nonce + i as u64, attack.to_string(), 5_000_000);
         let (code, answer) = submit(&nodes[i % nodes.len()].http, &tx);
         assert!(code < 300, "{answer}");
         ids.push(tx.id());

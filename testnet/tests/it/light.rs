@@ -142,7 +142,7 @@ async fn a_light_peer_catches_a_lying_main_node_and_reads_verified_balances() {
             fee: spec.params.min_fee,
             payload: Payload::Transfer { to: recipient, amount: Amount(700) },
         }
-        .sign(&dev);
+        .sign(&dev, &genesis);
         let body = serde_json::json!({ "transaction": hex::encode(tx.encode()) });
         let mut response = ureq::post(&format!("{url}/api/v1/transactions")).send_json(&body).unwrap();
         let answer: Value = response.body_mut().read_json().unwrap();

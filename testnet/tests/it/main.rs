@@ -12,6 +12,7 @@ mod explorer;
 mod hostile_contracts;
 mod late_and_killed_nodes_catch_up;
 mod light;
+mod lying_claims_never_pause_forging;
 mod misbehaving_peer;
 mod netns;
 mod offline_commands_work_as_a_user_runs_them;

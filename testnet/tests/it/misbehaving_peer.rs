@@ -39,7 +39,7 @@ fn invalid_block(chain: &Chain<MemoryStore>, key: &Keypair) -> Block {
         fee: spec.params.min_fee,
         payload: goodwill_ledger::Payload::Transfer { to: key.address(), amount: goodwill_ledger::Amount(1) },
     }
-    .sign(key);
+    .sign(key, &chain.genesis_hash());
     block.transactions.push(stowaway);
     block
 }

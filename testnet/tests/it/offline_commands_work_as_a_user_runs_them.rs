@@ -53,7 +53,7 @@ fn chain_spec_build_prints_valid_specs() {
 
 fn store_with_blocks(base: &Path, blocks: &[Block]) {
     let store = RocksStore::open(&base.join("db")).unwrap();
-    let mut chain = Chain::open(store, testkit::spec(4)).unwrap();
+    let mut chain = Chain::open(store, testkit::spec()).unwrap();
     for block in blocks {
         chain.import(block.clone()).unwrap();
     }

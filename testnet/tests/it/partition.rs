@@ -19,7 +19,7 @@ fn transfer(node: &Node, from: &Keypair, to: &Keypair, amount: u64) -> Transacti
         fee: Amount(1_000),
         payload: Payload::Transfer { to: to.address(), amount: Amount(amount) },
     }
-    .sign(from)
+    .sign(from, &node.genesis())
 }
 
 /// The block holding `tx` on `node`'s chain; `None` while pending or unknown (404).

@@ -83,7 +83,9 @@ fn the_api_shows_the_ledger_and_refuses_bad_input_with_json_errors() {
     // A batch: each transaction judged alone and in order (a sender's nonces may follow one
     // another within it), one result per entry, the admitted ones committed.
     let dev_key = Keypair::insecure_dev("dev");
-    let chain_id = node.get("/api/v1/status")["chain_id"].as_str().unwrap().to_string();
+    let status = node.get("/api/v1/status");
+    let chain_id = status["chain_id"].as_str().unwrap().to_string();
+    let genesis: goodwill_ledger::Hash = status["genesis_hash"].as_str().unwrap().parse().unwrap();
     let nonce = node.get(&format!("/api/v1/accounts/{dev}"))["nonce"].as_u64().unwrap();
     assert!(nonce >= 3, "dev sent three transfers");
     let signed = |nonce: u64, amount: u64| {
@@ -94,7 +96,7 @@ fn the_api_shows_the_ledger_and_refuses_bad_input_with_json_errors() {
             fee: Amount(fee),
             payload: Payload::Transfer { to: receiver, amount: Amount(amount) },
         };
-        hex::encode(body.sign(&dev_key).encode())
+        hex::encode(body.sign(&dev_key, &genesis).encode())
     };
     let mut forged = signed(nonce + 2, COIN);
     let last = forged.pop().unwrap();

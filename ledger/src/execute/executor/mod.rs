@@ -153,6 +153,21 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         Ok(Lottery { roster, seed, fallback_ranks }.rank_of(slot, forger))
     }
 
+    /// Whether `header`'s forger won its slot at the rank it claims, on this state: the
+    /// lottery of [`Executor::begin_block`] alone, without the reveal or the time window.
+    pub fn entitled(&mut self, header: &Header) -> Result<bool, StoreError> {
+        let seed = self.seed()?;
+        let fallback_ranks = self.spec.params.fallback_ranks;
+        let roster = self.roster()?;
+        Ok(Lottery { roster, seed, fallback_ranks }.may_sign(header.slot, &header.forger, header.rank))
+    }
+
+    /// Whether `forger` holds an active ticket in the block's epoch, on this state: one record
+    /// read, whatever the number of forgers.
+    pub fn holds_ticket(&self, forger: &Address) -> Result<bool, StoreError> {
+        Ok(self.forger(forger)?.is_some_and(|record| record.weight_in(self.epoch) > Amount::ZERO))
+    }
+
     /// Applies the block's consensus fields before its transactions: the forger must have won
     /// the slot at the rank it claims, stamped no earlier than that rank's window, and its reveal
     /// must open its commitment. The reveal joins the mix; the commitment moves on.
@@ -268,7 +283,7 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
 
     /// Checks `tx` fully (signature included) and applies it.
     pub fn apply(&mut self, tx: &Transaction) -> Result<&Receipt, ApplyError<TxError>> {
-        check_stateless(tx, self.spec).map_err(ApplyError::Invalid)?;
+        check_stateless(tx, self.spec, &self.genesis).map_err(ApplyError::Invalid)?;
         self.apply_checked(tx)
     }
 

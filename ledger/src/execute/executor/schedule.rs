@@ -3,7 +3,7 @@
 use jmt::storage::TreeReader;
 
 use super::{Executor, Writes};
-use crate::execute::{ApplyError, MAX_SCHEDULES, TxError};
+use crate::execute::{ApplyError, MAX_SCHEDULES, MAX_SCHEDULES_PER_ACCOUNT, TxError};
 use crate::state::ScheduledPayment;
 use crate::{Address, Amount, Hash, Transaction};
 
@@ -19,9 +19,15 @@ impl<R: TreeReader + ?Sized> Executor<'_, R> {
         if queue.len() >= MAX_SCHEDULES {
             return Err(ApplyError::Invalid(TxError::TooManySchedules { max: MAX_SCHEDULES }));
         }
+        let owner = tx.body().sender;
+        if queue.iter().filter(|s| s.owner == owner).count() >= MAX_SCHEDULES_PER_ACCOUNT {
+            return Err(ApplyError::Invalid(TxError::TooManySchedulesOfOwner {
+                max: MAX_SCHEDULES_PER_ACCOUNT,
+            }));
+        }
         queue.push(ScheduledPayment {
             id: tx.id(),
-            owner: tx.body().sender,
+            owner,
             to,
             amount,
             every_slots,
