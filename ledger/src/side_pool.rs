@@ -81,8 +81,12 @@ impl SidePool {
         let distance = |block: &Block, hash: Hash| (block.header().height.abs_diff(head_height), hash);
         let newcomer = distance(&block, block.hash());
         while self.blocks.len() >= self.max_blocks || self.bytes + size > self.max_bytes {
-            let farthest =
-                self.blocks.iter().map(|(hash, (b, _))| distance(b, *hash)).max().filter(|far| *far > newcomer);
+            let farthest = self
+                .blocks
+                .iter()
+                .map(|(hash, (b, _))| distance(b, *hash))
+                .max()
+                .filter(|far| *far > newcomer);
             match farthest {
                 Some((_, farthest)) => {
                     self.remove(&farthest);

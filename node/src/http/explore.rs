@@ -25,6 +25,29 @@ pub const MAX_HISTORY_PAGE: usize = 100;
 pub const MAX_POOL_PAGE: usize = 100;
 /// Most recent blocks the forgers' shares are counted over.
 pub const MAX_WINDOW: u64 = 1_000;
+/// Most forgers or associations one list request reads records of: the chain thread does no
+/// more per request, however many are registered.
+pub const MAX_PAGE: usize = 500;
+
+/// A page of a list ordered by address: those after `after`, at most `limit` of them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Page {
+    /// The last address of the previous page.
+    pub after: Option<Address>,
+    /// How many; at most [`MAX_PAGE`], which is also the default.
+    pub limit: Option<usize>,
+}
+
+impl Page {
+    /// The page's addresses among `sorted`, and the address to continue after if more follow.
+    fn of<'a>(&self, sorted: &'a [Address]) -> (&'a [Address], Option<Address>) {
+        let start = self.after.map_or(0, |after| sorted.partition_point(|a| *a <= after));
+        let limit = self.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
+        let end = start.saturating_add(limit).min(sorted.len());
+        let page = &sorted[start..end];
+        (page, (end < sorted.len()).then(|| page.last().copied()).flatten())
+    }
+}
 
 fn storage(error: StoreError) -> ApiError {
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", error.to_string())
@@ -359,8 +382,10 @@ pub struct ForgersRead {
     first_slot: u64,
     last_slot: u64,
     winners: Vec<Won>,
-    /// Each forger: its record, weight share (basis points) and blocks in the window.
+    /// Each forger of the page: its record, weight share (basis points) and blocks in the window.
     forgers: Vec<(Address, ForgerState, u64, u64)>,
+    /// Where the next page starts, if there is one.
+    next_after: Option<Address>,
 }
 
 impl Render for ForgersRead {
@@ -390,14 +415,15 @@ impl Render for ForgersRead {
             "active_forgers": self.active_forgers,
             "window": { "blocks": self.blocks, "first_slot": self.first_slot, "last_slot": self.last_slot, "slots": slots },
             "forgers": list,
+            "next_after": self.next_after,
             "recent_winners": winners,
         })
     }
 }
 
-/// Every forger: weight this epoch, and share of the last `window` blocks; and the lottery's
-/// recent winners.
-pub fn forgers<S: Store>(chain: &Chain<S>, window: u64) -> Result<ForgersRead, ApiError> {
+/// A page of forgers: weight this epoch, and share of the last `window` blocks; and the
+/// lottery's recent winners.
+pub fn forgers<S: Store>(chain: &Chain<S>, window: u64, page: Page) -> Result<ForgersRead, ApiError> {
     let store = chain.store();
     let head = chain.head().header();
     let epoch = head_epoch(chain);
@@ -418,8 +444,9 @@ pub fn forgers<S: Store>(chain: &Chain<S>, window: u64) -> Result<ForgersRead, A
         }
     }
     let blocks = if head.height == 0 { 0 } else { window };
-    let mut forgers = Vec::with_capacity(consensus.forgers.len());
-    for address in &consensus.forgers {
+    let (addresses, next_after) = page.of(&consensus.forgers);
+    let mut forgers = Vec::with_capacity(addresses.len());
+    for address in addresses {
         let Some(record) = read_forger(store, head.height, address).map_err(storage)? else { continue };
         let in_window = won.get(address).copied().unwrap_or(0);
         let weight_bp = basis_points(roster.weight(address), roster.total_weight());
@@ -434,6 +461,7 @@ pub fn forgers<S: Store>(chain: &Chain<S>, window: u64) -> Result<ForgersRead, A
         last_slot: head.slot,
         winners,
         forgers,
+        next_after,
     })
 }
 
@@ -466,6 +494,7 @@ pub fn forger<S: Store>(chain: &Chain<S>, address: Address) -> Result<ForgerRead
 pub struct TicketsRead {
     epoch: u64,
     tickets: Vec<(Address, Ticket, &'static str)>,
+    next_after: Option<Address>,
 }
 
 impl Render for TicketsRead {
@@ -483,12 +512,17 @@ impl Render for TicketsRead {
                 })
             })
             .collect();
-        json!({ "epoch": self.epoch, "tickets": list })
+        json!({ "epoch": self.epoch, "tickets": list, "next_after": self.next_after })
     }
 }
 
-/// Every ticket of every forger, optionally only those with `status` (active, upcoming, past).
-pub fn tickets<S: Store>(chain: &Chain<S>, status: Option<&str>) -> Result<TicketsRead, ApiError> {
+/// The tickets of a page of forgers, optionally only those with `status` (active, upcoming,
+/// past).
+pub fn tickets<S: Store>(
+    chain: &Chain<S>,
+    status: Option<&str>,
+    page: Page,
+) -> Result<TicketsRead, ApiError> {
     if let Some(status) = status
         && !["active", "upcoming", "past"].contains(&status)
     {
@@ -503,7 +537,8 @@ pub fn tickets<S: Store>(chain: &Chain<S>, status: Option<&str>) -> Result<Ticke
     let epoch = head_epoch(chain);
     let consensus = read_consensus(store, head.height).map_err(storage)?;
     let mut tickets = Vec::new();
-    for address in &consensus.forgers {
+    let (addresses, next_after) = page.of(&consensus.forgers);
+    for address in addresses {
         let Some(record) = read_forger(store, head.height, address).map_err(storage)? else { continue };
         for ticket in &record.tickets {
             let state = views::ticket_status(ticket, epoch);
@@ -512,7 +547,7 @@ pub fn tickets<S: Store>(chain: &Chain<S>, status: Option<&str>) -> Result<Ticke
             }
         }
     }
-    Ok(TicketsRead { epoch, tickets })
+    Ok(TicketsRead { epoch, tickets, next_after })
 }
 
 /// Support for an association: its voters' share of the active ticket weight.
@@ -524,6 +559,7 @@ fn support(roster: &goodwill_ledger::lottery::Roster, voters: &[Address]) -> u64
 pub struct AssociationsRead {
     vote_window_epochs: u64,
     associations: Vec<(Address, AssociationState, u64)>,
+    next_after: Option<Address>,
 }
 
 fn association_view(address: &Address, record: &AssociationState, support: u64) -> Value {
@@ -543,23 +579,29 @@ impl Render for AssociationsRead {
             "eligibility_basis_points": goodwill_ledger::lottery::ELIGIBILITY_PERCENT * 100,
             "vote_window_epochs": self.vote_window_epochs,
             "associations": list,
+            "next_after": self.next_after,
         })
     }
 }
 
-/// Every association with its votes, eligibility and donations received.
-pub fn associations<S: Store>(chain: &Chain<S>) -> Result<AssociationsRead, ApiError> {
+/// A page of associations with their votes, eligibility and donations received.
+pub fn associations<S: Store>(chain: &Chain<S>, page: Page) -> Result<AssociationsRead, ApiError> {
     let store = chain.store();
     let head = chain.head().header();
     let consensus = read_consensus(store, head.height).map_err(storage)?;
     let roster = read_roster(store, head.height, head_epoch(chain)).map_err(storage)?;
-    let mut associations = Vec::with_capacity(consensus.associations.len());
-    for address in &consensus.associations {
+    let (addresses, next_after) = page.of(&consensus.associations);
+    let mut associations = Vec::with_capacity(addresses.len());
+    for address in addresses {
         let Some(record) = read_association(store, head.height, address).map_err(storage)? else { continue };
         let support = support(&roster, &record.voters);
         associations.push((*address, record, support));
     }
-    Ok(AssociationsRead { vote_window_epochs: chain.spec().params.vote_window_epochs, associations })
+    Ok(AssociationsRead {
+        vote_window_epochs: chain.spec().params.vote_window_epochs,
+        associations,
+        next_after,
+    })
 }
 
 /// One association, with its support.
@@ -706,5 +748,30 @@ impl PoolPage {
             })
             .collect();
         json!({ "count": self.count, "bytes": self.bytes, "min_fee": self.min_fee, "transactions": transactions })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_is_read_a_page_at_a_time() {
+        let sorted: Vec<Address> = (0..1_200u16)
+            .map(|i| {
+                let mut bytes = [0u8; 32];
+                bytes[..2].copy_from_slice(&i.to_be_bytes());
+                Address(bytes)
+            })
+            .collect();
+        let (first, next) = Page::default().of(&sorted);
+        assert_eq!(first.len(), MAX_PAGE, "a request reads at most a page, whatever it asks");
+        let (second, next) = Page { after: next, limit: Some(10_000) }.of(&sorted);
+        assert_eq!((second.len(), second[0]), (MAX_PAGE, sorted[MAX_PAGE]));
+        let (last, end) = Page { after: next, limit: None }.of(&sorted);
+        assert_eq!(last.len(), 1_200 - 2 * MAX_PAGE);
+        assert_eq!(end, None, "the last page says so");
+        let (small, more) = Page { after: None, limit: Some(3) }.of(&sorted);
+        assert_eq!((small.len(), more), (3, Some(sorted[2])));
     }
 }

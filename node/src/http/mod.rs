@@ -423,13 +423,28 @@ async fn history(
 #[serde(deny_unknown_fields)]
 struct ForgersQuery {
     window: Option<u64>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+/// A list page's query: `after` (an address) and `limit`.
+fn page(after: Option<&str>, limit: Option<usize>) -> Result<explore::Page, ApiError> {
+    Ok(explore::Page { after: after.map(parse_address).transpose()?, limit })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    after: Option<String>,
+    limit: Option<usize>,
 }
 
 async fn forgers(
     State(Api { chain, .. }): State<Api>,
     ApiQuery(q): ApiQuery<ForgersQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    explore(&chain, move |c, _| explore::forgers(c, q.window.unwrap_or(100))).await
+    let page = page(q.after.as_deref(), q.limit)?;
+    explore(&chain, move |c, _| explore::forgers(c, q.window.unwrap_or(100), page)).await
 }
 
 async fn forger(
@@ -444,13 +459,16 @@ async fn forger(
 #[serde(deny_unknown_fields)]
 struct TicketsQuery {
     status: Option<String>,
+    after: Option<String>,
+    limit: Option<usize>,
 }
 
 async fn tickets(
     State(Api { chain, .. }): State<Api>,
     ApiQuery(q): ApiQuery<TicketsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    explore(&chain, move |c, _| explore::tickets(c, q.status.as_deref())).await
+    let page = page(q.after.as_deref(), q.limit)?;
+    explore(&chain, move |c, _| explore::tickets(c, q.status.as_deref(), page)).await
 }
 
 async fn schedules(State(Api { chain, .. }): State<Api>) -> Result<Json<Value>, ApiError> {
@@ -477,8 +495,12 @@ async fn contract_entry(
     entry.view().map(Json)
 }
 
-async fn associations(State(Api { chain, .. }): State<Api>) -> Result<Json<Value>, ApiError> {
-    explore(&chain, move |c, _| explore::associations(c)).await
+async fn associations(
+    State(Api { chain, .. }): State<Api>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let page = page(q.after.as_deref(), q.limit)?;
+    explore(&chain, move |c, _| explore::associations(c, page)).await
 }
 
 async fn association(

@@ -449,8 +449,21 @@ impl Follower {
                 self.catching_up = false;
                 match result {
                     Ok(Response::Blocks(blocks)) => {
+                        let now = crate::forger::now_ms();
                         for block in blocks {
+                            if from_the_future(block.header().timestamp_ms, now) {
+                                // A main node serves only blocks it imported, and imports none
+                                // from the future: its claim counts no further than this.
+                                let below = block.header().height.saturating_sub(1);
+                                if let Some(height) = self.mains.get_mut(&peer) {
+                                    *height = (*height).min(below);
+                                }
+                                break;
+                            }
                             self.offer(block, peer);
+                        }
+                        if self.waiting.is_empty() {
+                            self.catch_up();
                         }
                     }
                     Err(QueryError::Malformed(reason)) => {

@@ -219,6 +219,10 @@ async fn a_light_peer_refuses_a_header_whose_forger_did_not_win() {
     let spec = ChainSpec::from_json(&std::fs::read_to_string(&spec_path).unwrap()).unwrap();
     let key0 = Keypair::read_file(&chain.join("forger-0.key")).unwrap();
     let forged = block_from_a_loser(&spec, &key0);
+    // Its slot must have come: a block from the future is dropped unchecked, which would prove
+    // nothing about the lottery check.
+    let early = forged.header().timestamp_ms.saturating_sub(goodwill_node::forger::now_ms());
+    tokio::time::sleep(Duration::from_millis(early)).await;
     let genesis = goodwill_ledger::genesis(&spec).unwrap().block.hash();
     let n0 = Node::main(&spec_path, &dir.path().join("n0"), None, &[]);
     let n0_id: libp2p::PeerId = n0.p2p.rsplit('/').next().unwrap().parse().unwrap();
