@@ -6,6 +6,8 @@
 //! - [`behaviour`]: the composed libp2p behaviour (gossipsub for blocks and transactions,
 //!   request-response for status, sync and queries, identify, ping, Kademlia) and the swarm
 //!   builder (TCP with noise and yamux, and QUIC).
+//! - [`address_guard`]: connection limits and bans per IP address, so that fresh identities
+//!   from one host share its budget and its ban.
 //! - [`codec`]: length-prefixed protobuf framing with limits checked before reading.
 //! - [`handshake`]: the status check every connection starts with.
 //! - [`peers`]: the peer manager (offences with one price each, strikes, bans, rate limits).
@@ -20,7 +22,7 @@
 //! ```
 //! use goodwill_protocol::behaviour::GossipKind;
 //! let topic = GossipKind::Blocks.topic("goodwill-dev", &goodwill_ledger::Hash([0xab; 32]));
-//! assert_eq!(topic.to_string(), "/goodwill/goodwill-dev/abababababababab/blocks/2");
+//! assert_eq!(topic.to_string(), "/goodwill/goodwill-dev/abababababababab/blocks/3");
 //! ```
 
 pub mod address_guard;
