@@ -25,7 +25,12 @@ fn forger_key(i: usize) -> Keypair {
 
 impl Net {
     fn new(weights: &[u64]) -> Net {
+        Net::with_vote_window(weights, ChainSpec::dev(0).params.vote_window_epochs)
+    }
+
+    fn with_vote_window(weights: &[u64], vote_window_epochs: u64) -> Net {
         let mut spec: ChainSpec = testkit::spec();
+        spec.params.vote_window_epochs = vote_window_epochs;
         spec.forgers = weights
             .iter()
             .enumerate()
@@ -294,9 +299,38 @@ fn only_forgers_with_an_active_ticket_vote_once_within_the_window() {
     let window = net.chain.spec().params.vote_window_epochs;
     let registered = net.epoch();
     net.forge_until_epoch(registered + window + 1);
-    assert_eq!(net.submit(1, vote.clone()), Err(TxError::RegistrationExpired(candidate)));
+    assert_eq!(net.submit(1, vote.clone()), Err(TxError::UnknownAssociation(candidate)));
     net.submit(BUYER + 2, register()).unwrap();
     net.submit(1, vote).unwrap();
+}
+
+/// The attack: registrations that no one approves pile up in the state for good, each a record
+/// every node keeps and a place in the consensus record. Once its vote window closes
+/// unapproved, a registration leaves the state at the next epoch's first block.
+#[test]
+fn an_unapproved_registration_expires_and_leaves_the_state() {
+    let mut net = Net::with_vote_window(&[10], 3);
+    let candidate = net.keys[BUYER - 1].address();
+    net.submit(BUYER - 1, register()).unwrap();
+    let registered = net.epoch();
+    let listed = |net: &Net| {
+        goodwill_ledger::state::read_consensus(net.chain.store(), net.height())
+            .unwrap()
+            .associations
+            .contains(&candidate)
+    };
+    assert!(listed(&net));
+    let window = net.chain.spec().params.vote_window_epochs;
+    net.forge_until_epoch(registered + window);
+    assert!(listed(&net), "still open for votes in the window's last epoch");
+    net.forge_until_epoch(registered + window + 1);
+    assert!(!listed(&net), "gone from the consensus record");
+    assert!(
+        read_association(net.chain.store(), net.height(), &candidate).unwrap().is_none(),
+        "and from the state"
+    );
+    // The genesis association, eligible, stays.
+    assert!(net.eligible(&testkit::association().address()));
 }
 
 #[test]

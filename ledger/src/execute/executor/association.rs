@@ -7,9 +7,35 @@ use super::{Executor, Writes, insert_sorted};
 use crate::execute::{ApplyError, TxError};
 use crate::lottery::ELIGIBILITY_PERCENT;
 use crate::state::AssociationState;
+use crate::store::StoreError;
 use crate::{Address, Amount, Hash};
 
 impl<R: TreeReader + ?Sized> Executor<'_, R> {
+    /// Removes from `consensus` and from the state every registration whose vote window closed
+    /// before this block's epoch without approval: a registration costs a fee and then a place
+    /// in the state only while forgers may still vote for it. Run once per epoch, at its first
+    /// block; reads each registered association once.
+    pub(super) fn expire_registrations(
+        &mut self,
+        consensus: &mut crate::state::ConsensusState,
+    ) -> Result<(), StoreError> {
+        let window = self.spec.params.vote_window_epochs;
+        let epoch = self.epoch;
+        let mut kept = Vec::with_capacity(consensus.associations.len());
+        for address in std::mem::take(&mut consensus.associations) {
+            match self.association(&address)? {
+                Some(record)
+                    if !record.eligible && epoch > record.registered_epoch.saturating_add(window) =>
+                {
+                    self.expired_associations.insert(address);
+                }
+                _ => kept.push(address),
+            }
+        }
+        consensus.associations = kept;
+        Ok(())
+    }
+
     /// `sender` registers itself as an association.
     pub(super) fn register_association(
         &mut self,

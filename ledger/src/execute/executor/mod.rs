@@ -9,7 +9,7 @@ mod schedule;
 mod ticket;
 mod transfer;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jmt::storage::TreeReader;
 
@@ -53,6 +53,8 @@ pub struct Executor<'a, R: TreeReader + ?Sized> {
     schedules_changed: bool,
     forgers: BTreeMap<Address, ForgerState>,
     associations: BTreeMap<Address, AssociationState>,
+    /// Registrations whose vote window closed unapproved, removed from the state by this block.
+    expired_associations: BTreeSet<Address>,
     consensus: Option<ConsensusState>,
     roster: Option<Roster>,
     fees: Amount,
@@ -80,6 +82,7 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
             schedules_changed: false,
             forgers: BTreeMap::new(),
             associations: BTreeMap::new(),
+            expired_associations: BTreeSet::new(),
             consensus: None,
             roster: None,
             fees: Amount::ZERO,
@@ -104,6 +107,9 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
     }
 
     fn association(&self, address: &Address) -> Result<Option<AssociationState>, StoreError> {
+        if self.expired_associations.contains(address) && !self.associations.contains_key(address) {
+            return Ok(None);
+        }
         match self.associations.get(address) {
             Some(association) => Ok(Some(association.clone())),
             None => read_association(self.reader, self.version, address),
@@ -209,6 +215,10 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         forger.commitment = header.next_commitment;
         forger.blocks_forged += 1;
         let mut consensus = self.consensus()?;
+        if consensus.seed_epoch != self.epoch {
+            // The epoch's first block on this branch.
+            self.expire_registrations(&mut consensus)?;
+        }
         consensus.seed = seed;
         consensus.seed_epoch = self.epoch;
         consensus.mix = mix_reveal(&consensus.mix, &header.reveal);
@@ -413,6 +423,12 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         for (address, record) in &self.associations {
             entries.insert(association_key(address), encode_association(address, record));
         }
+        let expired: Vec<Address> = self
+            .expired_associations
+            .iter()
+            .filter(|a| !self.associations.contains_key(a))
+            .copied()
+            .collect();
         if let Some(consensus) = &self.consensus {
             entries.insert(consensus_key(), encode_consensus(consensus));
         }
@@ -424,6 +440,9 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
             entries.insert(schedules_key(), encode_schedules(queue));
         }
         let mut entries: BTreeMap<_, _> = entries.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        for address in &expired {
+            entries.insert(association_key(address), None);
+        }
         for ((contract, key), value) in &self.contract_entries {
             let leaf = value.as_ref().map(|value| encode_contract_entry(contract, key, value));
             entries.insert(contract_entry_key(contract, key), leaf);
