@@ -293,7 +293,10 @@ impl GossipLane {
     }
 }
 
-fn decode_gossip(kind: GossipKind, data: Vec<u8>) -> Result<GossipMessage, WireError> {
+/// Reads a gossiped message of `kind` as a lane's consumer does: a block's header in full and its
+/// transactions' framing, or a batch of 1 to [`TX_BATCH`] transactions, each decoded. Public for
+/// the fuzz targets (`fuzz/`).
+pub fn decode_gossip(kind: GossipKind, data: Vec<u8>) -> Result<GossipMessage, WireError> {
     let malformed = |reason: String| WireError::Malformed { field: "gossip", reason };
     match kind {
         GossipKind::Blocks => ReceivedBlock::decode(bytes::Bytes::from(data), MAX_GOSSIP_BYTES)
