@@ -30,6 +30,10 @@ const MAX_WAITING: usize = 1_024;
 const MAX_WAITING_BYTES: usize = 8 * 1024 * 1024;
 /// Blocks asked for at once while catching up.
 const BATCH: u32 = 64;
+/// Main nodes caught lying that are remembered (and shown); older ones are forgotten here, but
+/// the network's ban (by peer and address) outlives them. Fresh identities cost nothing, so the
+/// list must not grow with them.
+const MAX_LIARS: usize = 256;
 /// Answers from main nodes waiting to be handled.
 const ANSWERS: usize = 256;
 
@@ -79,7 +83,8 @@ pub(super) struct Follower {
     head: watch::Sender<Head>,
     /// Main nodes of this chain, with the height they announced.
     mains: HashMap<PeerId, u64>,
-    liars: HashSet<PeerId>,
+    /// Main nodes caught lying, the latest last; at most [`MAX_LIARS`].
+    liars: VecDeque<PeerId>,
     /// Who waits for a header to be accepted.
     waiters: HashMap<Hash, Vec<oneshot::Sender<Option<SealedHeader>>>>,
     /// Blocks waiting to be checked, by height, with the peer that sent them and their size.
@@ -119,7 +124,7 @@ impl Follower {
             best: genesis.hash(),
             head,
             mains: HashMap::new(),
-            liars: HashSet::new(),
+            liars: VecDeque::new(),
             waiters: HashMap::new(),
             waiting: BTreeMap::new(),
             waiting_bytes: 0,
@@ -385,7 +390,12 @@ impl Follower {
 
     fn liar(&mut self, peer: PeerId, reason: String) {
         tracing::warn!(%peer, reason, "a main node lied; dropping and banning it");
-        self.liars.insert(peer);
+        if !self.liars.contains(&peer) {
+            self.liars.push_back(peer);
+            if self.liars.len() > MAX_LIARS {
+                self.liars.pop_front();
+            }
+        }
         self.mains.remove(&peer);
         self.network.ban(peer, reason);
         self.publish_view();
