@@ -356,8 +356,7 @@ impl<S: Store> Chain<S> {
         let mut executor = Executor::new(&self.store, &self.spec, self.genesis, version, header.slot);
         let exact = fork
             .as_ref()
-            .is_some_and(|fork| steps == 0 || epoch_of(fork.header().slot, slots_per_epoch) == epoch)
-            && header.slot > fork.as_ref().map_or(0, |fork| fork.header().slot);
+            .is_some_and(|fork| steps == 0 || epoch_of(fork.header().slot, slots_per_epoch) == epoch);
         if let (0, Some(parent)) = (steps, &fork) {
             // A fork from the canonical chain at this very parent: every rule of the header
             // against its parent holds, or the block is refused here.

@@ -66,8 +66,9 @@ pub struct AddressGuard {
     banned: HashMap<IpAddr, Instant>,
 }
 
-/// The key an address is limited under: IPv4 as is, IPv6 by its /64.
-fn address_key(address: IpAddr) -> IpAddr {
+/// The key an address is limited under: IPv4 as is (an IPv4-mapped IPv6 address too), IPv6 by its
+/// /64, the block one subscriber usually holds. The HTTP API's per-client limits use it as well.
+pub fn address_key(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
@@ -116,11 +117,6 @@ impl AddressGuard {
             self.banned.remove(address);
         }
         ended
-    }
-
-    /// Whether `address` is banned.
-    pub fn is_banned(&self, address: IpAddr) -> bool {
-        self.banned.contains_key(&address_key(address))
     }
 
     fn check(&self, remote: &Multiaddr, inbound: bool) -> Result<Option<IpAddr>, ConnectionDenied> {
@@ -220,11 +216,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_ipv6_peer_is_its_slash_64() {
+    fn an_ipv6_peer_is_its_slash_64_and_a_mapped_ipv4_its_address() {
         let a: IpAddr = "2001:db8::1".parse().unwrap();
         let b: IpAddr = "2001:db8::ffff:1".parse().unwrap();
         assert_eq!(address_key(a), address_key(b));
         assert_ne!(address_key(a), address_key("2001:db8:0:1::1".parse().unwrap()));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(address_key(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
     }
 
     #[test]

@@ -10,11 +10,11 @@ use goodwill_ledger::{
     RocksStore, Store, TransactionBody,
 };
 
-fn forger_key(i: usize) -> Keypair {
+pub(super) fn forger_key(i: usize) -> Keypair {
     Keypair::insecure_dev(&format!("fork-forger-{i}"))
 }
 
-fn spec() -> ChainSpec {
+pub(super) fn spec() -> ChainSpec {
     let mut spec = testkit::spec();
     spec.forgers = (0..2).map(|i| GenesisForger::for_key(&forger_key(i), Amount(10))).collect();
     spec
@@ -22,7 +22,7 @@ fn spec() -> ChainSpec {
 
 /// Forges on `chain`'s head at `slot` by that slot's primary forger, with a transfer of `amount`
 /// from test account 0 (nonce = its next one), and returns the block.
-fn forge_at(chain: &mut Chain<MemoryStore>, slot: u64, amount: u64) -> Block {
+pub(super) fn forge_at(chain: &mut Chain<MemoryStore>, slot: u64, amount: u64) -> Block {
     let forger =
         (0..2).map(forger_key).find(|k| chain.rank_of(&k.address(), slot).unwrap() == Some(0)).unwrap();
     let from = testkit::account(0);
@@ -44,7 +44,7 @@ fn forge_at(chain: &mut Chain<MemoryStore>, slot: u64, amount: u64) -> Block {
 }
 
 /// A branch from genesis forged at `slots`.
-fn branch(slots: &[u64], amount: u64) -> (Chain<MemoryStore>, Vec<Block>) {
+pub(super) fn branch(slots: &[u64], amount: u64) -> (Chain<MemoryStore>, Vec<Block>) {
     let mut chain = Chain::open(MemoryStore::new(), spec()).unwrap();
     let blocks = slots.iter().map(|&slot| forge_at(&mut chain, slot, amount)).collect();
     (chain, blocks)

@@ -3,50 +3,17 @@
 
 #![allow(clippy::unwrap_used)]
 
-use goodwill_ledger::testkit::{self, CHAIN_ID};
-use goodwill_ledger::{
-    Amount, Block, BlockError, Chain, ChainError, ChainSpec, GenesisForger, Hash, Header, Imported, Keypair,
-    MemoryStore, Payload, TransactionBody,
-};
+use goodwill_ledger::{Block, BlockError, Chain, ChainError, Hash, Header, Imported, Keypair, MemoryStore};
 
-fn forger_key(i: usize) -> Keypair {
-    Keypair::insecure_dev(&format!("junk-forger-{i}"))
-}
-
-fn spec() -> ChainSpec {
-    let mut spec = testkit::spec();
-    spec.forgers = (0..2).map(|i| GenesisForger::for_key(&forger_key(i), Amount(10))).collect();
-    spec
-}
+use super::fork_choice::{self, forger_key, spec};
 
 fn key_of(address: &goodwill_ledger::Address) -> Keypair {
     (0..2).map(forger_key).find(|k| k.address() == *address).unwrap()
 }
 
-/// Forges on `chain`'s head at `slot` by its primary forger, with a transfer of `amount`.
-fn forge_at(chain: &mut Chain<MemoryStore>, slot: u64, amount: u64) -> Block {
-    let forger =
-        (0..2).map(forger_key).find(|k| chain.rank_of(&k.address(), slot).unwrap() == Some(0)).unwrap();
-    let from = testkit::account(0);
-    let tx = TransactionBody {
-        chain_id: CHAIN_ID.into(),
-        sender: from.address(),
-        nonce: chain.account(&from.address()).unwrap().nonce,
-        fee: Amount(10),
-        payload: Payload::Transfer { to: testkit::account(1).address(), amount: Amount(amount) },
-    }
-    .sign(&from, &chain.genesis_hash());
-    let mut builder = chain.builder(&forger, slot, testkit::slot_time(chain.spec(), slot, 0)).unwrap();
-    builder.push(tx).unwrap();
-    let applied = builder.seal(&forger).unwrap();
-    let block = applied.block.clone();
-    chain.commit(applied).unwrap();
-    block
-}
-
+/// Blocks forged at `slots` on a chain of their own (the fork tests' forgers and spec).
 fn branch(slots: &[u64], amount: u64) -> Vec<Block> {
-    let mut chain = Chain::open(MemoryStore::new(), spec()).unwrap();
-    slots.iter().map(|&slot| forge_at(&mut chain, slot, amount)).collect()
+    fork_choice::branch(slots, amount).1
 }
 
 /// `block`'s header changed by `change` and signed again by `key`.

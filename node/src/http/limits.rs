@@ -3,12 +3,12 @@
 //! `429 Too Many Requests` with `Retry-After`, before any handler runs, so that one client cannot
 //! take the node's threads or its chain thread from the others.
 //!
-//! A client is its IP address; an IPv6 client is its /64, the block one subscriber usually
-//! holds, so that an attacker does not get 2^64 identities for the price of one. Loopback is
+//! A client is its IP address; an IPv6 client is its /64 (`address_guard::address_key`, as for
+//! peers), so that an attacker does not get 2^64 identities for the price of one. Loopback is
 //! exempt unless told otherwise: it is the operator's own tools (wallet, explorer, scripts).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
@@ -16,6 +16,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use goodwill_protocol::address_guard::address_key;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -98,20 +99,6 @@ impl Drop for Slot {
     }
 }
 
-/// The key a client is limited under: its address, or its /64 for IPv6.
-fn client_key(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(Ipv6Addr::from(prefix))
-            }
-        },
-        v4 => v4,
-    }
-}
-
 /// The middleware: admits the request or answers 429.
 pub async fn enforce(State(limiter): State<Arc<Limiter>>, request: Request, next: Next) -> Response {
     // Served without connection info (in-process tests), every request is one client's.
@@ -122,7 +109,7 @@ pub async fn enforce(State(limiter): State<Arc<Limiter>>, request: Request, next
     if address.is_loopback() && !limiter.limits.limit_loopback {
         return next.run(request).await;
     }
-    match limiter.admit(client_key(address)) {
+    match limiter.admit(address_key(address)) {
         Ok(_slot) => next.run(request).await,
         Err(retry_after) => {
             let message = format!("too many requests from {address}: try again in {retry_after} s");
@@ -137,17 +124,6 @@ pub async fn enforce(State(limiter): State<Arc<Limiter>>, request: Request, next
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_ipv6_client_is_its_slash_64_and_a_mapped_ipv4_its_address() {
-        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
-        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(client_key(a), client_key(b));
-        assert_ne!(client_key(a), client_key(c));
-        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
-        assert_eq!(client_key(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
-    }
 
     /// One GET from `from` (a loopback address of its own) to `server`; the status and the
     /// `Retry-After` header.
