@@ -9,7 +9,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use goodwill_ledger::signature::{self, SignedMessage};
 use goodwill_ledger::state::{account_values, update_state};
 use goodwill_ledger::testkit::{self, ChainGenerator};
-use goodwill_ledger::{Account, Amount, Chain, RocksStore};
+use goodwill_ledger::{Account, Amount, Chain, GenesisForger, Keypair, MemoryStore, RocksStore};
 
 fn signatures(c: &mut Criterion) {
     let keys: Vec<SigningKey> = (0..64u8).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
@@ -87,5 +87,45 @@ fn state_root(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, signatures, block_import, state_root);
+/// Genesis forgers of the roster benchmark.
+const FORGERS: usize = 1_000;
+
+/// An epoch of empty blocks on a chain of 1,000 forgers: the lottery check of each block needs
+/// the epoch's roster, one record per forger.
+fn roster(c: &mut Criterion) {
+    let keys: Vec<Keypair> =
+        (0..FORGERS).map(|i| Keypair::insecure_dev(&format!("bench-forger-{i}"))).collect();
+    let mut spec = testkit::spec();
+    spec.forgers = keys.iter().map(|k| GenesisForger::for_key(k, Amount(10))).collect();
+    let addresses: Vec<_> = keys.iter().map(Keypair::address).collect();
+    let mut forging = Chain::open(MemoryStore::new(), spec.clone()).unwrap();
+    let slots = spec.params.slots_per_epoch;
+    let mut blocks = Vec::new();
+    for slot in 1..=slots {
+        let ranks = forging.ranks(slot, &addresses).unwrap();
+        let primary = ranks.iter().position(|r| *r == Some(0)).unwrap();
+        let time = testkit::slot_time(&spec, slot, 0);
+        let applied = forging.builder(&keys[primary], slot, time).unwrap().seal(&keys[primary]).unwrap();
+        blocks.push(applied.block.clone());
+        forging.commit(applied).unwrap();
+    }
+    let mut group = c.benchmark_group("roster");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(slots));
+    group.bench_function(format!("import_an_epoch_of_empty_blocks_{FORGERS}_forgers"), |b| {
+        b.iter_batched(
+            || (Chain::open(MemoryStore::new(), spec.clone()).unwrap(), blocks.clone()),
+            |(mut chain, blocks)| {
+                for block in blocks {
+                    chain.import(block).unwrap();
+                }
+                chain
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, signatures, block_import, state_root, roster);
 criterion_main!(benches);

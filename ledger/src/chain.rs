@@ -4,18 +4,19 @@
 use jmt::storage::TreeReader;
 
 use crate::execute::{
-    AppliedBlock, ApplyError, BlockBuilder, BlockError, Executor, Receipt, apply_block, apply_block_with,
-    check_contents, check_header,
+    AppliedBlock, ApplyError, BlockBuilder, BlockError, Executor, Receipt, apply_block_in, check_contents,
+    check_header,
 };
 use crate::spec::SpecError;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
-use crate::codec::{encode_association, encode_consensus, encode_forger};
-use crate::lottery::{ForkChoiceKey, epoch_of, epoch_seed};
+use crate::codec::{encode_association, encode_consensus, encode_forger, encode_registry};
+use crate::lottery::{ForkChoiceKey, Roster, epoch_of, epoch_seed};
 use crate::side_pool::SidePool;
 use crate::state::{
-    AssociationState, BranchReader, ConsensusState, EmptyTree, ForgerState, Ticket, account_values,
-    association_key, consensus_key, forger_key, update_state,
+    AssociationState, BranchReader, ConsensusState, EmptyTree, ForgerState, Registry, Ticket, account_values,
+    association_key, consensus_key, forger_key, registry_key, update_state,
 };
 use crate::store::{Commit, Store, StoreError};
 use crate::{Account, Address, Amount, Block, ChainSpec, Hash, Header, Keypair, SealedHeader, Transaction};
@@ -120,8 +121,8 @@ impl From<ApplyError<BlockError>> for ChainError {
 }
 
 /// The genesis block of `spec` and the state it creates: balances, genesis forgers with
-/// tickets that never expire, eligible genesis associations, and the consensus record whose mix
-/// starts from the spec's commitment.
+/// tickets that never expire, eligible genesis associations, the registry of both, and the
+/// consensus record whose mix starts from the spec's commitment.
 pub fn genesis(spec: &ChainSpec) -> Result<AppliedBlock, StoreError> {
     let commitment = spec.commitment();
     let accounts: BTreeMap<Address, Account> = spec
@@ -155,14 +156,9 @@ pub fn genesis(spec: &ChainSpec) -> Result<AppliedBlock, StoreError> {
     forgers.sort();
     let mut associations: Vec<Address> = spec.associations.iter().map(|a| a.address).collect();
     associations.sort();
-    let consensus = ConsensusState {
-        mix: commitment,
-        seed_epoch: 0,
-        seed: epoch_seed(0, &commitment),
-        forgers,
-        associations,
-    };
+    let consensus = ConsensusState { mix: commitment, seed_epoch: 0, seed: epoch_seed(0, &commitment) };
     entries.insert(consensus_key(), encode_consensus(&consensus));
+    entries.insert(registry_key(), encode_registry(&Registry { forgers, associations }));
     let state = update_state(&EmptyTree, 0, entries)?;
     let header = Header {
         parent_hash: commitment,
@@ -190,7 +186,16 @@ pub struct Chain<S: Store> {
     head: SealedHeader,
     /// Blocks off the canonical chain, bounded in count and bytes.
     side: SidePool,
+    /// Rosters read lately, each under its epoch and the last block before that epoch on the
+    /// branch it was read from ([`Chain::roster_key`]).
+    rosters: Mutex<VecDeque<(RosterKey, Arc<Roster>)>>,
 }
+
+/// An epoch, and the last block before it on one branch.
+type RosterKey = (u64, Hash);
+
+/// Rosters kept: the current and next epochs' on the canonical chain and on a few forks.
+const ROSTERS_KEPT: usize = 8;
 
 impl<S: Store> Chain<S> {
     /// Opens the chain of `spec` on `store`, writing genesis into an empty store. A store that
@@ -207,7 +212,14 @@ impl<S: Store> Chain<S> {
             Some(_) => {}
         }
         let head = store.head_header()?.ok_or(ChainError::Empty)?;
-        Ok(Chain { store, spec, genesis: genesis_hash, head, side: SidePool::default() })
+        Ok(Chain {
+            store,
+            spec,
+            genesis: genesis_hash,
+            head,
+            side: SidePool::default(),
+            rosters: Mutex::new(VecDeque::with_capacity(ROSTERS_KEPT)),
+        })
     }
 
     /// Opens the chain a store already holds, with the spec stored at genesis.
@@ -281,8 +293,9 @@ impl<S: Store> Chain<S> {
         }
         let head_height = self.head.header().height;
         if block.header().parent_hash == self.head.hash() {
-            let applied =
-                apply_block_with(&self.store, &self.spec, &self.genesis, &self.head, block, verified)?;
+            let executor =
+                self.executor(&self.store, &self.head, self.head.header().height, block.header().slot)?;
+            let applied = apply_block_in(executor, &self.spec, &self.genesis, &self.head, block, verified)?;
             let receipts = applied.receipts.clone();
             self.commit(applied)?;
             // Blocks kept aside may now extend the new head, or beat it: a switch they cause is
@@ -353,10 +366,14 @@ impl<S: Store> Chain<S> {
         let slots_per_epoch = self.spec.params.slots_per_epoch;
         let epoch = epoch_of(header.slot, slots_per_epoch);
         let version = fork.as_ref().map_or(self.head.header().height, |fork| fork.header().height);
-        let mut executor = Executor::new(&self.store, &self.spec, self.genesis, version, header.slot);
         let exact = fork
             .as_ref()
             .is_some_and(|fork| steps == 0 || epoch_of(fork.header().slot, slots_per_epoch) == epoch);
+        let mut executor = match (&fork, exact) {
+            // The roster is the one its branch draws from at the fork point.
+            (Some(fork), true) => self.executor(&self.store, fork, version, header.slot)?,
+            _ => Executor::new(&self.store, &self.spec, self.genesis, version, header.slot),
+        };
         if let (0, Some(parent)) = (steps, &fork) {
             // A fork from the canonical chain at this very parent: every rule of the header
             // against its parent holds, or the block is refused here.
@@ -520,7 +537,9 @@ impl<S: Store> Chain<S> {
             let mut parent = ancestor.clone();
             for (index, hash) in branch.iter().enumerate() {
                 let Some(block) = self.side.get(hash).cloned() else { return Ok(Imported::Side) };
-                match apply_block(&reader, &self.spec, &self.genesis, &parent, block) {
+                let slot = block.header().slot;
+                let executor = self.executor(&reader, &parent, parent.header().height, slot)?;
+                match apply_block_in(executor, &self.spec, &self.genesis, &parent, block, &|_| false) {
                     Ok(done) => {
                         reader.add(&done.state);
                         parent = done.block.header.clone();
@@ -564,14 +583,82 @@ impl<S: Store> Chain<S> {
         slot: u64,
         timestamp_ms: u64,
     ) -> Result<BlockBuilder<'_, S>, ChainError> {
-        Ok(BlockBuilder::new(&self.store, &self.spec, self.genesis, &self.head, forger, slot, timestamp_ms)?)
+        let executor = self.executor(&self.store, &self.head, self.head.header().height, slot)?;
+        Ok(BlockBuilder::with_executor(executor, &self.store, &self.head, forger, timestamp_ms)?)
     }
 
-    /// The ranks at which each of `forgers` may sign `slot` on top of the head (one roster read).
+    /// The ranks at which each of `forgers` may sign `slot` on top of the head (one roster read,
+    /// at most one per epoch).
     pub fn ranks(&self, slot: u64, forgers: &[Address]) -> Result<Vec<Option<u32>>, StoreError> {
-        let mut executor =
-            Executor::new(&self.store, &self.spec, self.genesis, self.head.header().height, slot);
+        let mut executor = self.executor(&self.store, &self.head, self.head.header().height, slot)?;
         forgers.iter().map(|forger| executor.rank_of(slot, forger)).collect()
+    }
+
+    /// The roster of `epoch` as the head's state records it: for the head's epoch or a later
+    /// one, what a block on the head draws from (kept for the next reader).
+    pub fn roster(&self, epoch: u64) -> Result<Arc<Roster>, StoreError> {
+        let (height, head_slot) = (self.head.header().height, self.head.header().slot);
+        let slots_per_epoch = self.spec.params.slots_per_epoch;
+        let slot = epoch.saturating_mul(slots_per_epoch).max(head_slot);
+        if epoch_of(slot, slots_per_epoch) != epoch {
+            // An epoch before the head's: no block on the head draws from it.
+            return Ok(Arc::new(crate::state::read_roster(&self.store, height, epoch)?));
+        }
+        let mut executor = self.executor(&self.store, &self.head, height, slot)?;
+        executor.shared_roster().cloned()
+    }
+
+    /// An executor for a block of `slot` on `parent`, whose state `reader` holds at `version`,
+    /// with the roster of the block's epoch from the cache, or read and kept there. Within an
+    /// epoch the roster does not change (tickets bought start two epochs later; an equivocation
+    /// report ends tickets after the current epoch), so one read serves every block of the epoch
+    /// on a branch instead of one per block, each reading one record per forger.
+    fn executor<'r, R: TreeReader + ?Sized>(
+        &'r self,
+        reader: &'r R,
+        parent: &SealedHeader,
+        version: u64,
+        slot: u64,
+    ) -> Result<Executor<'r, R>, StoreError> {
+        let epoch = epoch_of(slot, self.spec.params.slots_per_epoch);
+        let mut executor = Executor::new(reader, &self.spec, self.genesis, version, slot);
+        let Some(key) = self.roster_key(parent, epoch)? else { return Ok(executor) };
+        let mut rosters = self.rosters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, roster)) = rosters.iter().find(|(k, _)| *k == key) {
+            return Ok(executor.with_roster(roster.clone()));
+        }
+        let roster = executor.shared_roster()?.clone();
+        if rosters.len() == ROSTERS_KEPT {
+            rosters.pop_front();
+        }
+        rosters.push_back((key, roster));
+        Ok(executor)
+    }
+
+    /// The key of the roster of `epoch` after `parent`: the epoch, and the last block before it
+    /// on `parent`'s branch, found within one epoch's headers. `None` if a header on the way is
+    /// neither stored nor kept aside.
+    fn roster_key(&self, parent: &SealedHeader, epoch: u64) -> Result<Option<RosterKey>, StoreError> {
+        let slots_per_epoch = self.spec.params.slots_per_epoch;
+        let mut header = parent.clone();
+        // Slots rise along a valid branch, so an epoch holds at most `slots_per_epoch` blocks;
+        // a branch of junk kept aside is not followed further.
+        let mut steps = 0u64;
+        while epoch_of(header.header().slot, slots_per_epoch) >= epoch && header.header().height > 0 {
+            steps += 1;
+            if steps > slots_per_epoch {
+                return Ok(None);
+            }
+            let hash = header.header().parent_hash;
+            header = match self.side.get(&hash) {
+                Some(block) => block.header.clone(),
+                None => match self.store.header(&hash)? {
+                    Some(stored) => stored,
+                    None => return Ok(None),
+                },
+            };
+        }
+        Ok(Some((epoch, header.hash())))
     }
 
     /// The rank at which `forger` may sign `slot` on top of the head, if any.

@@ -210,8 +210,6 @@ pub(crate) fn encode_consensus(consensus: &crate::state::ConsensusState) -> Vec<
         mix: Bytes::copy_from_slice(consensus.mix.as_bytes()),
         seed_epoch: consensus.seed_epoch,
         seed: Bytes::copy_from_slice(consensus.seed.as_bytes()),
-        forgers: address_bytes(&consensus.forgers),
-        associations: address_bytes(&consensus.associations),
     }
     .encode_to_vec()
 }
@@ -224,8 +222,25 @@ pub(crate) fn decode_consensus(bytes: &[u8]) -> Result<crate::state::ConsensusSt
         mix: hash_field(WHAT, "mix", &consensus.mix)?,
         seed_epoch: consensus.seed_epoch,
         seed: hash_field(WHAT, "seed", &consensus.seed)?,
-        forgers: addresses(WHAT, "forgers", &consensus.forgers)?,
-        associations: addresses(WHAT, "associations", &consensus.associations)?,
+    })
+}
+
+/// The registry as the state tree stores it.
+pub(crate) fn encode_registry(registry: &crate::state::Registry) -> Vec<u8> {
+    wire::Registry {
+        forgers: address_bytes(&registry.forgers),
+        associations: address_bytes(&registry.associations),
+    }
+    .encode_to_vec()
+}
+
+/// Reads the registry.
+pub(crate) fn decode_registry(bytes: &[u8]) -> Result<crate::state::Registry, DecodeError> {
+    const WHAT: &str = "Registry";
+    let registry: wire::Registry = protobuf(WHAT, bytes)?;
+    Ok(crate::state::Registry {
+        forgers: addresses(WHAT, "forgers", &registry.forgers)?,
+        associations: addresses(WHAT, "associations", &registry.associations)?,
     })
 }
 

@@ -108,21 +108,33 @@ fn verify_value(
 /// A leaf value (if any) and its encoded proof.
 pub type ProvenLeaf = (Option<Vec<u8>>, Vec<u8>);
 
-/// The lottery's inputs in the state at `version`, proven: the consensus record, and the record
-/// of every forger it lists, in its order. With them a peer that keeps no state checks that a
-/// child of that block was forged by the lottery's rightful winner ([`LotteryState`]).
+/// The lottery's inputs in the state at `version`, proven: the consensus record, the registry,
+/// and the record of every forger the registry lists, in its order. With them a peer that keeps
+/// no state checks that a child of that block was forged by the lottery's rightful winner
+/// ([`LotteryState`]).
 pub fn prove_lottery<R: jmt::storage::TreeReader + ?Sized>(
     reader: &R,
     version: u64,
-) -> Result<(ProvenLeaf, Vec<ProvenLeaf>), StoreError> {
+) -> Result<LotteryProof, StoreError> {
     let consensus = prove_value(reader, version, crate::state::consensus_key())?;
-    let record = crate::state::read_consensus(reader, version)?;
-    let forgers = record
+    let registry = prove_value(reader, version, crate::state::registry_key())?;
+    let forgers = crate::state::read_registry(reader, version)?
         .forgers
         .iter()
         .map(|address| prove_value(reader, version, crate::state::forger_key(address)))
         .collect::<Result<_, _>>()?;
-    Ok((consensus, forgers))
+    Ok(LotteryProof { consensus, registry, forgers })
+}
+
+/// What [`prove_lottery`] proves, each leaf with its proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LotteryProof {
+    /// The consensus record.
+    pub consensus: ProvenLeaf,
+    /// The registry.
+    pub registry: ProvenLeaf,
+    /// Each forger's record, in the registry's order.
+    pub forgers: Vec<ProvenLeaf>,
 }
 
 /// The lottery's inputs after a block, verified against its state root.
@@ -133,36 +145,40 @@ pub struct LotteryState {
 }
 
 impl LotteryState {
-    /// Verifies what [`prove_lottery`] made against `root`: the consensus record, and exactly
-    /// one leaf (or proof of absence) for each forger it lists.
-    pub fn verify(
-        root: &Hash,
-        consensus: (Option<&[u8]>, &[u8]),
-        forgers: &[(Option<&[u8]>, &[u8])],
-    ) -> Result<LotteryState, ProofError> {
-        let key = crate::state::consensus_key();
-        verify_value(root, key, consensus.0, consensus.1)?;
-        let bytes =
-            consensus.0.ok_or_else(|| ProofError::Mismatch("the state has no consensus record".into()))?;
-        let record =
+    /// Verifies what [`prove_lottery`] made against `root`: the consensus record, the registry,
+    /// and exactly one leaf (or proof of absence) for each forger the registry lists.
+    pub fn verify(root: &Hash, proof: &LotteryProof) -> Result<LotteryState, ProofError> {
+        let (value, leaf_proof) = &proof.consensus;
+        verify_value(root, crate::state::consensus_key(), value.as_deref(), leaf_proof)?;
+        let bytes = value
+            .as_deref()
+            .ok_or_else(|| ProofError::Mismatch("the state has no consensus record".into()))?;
+        let consensus =
             crate::codec::decode_consensus(bytes).map_err(|e| ProofError::Malformed(e.to_string()))?;
-        if forgers.len() != record.forgers.len() {
+        let (value, leaf_proof) = &proof.registry;
+        verify_value(root, crate::state::registry_key(), value.as_deref(), leaf_proof)?;
+        let bytes =
+            value.as_deref().ok_or_else(|| ProofError::Mismatch("the state has no registry".into()))?;
+        let registry =
+            crate::codec::decode_registry(bytes).map_err(|e| ProofError::Malformed(e.to_string()))?;
+        if proof.forgers.len() != registry.forgers.len() {
             return Err(ProofError::Mismatch(format!(
                 "{} forger records for {} forgers",
-                forgers.len(),
-                record.forgers.len()
+                proof.forgers.len(),
+                registry.forgers.len()
             )));
         }
-        let mut states = Vec::with_capacity(forgers.len());
-        for (address, (value, proof)) in record.forgers.iter().zip(forgers) {
-            verify_value(root, crate::state::forger_key(address), *value, proof)?;
+        let mut states = Vec::with_capacity(proof.forgers.len());
+        for (address, (value, leaf_proof)) in registry.forgers.iter().zip(&proof.forgers) {
+            verify_value(root, crate::state::forger_key(address), value.as_deref(), leaf_proof)?;
             let state = value
+                .as_deref()
                 .map(crate::codec::decode_forger)
                 .transpose()
                 .map_err(|e| ProofError::Malformed(e.to_string()))?;
             states.push((*address, state));
         }
-        Ok(LotteryState { consensus: record, forgers: states })
+        Ok(LotteryState { consensus, forgers: states })
     }
 
     /// Checks what a child block's header claims about the lottery, as a main node does before
@@ -220,11 +236,9 @@ mod tests {
         }
         let parent = chain.head().clone();
         let next = generator.next_block_with(vec![]);
-        let (consensus, forgers) = prove_lottery(chain.store(), parent.header().height).unwrap();
-        let leaves: Vec<(Option<&[u8]>, &[u8])> =
-            forgers.iter().map(|(value, proof)| (value.as_deref(), proof.as_slice())).collect();
+        let proof = prove_lottery(chain.store(), parent.header().height).unwrap();
         let root = parent.header().state_root;
-        let state = LotteryState::verify(&root, (consensus.0.as_deref(), &consensus.1), &leaves).unwrap();
+        let state = LotteryState::verify(&root, &proof).unwrap();
         state.check(&spec, next.header()).unwrap();
 
         // Another forger, another rank, or a wrong reveal: refused.
@@ -237,12 +251,17 @@ mod tests {
         let mut reveal = next.header().clone();
         reveal.reveal = Hash::default();
         assert!(state.check(&spec, &reveal).is_err());
-        // A forger record left out, or proofs against another root: refused.
-        assert!(LotteryState::verify(&root, (consensus.0.as_deref(), &consensus.1), &leaves[1..]).is_err());
+        // A forger record left out, a registry with one forger less, or proofs against another
+        // root: refused.
+        let mut short = proof.clone();
+        short.forgers.remove(0);
+        assert!(LotteryState::verify(&root, &short).is_err());
+        let mut registry = crate::codec::decode_registry(proof.registry.0.as_deref().unwrap()).unwrap();
+        registry.forgers.remove(0);
+        short.registry.0 = Some(crate::codec::encode_registry(&registry));
+        assert!(LotteryState::verify(&root, &short).is_err());
         let genesis_root = chain.store().header(&chain.genesis_hash()).unwrap().unwrap().header().state_root;
-        assert!(
-            LotteryState::verify(&genesis_root, (consensus.0.as_deref(), &consensus.1), &leaves).is_err()
-        );
+        assert!(LotteryState::verify(&genesis_root, &proof).is_err());
     }
 
     #[test]

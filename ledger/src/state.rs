@@ -62,6 +62,13 @@ pub struct StateUpdate {
     pub(crate) tree: TreeUpdateBatch,
 }
 
+impl StateUpdate {
+    /// Bytes of the values the block writes (leaf contents, not tree nodes).
+    pub fn value_bytes(&self) -> usize {
+        self.tree.node_batch.values().values().map(|v| v.as_ref().map_or(0, Vec::len)).sum()
+    }
+}
+
 /// Encoded account values, keyed for the state tree.
 pub fn account_values(accounts: &BTreeMap<Address, Account>) -> BTreeMap<KeyHash, Vec<u8>> {
     accounts
@@ -108,7 +115,9 @@ const FORGER_KEY_DOMAIN: &[u8] = b"goodwill/forger/v1";
 /// Domain tag of an association record's key.
 const ASSOCIATION_KEY_DOMAIN: &[u8] = b"goodwill/association/v1";
 /// Domain tag of the consensus record's key.
-const CONSENSUS_KEY_DOMAIN: &[u8] = b"goodwill/consensus/v1";
+const CONSENSUS_KEY_DOMAIN: &[u8] = b"goodwill/consensus/v2";
+/// Domain tag of the registry's key.
+const REGISTRY_KEY_DOMAIN: &[u8] = b"goodwill/registry/v1";
 /// Domain tag of a contract record's key.
 const CONTRACT_KEY_DOMAIN: &[u8] = b"goodwill/contract/v1";
 /// Domain tag of a contract storage entry's key.
@@ -225,6 +234,11 @@ pub fn consensus_key() -> KeyHash {
     KeyHash(Hash::tagged(CONSENSUS_KEY_DOMAIN, &[]).0)
 }
 
+/// The state tree's key for the registry of forgers and associations.
+pub fn registry_key() -> KeyHash {
+    KeyHash(Hash::tagged(REGISTRY_KEY_DOMAIN, &[]).0)
+}
+
 /// Forging weight over a span of epochs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Ticket {
@@ -280,7 +294,8 @@ pub struct AssociationState {
     pub received: Amount,
 }
 
-/// Chain-wide consensus values.
+/// Chain-wide consensus values, rewritten by every block: a fixed size, whatever the number of
+/// forgers and associations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConsensusState {
     /// Running mix of every block's reveal.
@@ -289,6 +304,12 @@ pub struct ConsensusState {
     pub seed_epoch: u64,
     /// That epoch's lottery seed.
     pub seed: Hash,
+}
+
+/// Who has a forger or an association record: rewritten only by a block that adds or removes
+/// one (a first ticket, a registration, an expiry), each of which costs its sender a fee.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Registry {
     /// Addresses with a forger record, sorted.
     pub forgers: Vec<Address>,
     /// Addresses with an association record, sorted.
@@ -336,15 +357,22 @@ pub fn read_consensus<R: TreeReader + ?Sized>(
     crate::codec::decode_consensus(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// The registry of forgers and associations at `version`.
+pub fn read_registry<R: TreeReader + ?Sized>(reader: &R, version: u64) -> Result<Registry, StoreError> {
+    let bytes = read_value(reader, version, registry_key())?
+        .ok_or_else(|| StoreError::Corrupt(format!("no registry at height {version}")))?;
+    crate::codec::decode_registry(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 /// The lottery roster of `epoch` as the state at `version` records it.
 pub fn read_roster<R: TreeReader + ?Sized>(
     reader: &R,
     version: u64,
     epoch: u64,
 ) -> Result<crate::lottery::Roster, StoreError> {
-    let consensus = read_consensus(reader, version)?;
-    let mut tickets = Vec::with_capacity(consensus.forgers.len());
-    for address in &consensus.forgers {
+    let registry = read_registry(reader, version)?;
+    let mut tickets = Vec::with_capacity(registry.forgers.len());
+    for address in &registry.forgers {
         if let Some(forger) = read_forger(reader, version, address)? {
             tickets.push((*address, forger.weight_in(epoch)));
         }

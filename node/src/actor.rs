@@ -60,8 +60,8 @@ pub struct Forged {
     pub block: goodwill_ledger::Block,
 }
 
-/// The proven lottery inputs after a block: the consensus leaf and each forger's.
-pub type LotteryLeaves = (goodwill_ledger::proof::ProvenLeaf, Vec<goodwill_ledger::proof::ProvenLeaf>);
+/// The proven lottery inputs after a block: the consensus leaf, the registry, and each forger's.
+pub type LotteryLeaves = goodwill_ledger::proof::LotteryProof;
 
 /// What importing a block from a peer did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

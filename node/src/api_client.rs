@@ -125,6 +125,16 @@ impl ApiClient {
         Self::read(&url, self.agent.post(&url).send_json(body))
     }
 
+    /// POSTs `body` as it is to `path`, labelled JSON: the HTTP status alone (a refused body's
+    /// answer need not be the API's JSON).
+    pub fn post_bytes(&self, path: &str, body: &[u8]) -> Result<u16, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let response = self.agent.post(&url).header("content-type", "application/json").send(body);
+        response
+            .map(|r| r.status().as_u16())
+            .map_err(|e| ClientError::Unreachable { url: url.clone(), reason: e.to_string() })
+    }
+
     /// GETs `path` and returns its body if the status is a success, the API's error otherwise.
     pub fn get_ok(&self, path: &str) -> Result<Value, ClientError> {
         let (status, body) = self.get(path)?;

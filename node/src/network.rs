@@ -170,7 +170,7 @@ async fn answer(
             Err(failure) => Response::error(ErrorCode::Unavailable, failure.to_string()),
         },
         Request::Lottery(block_hash) => match chain.lottery(block_hash).await? {
-            Ok((consensus, forgers)) => Response::Lottery(LotteryAnswer { block_hash, consensus, forgers }),
+            Ok(proof) => Response::Lottery(LotteryAnswer { block_hash, proof: Box::new(proof) }),
             Err(failure) => Response::error(ErrorCode::Unavailable, failure.to_string()),
         },
         Request::Transaction(id) => match chain.transaction(id).await? {

@@ -102,10 +102,9 @@ pub enum TxAnswer {
 pub struct LotteryAnswer {
     /// The block.
     pub block_hash: Hash,
-    /// The consensus record's leaf.
-    pub consensus: ProvenLeaf,
-    /// Every listed forger's leaf, in the consensus record's order.
-    pub forgers: Vec<ProvenLeaf>,
+    /// The consensus record's leaf, the registry's, and every listed forger's (boxed: the other
+    /// responses are small).
+    pub proof: Box<goodwill_ledger::proof::LotteryProof>,
 }
 
 /// Why a request was not answered. The wire carries these as stable strings.
@@ -377,8 +376,11 @@ impl Response {
             }
             Kind::Lottery(proof) => Response::Lottery(LotteryAnswer {
                 block_hash: hash(&proof.block_hash, "block hash")?,
-                consensus: leaf_from_proto(proof.consensus.ok_or(WireError::Missing("consensus leaf"))?),
-                forgers: proof.forgers.into_iter().map(leaf_from_proto).collect(),
+                proof: Box::new(goodwill_ledger::proof::LotteryProof {
+                    consensus: leaf_from_proto(proof.consensus.ok_or(WireError::Missing("consensus leaf"))?),
+                    registry: leaf_from_proto(proof.registry.ok_or(WireError::Missing("registry leaf"))?),
+                    forgers: proof.forgers.into_iter().map(leaf_from_proto).collect(),
+                }),
             }),
             Kind::Error(error) => Response::Error(ErrorCode::parse(&error.code), error.message),
         })
@@ -423,8 +425,9 @@ impl Response {
             }
             Response::Lottery(answer) => Kind::Lottery(wire::LotteryProof {
                 block_hash: bytes(answer.block_hash.as_bytes()),
-                consensus: Some(leaf_to_proto(&answer.consensus)),
-                forgers: answer.forgers.iter().map(leaf_to_proto).collect(),
+                consensus: Some(leaf_to_proto(&answer.proof.consensus)),
+                registry: Some(leaf_to_proto(&answer.proof.registry)),
+                forgers: answer.proof.forgers.iter().map(leaf_to_proto).collect(),
             }),
             Response::Error(code, message) => {
                 Kind::Error(wire::Error { code: code.as_str().into(), message: message.clone() })
@@ -488,8 +491,11 @@ mod tests {
             Response::Transaction(TxAnswer::Pending),
             Response::Lottery(LotteryAnswer {
                 block_hash: Hash([10; 32]),
-                consensus: (Some(vec![1]), vec![2]),
-                forgers: vec![(None, vec![3])],
+                proof: Box::new(goodwill_ledger::proof::LotteryProof {
+                    consensus: (Some(vec![1]), vec![2]),
+                    registry: (Some(vec![4]), vec![5]),
+                    forgers: vec![(None, vec![3])],
+                }),
             }),
             Response::error(ErrorCode::RateLimited, "slow down"),
         ];
@@ -524,6 +530,7 @@ mod tests {
             kind: Some(wire::response::Kind::Lottery(wire::LotteryProof {
                 block_hash: bytes::Bytes::from_static(&[0; 32]),
                 consensus: None,
+                registry: None,
                 forgers: Vec::new(),
             })),
         };

@@ -75,6 +75,11 @@ pub struct LoadArgs {
     /// at least every 20 ms (1: one request per transfer, as a wallet sends them).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub batch: u16,
+    /// Run `goodwill testnet attack` against the local cluster throughout, with the ticket of
+    /// one more genesis forger that no node runs, and report what it did and whether the honest
+    /// nodes ended on one chain.
+    #[arg(long, conflicts_with = "target")]
+    pub hostile: bool,
 }
 
 /// `goodwill testnet ...`
@@ -90,6 +95,26 @@ pub enum TestnetCommand {
         #[arg(long, env = "GOODWILL_TESTNET_DIR", default_value_os_t = default_testnet_dir())]
         dir: PathBuf,
     },
+    /// Attack a running local cluster as hostile strangers would (blocks from the future, junk
+    /// blocks, lying claims from fresh identities, replacement spam, oversized and malformed
+    /// requests), with the key of a genesis forger that no node runs; prints what it did and
+    /// how the nodes answered as JSON when it stops. Only attacks nodes on loopback.
+    Attack(AttackArgs),
+}
+
+/// Arguments of `goodwill testnet attack`.
+#[derive(Debug, Args)]
+pub struct AttackArgs {
+    /// The cluster folder (its `cluster.json` names the nodes to attack).
+    #[arg(long, env = "GOODWILL_TESTNET_DIR", default_value_os_t = default_testnet_dir())]
+    pub dir: PathBuf,
+    /// The attacker's forger key: a genesis forger of the cluster's chain that no node runs
+    /// (`goodwill testnet up --spare-forgers 1` makes one).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Stop after this many seconds (default: on Ctrl-C).
+    #[arg(long)]
+    pub seconds: Option<u64>,
 }
 
 /// Arguments of `goodwill testnet up`.
@@ -116,4 +141,8 @@ pub struct TestnetUpArgs {
     /// Return once the cluster is up and leave it running (`goodwill testnet down` stops it).
     #[arg(long)]
     pub detach: bool,
+    /// Genesis forgers of a new chain that no node runs: their keys (`forger-N.key` from N =
+    /// --nodes on) are for `goodwill testnet attack`, or for nodes started by hand.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
+    pub spare_forgers: u16,
 }

@@ -49,11 +49,13 @@ pub struct Options {
     pub http_port: u16,
     /// Node N listens for peers on `p2p_port + N` (0: any free port).
     pub p2p_port: u16,
+    /// Genesis forgers of a new chain beyond `nodes`, whose keys no node runs.
+    pub spare_forgers: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { nodes: 4, slot_ms: 2_000, http_port: 9933, p2p_port: 30333 }
+        Options { nodes: 4, slot_ms: 2_000, http_port: 9933, p2p_port: 30333, spare_forgers: 0 }
     }
 }
 
@@ -112,10 +114,11 @@ impl Cluster {
         if spec.exists() {
             progress(&format!("continuing the chain in {}", dir.display()));
         } else {
-            progress(&format!("creating a chain with {} forgers in {}", options.nodes, dir.display()));
+            let forgers = options.nodes + options.spare_forgers;
+            progress(&format!("creating a chain with {forgers} forgers in {}", dir.display()));
             let output = Command::new(binary)
                 .args(["chain-spec", "build", "--chain", "local"])
-                .args(["--forgers", &options.nodes.to_string(), "--slot-ms", &options.slot_ms.to_string()])
+                .args(["--forgers", &forgers.to_string(), "--slot-ms", &options.slot_ms.to_string()])
                 .arg("--out")
                 .arg(dir)
                 .output()

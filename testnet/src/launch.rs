@@ -21,6 +21,7 @@ pub fn up(args: TestnetUpArgs) -> eyre::Result<()> {
         slot_ms: args.slot_ms,
         http_port: args.http_port,
         p2p_port: args.p2p_port,
+        spare_forgers: usize::from(args.spare_forgers),
     };
     let mut cluster = Cluster::start(&binary, &args.dir, &options, |step| eprintln!("testnet: {step}"))?;
     eprintln!("testnet: waiting for the nodes to agree on a head");
@@ -87,6 +88,16 @@ fn print_summary(binary: &Path, cluster: &Cluster, height: u64, hash: &str) {
         binary.display()
     );
     println!("watch the chain in the explorer: {first}/ (or curl -s {first}/api/v1/status)");
+    let spare = cluster.dir().join(format!("forger-{}.key", cluster.nodes().count()));
+    if spare.exists() {
+        println!("attack it with a spare forger's ticket, and watch the nodes carry on:");
+        println!(
+            "  {} testnet attack --dir {} --key {} --seconds 60",
+            binary.display(),
+            cluster.dir().display(),
+            spare.display()
+        );
+    }
 }
 
 /// Deletes the chain in `dir`: the spec, the forger keys and the node folders; nothing else.

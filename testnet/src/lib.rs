@@ -3,7 +3,7 @@
 //!
 //! [`cluster`] starts and stops a cluster of `goodwill node` processes; [`launch`] is
 //! `goodwill testnet up|down` on top of it; [`load`] is the load generator (`goodwill bench
-//! load`); [`scenario`] drives a cluster through steps written one per line (start, wait, stop,
+//! load`); [`attack`] is `goodwill testnet attack`, hostile strangers in one process; [`scenario`] drives a cluster through steps written one per line (start, wait, stop,
 //! kill, restart, partition, heal, one head); [`prebuilt`] builds chains ahead of time for tests
 //! and benchmarks to start from. The cluster tests (`tests/it`) run real processes on loopback.
 //!
@@ -12,6 +12,7 @@
 //! assert!(dir.ends_with("n2"));
 //! ```
 
+pub mod attack;
 pub mod cli;
 pub mod cluster;
 pub mod launch;

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use eyre::{bail, eyre};
 use goodwill_ledger::{Address, Amount, COIN, Hash, Keypair, Payload, Transaction, TransactionBody};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use goodwill_node::api_client::{ApiClient, ClientError};
 
@@ -465,6 +465,7 @@ fn print_trial(trial: &Trial) {
 /// Runs `goodwill bench load`.
 pub fn load(args: LoadArgs) -> eyre::Result<()> {
     let mut cluster = None;
+    let mut attacker = None;
     let _dir;
     let urls = if args.target.is_empty() {
         let dir = tempfile::Builder::new().prefix("goodwill-bench-load-").tempdir()?;
@@ -474,11 +475,15 @@ pub fn load(args: LoadArgs) -> eyre::Result<()> {
             slot_ms: args.slot_ms,
             http_port: 0,
             p2p_port: 0,
+            spare_forgers: usize::from(args.hostile),
         };
         let mut started =
             crate::cluster::Cluster::start(&binary, dir.path(), &options, |step| eprintln!("{step}"))?;
         started.wait_for_agreement(Duration::from_secs(120))?;
         let urls = started.nodes().map(|n| n.http.clone()).collect::<Vec<_>>();
+        if args.hostile {
+            attacker = Some(Attacker::start(&binary, dir.path(), usize::from(args.nodes))?);
+        }
         cluster = Some(started);
         _dir = Some(dir);
         urls
@@ -544,7 +549,17 @@ pub fn load(args: LoadArgs) -> eyre::Result<()> {
         trials.push(result);
     }
     let best = trials.iter().filter(|t| t.sustained()).map(|t| t.target_tps).max();
-    if let Some(cluster) = cluster.take() {
+    let attack = attacker.take().map(Attacker::stop).transpose()?;
+    let mut one_chain = None;
+    if let Some(mut cluster) = cluster.take() {
+        if attack.is_some() {
+            // Whether the honest nodes end on one chain, now that the attacker left.
+            let agreed = cluster.wait_for_agreement(Duration::from_millis(info.slot_ms * 30));
+            if let Err(error) = &agreed {
+                eprintln!("the honest nodes did not agree on a head: {error}");
+            }
+            one_chain = Some(agreed.ok().map(|(height, hash)| json!({ "height": height, "hash": hash })));
+        }
         cluster.stop()?;
     }
     if args.json {
@@ -559,6 +574,11 @@ pub fn load(args: LoadArgs) -> eyre::Result<()> {
             "trials": trials,
             "max_sustained_tps": best,
         });
+        let mut report = report;
+        if let Some(attack) = attack {
+            report["attack"] = attack;
+            report["one_chain"] = one_chain.flatten().unwrap_or(Value::Null);
+        }
         println!("{report:#}");
     } else {
         println!(
@@ -566,6 +586,13 @@ pub fn load(args: LoadArgs) -> eyre::Result<()> {
              {VERIFY_BATCH}; limit for {} nodes on {cores} cores: {limit:.0} tx/s ({batched_limit:.0} batched)",
             urls.len()
         );
+        if let Some(attack) = &attack {
+            println!("the attacker's report: {attack:#}");
+            match &one_chain {
+                Some(Some(head)) => println!("the honest nodes ended on one chain, at {head}"),
+                _ => println!("the honest nodes did NOT end on one chain"),
+            }
+        }
         if let Some(best) = best {
             println!(
                 "highest sustained rate: {best} tx/s ({:.0} % of the limit, {:.0} % of the batched one)",
@@ -575,4 +602,45 @@ pub fn load(args: LoadArgs) -> eyre::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `goodwill testnet attack` running beside a bench's cluster; killed if dropped.
+struct Attacker(Option<std::process::Child>);
+
+impl Attacker {
+    /// Attacks the cluster in `dir` with the key of its spare forger (the one after `nodes`).
+    fn start(binary: &std::path::Path, dir: &std::path::Path, nodes: usize) -> eyre::Result<Attacker> {
+        eprintln!("starting the attacker...");
+        let child = std::process::Command::new(binary)
+            .args(["testnet", "attack", "--dir"])
+            .arg(dir)
+            .arg("--key")
+            .arg(dir.join(format!("forger-{nodes}.key")))
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        Ok(Attacker(Some(child)))
+    }
+
+    /// Interrupts the attacker and reads its report.
+    fn stop(mut self) -> eyre::Result<Value> {
+        let child = self.0.take().ok_or_else(|| eyre!("the attacker was stopped already"))?;
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id())?);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT)?;
+        let output = child.wait_with_output()?;
+        if !output.status.success() {
+            bail!("the attacker failed ({})", output.status);
+        }
+        serde_json::from_slice(&output.stdout).map_err(|e| eyre!("the attacker's report: {e}"))
+    }
+}
+
+impl Drop for Attacker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }

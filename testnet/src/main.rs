@@ -14,6 +14,7 @@ fn main() -> eyre::Result<()> {
         Command::Node(command) => goodwill_node::commands::run(command),
         Command::Testnet(TestnetCommand::Up(args)) => goodwill_testnet::launch::up(args),
         Command::Testnet(TestnetCommand::Down { dir }) => goodwill_testnet::launch::down(&dir),
+        Command::Testnet(TestnetCommand::Attack(args)) => goodwill_testnet::attack::attack(args),
         Command::Bench(BenchCommand::Load(args)) => goodwill_testnet::load::load(args),
     }
 }

@@ -111,7 +111,7 @@ impl Scenario {
         for step in &self.steps {
             progress(&format!("{step:?}"));
             if let Step::Start { nodes } = step {
-                let options = Options { nodes: *nodes, slot_ms, http_port: 0, p2p_port: 0 };
+                let options = Options { nodes: *nodes, slot_ms, http_port: 0, p2p_port: 0, spare_forgers: 0 };
                 cluster = Some(Cluster::start(binary, dir, &options, |_| {})?);
                 continue;
             }

@@ -27,7 +27,20 @@ impl<'a, R: TreeReader + ?Sized> BlockBuilder<'a, R> {
         slot: u64,
         timestamp_ms: u64,
     ) -> Result<Self, ApplyError<BlockError>> {
-        let mut executor = Executor::new(reader, spec, genesis, parent.header().height, slot);
+        let executor = Executor::new(reader, spec, genesis, parent.header().height, slot);
+        Self::with_executor(executor, reader, parent, forger, timestamp_ms)
+    }
+
+    /// [`BlockBuilder::new`] with the executor given: one made for `parent`'s state and the
+    /// block's slot.
+    pub(crate) fn with_executor(
+        mut executor: Executor<'a, R>,
+        reader: &'a R,
+        parent: &SealedHeader,
+        forger: &Keypair,
+        timestamp_ms: u64,
+    ) -> Result<Self, ApplyError<BlockError>> {
+        let slot = executor.slot();
         let address = forger.address();
         let not_entitled = || ApplyError::Invalid(BlockError::NotEntitled { forger: address, slot, rank: 0 });
         let rank = executor.rank_of(slot, &address)?.ok_or_else(not_entitled)?;

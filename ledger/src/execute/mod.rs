@@ -66,6 +66,19 @@ pub fn apply_block_with<R: TreeReader + ?Sized>(
     block: Block,
     verified: &dyn Fn(&Transaction) -> bool,
 ) -> Result<AppliedBlock, ApplyError<BlockError>> {
+    let executor = Executor::new(reader, spec, *genesis, parent.header().height, block.header().slot);
+    apply_block_in(executor, spec, genesis, parent, block, verified)
+}
+
+/// [`apply_block_with`] on a given executor: one made for `parent`'s state and `block`'s slot.
+pub(crate) fn apply_block_in<R: TreeReader + ?Sized>(
+    mut executor: Executor<'_, R>,
+    spec: &ChainSpec,
+    genesis: &Hash,
+    parent: &SealedHeader,
+    block: Block,
+    verified: &dyn Fn(&Transaction) -> bool,
+) -> Result<AppliedBlock, ApplyError<BlockError>> {
     check_header(spec, genesis, parent, &block).map_err(ApplyError::Invalid)?;
     // The signatures not verified yet, checked together before anything is applied (a block with
     // a bad one is refused whole); the refusal names the first transaction that breaks a rule,
@@ -76,7 +89,6 @@ pub fn apply_block_with<R: TreeReader + ?Sized>(
         block.transactions.iter().zip(&unverified).filter(|(_, unverified)| **unverified).map(|(tx, _)| tx),
     )
     .into_iter();
-    let mut executor = Executor::new(reader, spec, *genesis, parent.header().height, block.header().slot);
     executor.begin_block(block.header())?;
     for (index, tx) in block.transactions.iter().enumerate() {
         let signature_ok = !unverified[index] || signatures.next() == Some(true);

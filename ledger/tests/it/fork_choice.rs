@@ -78,12 +78,18 @@ fn a_longer_branch_wins_and_leaves_exactly_its_state() {
     // Reading the accounts fills the RocksDB store's cache of values at the head; the
     // reorganisation below must not leave any of them stale.
     assert_same_state(&rocks, &memory);
+    // At equal height and ranks, the lower head hash wins the tie.
+    let tie_goes_long = long[2].hash() < short[2].hash();
     for (i, block) in long.iter().enumerate() {
         let outcome = memory.import(block.clone()).unwrap();
         assert_eq!(rocks.import(block.clone()).unwrap(), outcome);
+        let switch = Imported::Reorganized { depth: 3, reverted: short.clone() };
         match i {
-            0..=2 => assert_eq!(outcome, Imported::Side, "block {i} does not beat the short branch yet"),
-            _ => assert_eq!(outcome, Imported::Reorganized { depth: 3, reverted: short.clone() }),
+            0 | 1 => assert_eq!(outcome, Imported::Side, "block {i} does not beat the short branch yet"),
+            2 if tie_goes_long => assert_eq!(outcome, switch, "block 2 wins the tie"),
+            2 => assert_eq!(outcome, Imported::Side, "block 2 loses the tie"),
+            _ if tie_goes_long => assert!(matches!(outcome, Imported::Extended(_)), "{outcome:?}"),
+            _ => assert_eq!(outcome, switch),
         }
     }
     assert_same_state(&memory, &long_chain);

@@ -100,6 +100,19 @@ impl Net {
         Ok(block)
     }
 
+    /// Bytes of state values the next slot's block writes with no transactions (it is
+    /// committed).
+    fn empty_block_writes(&mut self) -> usize {
+        let slot = self.chain.head().header().slot + 1;
+        let forger =
+            self.keys.iter().find(|k| self.chain.rank_of(&k.address(), slot).unwrap() == Some(0)).unwrap();
+        let time = testkit::slot_time(self.chain.spec(), slot, 0);
+        let applied = self.chain.builder(forger, slot, time).unwrap().seal(forger).unwrap();
+        let written = applied.state.value_bytes();
+        self.chain.commit(applied).unwrap();
+        written
+    }
+
     /// Forges one transaction alone and returns the rejection, if any; a refused transaction's
     /// nonce is given back.
     fn submit(&mut self, who: usize, payload: Payload) -> Result<(), TxError> {
@@ -305,7 +318,7 @@ fn only_forgers_with_an_active_ticket_vote_once_within_the_window() {
 }
 
 /// The attack: registrations that no one approves pile up in the state for good, each a record
-/// every node keeps and a place in the consensus record. Once its vote window closes
+/// every node keeps and a place in the registry. Once its vote window closes
 /// unapproved, a registration leaves the state at the next epoch's first block.
 #[test]
 fn an_unapproved_registration_expires_and_leaves_the_state() {
@@ -314,7 +327,7 @@ fn an_unapproved_registration_expires_and_leaves_the_state() {
     net.submit(BUYER - 1, register()).unwrap();
     let registered = net.epoch();
     let listed = |net: &Net| {
-        goodwill_ledger::state::read_consensus(net.chain.store(), net.height())
+        goodwill_ledger::state::read_registry(net.chain.store(), net.height())
             .unwrap()
             .associations
             .contains(&candidate)
@@ -324,13 +337,36 @@ fn an_unapproved_registration_expires_and_leaves_the_state() {
     net.forge_until_epoch(registered + window);
     assert!(listed(&net), "still open for votes in the window's last epoch");
     net.forge_until_epoch(registered + window + 1);
-    assert!(!listed(&net), "gone from the consensus record");
+    assert!(!listed(&net), "gone from the registry");
     assert!(
         read_association(net.chain.store(), net.height(), &candidate).unwrap().is_none(),
         "and from the state"
     );
     // The genesis association, eligible, stays.
     assert!(net.eligible(&testkit::association().address()));
+}
+
+/// The attack: register many forgers and associations, each for a fee, so that every later
+/// block rewrites a record listing them all. What a block without transactions writes is the
+/// same on a chain of 2 forgers and one of 200, before and after 20 registrations.
+#[test]
+fn many_registrations_do_not_grow_what_every_block_writes() {
+    let mut few = Net::new(&[10; 2]);
+    let mut many = Net::new(&[10; 200]);
+    let baseline = few.empty_block_writes();
+    assert_eq!(many.empty_block_writes(), baseline, "200 forgers against 2");
+    for _ in 0..20 {
+        let candidate = Keypair::generate().unwrap();
+        let payload = Payload::Transfer { to: candidate.address(), amount: Amount(REGISTRATION_FEE * 2) };
+        many.submit(BUYER, payload).unwrap();
+        many.keys.push(candidate);
+        many.nonces.push(0);
+        let last = many.keys.len() - 1;
+        many.submit(last, register()).unwrap();
+    }
+    let registered = goodwill_ledger::state::read_registry(many.chain.store(), many.height()).unwrap();
+    assert_eq!(registered.associations.len(), 21);
+    assert!(many.empty_block_writes() <= baseline + 8, "after 20 registrations");
 }
 
 #[test]

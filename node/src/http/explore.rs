@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use axum::http::StatusCode;
 use goodwill_ledger::lottery::epoch_of;
 use goodwill_ledger::state::{
-    AssociationState, ForgerState, Ticket, read_association, read_consensus, read_forger, read_roster,
+    AssociationState, ForgerState, Ticket, read_association, read_forger, read_registry,
 };
 use goodwill_ledger::{Address, Block, Chain, Hash, Store, StoreError, Transaction, TxLocation};
 use serde_json::{Value, json};
@@ -427,8 +427,8 @@ pub fn forgers<S: Store>(chain: &Chain<S>, window: u64, page: Page) -> Result<Fo
     let store = chain.store();
     let head = chain.head().header();
     let epoch = head_epoch(chain);
-    let consensus = read_consensus(store, head.height).map_err(storage)?;
-    let roster = read_roster(store, head.height, epoch).map_err(storage)?;
+    let registry = read_registry(store, head.height).map_err(storage)?;
+    let roster = chain.roster(epoch).map_err(storage)?;
     let window = window.clamp(1, MAX_WINDOW).min(head.height);
     let mut won: HashMap<Address, u64> = HashMap::new();
     let mut winners = Vec::new();
@@ -444,7 +444,7 @@ pub fn forgers<S: Store>(chain: &Chain<S>, window: u64, page: Page) -> Result<Fo
         }
     }
     let blocks = if head.height == 0 { 0 } else { window };
-    let (addresses, next_after) = page.of(&consensus.forgers);
+    let (addresses, next_after) = page.of(&registry.forgers);
     let mut forgers = Vec::with_capacity(addresses.len());
     for address in addresses {
         let Some(record) = read_forger(store, head.height, address).map_err(storage)? else { continue };
@@ -535,9 +535,9 @@ pub fn tickets<S: Store>(
     let store = chain.store();
     let head = chain.head().header();
     let epoch = head_epoch(chain);
-    let consensus = read_consensus(store, head.height).map_err(storage)?;
+    let registry = read_registry(store, head.height).map_err(storage)?;
     let mut tickets = Vec::new();
-    let (addresses, next_after) = page.of(&consensus.forgers);
+    let (addresses, next_after) = page.of(&registry.forgers);
     for address in addresses {
         let Some(record) = read_forger(store, head.height, address).map_err(storage)? else { continue };
         for ticket in &record.tickets {
@@ -588,9 +588,9 @@ impl Render for AssociationsRead {
 pub fn associations<S: Store>(chain: &Chain<S>, page: Page) -> Result<AssociationsRead, ApiError> {
     let store = chain.store();
     let head = chain.head().header();
-    let consensus = read_consensus(store, head.height).map_err(storage)?;
-    let roster = read_roster(store, head.height, head_epoch(chain)).map_err(storage)?;
-    let (addresses, next_after) = page.of(&consensus.associations);
+    let registry = read_registry(store, head.height).map_err(storage)?;
+    let roster = chain.roster(head_epoch(chain)).map_err(storage)?;
+    let (addresses, next_after) = page.of(&registry.associations);
     let mut associations = Vec::with_capacity(addresses.len());
     for address in addresses {
         let Some(record) = read_association(store, head.height, address).map_err(storage)? else { continue };
@@ -620,7 +620,7 @@ pub fn association<S: Store>(chain: &Chain<S>, address: Address) -> Result<Assoc
     let record = read_association(store, head.height, &address)
         .map_err(storage)?
         .ok_or_else(|| not_found(format!("{address} is not a registered association")))?;
-    let roster = read_roster(store, head.height, head_epoch(chain)).map_err(storage)?;
+    let roster = chain.roster(head_epoch(chain)).map_err(storage)?;
     let support = support(&roster, &record.voters);
     Ok(AssociationRead(address, record, support))
 }

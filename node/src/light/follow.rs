@@ -349,11 +349,8 @@ impl Follower {
     /// unlocks the block's children; a proof that does not hold marks `peer` a liar.
     fn lottery_answer(&mut self, peer: PeerId, hash: Hash, proof: LotteryAnswer) {
         let Some(header) = self.headers.get(&hash).map(|k| k.header.clone()) else { return };
-        let forgers: Vec<(Option<&[u8]>, &[u8])> =
-            proof.forgers.iter().map(|(value, proof)| (value.as_deref(), proof.as_slice())).collect();
         let root = header.header().state_root;
-        let consensus = (proof.consensus.0.as_deref(), proof.consensus.1.as_slice());
-        match LotteryState::verify(&root, consensus, &forgers) {
+        match LotteryState::verify(&root, &proof.proof) {
             Ok(state) => {
                 self.lottery.insert(hash, Arc::new(state));
                 self.lottery_order.push_back(hash);

@@ -32,7 +32,7 @@ fn main() -> eyre::Result<()> {
         None => std::env::current_exe()?.with_file_name("goodwill"),
     };
     let dir = tempfile::Builder::new().prefix("goodwill-bench-propagation-").tempdir()?;
-    let options = Options { nodes: nodes as usize, slot_ms, http_port: 0, p2p_port: 0 };
+    let options = Options { nodes: nodes as usize, slot_ms, http_port: 0, p2p_port: 0, spare_forgers: 0 };
     let mut cluster = Cluster::start(&binary, dir.path(), &options, |step| eprintln!("{step}"))?;
     cluster.wait_for_agreement(Duration::from_secs(120))?;
     eprintln!("forging for {slots} slots of {slot_ms} ms with {load} transfers per slot");

@@ -11,18 +11,17 @@ use crate::store::StoreError;
 use crate::{Address, Amount, Hash};
 
 impl<R: TreeReader + ?Sized> Executor<'_, R> {
-    /// Removes from `consensus` and from the state every registration whose vote window closed
-    /// before this block's epoch without approval: a registration costs a fee and then a place
-    /// in the state only while forgers may still vote for it. Run once per epoch, at its first
-    /// block; reads each registered association once.
-    pub(super) fn expire_registrations(
-        &mut self,
-        consensus: &mut crate::state::ConsensusState,
-    ) -> Result<(), StoreError> {
+    /// Removes from the registry and from the state every registration whose vote window
+    /// closed before this block's epoch without approval: a registration costs a fee and then a
+    /// place in the state only while forgers may still vote for it. Run once per epoch, at its
+    /// first block; reads each registered association once, and rewrites the registry only if
+    /// one expired.
+    pub(super) fn expire_registrations(&mut self) -> Result<(), StoreError> {
         let window = self.spec.params.vote_window_epochs;
         let epoch = self.epoch;
-        let mut kept = Vec::with_capacity(consensus.associations.len());
-        for address in std::mem::take(&mut consensus.associations) {
+        let mut registry = self.registry()?;
+        let mut kept = Vec::with_capacity(registry.associations.len());
+        for address in std::mem::take(&mut registry.associations) {
             match self.association(&address)? {
                 Some(record)
                     if !record.eligible && epoch > record.registered_epoch.saturating_add(window) =>
@@ -32,7 +31,11 @@ impl<R: TreeReader + ?Sized> Executor<'_, R> {
                 _ => kept.push(address),
             }
         }
-        consensus.associations = kept;
+        if !self.expired_associations.is_empty() {
+            registry.associations = kept;
+            self.registry = Some(registry);
+            self.registry_changed = true;
+        }
         Ok(())
     }
 
@@ -52,8 +55,8 @@ impl<R: TreeReader + ?Sized> Executor<'_, R> {
                 return Err(ApplyError::Invalid(TxError::AlreadyRegistered(sender)));
             }
         }
-        let mut consensus = self.consensus()?;
-        insert_sorted(&mut consensus.associations, sender);
+        let mut registry = self.registry()?;
+        insert_sorted(&mut registry.associations, sender);
         writes.associations.push((
             sender,
             AssociationState {
@@ -66,7 +69,7 @@ impl<R: TreeReader + ?Sized> Executor<'_, R> {
                 received: Amount::ZERO,
             },
         ));
-        writes.consensus = Some(consensus);
+        writes.registry = Some(registry);
         Ok(())
     }
 

@@ -10,20 +10,21 @@ mod ticket;
 mod transfer;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use jmt::storage::TreeReader;
 
 use super::{ApplyError, BlockError, Receipt, TxError, check_stateless};
 use crate::codec::{
     encode_association, encode_consensus, encode_contract, encode_contract_entry, encode_forger,
-    encode_schedules,
+    encode_registry, encode_schedules,
 };
 use crate::lottery::{Lottery, Roster, epoch_of, epoch_seed, mix_reveal, rank_offset_ms, reveal_commitment};
 use crate::state::{
-    Account, AssociationState, ConsensusState, ContractRecord, ForgerState, ScheduledPayment, StateUpdate,
-    account_values, association_key, consensus_key, contract_entry_key, contract_key, forger_key,
-    read_account, read_association, read_consensus, read_contract, read_forger, read_roster, read_schedules,
-    schedules_key, update_state_with,
+    Account, AssociationState, ConsensusState, ContractRecord, ForgerState, Registry, ScheduledPayment,
+    StateUpdate, account_values, association_key, consensus_key, contract_entry_key, contract_key,
+    forger_key, read_account, read_association, read_consensus, read_contract, read_forger, read_registry,
+    read_roster, read_schedules, registry_key, schedules_key, update_state_with,
 };
 use crate::store::StoreError;
 use crate::{Address, Amount, ChainSpec, Hash, Header, Payload, Transaction};
@@ -56,7 +57,10 @@ pub struct Executor<'a, R: TreeReader + ?Sized> {
     /// Registrations whose vote window closed unapproved, removed from the state by this block.
     expired_associations: BTreeSet<Address>,
     consensus: Option<ConsensusState>,
-    roster: Option<Roster>,
+    /// The registry once read; `changed` once a record joined or left it.
+    registry: Option<Registry>,
+    registry_changed: bool,
+    roster: Option<Arc<Roster>>,
     fees: Amount,
     receipts: Vec<Receipt>,
     /// Gas the block's contract transactions brought so far (their gas limits).
@@ -84,11 +88,18 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
             associations: BTreeMap::new(),
             expired_associations: BTreeSet::new(),
             consensus: None,
+            registry: None,
+            registry_changed: false,
             roster: None,
             fees: Amount::ZERO,
             receipts: Vec::new(),
             block_gas: 0,
         }
+    }
+
+    /// The slot of the block being applied.
+    pub(crate) fn slot(&self) -> u64 {
+        self.slot
     }
 
     /// An account as the transactions so far left it.
@@ -131,13 +142,34 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         Ok(self.consensus.clone().expect("loaded above"))
     }
 
+    /// The registry as the block so far left it.
+    fn registry(&mut self) -> Result<Registry, StoreError> {
+        if self.registry.is_none() {
+            self.registry = Some(read_registry(self.reader, self.version)?);
+        }
+        Ok(self.registry.clone().expect("loaded above"))
+    }
+
     /// The roster of the block's epoch. Tickets bought during the epoch start two epochs later,
     /// so it cannot change while the block is applied.
     fn roster(&mut self) -> Result<&Roster, StoreError> {
+        Ok(self.shared_roster()?.as_ref())
+    }
+
+    /// [`Executor::roster`], shareable: read once (one record per forger), it serves every
+    /// block of the epoch on the branch (see `Chain`'s roster cache).
+    pub(crate) fn shared_roster(&mut self) -> Result<&Arc<Roster>, StoreError> {
         if self.roster.is_none() {
-            self.roster = Some(read_roster(self.reader, self.version, self.epoch)?);
+            self.roster = Some(Arc::new(read_roster(self.reader, self.version, self.epoch)?));
         }
         Ok(self.roster.as_ref().expect("loaded above"))
+    }
+
+    /// This executor, with the roster of its block's epoch given rather than read: the caller
+    /// vouches that it is the roster this state records for that epoch.
+    pub(crate) fn with_roster(mut self, roster: Arc<Roster>) -> Self {
+        self.roster = Some(roster);
+        self
     }
 
     /// The lottery seed of the block's epoch: stored once the epoch's first block is applied,
@@ -217,7 +249,7 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         let mut consensus = self.consensus()?;
         if consensus.seed_epoch != self.epoch {
             // The epoch's first block on this branch.
-            self.expire_registrations(&mut consensus)?;
+            self.expire_registrations()?;
         }
         consensus.seed = seed;
         consensus.seed_epoch = self.epoch;
@@ -385,8 +417,9 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         self.contract_entries.extend(writes.contract_entries);
         self.forgers.extend(writes.forgers);
         self.associations.extend(writes.associations);
-        if let Some(consensus) = writes.consensus {
-            self.consensus = Some(consensus);
+        if let Some(registry) = writes.registry {
+            self.registry = Some(registry);
+            self.registry_changed = true;
         }
         self.fees = fees;
         self.block_gas = block_gas;
@@ -432,6 +465,9 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         if let Some(consensus) = &self.consensus {
             entries.insert(consensus_key(), encode_consensus(consensus));
         }
+        if let Some(registry) = self.registry.as_ref().filter(|_| self.registry_changed) {
+            entries.insert(registry_key(), encode_registry(registry));
+        }
         for (address, record) in &self.contracts {
             entries.insert(contract_key(address), encode_contract(address, record));
         }
@@ -461,7 +497,7 @@ struct Writes {
     schedules: Option<Vec<ScheduledPayment>>,
     forgers: Vec<(Address, ForgerState)>,
     associations: Vec<(Address, AssociationState)>,
-    consensus: Option<ConsensusState>,
+    registry: Option<Registry>,
 }
 
 /// Inserts into a sorted list; false if already there.

@@ -32,12 +32,14 @@ impl<R: TreeReader + ?Sized> Executor<'_, R> {
             .association(&association)?
             .filter(|a| a.eligible)
             .ok_or(invalid(TxError::NotEligible(association)))?;
-        let mut consensus = self.consensus()?;
         let mut forger = match (self.forger(&buyer)?, commitment) {
             (Some(_), Some(_)) => return Err(invalid(TxError::CommitmentAlreadySet)),
             (Some(forger), None) => forger,
             (None, Some(commitment)) => {
-                insert_sorted(&mut consensus.forgers, buyer);
+                // A newcomer joins the registry; a forger's later tickets leave it alone.
+                let mut registry = self.registry()?;
+                insert_sorted(&mut registry.forgers, buyer);
+                writes.registry = Some(registry);
                 ForgerState { commitment, blocks_forged: 0, tickets: Vec::new() }
             }
             (None, None) => return Err(invalid(TxError::MissingCommitment)),
@@ -55,7 +57,6 @@ impl<R: TreeReader + ?Sized> Executor<'_, R> {
         writes.accounts.push((association, payee));
         writes.forgers.push((buyer, forger));
         writes.associations.push((association, record));
-        writes.consensus = Some(consensus);
         Ok(())
     }
 }
