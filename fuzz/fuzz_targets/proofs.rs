@@ -2,7 +2,7 @@
 //! against a root. Whatever the bytes, a check ends in an answer, never a panic.
 #![no_main]
 
-use goodwill_ledger::proof::{LotteryState, verify_account};
+use goodwill_ledger::proof::{LotteryProof, LotteryState, verify_account};
 use goodwill_ledger::{Address, Hash};
 use libfuzzer_sys::fuzz_target;
 
@@ -16,5 +16,11 @@ fuzz_target!(|data: &[u8]| {
     let (state, proof) = data[66..].split_at((split - 66).min(data.len() - 66));
     let _ = verify_account(&root, &address, Some(state), proof);
     let _ = verify_account(&root, &address, None, proof);
-    let _ = LotteryState::verify(&root, (Some(state), proof), &[(Some(state), proof), (None, proof)]);
+    let leaf = (Some(state.to_vec()), proof.to_vec());
+    let lottery = LotteryProof {
+        consensus: leaf.clone(),
+        registry: leaf.clone(),
+        forgers: vec![leaf, (None, proof.to_vec())],
+    };
+    let _ = LotteryState::verify(&root, &lottery);
 });

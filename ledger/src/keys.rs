@@ -84,28 +84,29 @@ impl Keypair {
 
     /// Reads a key file written by [`Keypair::write_file`], checking its address line.
     pub fn read_file(path: &Path) -> Result<Keypair, KeyError> {
+        let shown = path.display().to_string();
+        let text = fs::read_to_string(path).map_err(|e| KeyError::Io(shown.clone(), e))?;
+        Keypair::from_file_text(&text).map_err(|reason| KeyError::Format(shown, reason))
+    }
+
+    /// Reads the text of a key file: the secret key, and the address it must sign for if the
+    /// file names one. What is wrong is said, in words.
+    pub fn from_file_text(text: &str) -> Result<Keypair, String> {
         #[derive(Deserialize, Serialize)]
         #[serde(deny_unknown_fields)]
         struct KeyFile {
             address: Option<Address>,
             secret_key: String,
         }
-        let shown = path.display().to_string();
-        let text = fs::read_to_string(path).map_err(|e| KeyError::Io(shown.clone(), e))?;
-        let file: KeyFile =
-            serde_json::from_str(&text).map_err(|e| KeyError::Format(shown.clone(), e.to_string()))?;
+        let file: KeyFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let mut seed = [0u8; 32];
-        hex::decode_to_slice(file.secret_key.trim(), &mut seed).map_err(|_| {
-            KeyError::Format(shown.clone(), "secret_key must be 64 hexadecimal digits".into())
-        })?;
+        hex::decode_to_slice(file.secret_key.trim(), &mut seed)
+            .map_err(|_| "secret_key must be 64 hexadecimal digits".to_string())?;
         let key = Keypair::from_seed(seed);
         if let Some(address) = file.address
             && address != key.address()
         {
-            return Err(KeyError::Format(
-                shown,
-                format!("the secret key signs for {}, not {address}", key.address()),
-            ));
+            return Err(format!("the secret key signs for {}, not {address}", key.address()));
         }
         Ok(key)
     }

@@ -81,7 +81,8 @@ pub struct Keystore {
     dir: PathBuf,
 }
 
-fn derive(passphrase: &[u8], salt: &[u8], params: KdfParams) -> eyre::Result<Zeroizing<[u8; 32]>> {
+/// Refuses a cost over the limits: opening a file must not exhaust the machine.
+fn check_cost(params: KdfParams) -> eyre::Result<()> {
     if params.iterations > MAX_ITERATIONS || params.parallelism > MAX_PARALLELISM {
         bail!(
             "the key file asks for {} passes over {} lanes to open; at most {MAX_ITERATIONS} passes and \
@@ -96,6 +97,13 @@ fn derive(passphrase: &[u8], salt: &[u8], params: KdfParams) -> eyre::Result<Zer
             params.memory_kib
         );
     }
+    Params::new(params.memory_kib, params.iterations, params.parallelism, Some(32))
+        .map_err(|e| eyre!("key derivation parameters: {e}"))?;
+    Ok(())
+}
+
+fn derive(passphrase: &[u8], salt: &[u8], params: KdfParams) -> eyre::Result<Zeroizing<[u8; 32]>> {
+    check_cost(params)?;
     let argon = Params::new(params.memory_kib, params.iterations, params.parallelism, Some(32))
         .map_err(|e| eyre!("key derivation parameters: {e}"))?;
     let mut key = Zeroizing::new([0u8; 32]);
@@ -218,36 +226,74 @@ impl Keystore {
 
     /// Decrypts the key in `entry` with `passphrase`.
     pub fn unlock(&self, entry: &Entry, passphrase: &[u8]) -> eyre::Result<Keypair> {
-        let file = read(&entry.path)?;
-        let crypto = &file.crypto;
+        let text = std::fs::read_to_string(&entry.path)
+            .wrap_err_with(|| format!("reading {}", entry.path.display()))?;
+        let sealed = Sealed::parse(&text).map_err(|e| eyre!("{}: {e:#}", entry.path.display()))?;
+        sealed.open(passphrase)
+    }
+}
+
+/// A keystore file, read and checked but still encrypted: its format is known, its fields have
+/// their lengths, and opening it costs at most the allowed memory and passes.
+pub struct Sealed {
+    address: Address,
+    params: KdfParams,
+    salt: Vec<u8>,
+    nonce: [u8; 24],
+    ciphertext: Vec<u8>,
+}
+
+impl Sealed {
+    /// Reads a keystore file's text. Anything a file may hold is refused with a reason, or
+    /// accepted: nothing here panics or allocates beyond the text's size.
+    pub fn parse(text: &str) -> eyre::Result<Sealed> {
+        let file: KeyFile = serde_json::from_str(text).wrap_err("not a Goodwill keystore file")?;
+        let crypto = file.crypto;
         if file.version != VERSION || crypto.kdf != "argon2id" || crypto.cipher != "xchacha20poly1305" {
             bail!(
-                "{}: unsupported keystore format (version {}, {}, {})",
-                entry.path.display(),
+                "unsupported keystore format (version {}, {}, {})",
                 file.version,
                 crypto.kdf,
                 crypto.cipher
             );
         }
-        let bad = |what: &str| eyre!("{}: {what} is not valid hex of the right length", entry.path.display());
+        check_cost(crypto.kdf_params)?;
+        let bad = |what: &str| eyre!("{what} is not valid hex of the right length");
         let salt = hex::decode(&crypto.salt).map_err(|_| bad("salt"))?;
         let nonce: [u8; 24] =
             hex::decode(&crypto.nonce).ok().and_then(|n| n.try_into().ok()).ok_or_else(|| bad("nonce"))?;
         let ciphertext = hex::decode(&crypto.ciphertext).map_err(|_| bad("ciphertext"))?;
-        let derived = derive(passphrase, &salt, crypto.kdf_params)?;
+        Ok(Sealed { address: file.address, params: crypto.kdf_params, salt, nonce, ciphertext })
+    }
+
+    /// The address the file names.
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// What opening it costs.
+    pub fn params(&self) -> KdfParams {
+        self.params
+    }
+
+    /// Decrypts the key with `passphrase`: a wrong passphrase, a damaged file, or a key that does
+    /// not sign for the file's address are refused.
+    pub fn open(&self, passphrase: &[u8]) -> eyre::Result<Keypair> {
+        let derived = derive(passphrase, &self.salt, self.params)?;
         let cipher = XChaCha20Poly1305::new(derived.as_ref().into());
         let secret = Zeroizing::new(
             cipher
                 .decrypt(
-                    XNonce::from_slice(&nonce),
-                    Payload { msg: &ciphertext, aad: file.address.as_bytes() },
+                    XNonce::from_slice(&self.nonce),
+                    Payload { msg: &self.ciphertext, aad: self.address.as_bytes() },
                 )
-                .map_err(|_| eyre!("wrong passphrase for {} (or the file is damaged)", file.address))?,
+                .map_err(|_| eyre!("wrong passphrase for {} (or the file is damaged)", self.address))?,
         );
-        let seed: [u8; 32] = secret.as_slice().try_into().map_err(|_| bad("secret"))?;
+        let seed: [u8; 32] =
+            secret.as_slice().try_into().map_err(|_| eyre!("the secret is not 32 bytes long"))?;
         let key = Keypair::from_seed(seed);
-        if key.address() != file.address {
-            bail!("{}: the key does not match its address", entry.path.display());
+        if key.address() != self.address {
+            bail!("the key does not match its address {}", self.address);
         }
         Ok(key)
     }
