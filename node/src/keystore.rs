@@ -81,8 +81,9 @@ pub struct Keystore {
     dir: PathBuf,
 }
 
-/// Refuses a cost over the limits: opening a file must not exhaust the machine.
-fn check_cost(params: KdfParams) -> eyre::Result<()> {
+/// Argon2's parameters for `params`, refused over the limits: opening a file must not exhaust
+/// the machine.
+fn checked_cost(params: KdfParams) -> eyre::Result<Params> {
     if params.iterations > MAX_ITERATIONS || params.parallelism > MAX_PARALLELISM {
         bail!(
             "the key file asks for {} passes over {} lanes to open; at most {MAX_ITERATIONS} passes and \
@@ -98,14 +99,11 @@ fn check_cost(params: KdfParams) -> eyre::Result<()> {
         );
     }
     Params::new(params.memory_kib, params.iterations, params.parallelism, Some(32))
-        .map_err(|e| eyre!("key derivation parameters: {e}"))?;
-    Ok(())
+        .map_err(|e| eyre!("key derivation parameters: {e}"))
 }
 
 fn derive(passphrase: &[u8], salt: &[u8], params: KdfParams) -> eyre::Result<Zeroizing<[u8; 32]>> {
-    check_cost(params)?;
-    let argon = Params::new(params.memory_kib, params.iterations, params.parallelism, Some(32))
-        .map_err(|e| eyre!("key derivation parameters: {e}"))?;
+    let argon = checked_cost(params)?;
     let mut key = Zeroizing::new([0u8; 32]);
     Argon2::new(Algorithm::Argon2id, Version::V0x13, argon)
         .hash_password_into(passphrase, salt, key.as_mut())
@@ -257,7 +255,7 @@ impl Sealed {
                 crypto.cipher
             );
         }
-        check_cost(crypto.kdf_params)?;
+        checked_cost(crypto.kdf_params)?;
         let bad = |what: &str| eyre!("{what} is not valid hex of the right length");
         let salt = hex::decode(&crypto.salt).map_err(|_| bad("salt"))?;
         let nonce: [u8; 24] =
