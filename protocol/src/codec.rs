@@ -1,6 +1,7 @@
 //! Request-response framing: each message is a varint length followed by that many bytes of
 //! protobuf. The length is checked against the limit before anything is read, so a peer cannot
-//! make a node allocate more than the limit.
+//! make a node allocate more than the limit; and memory grows with the bytes that arrive, not
+//! with the length a peer announces.
 
 use std::io;
 
@@ -22,6 +23,9 @@ fn invalid(error: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, error.to_string())
 }
 
+/// Memory set aside for a message before its bytes arrive: a prefix alone buys no more.
+const FIRST_READ_BYTES: usize = 64 * 1024;
+
 /// Reads one framed message of at most `limit` bytes.
 pub async fn read_message<M, T>(io: &mut T, limit: usize) -> io::Result<M>
 where
@@ -32,8 +36,14 @@ where
     if length > limit {
         return Err(invalid(format!("a message of {length} bytes exceeds the limit of {limit}")));
     }
-    let mut buffer = vec![0; length];
-    io.read_exact(&mut buffer).await?;
+    let mut buffer = Vec::with_capacity(length.min(FIRST_READ_BYTES));
+    (&mut *io).take(length as u64).read_to_end(&mut buffer).await?;
+    if buffer.len() < length {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("the stream ended after {} of {length} bytes", buffer.len()),
+        ));
+    }
     M::decode(buffer.as_slice()).map_err(invalid)
 }
 
@@ -125,6 +135,15 @@ mod tests {
                 .await
                 .unwrap_err();
             assert!(error.to_string().contains("exceeds the limit"), "{error}");
+
+            // A prefix announcing the largest response, then a few bytes: refused when the stream
+            // ends, having held only what arrived.
+            let mut announced = unsigned_varint::encode::usize(MAX_RESPONSE_BYTES, &mut prefix).to_vec();
+            announced.extend_from_slice(&[0; 10]);
+            let error = read_message::<wire::Response, _>(&mut Cursor::new(announced), MAX_RESPONSE_BYTES)
+                .await
+                .unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof, "{error}");
 
             // Garbage of a legal length: a clean error, not a panic.
             let mut garbage = vec![4u8];
