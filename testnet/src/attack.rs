@@ -21,7 +21,7 @@
 //! nodes answered as JSON when it stops (Ctrl-C, or after `--seconds`).
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -98,15 +98,10 @@ pub struct Report {
     pub oversized_bodies_refused: u64,
 }
 
-/// Counters the attacker's tasks share.
-#[derive(Default)]
-struct Counters {
-    liars: AtomicU64,
-    liars_asked: AtomicU64,
-    replacements: AtomicU64,
-    replacements_refused: AtomicU64,
-    oversized_bodies: AtomicU64,
-    oversized_bodies_refused: AtomicU64,
+/// Counts into the shared report (a task that panicked holding it leaves it as it was).
+fn note(report: &Mutex<Report>, count: impl FnOnce(&mut Report)) {
+    let mut report = report.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    count(&mut report);
 }
 
 /// Runs `goodwill testnet attack`.
@@ -151,17 +146,16 @@ async fn run(
     let addresses: Vec<Multiaddr> =
         nodes.iter().map(|n| n.p2p.parse()).collect::<Result<_, _>>().wrap_err("a node's address")?;
     let stop = Arc::new(AtomicBool::new(false));
-    let counters = Arc::new(Counters::default());
+    let report = Arc::new(Mutex::new(Report::default()));
     let genesis = goodwill_ledger::genesis(&spec).map_err(|e| eyre!("{e}"))?.block.hash();
 
     let liars =
-        tokio::spawn(send_liars(spec.clone(), genesis, addresses.clone(), stop.clone(), counters.clone()));
+        tokio::spawn(send_liars(spec.clone(), genesis, addresses.clone(), stop.clone(), report.clone()));
     let http = {
-        let (spec, key, stop, counters) = (spec.clone(), key.clone(), stop.clone(), counters.clone());
+        let (spec, key, stop, report) = (spec.clone(), key.clone(), stop.clone(), report.clone());
         let urls: Vec<String> = nodes.iter().map(|n| n.http.clone()).collect();
-        tokio::task::spawn_blocking(move || spam_api(&spec, genesis, &key, &urls, &stop, &counters))
+        tokio::task::spawn_blocking(move || spam_api(&spec, genesis, &key, &urls, &stop, &report))
     };
-    let report = Arc::new(Mutex::new(Report::default()));
     let peers = tokio::spawn(attack_as_peer(spec, key, addresses, stop.clone(), report.clone()));
 
     match seconds {
@@ -172,15 +166,7 @@ async fn run(
     liars.await?;
     http.await??;
     peers.await??;
-    let mut report = std::mem::take(&mut *report.lock().map_err(|_| eyre!("a task panicked"))?);
-    let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    report.liars = count(&counters.liars);
-    report.identities += report.liars;
-    report.liars_asked_for_blocks = count(&counters.liars_asked);
-    report.replacements = count(&counters.replacements);
-    report.replacements_refused = count(&counters.replacements_refused);
-    report.oversized_bodies = count(&counters.oversized_bodies);
-    report.oversized_bodies_refused = count(&counters.oversized_bodies_refused);
+    let report = std::mem::take(&mut *report.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     Ok(report)
 }
 
@@ -202,7 +188,7 @@ async fn send_liars(
     genesis: Hash,
     nodes: Vec<Multiaddr>,
     stop: Arc<AtomicBool>,
-    counters: Arc<Counters>,
+    report: Arc<Mutex<Report>>,
 ) {
     let claim = status(&spec, genesis, LIAR_CLAIM, Hash([1; 32]));
     let mut tick = tokio::time::interval(LIAR_EVERY);
@@ -212,8 +198,11 @@ async fn send_liars(
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        counters.liars.fetch_add(1, Ordering::Relaxed);
-        liars.push(tokio::spawn(lie(node.clone(), claim.clone(), counters.clone())));
+        note(&report, |r| {
+            r.liars += 1;
+            r.identities += 1;
+        });
+        liars.push(tokio::spawn(lie(node.clone(), claim.clone(), report.clone())));
         liars.retain(|liar| !liar.is_finished());
     }
     for liar in liars {
@@ -222,7 +211,7 @@ async fn send_liars(
 }
 
 /// One liar: claims `claim` to whoever asks, holds every range request until it leaves.
-async fn lie(node: Multiaddr, claim: wire::Status, counters: Arc<Counters>) {
+async fn lie(node: Multiaddr, claim: wire::Status, report: Arc<Mutex<Report>>) {
     let Ok(mut swarm) = build_swarm(identity::Keypair::generate_ed25519(), false) else { return };
     if swarm.dial(node).is_err() {
         return;
@@ -241,7 +230,7 @@ async fn lie(node: Multiaddr, claim: wire::Status, counters: Arc<Counters>) {
                         }
                         Some(wire::request::Kind::BlocksByRange(_)) => {
                             if held.is_empty() {
-                                counters.liars_asked.fetch_add(1, Ordering::Relaxed);
+                                note(&report, |r| r.liars_asked_for_blocks += 1);
                             }
                             held.push(channel);
                         }
@@ -273,7 +262,7 @@ fn spam_api(
     key: &Keypair,
     urls: &[String],
     stop: &AtomicBool,
-    counters: &Counters,
+    report: &Mutex<Report>,
 ) -> eyre::Result<()> {
     let slot = Duration::from_millis(spec.params.slot_duration_ms);
     let clients: Vec<ApiClient> = urls.iter().map(|url| ApiClient::new(url, slot * 4)).collect();
@@ -299,18 +288,20 @@ fn spam_api(
         // The original may be pending already from an earlier round: then it is a duplicate.
         let _ = node.submit(&transfer(nonce, fee));
         for bump in 1..=REPLACEMENTS {
-            counters.replacements.fetch_add(1, Ordering::Relaxed);
-            match node.submit(&transfer(nonce, Amount(fee.0 + bump))) {
-                Err(ClientError::Refused { message, .. }) if message.contains("replacement") => {
-                    counters.replacements_refused.fetch_add(1, Ordering::Relaxed);
-                }
-                _ => {}
-            }
+            let refused = matches!(
+                node.submit(&transfer(nonce, Amount(fee.0 + bump))),
+                Err(ClientError::Refused { message, .. }) if message.contains("replacement")
+            );
+            note(report, |r| {
+                r.replacements += 1;
+                r.replacements_refused += u64::from(refused);
+            });
         }
-        counters.oversized_bodies.fetch_add(1, Ordering::Relaxed);
-        if let Ok(413) = node.post_bytes("/api/v1/transactions", &oversized) {
-            counters.oversized_bodies_refused.fetch_add(1, Ordering::Relaxed);
-        }
+        let refused = matches!(node.post_bytes("/api/v1/transactions", &oversized), Ok(413));
+        note(report, |r| {
+            r.oversized_bodies += 1;
+            r.oversized_bodies_refused += u64::from(refused);
+        });
     }
     Ok(())
 }
@@ -326,9 +317,10 @@ async fn attack_as_peer(
     let mut replica = Chain::open(MemoryStore::new(), spec).map_err(|e| eyre!("{e}"))?;
     while !stop.load(Ordering::Relaxed) {
         let dropped = Identity::new(&mut replica, &key, &nodes, &report)?.run(&stop).await?;
-        let mut report = report.lock().map_err(|_| eyre!("a task panicked"))?;
-        report.identities_dropped += u64::from(dropped);
-        report.replica_height = replica.head().header().height;
+        note(&report, |r| {
+            r.identities_dropped += u64::from(dropped);
+            r.replica_height = replica.head().header().height;
+        });
     }
     Ok(())
 }
@@ -366,7 +358,7 @@ impl<'a> Identity<'a> {
         for node in nodes {
             swarm.dial(node.clone())?;
         }
-        report.lock().map_err(|_| eyre!("a task panicked"))?.identities += 1;
+        note(report, |r| r.identities += 1);
         Ok(Identity {
             swarm,
             replica,
@@ -378,12 +370,6 @@ impl<'a> Identity<'a> {
             latest: None,
             attacked: 0,
         })
-    }
-
-    fn note(&self, count: impl FnOnce(&mut Report)) {
-        if let Ok(mut report) = self.report.lock() {
-            count(&mut report);
-        }
     }
 
     /// Attacks until `stop`; whether the nodes dropped this identity.
@@ -459,7 +445,7 @@ impl<'a> Identity<'a> {
                     }
                 }
                 Some(wire::response::Kind::Error(error)) if error.code == "bad_request" => {
-                    self.note(|r| r.oversized_refused += 1);
+                    note(self.report, |r| r.oversized_refused += 1);
                 }
                 Some(wire::response::Kind::Error(_)) => self.syncing = false,
                 _ => {}
@@ -501,27 +487,27 @@ impl<'a> Identity<'a> {
         let mut gossip = Vec::new();
         if slot % 2 == 1 {
             if let Some(block) = self.sign(slot + FUTURE_SLOTS) {
-                self.note(|r| r.future_blocks += 1);
+                note(self.report, |r| r.future_blocks += 1);
                 gossip.push(block.encode());
             }
         } else if let Some(mut block) = self.sign(slot) {
             let unentitled = self.unentitled(&block);
             block.transactions.push(self.stowaway());
-            self.note(|r| r.junk_blocks += 1);
+            note(self.report, |r| r.junk_blocks += 1);
             gossip.push(block.encode());
             if let Some(block) = unentitled {
-                self.note(|r| r.unentitled_blocks += 1);
+                note(self.report, |r| r.unentitled_blocks += 1);
                 gossip.push(block.encode());
             }
         }
         if let Some(copy) = self.latest.take().and_then(swap_a_signature) {
-            self.note(|r| r.swapped_signature_copies += 1);
+            note(self.report, |r| r.swapped_signature_copies += 1);
             gossip.push(copy.encode());
         }
         // Bytes that decode as nothing, new each slot (gossip drops a message it has seen).
         let mut garbage = vec![0xff; 200];
         garbage[..8].copy_from_slice(&slot.to_be_bytes());
-        self.note(|r| r.malformed_gossip += 1);
+        note(self.report, |r| r.malformed_gossip += 1);
         gossip.push(garbage);
         for bytes in gossip {
             // No mesh yet, or a duplicate: the next slot tries again.
@@ -530,7 +516,7 @@ impl<'a> Identity<'a> {
         let peers: Vec<PeerId> = self.connected.iter().copied().collect();
         for peer in peers {
             let hashes = (0..OVERSIZED_HASHES).map(|i| vec![i; 32].into()).collect();
-            self.note(|r| r.oversized_requests += 1);
+            note(self.report, |r| r.oversized_requests += 1);
             self.ask(peer, wire::request::Kind::BlocksByHash(wire::BlocksByHash { hashes }));
         }
     }

@@ -11,25 +11,19 @@
 
 use crate::common;
 
-use std::process::Command;
-
-use common::GOODWILL;
-use serde_json::Value;
-
-/// Slot length of the scenario's chain.
-const SLOT_MS: u64 = 1_000;
-
 #[test]
 fn a_hostile_peer_cannot_slow_or_split_a_loaded_cluster() {
-    let output = Command::new(GOODWILL)
-        .args(["bench", "load", "--hostile", "--nodes", "3", "--tps", "40", "--duration", "30"])
-        .args(["--slot-ms", &SLOT_MS.to_string(), "--json"])
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let report = common::bench_load_report(&[
+        "--hostile",
+        "--nodes",
+        "3",
+        "--tps",
+        "40",
+        "--duration",
+        "30",
+        "--slot-ms",
+        "1000",
+    ]);
     let (trial, attack) = (&report["trials"][0], &report["attack"]);
 
     // The attack happened, every part of it, and the nodes refused what they must refuse.

@@ -5,33 +5,10 @@
 
 use crate::common;
 
-use std::process::Command;
-
-use common::GOODWILL;
-use serde_json::Value;
-
 #[test]
 fn bench_load_commits_what_it_submits_and_reports_it() {
-    let output = Command::new(GOODWILL)
-        .args([
-            "bench",
-            "load",
-            "--nodes",
-            "2",
-            "--tps",
-            "30",
-            "--duration",
-            "3",
-            "--slot-ms",
-            "500",
-            "--json",
-        ])
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let report =
+        common::bench_load_report(&["--nodes", "2", "--tps", "30", "--duration", "3", "--slot-ms", "500"]);
     assert_eq!(report["nodes"], 2);
     assert!(report["verifications_per_second_per_core"].as_f64().unwrap() > 1000.0, "{report}");
     assert!(report["limit_tps"].as_f64().unwrap() > 0.0);

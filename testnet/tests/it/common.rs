@@ -226,3 +226,18 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Runs `goodwill bench load ARGS --json` and returns its report; fails with its output if it
+/// fails.
+pub fn bench_load_report(args: &[&str]) -> Value {
+    let output = Command::new(GOODWILL)
+        .args(["bench", "load"])
+        .args(args)
+        .arg("--json")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
