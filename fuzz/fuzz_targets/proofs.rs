@@ -1,8 +1,10 @@
-//! Merkle proofs a main node sends a light peer: an account and the lottery state, checked
-//! against a root. Whatever the bytes, a check ends in an answer, never a panic.
+//! Merkle proofs a main node sends a light peer: an account, the lottery state and a roster
+//! entry, checked against a root. Whatever the bytes, a check ends in an answer, never a panic.
 #![no_main]
 
+use goodwill_ledger::lottery::{MAX_ROSTER_PATH, RosterEntry};
 use goodwill_ledger::proof::{LotteryProof, LotteryState, verify_account};
+use goodwill_ledger::state::RosterCommitment;
 use goodwill_ledger::{Address, Hash};
 use libfuzzer_sys::fuzz_target;
 
@@ -17,10 +19,23 @@ fuzz_target!(|data: &[u8]| {
     let _ = verify_account(&root, &address, Some(state), proof);
     let _ = verify_account(&root, &address, None, proof);
     let leaf = (Some(state.to_vec()), proof.to_vec());
+    // A roster entry and a commitment made of the same bytes: any index, interval, leaf count
+    // and path (up to the wire's limit).
+    let word = |at: usize| u64::from_le_bytes(data[at..at + 8].try_into().expect("8 bytes"));
+    let entry = RosterEntry {
+        index: word(32),
+        start: u128::from(word(40)),
+        end: u128::from(word(48)),
+        path: proof.chunks_exact(32).take(MAX_ROSTER_PATH).map(|c| Hash(c.try_into().expect("32"))).collect(),
+    };
+    let commitment =
+        RosterCommitment { epoch: 0, total_weight: u128::from(word(56)), forgers: word(24), root };
+    let _ = entry.verify(&address, &commitment);
     let lottery = LotteryProof {
         consensus: leaf.clone(),
-        registry: leaf.clone(),
-        forgers: vec![leaf, (None, proof.to_vec())],
+        rosters: leaf.clone(),
+        forger: (None, proof.to_vec()),
+        entry: Some(entry),
     };
-    let _ = LotteryState::verify(&root, &lottery);
+    let _ = LotteryState::verify(&root, &address, word(0), &lottery);
 });

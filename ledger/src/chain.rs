@@ -11,12 +11,12 @@ use crate::spec::SpecError;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use crate::codec::{encode_association, encode_consensus, encode_forger, encode_registry};
+use crate::codec::{encode_association, encode_consensus, encode_forger, encode_registry, encode_rosters};
 use crate::lottery::{ForkChoiceKey, Roster, epoch_of, epoch_seed};
 use crate::side_pool::SidePool;
 use crate::state::{
-    AssociationState, BranchReader, ConsensusState, EmptyTree, ForgerState, Registry, Ticket, account_values,
-    association_key, consensus_key, forger_key, registry_key, update_state,
+    AssociationState, BranchReader, ConsensusState, EmptyTree, ForgerState, Registry, Rosters, Ticket,
+    account_values, association_key, consensus_key, forger_key, registry_key, rosters_key, update_state,
 };
 use crate::store::{Commit, Store, StoreError};
 use crate::{Account, Address, Amount, Block, ChainSpec, Hash, Header, Keypair, SealedHeader, Transaction};
@@ -135,7 +135,12 @@ pub fn genesis(spec: &ChainSpec) -> Result<AppliedBlock, StoreError> {
         let record = ForgerState {
             commitment: forger.commitment,
             blocks_forged: 0,
-            tickets: vec![Ticket { weight: forger.ticket, first_epoch: 0, last_epoch: u64::MAX }],
+            tickets: vec![Ticket {
+                weight: forger.ticket,
+                first_epoch: 0,
+                last_epoch: u64::MAX,
+                forfeited_from: None,
+            }],
         };
         entries.insert(forger_key(&forger.address), encode_forger(&forger.address, &record));
     }
@@ -159,6 +164,10 @@ pub fn genesis(spec: &ChainSpec) -> Result<AppliedBlock, StoreError> {
     let consensus = ConsensusState { mix: commitment, seed_epoch: 0, seed: epoch_seed(0, &commitment) };
     entries.insert(consensus_key(), encode_consensus(&consensus));
     entries.insert(registry_key(), encode_registry(&Registry { forgers, associations }));
+    // Genesis tickets never expire: epochs 0 and 1 draw from the same roster.
+    let roster = Roster::new(spec.forgers.iter().map(|f| (f.address, f.ticket)));
+    let commitments = vec![roster.commitment(0), roster.commitment(1)];
+    entries.insert(rosters_key(), encode_rosters(&Rosters { commitments }));
     let state = update_state(&EmptyTree, 0, entries)?;
     let header = Header {
         parent_hash: commitment,
@@ -606,6 +615,29 @@ impl<S: Store> Chain<S> {
         }
         let mut executor = self.executor(&self.store, &self.head, height, slot)?;
         executor.shared_roster().cloned()
+    }
+
+    /// The proof that a peer keeping no state needs to check whether `forger` may sign a block
+    /// of `slot` on `parent`, a block whose state the store holds (a canonical one): see
+    /// [`crate::proof::prove_lottery`]. The roster entry comes from the roster imports use
+    /// (cached, its tree built once), and only for the epochs a child of `parent` can be in
+    /// with drawn ranks, so no slot a peer names makes the node read another epoch's roster.
+    pub fn lottery_proof(
+        &self,
+        parent: &SealedHeader,
+        forger: &Address,
+        slot: u64,
+    ) -> Result<crate::proof::LotteryProof, StoreError> {
+        let version = parent.header().height;
+        let slots_per_epoch = self.spec.params.slots_per_epoch;
+        let epoch = epoch_of(slot, slots_per_epoch);
+        let last_epoch = crate::state::read_consensus(&self.store, version)?.seed_epoch;
+        let entry = if slot > parent.header().slot && crate::lottery::drawn_ranks_open(last_epoch, epoch) {
+            self.executor(&self.store, parent, version, slot)?.shared_roster()?.entry(forger)
+        } else {
+            None
+        };
+        crate::proof::prove_lottery(&self.store, version, forger, entry)
     }
 
     /// An executor for a block of `slot` on `parent`, whose state `reader` holds at `version`,

@@ -146,6 +146,7 @@ pub(crate) fn encode_forger(address: &crate::Address, forger: &crate::state::For
                 weight: t.weight.0,
                 first_epoch: t.first_epoch,
                 last_epoch: t.last_epoch,
+                forfeited_from: t.forfeited_from.unwrap_or(0),
             })
             .collect(),
     }
@@ -166,6 +167,7 @@ pub(crate) fn decode_forger(bytes: &[u8]) -> Result<crate::state::ForgerState, D
                 weight: crate::Amount(t.weight),
                 first_epoch: t.first_epoch,
                 last_epoch: t.last_epoch,
+                forfeited_from: (t.forfeited_from != 0).then_some(t.forfeited_from),
             })
             .collect(),
     })
@@ -242,6 +244,43 @@ pub(crate) fn decode_registry(bytes: &[u8]) -> Result<crate::state::Registry, De
         forgers: addresses(WHAT, "forgers", &registry.forgers)?,
         associations: addresses(WHAT, "associations", &registry.associations)?,
     })
+}
+
+/// The roster commitments as the state tree stores them.
+pub(crate) fn encode_rosters(rosters: &crate::state::Rosters) -> Vec<u8> {
+    wire::Rosters {
+        commitments: rosters
+            .commitments
+            .iter()
+            .map(|c| wire::RosterCommitment {
+                epoch: c.epoch,
+                total_weight: Bytes::copy_from_slice(&c.total_weight.to_be_bytes()),
+                forgers: c.forgers,
+                root: Bytes::copy_from_slice(c.root.as_bytes()),
+            })
+            .collect(),
+    }
+    .encode_to_vec()
+}
+
+/// Reads the roster commitments.
+pub(crate) fn decode_rosters(bytes: &[u8]) -> Result<crate::state::Rosters, DecodeError> {
+    const WHAT: &str = "Rosters";
+    let rosters: wire::Rosters = protobuf(WHAT, bytes)?;
+    let commitments = rosters
+        .commitments
+        .iter()
+        .map(|c| {
+            let total: [u8; 16] = fixed(WHAT, "total_weight", &c.total_weight)?;
+            Ok(crate::state::RosterCommitment {
+                epoch: c.epoch,
+                total_weight: u128::from_be_bytes(total),
+                forgers: c.forgers,
+                root: hash_field(WHAT, "root", &c.root)?,
+            })
+        })
+        .collect::<Result<_, DecodeError>>()?;
+    Ok(crate::state::Rosters { commitments })
 }
 
 /// A contract record as the state tree stores it.

@@ -14,8 +14,8 @@ pub const BLOCK_DOMAIN: &[u8] = b"goodwill/block/v1";
 pub const TX_LEAF_DOMAIN: &[u8] = b"goodwill/tx-leaf/v1";
 /// Domain tag of an account's key in the state tree.
 pub const ACCOUNT_KEY_DOMAIN: &[u8] = b"goodwill/account/v1";
-/// Prefix byte of an inner node of the transactions tree (leaves are transaction ids).
-const TX_TREE_NODE_PREFIX: u8 = 0x01;
+/// Prefix byte of an inner node of a list tree ([`ListHasher`]; leaves are tagged hashes).
+const LIST_NODE_PREFIX: u8 = 0x01;
 
 /// A 32-byte blake3 digest.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -105,13 +105,14 @@ impl jmt::SimpleHasher for StateHasher {
     }
 }
 
-/// blake3 for the transactions tree. Leaves are transaction ids (already tagged hashes); inner
-/// nodes hash a prefix byte and their children, and a lone left child is carried up unchanged,
-/// so no inner node can pass for a leaf and no list can be padded to another's root.
+/// blake3 for the binary Merkle trees over lists (a block's transactions, an epoch's roster).
+/// Leaves are tagged hashes; inner nodes hash a prefix byte and their children, and a lone left
+/// child is carried up unchanged, so no inner node can pass for a leaf and no list can be padded
+/// to another's root.
 #[derive(Clone)]
-pub(crate) struct TxTreeHasher;
+pub(crate) struct ListHasher;
 
-impl rs_merkle::Hasher for TxTreeHasher {
+impl rs_merkle::Hasher for ListHasher {
     type Hash = [u8; 32];
 
     fn hash(data: &[u8]) -> [u8; 32] {
@@ -122,7 +123,7 @@ impl rs_merkle::Hasher for TxTreeHasher {
         match right {
             Some(right) => {
                 let mut hasher = blake3::Hasher::new();
-                hasher.update(&[TX_TREE_NODE_PREFIX]);
+                hasher.update(&[LIST_NODE_PREFIX]);
                 hasher.update(left);
                 hasher.update(right);
                 *hasher.finalize().as_bytes()
@@ -146,7 +147,7 @@ pub fn transaction_leaf(id: &Hash, signature: &[u8; 64]) -> Hash {
 /// [`Hash::ZERO`] when there are none.
 pub fn transactions_root(leaves: &[Hash]) -> Hash {
     let leaves: Vec<[u8; 32]> = leaves.iter().map(|leaf| leaf.0).collect();
-    rs_merkle::MerkleTree::<TxTreeHasher>::from_leaves(&leaves).root().map_or(Hash::ZERO, Hash)
+    rs_merkle::MerkleTree::<ListHasher>::from_leaves(&leaves).root().map_or(Hash::ZERO, Hash)
 }
 
 #[cfg(test)]

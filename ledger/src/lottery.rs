@@ -10,7 +10,12 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
+use rs_merkle::{MerkleProof, MerkleTree};
+
+use crate::hash::ListHasher;
+use crate::state::RosterCommitment;
 use crate::{Address, Amount, Hash};
 
 /// Domain tag of a lottery draw.
@@ -21,6 +26,12 @@ const SEED_DOMAIN: &[u8] = b"goodwill/epoch-seed/v1";
 const MIX_DOMAIN: &[u8] = b"goodwill/reveal-mix/v1";
 /// Domain tag of a reveal commitment.
 const REVEAL_DOMAIN: &[u8] = b"goodwill/reveal/v1";
+/// Domain tag of a leaf of a roster's Merkle tree.
+const ROSTER_LEAF_DOMAIN: &[u8] = b"goodwill/roster-leaf/v1";
+
+/// Most hashes a roster path may hold: the tree of the largest roster there can be (2^64
+/// forgers) is 64 levels deep.
+pub const MAX_ROSTER_PATH: usize = 64;
 
 /// Share of the active ticket weight whose votes make an association eligible, in percent.
 pub const ELIGIBILITY_PERCENT: u128 = 75;
@@ -34,12 +45,116 @@ pub fn reveal_commitment(secret: &Hash) -> Hash {
     Hash::tagged(REVEAL_DOMAIN, secret.as_bytes())
 }
 
+/// Whether blocks of `epoch` may be signed at drawn ranks on a state whose last block is of
+/// `last_epoch`: the state holds `epoch`'s roster commitment (written by the first block of
+/// the epoch before) only if the chain has a block in `epoch - 1` or `epoch` itself. After a
+/// whole epoch without blocks, the first block is signed at the open rank.
+pub fn drawn_ranks_open(last_epoch: u64, epoch: u64) -> bool {
+    epoch <= last_epoch.saturating_add(1)
+}
+
 /// The forgers holding active tickets in an epoch, with their total weight, sorted by address.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Roster {
     forgers: Vec<Address>,
     /// `cumulative[i]` is the total weight of `forgers[..=i]`.
     cumulative: Vec<u128>,
+    /// Its Merkle tree, built the first time a commitment or a path is asked for.
+    tree: LazyTree,
+}
+
+/// A roster's Merkle tree, built once; rosters compare and print without it.
+#[derive(Clone, Default)]
+struct LazyTree(OnceLock<MerkleTree<ListHasher>>);
+
+impl PartialEq for LazyTree {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for LazyTree {}
+
+impl std::fmt::Debug for LazyTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() { "built" } else { "not built" })
+    }
+}
+
+/// One forger's interval of cumulative weight on a committed roster, with the Merkle path
+/// that proves it: what a peer that keeps no state needs to check one draw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterEntry {
+    /// Its leaf's position (forgers sorted by address).
+    pub index: u64,
+    /// Where its interval starts.
+    pub start: u128,
+    /// Where it ends (exclusive).
+    pub end: u128,
+    /// The sibling hashes from the leaf up, at most [`MAX_ROSTER_PATH`].
+    pub path: Vec<Hash>,
+}
+
+impl RosterEntry {
+    /// Checks that this is `forger`'s entry on the roster `commitment` commits to.
+    pub fn verify(&self, forger: &Address, commitment: &RosterCommitment) -> Result<(), String> {
+        if self.index >= commitment.forgers {
+            return Err(format!("leaf {} of a roster of {}", self.index, commitment.forgers));
+        }
+        if self.start >= self.end || self.end > commitment.total_weight {
+            return Err(format!(
+                "the interval [{}, {}) does not fit a roster of weight {}",
+                self.start, self.end, commitment.total_weight
+            ));
+        }
+        if self.path.len() > MAX_ROSTER_PATH {
+            return Err(format!("a path of {} hashes", self.path.len()));
+        }
+        let (Ok(index), Ok(leaves)) = (usize::try_from(self.index), usize::try_from(commitment.forgers))
+        else {
+            return Err("a roster larger than this machine can address".into());
+        };
+        let leaf = roster_leaf(forger, self.start, self.end);
+        let proof = MerkleProof::<ListHasher>::new(self.path.iter().map(|h| h.0).collect());
+        if !proof.verify(commitment.root.0, &[index], &[leaf], leaves) {
+            return Err("the path does not lead to the roster's root".into());
+        }
+        Ok(())
+    }
+
+    /// Whether the draw for `slot` at `rank` with `seed`, on a roster of `total_weight`, falls
+    /// in this interval.
+    pub fn wins(&self, seed: &Hash, slot: u64, rank: u32, total_weight: u128) -> bool {
+        draw_point(seed, slot, rank, total_weight)
+            .is_some_and(|point| (self.start..self.end).contains(&point))
+    }
+}
+
+/// A roster leaf: the forger and its interval of cumulative weight.
+fn roster_leaf(forger: &Address, start: u128, end: u128) -> [u8; 32] {
+    let mut data = [0u8; 64];
+    data[..32].copy_from_slice(forger.as_bytes());
+    data[32..48].copy_from_slice(&start.to_be_bytes());
+    data[48..].copy_from_slice(&end.to_be_bytes());
+    Hash::tagged(ROSTER_LEAF_DOMAIN, &data).0
+}
+
+/// The point the draw for `slot` at `rank` lands on in `[0, total_weight)`; `None` if no one
+/// holds weight.
+fn draw_point(seed: &Hash, slot: u64, rank: u32, total_weight: u128) -> Option<u128> {
+    if total_weight == 0 {
+        return None;
+    }
+    let mut input = [0u8; 44];
+    input[..32].copy_from_slice(seed.as_bytes());
+    input[32..40].copy_from_slice(&slot.to_be_bytes());
+    input[40..].copy_from_slice(&rank.to_be_bytes());
+    let digest = Hash::tagged(DRAW_DOMAIN, &input);
+    let mut high = [0u8; 16];
+    high.copy_from_slice(&digest.0[..16]);
+    // Total weight is below 2^72 for any realistic supply, so the modulo bias of a 128-bit
+    // draw is below 2^-56.
+    Some(u128::from_be_bytes(high) % total_weight)
 }
 
 impl Roster {
@@ -59,7 +174,42 @@ impl Roster {
                 (forger, total)
             })
             .unzip();
-        Roster { forgers, cumulative }
+        Roster { forgers, cumulative, tree: LazyTree::default() }
+    }
+
+    /// The interval of cumulative weight of forger `i`.
+    fn interval(&self, i: usize) -> (u128, u128) {
+        (if i == 0 { 0 } else { self.cumulative[i - 1] }, self.cumulative[i])
+    }
+
+    fn tree(&self) -> &MerkleTree<ListHasher> {
+        self.tree.0.get_or_init(|| {
+            let leaves: Vec<[u8; 32]> = (0..self.forgers.len())
+                .map(|i| {
+                    let (start, end) = self.interval(i);
+                    roster_leaf(&self.forgers[i], start, end)
+                })
+                .collect();
+            MerkleTree::from_leaves(&leaves)
+        })
+    }
+
+    /// What the state commits to about this roster as `epoch`'s.
+    pub fn commitment(&self, epoch: u64) -> RosterCommitment {
+        RosterCommitment {
+            epoch,
+            total_weight: self.total_weight(),
+            forgers: self.forgers.len() as u64,
+            root: self.tree().root().map_or(Hash::ZERO, Hash),
+        }
+    }
+
+    /// `forger`'s entry and its path, if it holds weight.
+    pub fn entry(&self, forger: &Address) -> Option<RosterEntry> {
+        let i = self.forgers.binary_search(forger).ok()?;
+        let (start, end) = self.interval(i);
+        let path = self.tree().proof(&[i]).proof_hashes().iter().map(|h| Hash(*h)).collect();
+        Some(RosterEntry { index: i as u64, start, end, path })
     }
 
     /// Sum of all weights.
@@ -69,11 +219,7 @@ impl Roster {
 
     /// A forger's weight (0 if absent).
     pub fn weight(&self, forger: &Address) -> u128 {
-        match self.forgers.binary_search(forger) {
-            Ok(0) => self.cumulative[0],
-            Ok(i) => self.cumulative[i] - self.cumulative[i - 1],
-            Err(_) => 0,
-        }
+        self.forgers.binary_search(forger).map_or(0, |i| self.weight_at(i))
     }
 
     /// Whether `forger` holds weight.
@@ -97,27 +243,15 @@ impl Roster {
     }
 
     fn weight_at(&self, i: usize) -> u128 {
-        self.cumulative[i] - if i == 0 { 0 } else { self.cumulative[i - 1] }
+        let (start, end) = self.interval(i);
+        end - start
     }
 
     /// The forger drawn at `rank` for `slot`: a point drawn uniformly in `[0, total weight)`
     /// falls in one forger's interval, so the chance is exactly weight / total, and splitting a
     /// weight across several keys changes nothing.
     pub fn draw(&self, seed: &Hash, slot: u64, rank: u32) -> Option<Address> {
-        let total = self.total_weight();
-        if total == 0 {
-            return None;
-        }
-        let mut input = [0u8; 44];
-        input[..32].copy_from_slice(seed.as_bytes());
-        input[32..40].copy_from_slice(&slot.to_be_bytes());
-        input[40..].copy_from_slice(&rank.to_be_bytes());
-        let digest = Hash::tagged(DRAW_DOMAIN, &input);
-        let mut high = [0u8; 16];
-        high.copy_from_slice(&digest.0[..16]);
-        // Total weight is below 2^72 for any realistic supply, so the modulo bias of a 128-bit
-        // draw is below 2^-56.
-        let point = u128::from_be_bytes(high) % total;
+        let point = draw_point(seed, slot, rank, self.total_weight())?;
         let index = self.cumulative.partition_point(|&c| c <= point);
         self.forgers.get(index).copied()
     }

@@ -15,7 +15,10 @@ use jmt::{JellyfishMerkleTree, RootHash};
 
 use crate::codec::decode_account;
 use crate::hash::StateHasher;
-use crate::state::{Account, account_key};
+use crate::lottery::{
+    RosterEntry, drawn_ranks_open, epoch_of, epoch_seed, rank_offset_ms, reveal_commitment,
+};
+use crate::state::{Account, ConsensusState, ForgerState, RosterCommitment, account_key};
 use crate::store::StoreError;
 use crate::{Address, Hash};
 
@@ -108,22 +111,23 @@ fn verify_value(
 /// A leaf value (if any) and its encoded proof.
 pub type ProvenLeaf = (Option<Vec<u8>>, Vec<u8>);
 
-/// The lottery's inputs in the state at `version`, proven: the consensus record, the registry,
-/// and the record of every forger the registry lists, in its order. With them a peer that keeps
-/// no state checks that a child of that block was forged by the lottery's rightful winner
-/// ([`LotteryState`]).
+/// What a peer that keeps no state needs to check that `forger` may sign a child of the block
+/// whose state is at `version`, proven against that state: the consensus record (the seed),
+/// the roster commitments, the forger's record, and, if the forger is on the child's epoch's
+/// roster, its entry there with the Merkle path (`entry`, from the roster main nodes keep).
+/// Its size grows with the logarithm of the number of forgers, not with the number.
 pub fn prove_lottery<R: jmt::storage::TreeReader + ?Sized>(
     reader: &R,
     version: u64,
+    forger: &Address,
+    entry: Option<RosterEntry>,
 ) -> Result<LotteryProof, StoreError> {
-    let consensus = prove_value(reader, version, crate::state::consensus_key())?;
-    let registry = prove_value(reader, version, crate::state::registry_key())?;
-    let forgers = crate::state::read_registry(reader, version)?
-        .forgers
-        .iter()
-        .map(|address| prove_value(reader, version, crate::state::forger_key(address)))
-        .collect::<Result<_, _>>()?;
-    Ok(LotteryProof { consensus, registry, forgers })
+    Ok(LotteryProof {
+        consensus: prove_value(reader, version, crate::state::consensus_key())?,
+        rosters: prove_value(reader, version, crate::state::rosters_key())?,
+        forger: prove_value(reader, version, crate::state::forger_key(forger))?,
+        entry,
+    })
 }
 
 /// What [`prove_lottery`] proves, each leaf with its proof.
@@ -131,76 +135,97 @@ pub fn prove_lottery<R: jmt::storage::TreeReader + ?Sized>(
 pub struct LotteryProof {
     /// The consensus record.
     pub consensus: ProvenLeaf,
-    /// The registry.
-    pub registry: ProvenLeaf,
-    /// Each forger's record, in the registry's order.
-    pub forgers: Vec<ProvenLeaf>,
+    /// The roster commitments.
+    pub rosters: ProvenLeaf,
+    /// The forger's record (none if it has none).
+    pub forger: ProvenLeaf,
+    /// Its entry on the epoch's roster, if it is on it.
+    pub entry: Option<RosterEntry>,
 }
 
-/// The lottery's inputs after a block, verified against its state root.
+/// The lottery's inputs after a block for one forger and one epoch, verified against the
+/// block's state root.
 #[derive(Debug, Clone)]
 pub struct LotteryState {
-    consensus: crate::state::ConsensusState,
-    forgers: Vec<(Address, Option<crate::state::ForgerState>)>,
+    consensus: ConsensusState,
+    forger: Address,
+    epoch: u64,
+    record: Option<ForgerState>,
+    /// The epoch's roster commitment and the forger's verified entry on it, when drawn ranks
+    /// are open and the forger may sign.
+    drawn: Option<(RosterCommitment, RosterEntry)>,
 }
 
 impl LotteryState {
-    /// Verifies what [`prove_lottery`] made against `root`: the consensus record, the registry,
-    /// and exactly one leaf (or proof of absence) for each forger the registry lists.
-    pub fn verify(root: &Hash, proof: &LotteryProof) -> Result<LotteryState, ProofError> {
+    /// Verifies what [`prove_lottery`] made for `forger` and `epoch` against `root`: every leaf,
+    /// and the roster entry whenever the forger's check needs it (a node that leaves it out is
+    /// refused, so that it cannot make a rightful winner look like a cheat).
+    pub fn verify(
+        root: &Hash,
+        forger: &Address,
+        epoch: u64,
+        proof: &LotteryProof,
+    ) -> Result<LotteryState, ProofError> {
+        let malformed = |e: crate::codec::DecodeError| ProofError::Malformed(e.to_string());
         let (value, leaf_proof) = &proof.consensus;
         verify_value(root, crate::state::consensus_key(), value.as_deref(), leaf_proof)?;
         let bytes = value
             .as_deref()
             .ok_or_else(|| ProofError::Mismatch("the state has no consensus record".into()))?;
-        let consensus =
-            crate::codec::decode_consensus(bytes).map_err(|e| ProofError::Malformed(e.to_string()))?;
-        let (value, leaf_proof) = &proof.registry;
-        verify_value(root, crate::state::registry_key(), value.as_deref(), leaf_proof)?;
-        let bytes =
-            value.as_deref().ok_or_else(|| ProofError::Mismatch("the state has no registry".into()))?;
-        let registry =
-            crate::codec::decode_registry(bytes).map_err(|e| ProofError::Malformed(e.to_string()))?;
-        if proof.forgers.len() != registry.forgers.len() {
-            return Err(ProofError::Mismatch(format!(
-                "{} forger records for {} forgers",
-                proof.forgers.len(),
-                registry.forgers.len()
-            )));
-        }
-        let mut states = Vec::with_capacity(proof.forgers.len());
-        for (address, (value, leaf_proof)) in registry.forgers.iter().zip(&proof.forgers) {
-            verify_value(root, crate::state::forger_key(address), value.as_deref(), leaf_proof)?;
-            let state = value
-                .as_deref()
-                .map(crate::codec::decode_forger)
-                .transpose()
-                .map_err(|e| ProofError::Malformed(e.to_string()))?;
-            states.push((*address, state));
-        }
-        Ok(LotteryState { consensus, forgers: states })
+        let consensus = crate::codec::decode_consensus(bytes).map_err(malformed)?;
+        let (value, leaf_proof) = &proof.rosters;
+        verify_value(root, crate::state::rosters_key(), value.as_deref(), leaf_proof)?;
+        let bytes = value
+            .as_deref()
+            .ok_or_else(|| ProofError::Mismatch("the state has no roster commitments".into()))?;
+        let rosters = crate::codec::decode_rosters(bytes).map_err(malformed)?;
+        let (value, leaf_proof) = &proof.forger;
+        verify_value(root, crate::state::forger_key(forger), value.as_deref(), leaf_proof)?;
+        let record = value.as_deref().map(crate::codec::decode_forger).transpose().map_err(malformed)?;
+        let signs = record.as_ref().is_some_and(|r| r.signs_in(epoch));
+        let drawn = if signs && drawn_ranks_open(consensus.seed_epoch, epoch) {
+            let commitment = *rosters.get(epoch).ok_or_else(|| {
+                ProofError::Mismatch(format!("the state commits to no roster for epoch {epoch}"))
+            })?;
+            let entry = proof.entry.clone().ok_or_else(|| {
+                ProofError::Mismatch(format!("{forger} holds a ticket, but its roster entry is missing"))
+            })?;
+            entry.verify(forger, &commitment).map_err(ProofError::Mismatch)?;
+            Some((commitment, entry))
+        } else {
+            None
+        };
+        Ok(LotteryState { consensus, forger: *forger, epoch, record, drawn })
     }
 
     /// Checks what a child block's header claims about the lottery, as a main node does before
-    /// applying it: its forger won its slot at its rank (with this state's roster and seed), it
-    /// is stamped no earlier than that rank's window, and its reveal opens the forger's
-    /// commitment.
+    /// applying it: its forger may sign in the epoch and won its slot at its rank (with this
+    /// state's roster commitment and seed), it is stamped no earlier than that rank's window,
+    /// and its reveal opens the forger's commitment.
     pub fn check(&self, spec: &crate::ChainSpec, header: &crate::Header) -> Result<(), String> {
-        use crate::lottery::{Lottery, Roster, epoch_of, epoch_seed, rank_offset_ms, reveal_commitment};
         let params = &spec.params;
         let epoch = epoch_of(header.slot, params.slots_per_epoch);
-        let seed = if self.consensus.seed_epoch == epoch {
-            self.consensus.seed
-        } else {
-            epoch_seed(epoch, &self.consensus.mix)
+        if header.forger != self.forger || epoch != self.epoch {
+            return Err(format!("the lottery state is for {} in epoch {}", self.forger, self.epoch));
+        }
+        let record = self
+            .record
+            .as_ref()
+            .filter(|r| r.signs_in(epoch))
+            .ok_or_else(|| format!("{} holds no ticket that signs in epoch {epoch}", header.forger))?;
+        let won = match header.rank.cmp(&params.fallback_ranks) {
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => true,
+            std::cmp::Ordering::Less => self.drawn.as_ref().is_some_and(|(commitment, entry)| {
+                let seed = if self.consensus.seed_epoch == epoch {
+                    self.consensus.seed
+                } else {
+                    epoch_seed(epoch, &self.consensus.mix)
+                };
+                entry.wins(&seed, header.slot, header.rank, commitment.total_weight)
+            }),
         };
-        let roster = Roster::new(
-            self.forgers
-                .iter()
-                .filter_map(|(address, state)| state.as_ref().map(|s| (*address, s.weight_in(epoch)))),
-        );
-        let lottery = Lottery { roster: &roster, seed, fallback_ranks: params.fallback_ranks };
-        if !lottery.may_sign(header.slot, &header.forger, header.rank) {
+        if !won {
             return Err(format!(
                 "{} did not win slot {} at rank {}",
                 header.forger, header.slot, header.rank
@@ -212,11 +237,10 @@ impl LotteryState {
         if earliest.is_none_or(|earliest| header.timestamp_ms < earliest) {
             return Err(format!("stamped before rank {}'s window", header.rank));
         }
-        let forger = self.forgers.iter().find(|(a, _)| *a == header.forger).and_then(|(_, s)| s.as_ref());
-        match forger {
-            Some(state) if reveal_commitment(&header.reveal) == state.commitment => Ok(()),
-            _ => Err("its reveal does not open the forger's commitment".into()),
+        if reveal_commitment(&header.reveal) != record.commitment {
+            return Err("its reveal does not open the forger's commitment".into());
         }
+        Ok(())
     }
 }
 
@@ -226,42 +250,113 @@ mod tests {
     use crate::testkit::{self, ChainGenerator};
     use crate::{Chain, MemoryStore, Store};
 
+    /// A chain of `forgers` genesis forgers of equal weight, one epoch long, and their keys.
+    fn chain_of(forgers: usize) -> (Chain<MemoryStore>, Vec<crate::Keypair>) {
+        let keys: Vec<crate::Keypair> =
+            (0..forgers).map(|i| crate::Keypair::insecure_dev(&format!("proof-forger-{i}"))).collect();
+        let mut spec = testkit::spec();
+        spec.forgers = keys.iter().map(|k| crate::GenesisForger::for_key(k, crate::Amount(10))).collect();
+        let mut chain = Chain::open(MemoryStore::new(), spec).unwrap();
+        for slot in 1..=chain.spec().params.slots_per_epoch + 2 {
+            let (key, rank) = primary(&chain, &keys, slot);
+            let time = testkit::slot_time(chain.spec(), slot, rank);
+            let applied = chain.builder(key, slot, time).unwrap().seal(key).unwrap();
+            chain.commit(applied).unwrap();
+        }
+        (chain, keys)
+    }
+
+    /// Who signs `slot` on the head first, and at which rank.
+    fn primary<'k>(
+        chain: &Chain<MemoryStore>,
+        keys: &'k [crate::Keypair],
+        slot: u64,
+    ) -> (&'k crate::Keypair, u32) {
+        let addresses: Vec<Address> = keys.iter().map(crate::Keypair::address).collect();
+        let ranks = chain.ranks(slot, &addresses).unwrap();
+        let (i, rank) =
+            ranks.iter().enumerate().filter_map(|(i, r)| Some((i, (*r)?))).min_by_key(|(_, r)| *r).unwrap();
+        (&keys[i], rank)
+    }
+
+    /// The next block's header on the head, signed by the slot's primary forger.
+    fn next_header(chain: &Chain<MemoryStore>, keys: &[crate::Keypair]) -> crate::Header {
+        let slot = chain.head().header().slot + 1;
+        let (key, rank) = primary(chain, keys, slot);
+        let time = testkit::slot_time(chain.spec(), slot, rank);
+        chain.builder(key, slot, time).unwrap().seal(key).unwrap().block.header().clone()
+    }
+
+    fn encoded_size(proof: &LotteryProof) -> usize {
+        let leaf = |(value, proof): &ProvenLeaf| value.as_ref().map_or(0, Vec::len) + proof.len();
+        leaf(&proof.consensus)
+            + leaf(&proof.rosters)
+            + leaf(&proof.forger)
+            + proof.entry.as_ref().map_or(0, |e| 40 + 32 * e.path.len())
+    }
+
     #[test]
     fn the_lottery_state_proves_who_may_sign_the_next_block() {
-        let spec = testkit::spec();
-        let mut chain = Chain::open(MemoryStore::new(), spec.clone()).unwrap();
-        let mut generator = ChainGenerator::new(4, 1);
-        for _ in 0..3 {
-            chain.import(generator.next_block_with(vec![])).unwrap();
-        }
+        let (chain, keys) = chain_of(16);
+        let spec = chain.spec().clone();
         let parent = chain.head().clone();
-        let next = generator.next_block_with(vec![]);
-        let proof = prove_lottery(chain.store(), parent.header().height).unwrap();
+        let next = next_header(&chain, &keys);
+        let epoch = epoch_of(next.slot, spec.params.slots_per_epoch);
         let root = parent.header().state_root;
-        let state = LotteryState::verify(&root, &proof).unwrap();
-        state.check(&spec, next.header()).unwrap();
+        let proof = chain.lottery_proof(&parent, &next.forger, next.slot).unwrap();
+        let state = LotteryState::verify(&root, &next.forger, epoch, &proof).unwrap();
+        state.check(&spec, &next).unwrap();
 
-        // Another forger, another rank, or a wrong reveal: refused.
-        let mut other = next.header().clone();
-        other.forger = testkit::account(3).address();
-        if other.forger == next.header().forger {
-            other.forger = testkit::account(2).address();
-        }
+        // Another forger on this forger's proof, another rank, or a wrong reveal: refused.
+        let mut other = next.clone();
+        other.forger = keys.iter().map(crate::Keypair::address).find(|a| *a != next.forger).unwrap();
         assert!(state.check(&spec, &other).is_err());
-        let mut reveal = next.header().clone();
+        let mut rank = next.clone();
+        rank.rank = (next.rank + 1) % spec.params.fallback_ranks;
+        assert!(state.check(&spec, &rank).is_err());
+        let mut reveal = next.clone();
         reveal.reveal = Hash::default();
         assert!(state.check(&spec, &reveal).is_err());
-        // A forger record left out, a registry with one forger less, or proofs against another
-        // root: refused.
-        let mut short = proof.clone();
-        short.forgers.remove(0);
-        assert!(LotteryState::verify(&root, &short).is_err());
-        let mut registry = crate::codec::decode_registry(proof.registry.0.as_deref().unwrap()).unwrap();
-        registry.forgers.remove(0);
-        short.registry.0 = Some(crate::codec::encode_registry(&registry));
-        assert!(LotteryState::verify(&root, &short).is_err());
+        // The other forger, on a proof of its own, did not win this slot at this rank either.
+        let theirs = chain.lottery_proof(&parent, &other.forger, other.slot).unwrap();
+        let state = LotteryState::verify(&root, &other.forger, epoch, &theirs).unwrap();
+        assert!(state.check(&spec, &other).unwrap_err().contains("did not win"));
+
+        // A proof without the entry, with another forger's entry, with a moved interval, or
+        // against another root: refused.
+        let mut missing = proof.clone();
+        missing.entry = None;
+        assert!(LotteryState::verify(&root, &next.forger, epoch, &missing).is_err());
+        let mut swapped = proof.clone();
+        swapped.entry = theirs.entry.clone();
+        assert!(LotteryState::verify(&root, &next.forger, epoch, &swapped).is_err());
+        let mut moved = proof.clone();
+        if let Some(entry) = moved.entry.as_mut() {
+            entry.end += 1;
+        }
+        assert!(LotteryState::verify(&root, &next.forger, epoch, &moved).is_err());
         let genesis_root = chain.store().header(&chain.genesis_hash()).unwrap().unwrap().header().state_root;
-        assert!(LotteryState::verify(&genesis_root, &proof).is_err());
+        assert!(LotteryState::verify(&genesis_root, &next.forger, epoch, &proof).is_err());
+    }
+
+    #[test]
+    fn a_lottery_proof_does_not_grow_with_the_number_of_forgers() {
+        let sizes: Vec<usize> = [4, 1_024]
+            .into_iter()
+            .map(|forgers| {
+                let (chain, keys) = chain_of(forgers);
+                let parent = chain.head().clone();
+                let next = next_header(&chain, &keys);
+                let proof = chain.lottery_proof(&parent, &next.forger, next.slot).unwrap();
+                assert!(proof.entry.is_some());
+                encoded_size(&proof)
+            })
+            .collect();
+        // 256 times the forgers, eight doublings: each adds at most a level (32 bytes, 64 with
+        // the state tree's encoding) to each of the four paths, never a record per forger (a
+        // thousand records would be 100 KiB). Measured: 1,755 and 2,854 bytes.
+        assert!(sizes[1] < sizes[0] + 8 * 4 * 64, "{sizes:?}");
+        assert!(sizes[1] < 4_096, "{sizes:?}");
     }
 
     #[test]

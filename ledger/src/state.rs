@@ -118,6 +118,8 @@ const ASSOCIATION_KEY_DOMAIN: &[u8] = b"goodwill/association/v1";
 const CONSENSUS_KEY_DOMAIN: &[u8] = b"goodwill/consensus/v2";
 /// Domain tag of the registry's key.
 const REGISTRY_KEY_DOMAIN: &[u8] = b"goodwill/registry/v1";
+/// Domain tag of the roster commitments' key.
+const ROSTERS_KEY_DOMAIN: &[u8] = b"goodwill/rosters/v1";
 /// Domain tag of a contract record's key.
 const CONTRACT_KEY_DOMAIN: &[u8] = b"goodwill/contract/v1";
 /// Domain tag of a contract storage entry's key.
@@ -239,6 +241,11 @@ pub fn registry_key() -> KeyHash {
     KeyHash(Hash::tagged(REGISTRY_KEY_DOMAIN, &[]).0)
 }
 
+/// The state tree's key for the roster commitments.
+pub fn rosters_key() -> KeyHash {
+    KeyHash(Hash::tagged(ROSTERS_KEY_DOMAIN, &[]).0)
+}
+
 /// Forging weight over a span of epochs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Ticket {
@@ -248,12 +255,23 @@ pub struct Ticket {
     pub first_epoch: u64,
     /// Last active epoch, inclusive.
     pub last_epoch: u64,
+    /// The first epoch in which the ticket no longer lets its forger sign, if its forger was
+    /// reported for equivocation (the epoch after the report's).
+    pub forfeited_from: Option<u64>,
 }
 
 impl Ticket {
-    /// Whether the ticket counts in `epoch`.
+    /// Whether the ticket lies on the roster of `epoch`: active then, and not forfeited before
+    /// that epoch's roster was fixed (the end of epoch `epoch - 2`). A report made in `epoch - 1`
+    /// leaves it on the roster; its forger's draws are void instead ([`Ticket::signs_in`]).
     pub fn is_active(&self, epoch: u64) -> bool {
         (self.first_epoch..=self.last_epoch).contains(&epoch)
+            && self.forfeited_from.is_none_or(|f| f >= epoch)
+    }
+
+    /// Whether the ticket lets its forger sign in `epoch`: on the roster, and not forfeited.
+    pub fn signs_in(&self, epoch: u64) -> bool {
+        self.is_active(epoch) && self.forfeited_from.is_none_or(|f| f > epoch)
     }
 }
 
@@ -269,9 +287,16 @@ pub struct ForgerState {
 }
 
 impl ForgerState {
-    /// Total weight active in `epoch`.
+    /// Its weight on the roster of `epoch` ([`Ticket::is_active`]): the same in every state from
+    /// the end of epoch `epoch - 2` to the end of `epoch`.
     pub fn weight_in(&self, epoch: u64) -> Amount {
         Amount(self.tickets.iter().filter(|t| t.is_active(epoch)).map(|t| t.weight.0).sum())
+    }
+
+    /// Whether it may sign a block of `epoch`: some ticket on that epoch's roster is not
+    /// forfeited ([`Ticket::signs_in`]).
+    pub fn signs_in(&self, epoch: u64) -> bool {
+        self.tickets.iter().any(|t| t.signs_in(epoch) && t.weight > Amount::ZERO)
     }
 }
 
@@ -314,6 +339,37 @@ pub struct Registry {
     pub forgers: Vec<Address>,
     /// Addresses with an association record, sorted.
     pub associations: Vec<Address>,
+}
+
+/// What the state commits to about the roster of one epoch: the root of a Merkle tree over its
+/// forgers' weight intervals ([`crate::lottery::Roster::commitment`]). With it, a peer that
+/// keeps no state checks a draw from one forger's interval and its path, whatever the number of
+/// forgers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RosterCommitment {
+    /// The epoch.
+    pub epoch: u64,
+    /// Its total weight.
+    pub total_weight: u128,
+    /// Its number of forgers (the tree's leaves).
+    pub forgers: u64,
+    /// The tree's root.
+    pub root: Hash,
+}
+
+/// The roster commitments of the current and the next epoch, written by an epoch's first block
+/// only (two fixed-size entries).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Rosters {
+    /// By epoch, ascending.
+    pub commitments: Vec<RosterCommitment>,
+}
+
+impl Rosters {
+    /// The commitment of `epoch`, if the state holds it.
+    pub fn get(&self, epoch: u64) -> Option<&RosterCommitment> {
+        self.commitments.iter().find(|c| c.epoch == epoch)
+    }
 }
 
 /// A raw value at `version`.
@@ -362,6 +418,13 @@ pub fn read_registry<R: TreeReader + ?Sized>(reader: &R, version: u64) -> Result
     let bytes = read_value(reader, version, registry_key())?
         .ok_or_else(|| StoreError::Corrupt(format!("no registry at height {version}")))?;
     crate::codec::decode_registry(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The roster commitments at `version`.
+pub fn read_rosters<R: TreeReader + ?Sized>(reader: &R, version: u64) -> Result<Rosters, StoreError> {
+    let bytes = read_value(reader, version, rosters_key())?
+        .ok_or_else(|| StoreError::Corrupt(format!("no roster commitments at height {version}")))?;
+    crate::codec::decode_rosters(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// The lottery roster of `epoch` as the state at `version` records it.

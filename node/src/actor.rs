@@ -60,7 +60,8 @@ pub struct Forged {
     pub block: goodwill_ledger::Block,
 }
 
-/// The proven lottery inputs after a block: the consensus leaf, the registry, and each forger's.
+/// The proven lottery inputs after a block for one forger: the consensus leaf, the roster
+/// commitments, the forger's record and its roster entry.
 pub type LotteryLeaves = goodwill_ledger::proof::LotteryProof;
 
 /// What importing a block from a peer did.
@@ -117,7 +118,7 @@ enum Command<S: Store> {
     ImportReceived(Box<ReceivedBlock>, oneshot::Sender<ImportOutcome>),
     BlocksByRange(u64, u32, oneshot::Sender<Vec<goodwill_ledger::Block>>),
     BlocksByHash(Vec<Hash>, oneshot::Sender<Vec<goodwill_ledger::Block>>),
-    Lottery(Hash, oneshot::Sender<Result<LotteryLeaves, ChainFailure>>),
+    Lottery(Hash, Address, u64, oneshot::Sender<Result<LotteryLeaves, ChainFailure>>),
     Read(Query<S>),
 }
 
@@ -232,9 +233,15 @@ impl<S: Store + 'static> ChainHandle<S> {
         self.ask(Command::Status).await
     }
 
-    /// The lottery's inputs after canonical block `hash`, proven against its state root.
-    pub async fn lottery(&self, hash: Hash) -> Result<Result<LotteryLeaves, ChainFailure>, Stopped> {
-        self.ask(|r| Command::Lottery(hash, r)).await
+    /// What a light peer needs to check that `forger` may sign a block of `slot` on canonical
+    /// block `hash`, proven against its state root.
+    pub async fn lottery(
+        &self,
+        hash: Hash,
+        forger: Address,
+        slot: u64,
+    ) -> Result<Result<LotteryLeaves, ChainFailure>, Stopped> {
+        self.ask(|r| Command::Lottery(hash, forger, slot, r)).await
     }
 
     /// An account at the head, with the proof of it against the head's state root.
@@ -422,23 +429,27 @@ impl<S: Store> Actor<S> {
             Command::BlocksByHash(hashes, reply) => {
                 let _ = reply.send(self.blocks_by_hash(&hashes));
             }
-            Command::Lottery(hash, reply) => {
-                let _ = reply.send(self.lottery_leaves(&hash));
+            Command::Lottery(hash, forger, slot, reply) => {
+                let _ = reply.send(self.lottery_leaves(&hash, &forger, slot));
             }
             Command::Read(query) => query(&self.chain, &self.pool),
         }
     }
 
-    /// The proven lottery inputs after canonical block `hash` (state is kept for the canonical
-    /// chain only).
-    fn lottery_leaves(&self, hash: &Hash) -> Result<LotteryLeaves, ChainFailure> {
+    /// The proven lottery inputs after canonical block `hash` for `forger` in `slot` (state
+    /// is kept for the canonical chain only): a few reads and a path from a cached roster tree.
+    fn lottery_leaves(
+        &self,
+        hash: &Hash,
+        forger: &Address,
+        slot: u64,
+    ) -> Result<LotteryLeaves, ChainFailure> {
         let store = self.chain.store();
         let header = store.header(hash)?.ok_or(ChainFailure::UnknownBlock(*hash))?;
-        let height = header.header().height;
-        if store.canonical_hash(height)? != Some(*hash) {
+        if store.canonical_hash(header.header().height)? != Some(*hash) {
             return Err(ChainFailure::NotCanonical(*hash));
         }
-        Ok(goodwill_ledger::proof::prove_lottery(store, height)?)
+        Ok(self.chain.lottery_proof(&header, forger, slot)?)
     }
 
     /// Imports a gossiped block, taking the transactions the pool holds (same id and signature)
@@ -788,8 +799,11 @@ mod tests {
     fn a_block_for_a_future_slot_is_neither_imported_nor_relayed() {
         let mut actor = actor();
         let generator = ChainGenerator::new(4, 1);
+        // Slots far past genesis: after epochs without blocks, the first block is signed at
+        // the open rank.
         let forge_at = |slot: u64| {
-            let time = testkit::slot_time(generator.chain.spec(), slot, 0);
+            let open = generator.chain.spec().params.fallback_ranks;
+            let time = testkit::slot_time(generator.chain.spec(), slot, open);
             let builder = generator.chain.builder(&testkit::forger(), slot, time).unwrap();
             builder.seal(&testkit::forger()).unwrap().block
         };

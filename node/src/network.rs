@@ -169,8 +169,8 @@ async fn answer(
             }),
             Err(failure) => Response::error(ErrorCode::Unavailable, failure.to_string()),
         },
-        Request::Lottery(block_hash) => match chain.lottery(block_hash).await? {
-            Ok(proof) => Response::Lottery(LotteryAnswer { block_hash, proof: Box::new(proof) }),
+        Request::Lottery { parent, forger, slot } => match chain.lottery(parent, forger, slot).await? {
+            Ok(proof) => Response::Lottery(LotteryAnswer { block_hash: parent, proof: Box::new(proof) }),
             Err(failure) => Response::error(ErrorCode::Unavailable, failure.to_string()),
         },
         Request::Transaction(id) => match chain.transaction(id).await? {

@@ -10,7 +10,7 @@ use libp2p::{
 use crate::codec::ProstCodec;
 
 /// Version of every protocol below; part of their ids and of the gossip topic names.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// The request-response protocol (status, blocks by range and hash, transaction submission).
 pub const REQUEST_PROTOCOL: StreamProtocol = StreamProtocol::new("/goodwill/req/1");
 /// Kademlia's protocol id: Goodwill nodes keep their own DHT, apart from other libp2p networks.

@@ -22,7 +22,7 @@
 //! ```
 //! use goodwill_protocol::behaviour::GossipKind;
 //! let topic = GossipKind::Blocks.topic("goodwill-dev", &goodwill_ledger::Hash([0xab; 32]));
-//! assert_eq!(topic.to_string(), "/goodwill/goodwill-dev/abababababababab/blocks/3");
+//! assert_eq!(topic.to_string(), "/goodwill/goodwill-dev/abababababababab/blocks/4");
 //! ```
 
 pub mod address_guard;

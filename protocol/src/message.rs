@@ -3,6 +3,7 @@
 //! field, a hash of the wrong length or an over-long list is a typed [`WireError`], never a
 //! default value read further in.
 
+use goodwill_ledger::lottery::{MAX_ROSTER_PATH, RosterEntry};
 use goodwill_ledger::proof::ProvenLeaf;
 use goodwill_ledger::{Address, Block, Hash, Transaction};
 use goodwill_proto::v1 as wire;
@@ -58,8 +59,16 @@ pub enum Request {
     Account(Address),
     /// Where a transaction is.
     Transaction(Hash),
-    /// The lottery's inputs after a canonical block, with their proofs.
-    Lottery(Hash),
+    /// What a peer that keeps no state needs to check that `forger` may sign a block of
+    /// `slot` on the canonical block `parent`, with its proofs.
+    Lottery {
+        /// The parent block.
+        parent: Hash,
+        /// The forger.
+        forger: Address,
+        /// The child's slot.
+        slot: u64,
+    },
 }
 
 /// An account read at a head, with the Merkle proof of it against that head's state root.
@@ -97,13 +106,13 @@ pub enum TxAnswer {
     },
 }
 
-/// The lottery's inputs after a block, proven against its state root.
+/// The lottery's inputs after a block for one forger, proven against its state root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LotteryAnswer {
     /// The block.
     pub block_hash: Hash,
-    /// The consensus record's leaf, the registry's, and every listed forger's (boxed: the other
-    /// responses are small).
+    /// The consensus record's leaf, the roster commitments', the forger's, and its roster
+    /// entry (boxed: the other responses are small).
     pub proof: Box<goodwill_ledger::proof::LotteryProof>,
 }
 
@@ -291,7 +300,12 @@ impl Request {
                     .ok_or(WireError::Malformed { field: "address", reason: "not 32 bytes".into() })?,
             ),
             Kind::Transaction(query) => Request::Transaction(hash(&query.id, "transaction id")?),
-            Kind::Lottery(query) => Request::Lottery(hash(&query.block_hash, "block hash")?),
+            Kind::Lottery(query) => Request::Lottery {
+                parent: hash(&query.block_hash, "block hash")?,
+                forger: Address::from_slice(&query.forger)
+                    .ok_or(WireError::Malformed { field: "forger", reason: "not 32 bytes".into() })?,
+                slot: query.slot,
+            },
         })
     }
 
@@ -313,9 +327,11 @@ impl Request {
             Request::Transaction(id) => {
                 Kind::Transaction(wire::TransactionQuery { id: bytes(id.as_bytes()) })
             }
-            Request::Lottery(block) => {
-                Kind::Lottery(wire::LotteryQuery { block_hash: bytes(block.as_bytes()) })
-            }
+            Request::Lottery { parent, forger, slot } => Kind::Lottery(wire::LotteryQuery {
+                block_hash: bytes(parent.as_bytes()),
+                forger: bytes(forger.as_bytes()),
+                slot: *slot,
+            }),
         };
         wire::Request { kind: Some(kind) }
     }
@@ -327,6 +343,37 @@ fn leaf_from_proto(leaf: wire::ProvenLeaf) -> ProvenLeaf {
 
 fn leaf_to_proto((value, proof): &ProvenLeaf) -> wire::ProvenLeaf {
     wire::ProvenLeaf { value: value.as_deref().map(bytes).unwrap_or_default(), proof: bytes(proof) }
+}
+
+fn entry_from_proto(entry: wire::RosterEntry) -> Result<RosterEntry, WireError> {
+    if entry.path.len() > MAX_ROSTER_PATH {
+        return Err(WireError::TooMany {
+            what: "roster path hashes",
+            count: entry.path.len(),
+            limit: MAX_ROSTER_PATH,
+        });
+    }
+    let weight = |value: &[u8], field: &'static str| -> Result<u128, WireError> {
+        let fixed: [u8; 16] = value
+            .try_into()
+            .map_err(|_| WireError::Malformed { field, reason: format!("{} bytes, not 16", value.len()) })?;
+        Ok(u128::from_be_bytes(fixed))
+    };
+    Ok(RosterEntry {
+        index: entry.index,
+        start: weight(&entry.start, "roster entry start")?,
+        end: weight(&entry.end, "roster entry end")?,
+        path: entry.path.iter().map(|h| hash(h, "roster path hash")).collect::<Result<_, _>>()?,
+    })
+}
+
+fn entry_to_proto(entry: &RosterEntry) -> wire::RosterEntry {
+    wire::RosterEntry {
+        index: entry.index,
+        start: bytes(&entry.start.to_be_bytes()),
+        end: bytes(&entry.end.to_be_bytes()),
+        path: entry.path.iter().map(|h| bytes(h.as_bytes())).collect(),
+    }
 }
 
 impl Response {
@@ -378,8 +425,9 @@ impl Response {
                 block_hash: hash(&proof.block_hash, "block hash")?,
                 proof: Box::new(goodwill_ledger::proof::LotteryProof {
                     consensus: leaf_from_proto(proof.consensus.ok_or(WireError::Missing("consensus leaf"))?),
-                    registry: leaf_from_proto(proof.registry.ok_or(WireError::Missing("registry leaf"))?),
-                    forgers: proof.forgers.into_iter().map(leaf_from_proto).collect(),
+                    rosters: leaf_from_proto(proof.rosters.ok_or(WireError::Missing("rosters leaf"))?),
+                    forger: leaf_from_proto(proof.forger.ok_or(WireError::Missing("forger leaf"))?),
+                    entry: proof.entry.map(entry_from_proto).transpose()?,
                 }),
             }),
             Kind::Error(error) => Response::Error(ErrorCode::parse(&error.code), error.message),
@@ -426,8 +474,9 @@ impl Response {
             Response::Lottery(answer) => Kind::Lottery(wire::LotteryProof {
                 block_hash: bytes(answer.block_hash.as_bytes()),
                 consensus: Some(leaf_to_proto(&answer.proof.consensus)),
-                registry: Some(leaf_to_proto(&answer.proof.registry)),
-                forgers: answer.proof.forgers.iter().map(leaf_to_proto).collect(),
+                rosters: Some(leaf_to_proto(&answer.proof.rosters)),
+                forger: Some(leaf_to_proto(&answer.proof.forger)),
+                entry: answer.proof.entry.as_ref().map(entry_to_proto),
             }),
             Response::Error(code, message) => {
                 Kind::Error(wire::Error { code: code.as_str().into(), message: message.clone() })
@@ -465,7 +514,7 @@ mod tests {
             Request::SubmitTransaction(Box::new(tx)),
             Request::Account(a.address()),
             Request::Transaction(Hash([5; 32])),
-            Request::Lottery(Hash([6; 32])),
+            Request::Lottery { parent: Hash([6; 32]), forger: Address([7; 32]), slot: 9 },
         ];
         for request in requests {
             let back = Request::from_proto(request.to_proto()).unwrap();
@@ -493,8 +542,9 @@ mod tests {
                 block_hash: Hash([10; 32]),
                 proof: Box::new(goodwill_ledger::proof::LotteryProof {
                     consensus: (Some(vec![1]), vec![2]),
-                    registry: (Some(vec![4]), vec![5]),
-                    forgers: vec![(None, vec![3])],
+                    rosters: (Some(vec![4]), vec![5]),
+                    forger: (None, vec![3]),
+                    entry: Some(RosterEntry { index: 3, start: 10, end: 20, path: vec![Hash([11; 32])] }),
                 }),
             }),
             Response::error(ErrorCode::RateLimited, "slow down"),
@@ -530,8 +580,9 @@ mod tests {
             kind: Some(wire::response::Kind::Lottery(wire::LotteryProof {
                 block_hash: bytes::Bytes::from_static(&[0; 32]),
                 consensus: None,
-                registry: None,
-                forgers: Vec::new(),
+                rosters: None,
+                forger: None,
+                entry: None,
             })),
         };
         assert_eq!(Response::from_proto(lottery).unwrap_err(), WireError::Missing("consensus leaf"));

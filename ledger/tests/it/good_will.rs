@@ -5,11 +5,12 @@
 #![allow(clippy::unwrap_used)]
 
 use goodwill_ledger::lottery::epoch_of;
-use goodwill_ledger::state::{read_association, read_forger, read_roster};
+use goodwill_ledger::proof::LotteryState;
+use goodwill_ledger::state::{read_association, read_forger, read_roster, read_rosters};
 use goodwill_ledger::testkit::{self, CHAIN_ID};
 use goodwill_ledger::{
     Address, Amount, ApplyError, Block, BlockError, Chain, ChainError, ChainSpec, GenesisForger, Hash,
-    Keypair, MemoryStore, Payload, Transaction, TransactionBody, TxError,
+    Keypair, MemoryStore, Payload, Store, Transaction, TransactionBody, TxError,
 };
 
 /// A chain of several genesis forgers with given weights, plus funded accounts.
@@ -77,15 +78,21 @@ impl Net {
         tx
     }
 
-    /// Forges the next slot's block, by its primary forger among our keys, with `transactions`.
+    /// The key among ours that signs `slot` on the head first, and its rank.
+    fn first_in(&self, slot: u64) -> (&Keypair, u32) {
+        self.keys
+            .iter()
+            .filter_map(|k| Some((k, self.chain.rank_of(&k.address(), slot).unwrap()?)))
+            .min_by_key(|(_, rank)| *rank)
+            .expect("one of our keys holds a ticket")
+    }
+
+    /// Forges the next slot's block, by the first of our keys to be allowed (the primary
+    /// forger, unless its draw is void), with `transactions`.
     fn forge(&mut self, transactions: Vec<Transaction>) -> Result<Block, TxError> {
         let slot = self.chain.head().header().slot + 1;
-        let forger = self
-            .keys
-            .iter()
-            .find(|k| self.chain.rank_of(&k.address(), slot).unwrap() == Some(0))
-            .expect("the primary forger is one of ours");
-        let time = testkit::slot_time(self.chain.spec(), slot, 0);
+        let (forger, rank) = self.first_in(slot);
+        let time = testkit::slot_time(self.chain.spec(), slot, rank);
         let mut builder = self.chain.builder(forger, slot, time).unwrap();
         for tx in transactions {
             match builder.push(tx) {
@@ -421,8 +428,12 @@ fn report(first: &Block, second: &Block) -> Payload {
     }
 }
 
+/// The attack: sign two blocks for one slot, and keep forging. The report takes the offender's
+/// right to sign from the next epoch on: that epoch's roster was fixed (and committed) before
+/// the report, so the offender's draws there are void and the next rank fills its slots; from
+/// the epoch after, its tickets are off the roster.
 #[test]
-fn an_equivocating_forger_loses_its_tickets_and_stops_forging() {
+fn an_equivocating_forger_loses_its_draws_from_the_next_epoch_and_its_tickets_after() {
     let mut net = Net::new(&[10, 10, 10]);
     let offender = forger_key(0);
     let slot = (1..).find(|&s| net.chain.rank_of(&offender.address(), s).unwrap() == Some(0)).unwrap();
@@ -431,19 +442,47 @@ fn an_equivocating_forger_loses_its_tickets_and_stops_forging() {
 
     net.submit(BUYER, report(&one, &two)).unwrap();
 
-    // The epoch's roster stays as it was drawn from; from the next epoch on, the offender holds
-    // no weight and wins no slot.
     let epoch = net.epoch();
     let record = read_forger(net.chain.store(), net.height(), &offender.address()).unwrap().unwrap();
-    assert!(record.tickets.iter().all(|t| t.last_epoch <= epoch), "the offender's tickets end this epoch");
+    assert!(record.tickets.iter().all(|t| t.forfeited_from == Some(epoch + 1)), "{record:?}");
     assert_eq!(net.weight(&offender.address(), epoch), 10, "this epoch's roster is unchanged");
-    assert_eq!(net.weight(&offender.address(), epoch + 1), 0);
+    assert_eq!(net.weight(&offender.address(), epoch + 1), 10, "the next epoch's roster was fixed");
+    assert!(!record.signs_in(epoch + 1));
+    assert_eq!(net.weight(&offender.address(), epoch + 2), 0, "then its tickets are off the roster");
     let slots = net.chain.spec().params.slots_per_epoch;
     for slot in (epoch + 1) * slots..(epoch + 3) * slots {
         assert_eq!(net.chain.rank_of(&offender.address(), slot).unwrap(), None, "slot {slot}");
     }
     // The same offence cannot be punished twice.
     assert_eq!(net.submit(BUYER, report(&two, &one)), Err(TxError::NothingToForfeit(offender.address())));
+
+    // In the next epoch, a slot drawn for the offender at rank 0 has no primary: a block it
+    // signs there is refused, and the next rank fills the slot.
+    net.forge_until_epoch(epoch + 1);
+    let others: Vec<Address> = (1..3).map(|i| forger_key(i).address()).collect();
+    let void = (net.chain.head().header().slot + 1..(epoch + 2) * slots)
+        .find(|&s| others.iter().all(|a| net.chain.rank_of(a, s).unwrap() != Some(0)))
+        .expect("the offender holds a third of the roster: some slot draws it first");
+    while net.chain.head().header().slot + 1 < void {
+        net.forge(vec![]).unwrap();
+    }
+    let (filler, rank) = net.first_in(void);
+    assert!(rank > 0, "the void draw's slot is filled at a later rank");
+    let filler = (1..3).map(forger_key).find(|k| k.address() == filler.address()).unwrap();
+    let filled = net.chain.builder(&filler, void, testkit::slot_time(net.chain.spec(), void, rank)).unwrap();
+    let filled = filled.seal(&filler).unwrap().block;
+    let mut header = filled.header().clone();
+    header.forger = offender.address();
+    header.rank = 0;
+    header.timestamp_ms = testkit::slot_time(net.chain.spec(), void, 0);
+    let record = read_forger(net.chain.store(), net.height(), &offender.address()).unwrap().unwrap();
+    header.reveal = offender.reveal_secret(record.blocks_forged);
+    header.next_commitment = offender.reveal_commitment(record.blocks_forged + 1);
+    let voided = Block { header: header.sign(&offender, &net.chain.genesis_hash()), transactions: vec![] };
+    let error = net.chain.import(voided).unwrap_err();
+    assert!(matches!(error, ChainError::Invalid(BlockError::NotEntitled { rank: 0, .. })), "{error}");
+    net.chain.import(filled).unwrap();
+    assert_eq!(net.chain.head().header().slot, void);
 }
 
 #[test]
@@ -465,5 +504,104 @@ fn reports_that_are_not_equivocations_are_refused() {
     assert!(not("for this chain")(net.submit(BUYER, report(&resign(&one), &resign(&two)))));
     assert_eq!(net.weight(&a.address(), net.epoch()), 10, "nothing was forfeited");
     net.submit(BUYER, report(&one, &two)).unwrap();
-    assert_eq!(net.weight(&a.address(), net.epoch() + 1), 0, "forfeited from the next epoch");
+    let record = read_forger(net.chain.store(), net.height(), &a.address()).unwrap().unwrap();
+    assert!(!record.signs_in(net.epoch() + 1), "forfeited from the next epoch");
+}
+
+/// After every block, each roster commitment the state holds equals the roster its records give
+/// for that epoch, and a peer that keeps no state, checking the block with the lottery proof of
+/// its parent, agrees with the chain that applied it.
+fn rosters_agree(net: &Net) {
+    let (store, height) = (net.chain.store(), net.height());
+    let rosters = read_rosters(store, height).unwrap();
+    assert_eq!(rosters.commitments.len(), 2, "height {height}: {rosters:?}");
+    for commitment in &rosters.commitments {
+        let roster = read_roster(store, height, commitment.epoch).unwrap();
+        assert_eq!(*commitment, roster.commitment(commitment.epoch), "height {height}");
+    }
+    let head = net.chain.head().clone();
+    let parent = store.header(&head.header().parent_hash).unwrap().unwrap();
+    let (forger, slot) = (head.header().forger, head.header().slot);
+    let proof = net.chain.lottery_proof(&parent, &forger, slot).unwrap();
+    let epoch = epoch_of(slot, net.chain.spec().params.slots_per_epoch);
+    let state = LotteryState::verify(&parent.header().state_root, &forger, epoch, &proof).unwrap();
+    state.check(net.chain.spec(), head.header()).unwrap();
+}
+
+/// The attack: time a ticket purchase or an equivocation report so that an epoch's roster
+/// changes after the state committed to it, so that light peers (which check draws against the
+/// commitment) and main nodes (which draw from the records) part ways, or the report's
+/// inclusion steers the draws. Neither can: a purchase counts two epochs later, and a report
+/// made late in an epoch voids the offender's draws in the next one instead of changing it.
+#[test]
+fn a_late_report_or_purchase_cannot_change_a_committed_roster() {
+    let mut net = Net::new(&[10, 10, 10]);
+    let slots = net.chain.spec().params.slots_per_epoch;
+    let association = testkit::association().address();
+    let commitment = net.keys[BUYER].reveal_commitment(0);
+    net.submit(BUYER, buy(association, 10, Some(commitment))).unwrap();
+    rosters_agree(&net);
+    // To the second-to-last slot of epoch 1: the roster of epoch 2 is committed already.
+    while net.chain.head().header().slot + 2 < 2 * slots {
+        net.forge(vec![]).unwrap();
+        rosters_agree(&net);
+    }
+    let offender = forger_key(1);
+    let slot = net.chain.head().header().slot + 1;
+    let rank = net.chain.rank_of(&offender.address(), slot).unwrap().unwrap();
+    let (one, two) = two_blocks(&net, &offender, slot, rank);
+    net.submit(BUYER, report(&one, &two)).unwrap();
+    assert_eq!(net.epoch(), 1, "reported in the epoch's last slot");
+    rosters_agree(&net);
+    let mut voided = 0;
+    while net.epoch() < 5 {
+        let next = net.chain.head().header().slot + 1;
+        if epoch_of(next, slots) == 2 {
+            let drawn_first = (0..3).chain([BUYER]).all(|i| {
+                net.keys[i].address() == offender.address()
+                    || net.chain.rank_of(&net.keys[i].address(), next).unwrap() != Some(0)
+            });
+            voided += u64::from(drawn_first);
+        }
+        net.forge(vec![]).unwrap();
+        rosters_agree(&net);
+        assert_ne!(net.chain.head().header().forger, offender.address(), "the offender signed");
+    }
+    assert!(voided > 0, "no slot of epoch 2 drew the offender first");
+    // The buyer's ticket, bought in epoch 0, weighs from epoch 2.
+    assert_eq!(net.weight(&net.keys[BUYER].address(), 2), 10);
+}
+
+/// After a whole epoch without blocks, the state holds no commitment to the roster of the next
+/// one: its first block is signed at the open rank, writes the commitments, and the drawn ranks
+/// come back with the block after.
+#[test]
+fn after_an_epoch_without_blocks_the_first_block_is_signed_at_the_open_rank() {
+    let mut net = Net::new(&[10, 10]);
+    net.forge(vec![]).unwrap();
+    let params = net.chain.spec().params.clone();
+    let slot = 2 * params.slots_per_epoch + 1;
+    let forgers = [forger_key(0), forger_key(1)];
+    for forger in &forgers {
+        assert_eq!(net.chain.rank_of(&forger.address(), slot).unwrap(), Some(params.fallback_ranks));
+    }
+    let open_time = testkit::slot_time(net.chain.spec(), slot, params.fallback_ranks);
+    let open = net.chain.builder(&forgers[0], slot, open_time).unwrap().seal(&forgers[0]).unwrap().block;
+    // The same block claiming rank 0: refused, whoever the roster would draw.
+    let mut header = open.header().clone();
+    header.rank = 0;
+    header.timestamp_ms = testkit::slot_time(net.chain.spec(), slot, 0);
+    let early = Block { header: header.sign(&forgers[0], &net.chain.genesis_hash()), transactions: vec![] };
+    let error = net.chain.import(early).unwrap_err();
+    assert!(matches!(error, ChainError::Invalid(BlockError::NotEntitled { rank: 0, .. })), "{error}");
+
+    net.chain.import(open).unwrap();
+    let epochs: Vec<u64> =
+        read_rosters(net.chain.store(), net.height()).unwrap().commitments.iter().map(|c| c.epoch).collect();
+    assert_eq!(epochs, [2, 3]);
+    rosters_agree(&net);
+    let next = slot + 1;
+    assert!(forgers.iter().any(|f| net.chain.rank_of(&f.address(), next).unwrap() == Some(0)));
+    net.forge(vec![]).unwrap();
+    rosters_agree(&net);
 }

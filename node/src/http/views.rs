@@ -151,7 +151,9 @@ pub fn block(block: &Block, receipts: &[Receipt], with_transactions: bool) -> Va
 
 /// Where a ticket stands in `epoch`.
 pub fn ticket_status(ticket: &Ticket, epoch: u64) -> &'static str {
-    if ticket.is_active(epoch) {
+    if ticket.forfeited_from.is_some_and(|f| f <= epoch) {
+        "forfeited"
+    } else if ticket.is_active(epoch) {
         "active"
     } else if epoch < ticket.first_epoch {
         "upcoming"
@@ -160,7 +162,8 @@ pub fn ticket_status(ticket: &Ticket, epoch: u64) -> &'static str {
     }
 }
 
-/// A forger's record in `epoch`: its weight then, and each ticket with its status.
+/// A forger's record in `epoch`: its weight on that epoch's roster, and each ticket with its
+/// status.
 pub fn forger(record: &ForgerState, epoch: u64) -> Value {
     json!({
         "weight": record.weight_in(epoch),
@@ -170,6 +173,7 @@ pub fn forger(record: &ForgerState, epoch: u64) -> Value {
             "weight": t.weight,
             "first_epoch": t.first_epoch,
             "last_epoch": t.last_epoch,
+            "forfeited_from": t.forfeited_from,
             "status": ticket_status(t, epoch),
         })).collect::<Vec<_>>(),
     })

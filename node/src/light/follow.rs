@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use goodwill_ledger::execute::check_header;
-use goodwill_ledger::lottery::ForkChoiceKey;
+use goodwill_ledger::lottery::{ForkChoiceKey, epoch_of};
 use goodwill_ledger::proof::LotteryState;
 use goodwill_ledger::spec::from_the_future;
-use goodwill_ledger::{Block, ChainSpec, Hash, SealedHeader};
+use goodwill_ledger::{Address, Block, ChainSpec, Hash, SealedHeader};
 use goodwill_protocol::message::LotteryAnswer;
 use goodwill_protocol::{
     Gossip, GossipEffect, GossipLane, GossipMessage, Head, NetworkEvent, NetworkEvents, NetworkHandle,
@@ -23,7 +23,7 @@ use super::View;
 
 /// Headers kept in memory: enough to check proofs against any recent head.
 const MAX_HEADERS: usize = 4_096;
-/// Verified lottery states kept (one per parent block).
+/// Verified lottery states kept (one per parent block, forger and epoch).
 const MAX_LOTTERY_STATES: usize = 256;
 /// Blocks waiting for their parent's lottery state, at most, in count and in bytes.
 const MAX_WAITING: usize = 1_024;
@@ -53,7 +53,7 @@ pub(super) enum Command {
 /// Why a query went out.
 enum Purpose {
     Question(Reply),
-    Lottery(Hash),
+    Lottery(LotteryKey),
     Fetch(Hash),
     CatchUp,
 }
@@ -63,6 +63,20 @@ struct Answer {
     peer: PeerId,
     purpose: Purpose,
     result: Result<Response, QueryError>,
+}
+
+/// What a lottery state is for: the parent block, the child's forger, the child's epoch.
+type LotteryKey = (Hash, Address, u64);
+
+/// A block waiting for its check.
+struct Waiting {
+    block: Block,
+    /// The peer that sent it.
+    from: PeerId,
+    /// Its encoded size.
+    size: usize,
+    /// Whether its header passed [`check_header`] (the lottery is checked apart).
+    header_checked: bool,
 }
 
 /// A verified header and the rank sum of its chain, for fork choice.
@@ -88,14 +102,14 @@ pub(super) struct Follower {
     /// Who waits for a header to be accepted.
     waiters: HashMap<Hash, Vec<oneshot::Sender<Option<SealedHeader>>>>,
     /// Blocks waiting to be checked, by height, with the peer that sent them and their size.
-    waiting: BTreeMap<(u64, Hash), (Block, PeerId, usize)>,
+    waiting: BTreeMap<(u64, Hash), Waiting>,
     /// The sum of those sizes: kept, not recounted, since a block's size costs an encoding.
     waiting_bytes: usize,
-    /// Verified lottery inputs after a block, by its hash.
-    lottery: HashMap<Hash, Arc<LotteryState>>,
-    lottery_order: VecDeque<Hash>,
-    /// Blocks whose lottery state is asked for.
-    lottery_asked: HashSet<Hash>,
+    /// Verified lottery inputs after a block for one forger and epoch.
+    lottery: HashMap<LotteryKey, Arc<LotteryState>>,
+    lottery_order: VecDeque<LotteryKey>,
+    /// Lottery states asked for.
+    lottery_asked: HashSet<LotteryKey>,
     /// Whether a range request catching up is out.
     catching_up: bool,
     answers: mpsc::Sender<Answer>,
@@ -265,7 +279,7 @@ impl Follower {
             return;
         }
         self.waiting_bytes += size;
-        self.waiting.insert(key, (block, from, size));
+        self.waiting.insert(key, Waiting { block, from, size, header_checked: false });
         self.process();
     }
 
@@ -275,10 +289,10 @@ impl Follower {
     fn process(&mut self) {
         let floor = self.best_height().saturating_sub(64);
         let mut freed = 0;
-        self.waiting.retain(|(height, _), (_, _, size)| {
+        self.waiting.retain(|(height, _), waiting| {
             let keep = *height > floor;
             if !keep {
-                freed += *size;
+                freed += waiting.size;
             }
             keep
         });
@@ -293,18 +307,28 @@ impl Follower {
             let keys: Vec<(u64, Hash)> = self.waiting.keys().copied().collect();
             for key in keys {
                 // Looked at in place: only a block that can be checked now leaves the queue.
-                let Some((block, from, _)) = self.waiting.get(&key) else { continue };
-                let (parent_hash, from) = (block.header().parent_hash, *from);
-                let Some(parent) = self.headers.get(&parent_hash).cloned() else { continue };
-                let Some(lottery) = self.lottery.get(&parent_hash).cloned() else {
-                    self.ask_lottery(parent_hash, from);
-                    continue;
-                };
-                let Some((block, _, size)) = self.waiting.remove(&key) else { continue };
+                let Some(waiting) = self.waiting.get_mut(&key) else { continue };
+                let (header, from) = (waiting.block.header().clone(), waiting.from);
+                let Some(parent) = self.headers.get(&header.parent_hash).cloned() else { continue };
+                // The header's own checks first (signature, parent, slot, size), once: only a
+                // well-formed child's forger and slot are asked about.
+                let mut checked = Ok(());
+                if !waiting.header_checked {
+                    checked = check_header(&self.spec, &self.genesis, &parent.header, &waiting.block)
+                        .map_err(|e| e.to_string());
+                    waiting.header_checked = checked.is_ok();
+                }
+                if checked.is_ok() {
+                    let epoch = epoch_of(header.slot, self.spec.params.slots_per_epoch);
+                    let lottery_key = (header.parent_hash, header.forger, epoch);
+                    let Some(lottery) = self.lottery.get(&lottery_key).cloned() else {
+                        self.ask_lottery(lottery_key, header.slot, from);
+                        continue;
+                    };
+                    checked = lottery.check(&self.spec, &header);
+                }
+                let Some(Waiting { block, size, .. }) = self.waiting.remove(&key) else { continue };
                 self.waiting_bytes -= size;
-                let checked = check_header(&self.spec, &self.genesis, &parent.header, &block)
-                    .map_err(|e| e.to_string())
-                    .and_then(|()| lottery.check(&self.spec, block.header()));
                 match checked {
                     Ok(()) => {
                         let rank_sum = parent.rank_sum + u64::from(block.header().rank);
@@ -333,27 +357,27 @@ impl Follower {
         }
     }
 
-    /// Asks `peer` (or the best main node) for the lottery state after block `hash`, unless
-    /// it was asked already.
-    fn ask_lottery(&mut self, hash: Hash, peer: PeerId) {
-        if self.lottery_asked.contains(&hash) {
+    /// Asks `peer` (or the best main node) for the lottery state after a block for a forger
+    /// and epoch (`key`; `slot` is the child's), unless it was asked already.
+    fn ask_lottery(&mut self, key: LotteryKey, slot: u64, peer: PeerId) {
+        if self.lottery_asked.contains(&key) {
             return;
         }
         let peer = if self.mains.contains_key(&peer) { Some(peer) } else { self.best_main() };
         let Some(peer) = peer else { return };
-        self.lottery_asked.insert(hash);
-        self.ask(peer, Request::Lottery(hash), Purpose::Lottery(hash));
+        self.lottery_asked.insert(key);
+        let (parent, forger, _) = key;
+        self.ask(peer, Request::Lottery { parent, forger, slot }, Purpose::Lottery(key));
     }
 
-    /// A lottery proof arrived for block `hash`: verified against that block's state root, it
-    /// unlocks the block's children; a proof that does not hold marks `peer` a liar.
-    fn lottery_answer(&mut self, peer: PeerId, hash: Hash, proof: LotteryAnswer) {
+    fn lottery_answer(&mut self, peer: PeerId, key: LotteryKey, proof: LotteryAnswer) {
+        let (hash, forger, epoch) = key;
         let Some(header) = self.headers.get(&hash).map(|k| k.header.clone()) else { return };
         let root = header.header().state_root;
-        match LotteryState::verify(&root, &proof.proof) {
+        match LotteryState::verify(&root, &forger, epoch, &proof.proof) {
             Ok(state) => {
-                self.lottery.insert(hash, Arc::new(state));
-                self.lottery_order.push_back(hash);
+                self.lottery.insert(key, Arc::new(state));
+                self.lottery_order.push_back(key);
                 while self.lottery_order.len() > MAX_LOTTERY_STATES {
                     if let Some(old) = self.lottery_order.pop_front() {
                         self.lottery.remove(&old);
@@ -444,12 +468,12 @@ impl Follower {
                     }
                 }
             }
-            (Purpose::Lottery(hash), result) => {
+            (Purpose::Lottery(key), result) => {
                 // Failed or refused: asked again (of another main node) when its children are
                 // next processed.
-                self.lottery_asked.remove(&hash);
+                self.lottery_asked.remove(&key);
                 if let Ok(Response::Lottery(proof)) = result {
-                    self.lottery_answer(peer, hash, proof);
+                    self.lottery_answer(peer, key, proof);
                 }
             }
             (Purpose::CatchUp, result) => {

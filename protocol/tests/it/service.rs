@@ -114,7 +114,14 @@ async fn a_request_leaves_as_an_event_and_its_answer_returns_as_a_command() {
         other => panic!("expected an account, got {other:?}"),
     }
     // A light peer serves nothing: its answer is an error, and no event reached its node.
-    let refused = main.handle.query(light.handle.peer_id(), Request::Lottery(Hash([1; 32]))).await.unwrap();
+    let refused = main
+        .handle
+        .query(
+            light.handle.peer_id(),
+            Request::Lottery { parent: Hash([1; 32]), forger: goodwill_ledger::Address([2; 32]), slot: 3 },
+        )
+        .await
+        .unwrap();
     assert!(matches!(refused, Response::Error(goodwill_protocol::ErrorCode::Unavailable, _)), "{refused:?}");
 }
 

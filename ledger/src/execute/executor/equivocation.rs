@@ -26,18 +26,19 @@ impl<R: TreeReader + ?Sized> Executor<'_, R> {
         }
         let offender = first.header().forger;
         let epoch = self.epoch;
+        let forfeitable = |t: &crate::state::Ticket| t.last_epoch > epoch && t.forfeited_from.is_none();
         let mut record = self
             .forger(&offender)?
-            .filter(|f| f.tickets.iter().any(|t| t.last_epoch > epoch))
+            .filter(|f| f.tickets.iter().any(forfeitable))
             .ok_or(invalid(TxError::NothingToForfeit(offender)))?;
         // The ticket money went to associations when it was paid; what is forfeited is every
-        // ticket's forging weight after this epoch. This epoch's roster stays as it was drawn
-        // from: were the report to change it at once, the block that carries it (its forger
-        // chooses when) would steer the remaining draws of the epoch, and blocks of one epoch
-        // could no longer be checked against the roster their fork started with.
-        record.tickets.retain(|t| t.first_epoch <= epoch);
-        for ticket in &mut record.tickets {
-            ticket.last_epoch = ticket.last_epoch.min(epoch);
+        // ticket's right to sign after this epoch. No roster changes: this epoch's was drawn
+        // from already (were the report to change it, the block that carries it, whose forger
+        // chooses when, would steer the remaining draws), and the next epoch's is fixed and
+        // committed; the offender's draws there are void, and the next rank fills its slots.
+        // From the epoch after next, its tickets are off the roster.
+        for ticket in record.tickets.iter_mut().filter(|t| forfeitable(t)) {
+            ticket.forfeited_from = Some(epoch + 1);
         }
         writes.forgers.push((offender, record));
         Ok(())

@@ -17,14 +17,17 @@ use jmt::storage::TreeReader;
 use super::{ApplyError, BlockError, Receipt, TxError, check_stateless};
 use crate::codec::{
     encode_association, encode_consensus, encode_contract, encode_contract_entry, encode_forger,
-    encode_registry, encode_schedules,
+    encode_registry, encode_rosters, encode_schedules,
 };
-use crate::lottery::{Lottery, Roster, epoch_of, epoch_seed, mix_reveal, rank_offset_ms, reveal_commitment};
+use crate::lottery::{
+    Lottery, Roster, drawn_ranks_open, epoch_of, epoch_seed, mix_reveal, rank_offset_ms, reveal_commitment,
+};
 use crate::state::{
-    Account, AssociationState, ConsensusState, ContractRecord, ForgerState, Registry, ScheduledPayment,
-    StateUpdate, account_values, association_key, consensus_key, contract_entry_key, contract_key,
-    forger_key, read_account, read_association, read_consensus, read_contract, read_forger, read_registry,
-    read_roster, read_schedules, registry_key, schedules_key, update_state_with,
+    Account, AssociationState, ConsensusState, ContractRecord, ForgerState, Registry, Rosters,
+    ScheduledPayment, StateUpdate, account_values, association_key, consensus_key, contract_entry_key,
+    contract_key, forger_key, read_account, read_association, read_consensus, read_contract, read_forger,
+    read_registry, read_roster, read_rosters, read_schedules, registry_key, rosters_key, schedules_key,
+    update_state_with,
 };
 use crate::store::StoreError;
 use crate::{Address, Amount, ChainSpec, Hash, Header, Payload, Transaction};
@@ -61,6 +64,8 @@ pub struct Executor<'a, R: TreeReader + ?Sized> {
     registry: Option<Registry>,
     registry_changed: bool,
     roster: Option<Arc<Roster>>,
+    /// The roster commitments, when this block is its epoch's first and rewrites them.
+    rosters: Option<Rosters>,
     fees: Amount,
     receipts: Vec<Receipt>,
     /// Gas the block's contract transactions brought so far (their gas limits).
@@ -91,6 +96,7 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
             registry: None,
             registry_changed: false,
             roster: None,
+            rosters: None,
             fees: Amount::ZERO,
             receipts: Vec::new(),
             block_gas: 0,
@@ -183,10 +189,16 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         })
     }
 
-    /// The rank at which `forger` may sign `slot`, if any.
+    /// The rank at which `forger` may sign `slot` (of the block's epoch), if any.
     pub fn rank_of(&mut self, slot: u64, forger: &Address) -> Result<Option<u32>, StoreError> {
-        let seed = self.seed()?;
+        if !self.holds_ticket(forger)? {
+            return Ok(None);
+        }
         let fallback_ranks = self.spec.params.fallback_ranks;
+        if !drawn_ranks_open(self.consensus()?.seed_epoch, self.epoch) {
+            return Ok(Some(fallback_ranks));
+        }
+        let seed = self.seed()?;
         let roster = self.roster()?;
         Ok(Lottery { roster, seed, fallback_ranks }.rank_of(slot, forger))
     }
@@ -194,16 +206,28 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
     /// Whether `header`'s forger won its slot at the rank it claims, on this state: the
     /// lottery of [`Executor::begin_block`] alone, without the reveal or the time window.
     pub fn entitled(&mut self, header: &Header) -> Result<bool, StoreError> {
-        let seed = self.seed()?;
-        let fallback_ranks = self.spec.params.fallback_ranks;
-        let roster = self.roster()?;
-        Ok(Lottery { roster, seed, fallback_ranks }.may_sign(header.slot, &header.forger, header.rank))
+        self.may_sign(header.slot, &header.forger, header.rank)
     }
 
-    /// Whether `forger` holds an active ticket in the block's epoch, on this state: one record
-    /// read, whatever the number of forgers.
+    /// Whether `forger` may sign `slot` at `rank`: it holds a ticket that signs in the epoch
+    /// (not forfeited), and the rank is open to all or drawn for it from the epoch's roster,
+    /// drawn ranks being open only if the state commits to that roster ([`drawn_ranks_open`]).
+    fn may_sign(&mut self, slot: u64, forger: &Address, rank: u32) -> Result<bool, StoreError> {
+        let fallback_ranks = self.spec.params.fallback_ranks;
+        if !self.holds_ticket(forger)?
+            || (rank < fallback_ranks && !drawn_ranks_open(self.consensus()?.seed_epoch, self.epoch))
+        {
+            return Ok(false);
+        }
+        let seed = self.seed()?;
+        let roster = self.roster()?;
+        Ok(Lottery { roster, seed, fallback_ranks }.may_sign(slot, forger, rank))
+    }
+
+    /// Whether `forger` holds a ticket that lets it sign in the block's epoch, on this state:
+    /// one record read, whatever the number of forgers.
     pub fn holds_ticket(&self, forger: &Address) -> Result<bool, StoreError> {
-        Ok(self.forger(forger)?.is_some_and(|record| record.weight_in(self.epoch) > Amount::ZERO))
+        Ok(self.forger(forger)?.is_some_and(|record| record.signs_in(self.epoch)))
     }
 
     /// Applies the block's consensus fields before its transactions: the forger must have won
@@ -214,9 +238,7 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         let params = &self.spec.params;
         let seed = self.seed()?;
         let (fallback_ranks, slot_duration) = (params.fallback_ranks, params.slot_duration_ms);
-        let roster = self.roster()?;
-        let lottery = Lottery { roster, seed, fallback_ranks };
-        if !lottery.may_sign(header.slot, &header.forger, header.rank) {
+        if !self.may_sign(header.slot, &header.forger, header.rank)? {
             return Err(ApplyError::Invalid(BlockError::NotEntitled {
                 forger: header.forger,
                 slot: header.slot,
@@ -250,6 +272,7 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         if consensus.seed_epoch != self.epoch {
             // The epoch's first block on this branch.
             self.expire_registrations()?;
+            self.commit_rosters()?;
         }
         consensus.seed = seed;
         consensus.seed_epoch = self.epoch;
@@ -257,6 +280,28 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         self.forgers.insert(header.forger, forger);
         self.consensus = Some(consensus);
         self.pay_due(header.slot)?;
+        Ok(())
+    }
+
+    /// Writes the roster commitments of this epoch (if the state lacks it: the epoch before had
+    /// no block) and of the next, and drops older ones. Both rosters are fixed already: an
+    /// epoch's roster is the tickets active in it as of the end of the epoch two before
+    /// ([`crate::state::Ticket::is_active`]). Run by an epoch's first block only, so a block
+    /// writes one fixed-size record at most, whatever the number of forgers.
+    fn commit_rosters(&mut self) -> Result<(), StoreError> {
+        let epoch = self.epoch;
+        let mut rosters = read_rosters(self.reader, self.version)?;
+        rosters.commitments.retain(|c| c.epoch == epoch || c.epoch == epoch + 1);
+        if rosters.get(epoch).is_none() {
+            let current = self.roster()?.commitment(epoch);
+            rosters.commitments.push(current);
+        }
+        if rosters.get(epoch + 1).is_none() {
+            let next = read_roster(self.reader, self.version, epoch + 1)?.commitment(epoch + 1);
+            rosters.commitments.push(next);
+        }
+        rosters.commitments.sort_by_key(|c| c.epoch);
+        self.rosters = Some(rosters);
         Ok(())
     }
 
@@ -467,6 +512,9 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
         }
         if let Some(registry) = self.registry.as_ref().filter(|_| self.registry_changed) {
             entries.insert(registry_key(), encode_registry(registry));
+        }
+        if let Some(rosters) = &self.rosters {
+            entries.insert(rosters_key(), encode_rosters(rosters));
         }
         for (address, record) in &self.contracts {
             entries.insert(contract_key(address), encode_contract(address, record));

@@ -45,11 +45,15 @@ impl<R: TreeReader + ?Sized> Executor<'_, R> {
             (None, None) => return Err(invalid(TxError::MissingCommitment)),
         };
         let first_epoch = self.epoch + ACTIVATION_DELAY_EPOCHS;
-        forger.tickets.retain(|t| t.last_epoch >= self.epoch);
+        // Tickets that no roster from this epoch on counts any more leave the record.
+        forger
+            .tickets
+            .retain(|t| t.last_epoch >= self.epoch && t.forfeited_from.is_none_or(|f| f >= self.epoch));
         forger.tickets.push(Ticket {
             weight: price,
             first_epoch,
             last_epoch: first_epoch + u64::from(epochs) - 1,
+            forfeited_from: None,
         });
         record.received = record.received.checked_add(price).ok_or(invalid(TxError::BalanceOverflow))?;
         let mut payee = if association == buyer { debited } else { self.account(&association)? };
