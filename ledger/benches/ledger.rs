@@ -124,6 +124,36 @@ fn roster(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    // What a light peer asks for each block: the main node proves the next slot's forger from
+    // the cached roster and its tree, the light peer verifies it and checks the header.
+    let parent = forging.head().clone();
+    let slot = parent.header().slot + 1;
+    let ranks = forging.ranks(slot, &addresses).unwrap();
+    let primary = ranks.iter().position(|r| *r == Some(0)).unwrap();
+    let time = testkit::slot_time(&spec, slot, 0);
+    let next = forging.builder(&keys[primary], slot, time).unwrap().seal(&keys[primary]).unwrap().block;
+    let epoch = goodwill_ledger::lottery::epoch_of(slot, spec.params.slots_per_epoch);
+    let root = parent.header().state_root;
+    let proof = forging.lottery_proof(&parent, &addresses[primary], slot).unwrap();
+    let size = |(v, p): &goodwill_ledger::proof::ProvenLeaf| v.as_ref().map_or(0, Vec::len) + p.len();
+    println!(
+        "lottery proof, {FORGERS} forgers: {} bytes",
+        size(&proof.consensus)
+            + size(&proof.rosters)
+            + size(&proof.forger)
+            + proof.entry.as_ref().map_or(0, |e| 40 + 32 * e.path.len())
+    );
+    group.bench_function(format!("prove_the_next_forger_{FORGERS}_forgers"), |b| {
+        b.iter(|| forging.lottery_proof(&parent, &addresses[primary], slot).unwrap())
+    });
+    group.bench_function(format!("verify_and_check_the_next_forger_{FORGERS}_forgers"), |b| {
+        b.iter(|| {
+            let state =
+                goodwill_ledger::proof::LotteryState::verify(&root, &addresses[primary], epoch, &proof)
+                    .unwrap();
+            state.check(&spec, next.header()).unwrap();
+        })
+    });
     group.finish();
 }
 

@@ -1,5 +1,6 @@
 //! The handshake: the first request on every connection is a [`Status`], and a peer of another
-//! chain (chain id or genesis hash) is refused with the reason. Main nodes and light peers run the
+//! chain (chain id or genesis hash) or of an incompatible protocol version is refused with the
+//! reason. Main nodes and light peers run the
 //! same check; what differs is only the role each states.
 
 use goodwill_ledger::Hash;
@@ -34,6 +35,14 @@ pub enum Mismatch {
         /// Ours.
         ours: Hash,
     },
+    /// The same chain, another protocol version: its messages would not mean what ours mean.
+    #[error("it speaks protocol version {theirs}, this node {ours}: upgrade the older one")]
+    Version {
+        /// The peer's.
+        theirs: u32,
+        /// Ours.
+        ours: u32,
+    },
 }
 
 impl ChainIdentity {
@@ -44,6 +53,9 @@ impl ChainIdentity {
         }
         if status.genesis != self.genesis {
             return Err(Mismatch::Genesis { theirs: status.genesis, ours: self.genesis });
+        }
+        if status.protocol_version != crate::PROTOCOL_VERSION {
+            return Err(Mismatch::Version { theirs: status.protocol_version, ours: crate::PROTOCOL_VERSION });
         }
         Ok(())
     }
@@ -68,7 +80,9 @@ mod tests {
         assert_eq!(ours.check(&status), Ok(()));
         let other_chain = Status { chain_id: "elsewhere".into(), ..status.clone() };
         assert!(ours.check(&other_chain).unwrap_err().to_string().contains("elsewhere"));
-        let other_genesis = Status { genesis: Hash([9; 32]), ..status };
+        let other_genesis = Status { genesis: Hash([9; 32]), ..status.clone() };
         assert!(matches!(ours.check(&other_genesis), Err(Mismatch::Genesis { .. })));
+        let older = Status { protocol_version: crate::PROTOCOL_VERSION - 1, ..status };
+        assert!(ours.check(&older).unwrap_err().to_string().contains("protocol version"));
     }
 }
