@@ -370,6 +370,55 @@ mod tests {
     }
 
     #[test]
+    fn every_roster_entry_proves_its_interval_and_no_other() {
+        for size in 1..=9u8 {
+            let roster = Roster::new((1..=size).map(|i| (address(i), Amount(u64::from(i) * 3))));
+            let commitment = roster.commitment(7);
+            assert_eq!(
+                (commitment.forgers, commitment.total_weight),
+                (u64::from(size), roster.total_weight())
+            );
+            for i in 1..=size {
+                let entry = roster.entry(&address(i)).unwrap();
+                assert_eq!(entry.end - entry.start, roster.weight(&address(i)));
+                entry.verify(&address(i), &commitment).unwrap();
+                // Another forger's claim to it, a moved interval, another position, or a path cut
+                // short: refused.
+                assert!(entry.verify(&address(i + 1), &commitment).is_err());
+                let mut moved = entry.clone();
+                moved.start += 1;
+                assert!(moved.verify(&address(i), &commitment).is_err());
+                if size > 1 {
+                    let mut elsewhere = entry.clone();
+                    elsewhere.index = (entry.index + 1) % u64::from(size);
+                    assert!(elsewhere.verify(&address(i), &commitment).is_err());
+                    let mut short = entry.clone();
+                    short.path.pop();
+                    assert!(short.verify(&address(i), &commitment).is_err());
+                }
+                let mut past = entry.clone();
+                past.index = u64::from(size);
+                assert!(past.verify(&address(i), &commitment).is_err());
+            }
+            // A draw lands in exactly the interval of the forger it picks.
+            for slot in 0..20 {
+                let winner = roster.draw(&Hash([3; 32]), slot, 0).unwrap();
+                for i in 1..=size {
+                    let wins = roster.entry(&address(i)).unwrap().wins(
+                        &Hash([3; 32]),
+                        slot,
+                        0,
+                        commitment.total_weight,
+                    );
+                    assert_eq!(wins, address(i) == winner);
+                }
+            }
+        }
+        assert!(Roster::new([]).entry(&address(1)).is_none());
+        assert_eq!(Roster::new([]).commitment(0).root, Hash::ZERO);
+    }
+
+    #[test]
     fn a_forger_with_all_the_weight_wins_every_rank() {
         let roster = Roster::new([(address(1), Amount(10))]);
         let lottery = Lottery { roster: &roster, seed: Hash([9; 32]), fallback_ranks: 2 };
