@@ -4,8 +4,8 @@
 use goodwill_ledger::execute::{check_stateless, check_stateless_all};
 use goodwill_ledger::lottery::epoch_of;
 use goodwill_ledger::{
-    Address, ApplyError, Chain, ChainError, ChainSpec, Hash, Keypair, ReceivedBlock, RocksStore,
-    SealedHeader, Store, StoreError, Transaction, TxError, TxLocation,
+    Address, ApplyError, Chain, ChainError, ChainSpec, Hash, ReceivedBlock, RocksStore, SealedHeader, Store,
+    StoreError, Transaction, TxError, TxLocation,
 };
 use goodwill_protocol::{Head, Verdict};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::mempool::{Mempool, PoolConfig, PoolError};
 use crate::metrics::Metrics;
+use crate::signing::{Forger, SigningError};
 use crate::verifier::Verifier;
 
 /// Most blocks in one range response.
@@ -335,7 +336,7 @@ impl<S: Store + 'static> ChainHandle<S> {
 /// returned thread then guarantees the store is closed.
 pub fn spawn<S: Store + Send + 'static>(
     chain: Chain<S>,
-    forger: Option<Keypair>,
+    forger: Option<Forger>,
     pool: PoolConfig,
     metrics: Arc<Metrics>,
 ) -> (ChainHandle<S>, std::thread::JoinHandle<()>) {
@@ -363,7 +364,8 @@ pub fn spawn<S: Store + Send + 'static>(
 
 struct Actor<S: Store> {
     chain: Chain<S>,
-    forger: Option<Keypair>,
+    /// The forger key and what it signed.
+    forger: Option<Forger>,
     pool: Mempool,
     metrics: Arc<Metrics>,
 }
@@ -622,12 +624,12 @@ impl<S: Store> Actor<S> {
 
     /// Forges `slot` if this node's forger may sign it and the head is not already at or past it.
     fn forge(&mut self, slot: u64, timestamp_ms: u64) -> Result<Option<Forged>, ChainFailure> {
-        let Some(forger) = &self.forger else { return Ok(None) };
-        if self.chain.head().header().slot >= slot {
+        let Some(forger) = self.forger.as_mut() else { return Ok(None) };
+        if self.chain.head().header().slot >= slot || forger.record.last_block_slot() >= Some(slot) {
             return Ok(None);
         }
         let started = std::time::Instant::now();
-        let mut builder = match self.chain.builder(forger, slot, timestamp_ms) {
+        let mut builder = match self.chain.builder(&forger.key, slot, timestamp_ms) {
             Ok(builder) => builder,
             Err(goodwill_ledger::ChainError::Invalid(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
@@ -671,7 +673,17 @@ impl<S: Store> Actor<S> {
             }
         }
         let filled = started.elapsed();
-        let applied = builder.seal(forger)?;
+        // Claimed on disk before the signature exists: whatever happens next, this key never
+        // signs this slot again.
+        match forger.record.claim_block(slot) {
+            Ok(()) => {}
+            Err(error @ SigningError::AlreadySigned { .. }) => {
+                tracing::warn!(%error, "not forging");
+                return Ok(None);
+            }
+            Err(error) => return Err(ChainFailure::Other(error.to_string())),
+        }
+        let applied = builder.seal(&forger.key)?;
         let sealed = started.elapsed();
         let block = &applied.block;
         let forged = Forged {
@@ -790,6 +802,33 @@ mod tests {
         assert_eq!(actor.import_received(seal(held.clone())), ImportOutcome::Applied);
         assert!(!actor.pool.contains(&held.id()));
         assert_eq!(actor.chain.account(&a.address()).unwrap().nonce, 1);
+    }
+
+    /// The attack on oneself: a forger whose database was lost (or whose block a reorganisation
+    /// removed, or whose clock stepped back) forges a slot again, and two blocks for one slot
+    /// forfeit every ticket it holds. Its signing record, on disk beside the database, refuses.
+    #[test]
+    fn a_forger_never_signs_a_slot_twice_even_when_its_chain_forgets_the_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::signing::FILE_NAME);
+        let forging = || {
+            let mut actor = actor();
+            let key = testkit::forger();
+            let record =
+                crate::signing::SigningRecord::open(&path, actor.chain.genesis_hash(), key.address())
+                    .unwrap();
+            actor.forger = Some(Forger { key, record });
+            actor
+        };
+        let mut first = forging();
+        let time = |slot| testkit::slot_time(&testkit::spec(), slot, 0);
+        assert!(first.forge(3, time(3)).unwrap().is_some());
+        drop(first);
+        // A fresh database (the block is gone), the same record: slot 3 is refused, 4 is not.
+        let mut second = forging();
+        assert!(second.forge(3, time(3)).unwrap().is_none());
+        assert_eq!(second.chain.head().header().height, 0, "nothing was signed");
+        assert!(second.forge(4, time(4)).unwrap().is_some());
     }
 
     /// The attack: a forger with the cheapest ticket signs a block for a slot far ahead (the

@@ -26,6 +26,7 @@ pub mod mempool;
 pub mod metrics;
 pub mod network;
 pub mod run;
+pub mod signing;
 pub mod verifier;
 
 /// Starts the log: text for people, or one JSON object per line, on standard error, filtered by

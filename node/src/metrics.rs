@@ -79,6 +79,8 @@ pub struct Metrics {
     pub reorganizations: Counter,
     /// Blocks this node forged with transactions left for later because filling took too long.
     pub blocks_cut_by_time: Counter,
+    /// Slots this node's forger could have signed but did not, having no peers.
+    pub slots_skipped_without_peers: Counter,
     head_height: Gauge,
     confirmed_height: Gauge,
     peers: Family<RoleLabels, Gauge>,
@@ -117,6 +119,7 @@ impl Metrics {
             committed_blocks: Counter::default(),
             reorganizations: Counter::default(),
             blocks_cut_by_time: Counter::default(),
+            slots_skipped_without_peers: Counter::default(),
             head_height: Gauge::default(),
             confirmed_height: Gauge::default(),
             peers: Family::default(),
@@ -179,6 +182,11 @@ impl Metrics {
             "forged_blocks_cut_by_time",
             "Blocks forged with pending transactions left for later: filling took a quarter of a slot",
             metrics.blocks_cut_by_time.clone(),
+        );
+        registry.register(
+            "forger_slots_skipped_without_peers",
+            "Slots this node's forger could have signed but did not: it had no peers, and other forgers hold tickets",
+            metrics.slots_skipped_without_peers.clone(),
         );
         registry.register("process_cpu_seconds", "CPU time this process used", metrics.cpu_seconds.clone());
         registry.register(

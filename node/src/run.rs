@@ -60,10 +60,18 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
         "opened the chain"
     );
     let forger_address = config.forger_key.as_ref().map(Keypair::address);
+    let forger = match config.forger_key {
+        Some(key) => {
+            let path = config.base_path.join(crate::signing::FILE_NAME);
+            let record = crate::signing::SigningRecord::open(&path, chain.genesis_hash(), key.address())?;
+            Some(crate::signing::Forger { key, record })
+        }
+        None => None,
+    };
     let mut pool = crate::mempool::PoolConfig::new(chain.spec().pool.tx_expiry_slots, config.min_fee);
     pool.min_gas_price = config.min_gas_price;
     let metrics = crate::metrics::Metrics::new();
-    let (handle, chain_thread) = actor::spawn(chain, config.forger_key, pool, metrics.clone());
+    let (handle, chain_thread) = actor::spawn(chain, forger, pool, metrics.clone());
     let (stop, stopped) = watch::channel(false);
 
     let network_key = crate::network::load_or_create_identity(&config.base_path.join("network.key"))?;
@@ -78,7 +86,7 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
         .await
         .wrap_err_with(|| format!("binding the HTTP API to {}", config.http))?;
     let http_address = listener.local_addr()?;
-    let router = crate::http::router(handle.clone(), network.clone(), metrics);
+    let router = crate::http::router(handle.clone(), network.clone(), metrics.clone());
     let mut http_stopped = stopped.clone();
     let http_limits = config.http_limits;
     let http = tokio::spawn(async move {
@@ -91,7 +99,7 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
     announce(format_args!("HTTP API listening on http://{http_address}"));
     let forger_task = forger_address.map(|address| {
         tracing::info!(%address, "forging when the lottery picks this node");
-        tokio::spawn(forger::run(handle.clone(), network.clone(), address, stopped.clone()))
+        tokio::spawn(forger::run(handle.clone(), network.clone(), address, metrics, stopped.clone()))
     });
     drop(handle);
 

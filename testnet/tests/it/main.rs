@@ -3,6 +3,7 @@
 
 mod a_cluster_comes_up_agrees_and_stops;
 mod a_dev_node_commits_what_users_send;
+mod a_forger_without_peers_waits_for_one;
 mod a_hostile_peer_cannot_slow_or_split_a_loaded_cluster;
 mod ancestors;
 mod bench_load;
