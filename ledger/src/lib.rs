@@ -43,6 +43,7 @@ pub mod chain;
 pub mod codec;
 pub mod contract;
 pub mod execute;
+pub mod finality;
 mod hash;
 mod keys;
 pub mod lottery;

@@ -1,0 +1,441 @@
+//! Finality: Casper FFG's rules, with a round per slot for FFG's epochs and the block a
+//! round's votes agree on for its checkpoint. Pure: no clock, no I/O; the block tree and the
+//! rosters' weights are inputs ([`Ancestry`], [`Weights`]).
+//!
+//! In round `r` (slot `r`), each forger that may sign in `r`'s epoch signs one [`Vote`]: the
+//! chain it follows (its head, the *target*) and the latest justified checkpoint on that chain
+//! (the *source*). A vote for a block supports the block's ancestors too. For a round and a
+//! source, the votes' supporters of a block are those whose target is it or descends from it;
+//! the highest block that two thirds of the weight support (in the roster of every epoch from
+//! the source's round to `r`) is **justified in round `r`**, if the source was. A checkpoint
+//! justified in round `r - 1` is **final** once a checkpoint is justified in round `r` from it.
+//!
+//! A forger breaks a rule by signing two different votes for one round, or a vote whose span of
+//! rounds (source round to round) strictly surrounds another's. Two conflicting final blocks are
+//! impossible unless forgers holding a third of some epoch's weight broke a rule, and the votes
+//! that finalized them prove who ([`VoteEquivocation`]); docs/consensus.md gives the argument.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::lottery::epoch_of;
+use crate::{Address, Hash, Keypair};
+
+/// Domain tag of a vote's signing bytes.
+const VOTE_DOMAIN: &[u8] = b"goodwill/vote/v1";
+
+/// Rounds of votes kept above the last final one. A round older than this cannot justify
+/// anything a newer round cannot (the newer round's votes name the latest justified source), so
+/// while finality waits, memory stays bounded by this many rounds of one vote per forger.
+pub const MAX_ROUNDS: u64 = 256;
+
+/// A block, named by height and hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlockId {
+    /// Its height.
+    pub height: u64,
+    /// Its hash.
+    pub hash: Hash,
+}
+
+/// A block justified in a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Checkpoint {
+    /// The round it was justified in.
+    pub round: u64,
+    /// The block.
+    pub block: BlockId,
+}
+
+/// What a forger signs in a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Vote {
+    /// The round (a slot).
+    pub round: u64,
+    /// The latest justified checkpoint on the voter's chain; `target` descends from it.
+    pub source: Checkpoint,
+    /// The voter's head.
+    pub target: BlockId,
+}
+
+impl Vote {
+    /// Exactly what a voter signs: the domain, the genesis hash (votes of one chain prove
+    /// nothing on another), then the fields in order, integers big-endian.
+    pub fn signing_bytes(&self, genesis: &Hash) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(VOTE_DOMAIN.len() + 1 + 32 + 8 * 4 + 32 * 2);
+        bytes.extend_from_slice(VOTE_DOMAIN);
+        bytes.push(0);
+        bytes.extend_from_slice(genesis.as_bytes());
+        bytes.extend_from_slice(&self.round.to_be_bytes());
+        bytes.extend_from_slice(&self.source.round.to_be_bytes());
+        bytes.extend_from_slice(&self.source.block.height.to_be_bytes());
+        bytes.extend_from_slice(self.source.block.hash.as_bytes());
+        bytes.extend_from_slice(&self.target.height.to_be_bytes());
+        bytes.extend_from_slice(self.target.hash.as_bytes());
+        bytes
+    }
+
+    /// This vote, signed by `key` for the chain whose genesis is `genesis`.
+    pub fn sign(self, key: &Keypair, genesis: &Hash) -> SignedVote {
+        SignedVote { vote: self, voter: key.address(), signature: key.sign(&self.signing_bytes(genesis)) }
+    }
+
+    /// Whether a voter that signed both this vote and `other` broke a rule: two different votes
+    /// in one round, or one's span of rounds strictly inside the other's.
+    pub fn conflicts_with(&self, other: &Vote) -> bool {
+        (self.round == other.round && self != other) || surrounds(self, other) || surrounds(other, self)
+    }
+
+    /// Whether the vote is well formed: its source comes before it, and its target is not
+    /// below its source.
+    fn well_formed(&self) -> bool {
+        self.source.round < self.round && self.target.height >= self.source.block.height
+    }
+}
+
+/// Whether `outer`'s span of rounds strictly surrounds `inner`'s.
+fn surrounds(outer: &Vote, inner: &Vote) -> bool {
+    outer.source.round < inner.source.round && inner.round < outer.round
+}
+
+/// A vote and its signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedVote {
+    /// The vote.
+    pub vote: Vote,
+    /// The forger's address (its public key).
+    pub voter: Address,
+    /// Its signature of [`Vote::signing_bytes`].
+    pub signature: [u8; 64],
+}
+
+impl SignedVote {
+    /// Whether the signature is the voter's, for this chain.
+    pub fn verify(&self, genesis: &Hash) -> bool {
+        crate::signature::verify(self.voter.as_bytes(), &self.vote.signing_bytes(genesis), &self.signature)
+    }
+}
+
+/// Two votes one forger signed that break a rule together ([`Vote::conflicts_with`]): what a
+/// report of it carries, and what makes it forfeit its tickets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VoteEquivocation {
+    /// The vote seen first.
+    pub first: SignedVote,
+    /// The one that conflicts with it.
+    pub second: SignedVote,
+}
+
+/// The block tree, as far as the caller knows it.
+pub trait Ancestry {
+    /// The hash of the block at `height` on the chain that ends in `block`: `block`'s own hash
+    /// at its height, `None` above it or if the chain is not known that far.
+    fn ancestor(&self, block: &BlockId, height: u64) -> Option<Hash>;
+}
+
+/// The voting weights: forgers' weights on each epoch's roster.
+pub trait Weights {
+    /// `voter`'s weight in `epoch`: its roster weight if it may sign in that epoch, else 0.
+    fn weight(&self, epoch: u64, voter: &Address) -> u128;
+    /// The total weight of `epoch`'s roster.
+    fn total(&self, epoch: u64) -> u128;
+}
+
+/// Why a vote was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VoteRefused {
+    /// Its round is at or below the last final one, or too old to matter.
+    #[error("round {round} is at or below round {floor}, which nothing can change any more")]
+    Stale {
+        /// Its round.
+        round: u64,
+        /// The lowest round still counted, less one.
+        floor: u64,
+    },
+    /// Its round has not come yet.
+    #[error("round {round} has not begun (the current round is {current})")]
+    FromTheFuture {
+        /// Its round.
+        round: u64,
+        /// The current one.
+        current: u64,
+    },
+    /// Its source is not before it, or its target is below its source.
+    #[error("the vote's source does not come before its target")]
+    Malformed,
+    /// The voter holds no weight that may sign in the round's epoch.
+    #[error("{0} holds no ticket that votes in this round")]
+    NotAVoter(Address),
+    /// The same vote was counted already.
+    #[error("the vote is known")]
+    Known,
+    /// It conflicts with a vote of the same voter counted before: the two are evidence.
+    #[error("{0} signed two conflicting votes")]
+    Equivocation(Address),
+}
+
+/// What a batch of votes changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Checkpoints newly justified, by round.
+    pub justified: Vec<Checkpoint>,
+    /// The new last final checkpoint, if it moved.
+    pub finalized: Option<Checkpoint>,
+    /// Conflicting pairs found, each voter at most once.
+    pub equivocations: Vec<VoteEquivocation>,
+    /// A checkpoint that met the rule for finality but conflicts with the final one: proof that
+    /// a third of the weight broke a rule (their votes are in `equivocations` of some node). It
+    /// is not made final here.
+    pub conflicting: Option<Checkpoint>,
+}
+
+/// One node's view of finality: the votes of the rounds still open and what they justified.
+#[derive(Debug, Clone)]
+pub struct Finality {
+    slots_per_epoch: u64,
+    finalized: Checkpoint,
+    /// Justified checkpoints at or above the final one's round, one per round.
+    justified: BTreeMap<u64, Checkpoint>,
+    /// Each open round's votes, one per voter.
+    rounds: BTreeMap<u64, HashMap<Address, SignedVote>>,
+    /// Voters whose conflicting votes were reported already.
+    reported: HashSet<Address>,
+}
+
+impl Finality {
+    /// Finality on a chain whose genesis block is `genesis`: justified and final in round 0.
+    pub fn new(genesis: Hash, slots_per_epoch: u64) -> Finality {
+        let start = Checkpoint { round: 0, block: BlockId { height: 0, hash: genesis } };
+        Finality::resume(start, slots_per_epoch)
+    }
+
+    /// Finality resumed from a checkpoint known to be final (stored with its proof).
+    pub fn resume(finalized: Checkpoint, slots_per_epoch: u64) -> Finality {
+        Finality {
+            slots_per_epoch: slots_per_epoch.max(1),
+            finalized,
+            justified: BTreeMap::from([(finalized.round, finalized)]),
+            rounds: BTreeMap::new(),
+            reported: HashSet::new(),
+        }
+    }
+
+    /// The last final checkpoint.
+    pub fn finalized(&self) -> Checkpoint {
+        self.finalized
+    }
+
+    /// The checkpoint justified in `round`, if any (rounds below the final one are forgotten).
+    pub fn justified_in(&self, round: u64) -> Option<Checkpoint> {
+        self.justified.get(&round).copied()
+    }
+
+    /// The latest justified checkpoint on the chain that ends in `head`: what an honest voter
+    /// names as its source, and what fork choice must keep.
+    pub fn source_for(&self, head: &BlockId, tree: &impl Ancestry) -> Checkpoint {
+        self.justified
+            .values()
+            .rev()
+            .find(|c| tree.ancestor(head, c.block.height) == Some(c.block.hash))
+            .copied()
+            .unwrap_or(self.finalized)
+    }
+
+    /// Counts `votes` (their signatures checked by the caller) in `current_round`, and returns
+    /// what became justified or final, and the conflicting pairs found; a refused vote changes
+    /// nothing (`refused` gets the reason for each, in order).
+    pub fn add_votes(
+        &mut self,
+        votes: impl IntoIterator<Item = SignedVote>,
+        current_round: u64,
+        weights: &impl Weights,
+        tree: &impl Ancestry,
+        refused: &mut Vec<(SignedVote, VoteRefused)>,
+    ) -> Progress {
+        let mut progress = Progress::default();
+        let mut lowest_touched = None;
+        for vote in votes {
+            match self.take(vote, current_round, weights) {
+                Ok(()) => {
+                    lowest_touched =
+                        Some(lowest_touched.map_or(vote.vote.round, |r: u64| r.min(vote.vote.round)))
+                }
+                Err((reason, evidence)) => {
+                    if let Some(evidence) = evidence {
+                        progress.equivocations.push(*evidence);
+                    }
+                    refused.push((vote, reason));
+                }
+            }
+        }
+        if let Some(from) = lowest_touched {
+            self.count_from(from, weights, tree, &mut progress);
+        }
+        progress
+    }
+
+    /// Checks one vote against the rules and this voter's other votes, and keeps it.
+    fn take(
+        &mut self,
+        signed: SignedVote,
+        current_round: u64,
+        weights: &impl Weights,
+    ) -> Result<(), (VoteRefused, Option<Box<VoteEquivocation>>)> {
+        let vote = signed.vote;
+        let floor = self.finalized.round.max(current_round.saturating_sub(MAX_ROUNDS));
+        if vote.round <= floor {
+            return Err((VoteRefused::Stale { round: vote.round, floor }, None));
+        }
+        // One round of drift: a voter whose clock is a little ahead is not refused.
+        if vote.round > current_round.saturating_add(1) {
+            return Err((VoteRefused::FromTheFuture { round: vote.round, current: current_round }, None));
+        }
+        if !vote.well_formed() {
+            return Err((VoteRefused::Malformed, None));
+        }
+        if weights.weight(epoch_of(vote.round, self.slots_per_epoch), &signed.voter) == 0 {
+            return Err((VoteRefused::NotAVoter(signed.voter), None));
+        }
+        // This voter's other votes in the open rounds: at most one per round, MAX_ROUNDS rounds.
+        for votes in self.rounds.values() {
+            let Some(earlier) = votes.get(&signed.voter) else { continue };
+            if earlier.vote == vote {
+                return Err((VoteRefused::Known, None));
+            }
+            if earlier.vote.conflicts_with(&vote) {
+                let evidence = self
+                    .reported
+                    .insert(signed.voter)
+                    .then(|| Box::new(VoteEquivocation { first: *earlier, second: signed }));
+                return Err((VoteRefused::Equivocation(signed.voter), evidence));
+            }
+        }
+        self.rounds.entry(vote.round).or_default().insert(signed.voter, signed);
+        Ok(())
+    }
+
+    /// Recounts every open round from `from` up, in order: a checkpoint justified in one round
+    /// may be the source of a later round's votes.
+    fn count_from(
+        &mut self,
+        from: u64,
+        weights: &impl Weights,
+        tree: &impl Ancestry,
+        progress: &mut Progress,
+    ) {
+        let rounds: Vec<u64> = self.rounds.range(from..).map(|(round, _)| *round).collect();
+        for round in rounds {
+            if self.justified.contains_key(&round) {
+                continue;
+            }
+            let Some(votes) = self.rounds.get(&round) else { continue };
+            // A cheap bound first: without two thirds of the round's epoch behind justified
+            // sources, nothing in the round can be justified (no block is looked up).
+            let epoch = epoch_of(round, self.slots_per_epoch);
+            let backed: u128 = votes
+                .values()
+                .filter(|v| self.justified.get(&v.vote.source.round) == Some(&v.vote.source))
+                .map(|v| weights.weight(epoch, &v.voter))
+                .sum();
+            if backed.saturating_mul(3) < weights.total(epoch).saturating_mul(2) {
+                continue;
+            }
+            // Latest source first, so that every node tries them in the same order.
+            let mut sources: Vec<Checkpoint> = votes.values().map(|v| v.vote.source).collect();
+            sources.sort_unstable_by(|a, b| b.cmp(a));
+            sources.dedup();
+            let mut found = None;
+            for source in sources {
+                if self.justified.get(&source.round) != Some(&source) {
+                    continue;
+                }
+                let with_source: Vec<&SignedVote> =
+                    votes.values().filter(|v| v.vote.source == source).collect();
+                if let Some(block) = self.highest_supported(round, &source, &with_source, weights, tree) {
+                    found = Some((source, Checkpoint { round, block }));
+                    break;
+                }
+            }
+            let Some((source, checkpoint)) = found else { continue };
+            self.justified.insert(round, checkpoint);
+            progress.justified.push(checkpoint);
+            if source.round + 1 == round && source.round > self.finalized.round {
+                if tree.ancestor(&source.block, self.finalized.block.height)
+                    == Some(self.finalized.block.hash)
+                {
+                    self.finalize(source);
+                    progress.finalized = Some(source);
+                } else {
+                    progress.conflicting = Some(source);
+                }
+            }
+        }
+    }
+
+    /// Makes `checkpoint` the last final one and forgets what lies below it.
+    fn finalize(&mut self, checkpoint: Checkpoint) {
+        self.finalized = checkpoint;
+        self.justified = self.justified.split_off(&checkpoint.round);
+        self.rounds = self.rounds.split_off(&(checkpoint.round + 1));
+        // A voter reported once is reported again only for votes still open.
+        let open: HashSet<Address> = self.rounds.values().flat_map(|votes| votes.keys().copied()).collect();
+        self.reported.retain(|voter| open.contains(voter));
+    }
+
+    /// The highest block on `source`'s chain that two thirds of every epoch's weight from the
+    /// source's round to `round` support among `votes` (all naming `source`); `None` if even
+    /// `source` itself lacks that support.
+    fn highest_supported(
+        &self,
+        round: u64,
+        source: &Checkpoint,
+        votes: &[&SignedVote],
+        weights: &impl Weights,
+        tree: &impl Ancestry,
+    ) -> Option<BlockId> {
+        let epochs = epoch_of(source.round, self.slots_per_epoch)..=epoch_of(round, self.slots_per_epoch);
+        let supermajority = |voters: &[&SignedVote]| {
+            epochs.clone().all(|epoch| {
+                let total = weights.total(epoch);
+                let support: u128 = voters.iter().map(|v| weights.weight(epoch, &v.voter)).sum();
+                total > 0 && support.saturating_mul(3) >= total.saturating_mul(2)
+            })
+        };
+        // Only votes whose target is on the source's chain count.
+        let valid: Vec<&SignedVote> = votes
+            .iter()
+            .copied()
+            .filter(|v| tree.ancestor(&v.vote.target, source.block.height) == Some(source.block.hash))
+            .collect();
+        if !supermajority(&valid) {
+            return None;
+        }
+        // The block two thirds support at `height`, if any: at most one, since one vote per
+        // voter supports one chain. Support only shrinks going up a chain, so the highest such
+        // height is found by bisection.
+        let supported_at = |height: u64| -> Option<Hash> {
+            let mut groups: HashMap<Hash, Vec<&SignedVote>> = HashMap::new();
+            for vote in &valid {
+                if let Some(hash) = tree.ancestor(&vote.vote.target, height) {
+                    groups.entry(hash).or_default().push(vote);
+                }
+            }
+            groups.into_iter().find(|(_, voters)| supermajority(voters)).map(|(hash, _)| hash)
+        };
+        let (mut low, mut high) = (source.block.height, valid.iter().map(|v| v.vote.target.height).max()?);
+        let mut best = BlockId { height: low, hash: source.block.hash };
+        while low < high {
+            let middle = low + (high - low).div_ceil(2);
+            match supported_at(middle) {
+                Some(hash) => {
+                    best = BlockId { height: middle, hash };
+                    low = middle;
+                }
+                None => high = middle - 1,
+            }
+        }
+        Some(best)
+    }
+}
+
+#[cfg(test)]
+mod tests;
