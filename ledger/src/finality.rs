@@ -10,8 +10,11 @@
 //! the source's round to `r`) is **justified in round `r`**, if the source was. A checkpoint
 //! justified in round `r - 1` is **final** once a checkpoint is justified in round `r` from it.
 //!
-//! A forger breaks a rule by signing two different votes for one round, or a vote whose span of
-//! rounds (source round to round) strictly surrounds another's. Two conflicting final blocks are
+//! A forger breaks a rule by signing two different votes for one round, a vote whose span of
+//! rounds (source round to round) strictly surrounds another's, or two votes naming different
+//! blocks as the source checkpoint of one round. (A vote supports every ancestor of its target,
+//! so nodes that saw different votes may justify an ancestor and its descendant in one round;
+//! the third rule keeps a voter from building on both.) Two conflicting final blocks are
 //! impossible unless forgers holding a third of some epoch's weight broke a rule, and the votes
 //! that finalized them prove who ([`VoteEquivocation`]); docs/consensus.md gives the argument.
 
@@ -80,9 +83,13 @@ impl Vote {
     }
 
     /// Whether a voter that signed both this vote and `other` broke a rule: two different votes
-    /// in one round, or one's span of rounds strictly inside the other's.
+    /// in one round, one's span of rounds strictly inside the other's, or two different blocks
+    /// named as the source checkpoint of one round.
     pub fn conflicts_with(&self, other: &Vote) -> bool {
-        (self.round == other.round && self != other) || surrounds(self, other) || surrounds(other, self)
+        (self.round == other.round && self != other)
+            || surrounds(self, other)
+            || surrounds(other, self)
+            || (self.source.round == other.source.round && self.source.block != other.source.block)
     }
 
     /// Whether the vote is well formed: its source comes before it, and its target is not

@@ -198,6 +198,41 @@ fn a_double_or_surrounding_vote_is_evidence_and_is_not_counted() {
     assert_eq!(refused.len(), 1);
 }
 
+/// The attack on a vote that counts for ancestors: two nodes that saw different votes justify
+/// in one round a block (`a`) and its ancestor (`base`). Voters who make `a` final, then build a
+/// branch from `base` that leaves `a` out, would finalize a conflicting block without ever voting
+/// twice in a round or surrounding a vote. Naming two blocks as one round's source is the third
+/// offence: the votes that would do it are evidence and are not counted.
+#[test]
+fn naming_two_blocks_as_one_rounds_source_is_evidence() {
+    let (keys, weights) = voters(3);
+    let mut tree = Tree::default();
+    let base = tree.grow(Tree::genesis());
+    let a = tree.grow(base);
+    let genesis = Finality::new(GENESIS, SLOTS_PER_EPOCH).finalized();
+    let mut node = Finality::new(GENESIS, SLOTS_PER_EPOCH);
+    // Round 1: all three support `a`: here `a` is justified; a node that saw voter 2's vote
+    // late justified only `base` (two of three support it through their targets).
+    let round1: Vec<SignedVote> = keys.iter().map(|k| vote(k, 1, genesis, a)).collect();
+    node.add_votes(round1, 1, &weights, &tree, &mut Vec::new());
+    let justified_a = node.justified_in(1).unwrap();
+    assert_eq!(justified_a.block, a);
+    let justified_base = Checkpoint { round: 1, block: base };
+    // Round 2: all three make `a` final from (a, 1).
+    let c = tree.grow(a);
+    let round2: Vec<SignedVote> = keys.iter().map(|k| vote(k, 2, justified_a, c)).collect();
+    assert_eq!(node.add_votes(round2, 2, &weights, &tree, &mut Vec::new()).finalized, Some(justified_a));
+    // Round 4: the same voters build a branch from `base` that leaves `a` out.
+    let d = tree.grow(base);
+    let mut refused = Vec::new();
+    let round4: Vec<SignedVote> = keys.iter().map(|k| vote(k, 4, justified_base, d)).collect();
+    let progress = node.add_votes(round4, 4, &weights, &tree, &mut refused);
+    assert_eq!(progress.equivocations.len(), 3, "every one of them is caught");
+    assert!(progress.equivocations.iter().all(|e| e.first.vote.source != e.second.vote.source));
+    assert_eq!(refused.len(), 3);
+    assert_eq!(progress.justified, vec![]);
+}
+
 #[test]
 fn votes_from_strangers_the_future_the_past_or_backwards_are_refused() {
     let (keys, weights) = voters(4);
