@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use crate::codec::{encode_association, encode_consensus, encode_forger, encode_registry, encode_rosters};
+use crate::finality::{BlockId, Checkpoint};
 use crate::lottery::{ForkChoiceKey, Roster, epoch_of, epoch_seed};
 use crate::side_pool::SidePool;
 use crate::state::{
@@ -74,6 +75,23 @@ pub enum ChainError {
         height: u64,
         /// The head's height.
         head: u64,
+    },
+    /// A block off the canonical chain at or below the last final block: no branch with it can
+    /// ever be taken.
+    #[error("block at height {height} is off the chain at or below the final block at {finalized}")]
+    BelowFinality {
+        /// The block's height.
+        height: u64,
+        /// The last final block's height.
+        finalized: u64,
+    },
+    /// A checkpoint to make final that is not on this chain.
+    #[error("block {hash} at height {height} was made final elsewhere but is not on this chain")]
+    NotOnThisChain {
+        /// Its height.
+        height: u64,
+        /// Its hash.
+        hash: Hash,
     },
 }
 
@@ -198,10 +216,25 @@ pub struct Chain<S: Store> {
     /// Rosters read lately, each under its epoch and the last block before that epoch on the
     /// branch it was read from ([`Chain::roster_key`]).
     rosters: Mutex<VecDeque<(RosterKey, Arc<Roster>)>>,
+    /// The last final checkpoint (genesis in round 0 until one is recorded): no
+    /// reorganisation goes below it.
+    finalized: Checkpoint,
 }
 
 /// An epoch, and the last block before it on one branch.
 type RosterKey = (u64, Hash);
+
+/// An epoch's roster for votes, and the state version its forgers' records are read at
+/// ([`Chain::voting_roster`]).
+#[derive(Debug, Clone)]
+pub struct VotingRoster {
+    /// The epoch.
+    pub epoch: u64,
+    /// Its roster.
+    pub roster: Arc<Roster>,
+    /// The height whose state records its forgers.
+    pub version: u64,
+}
 
 /// Rosters kept: the current and next epochs' on the canonical chain and on a few forks.
 const ROSTERS_KEPT: usize = 8;
@@ -221,6 +254,9 @@ impl<S: Store> Chain<S> {
             Some(_) => {}
         }
         let head = store.head_header()?.ok_or(ChainError::Empty)?;
+        let finalized = store
+            .finalized()?
+            .unwrap_or(Checkpoint { round: 0, block: BlockId { height: 0, hash: genesis_hash } });
         Ok(Chain {
             store,
             spec,
@@ -228,6 +264,7 @@ impl<S: Store> Chain<S> {
             head,
             side: SidePool::default(),
             rosters: Mutex::new(VecDeque::with_capacity(ROSTERS_KEPT)),
+            finalized,
         })
     }
 
@@ -236,6 +273,107 @@ impl<S: Store> Chain<S> {
         let spec = store.chain_spec()?.ok_or(ChainError::Empty)?;
         let spec = ChainSpec::from_json(&spec)?;
         Chain::open(store, spec)
+    }
+
+    /// The last final checkpoint.
+    pub fn finalized(&self) -> Checkpoint {
+        self.finalized
+    }
+
+    /// Records `checkpoint` as final (durably): it must be on this chain, and above the last
+    /// final one (a lower one changes nothing). From then on no reorganisation goes below it.
+    pub fn finalize(&mut self, checkpoint: Checkpoint) -> Result<bool, ChainError> {
+        let block = checkpoint.block;
+        if block.height <= self.finalized.block.height {
+            return Ok(false);
+        }
+        if self.store.canonical_hash(block.height)? != Some(block.hash) {
+            return Err(ChainError::NotOnThisChain { height: block.height, hash: block.hash });
+        }
+        self.store.set_finalized(&checkpoint)?;
+        self.finalized = checkpoint;
+        Ok(true)
+    }
+
+    /// The hash of the block at `height` on the chain that ends in `block` (stored or kept
+    /// aside): one lookup on the canonical chain, a walk of at most [`MAX_REORG_DEPTH`] parents
+    /// off it; `None` if unknown. What the finality gadget needs of the block tree.
+    pub fn ancestor(&self, block: &BlockId, height: u64) -> Result<Option<Hash>, StoreError> {
+        if height > block.height {
+            return Ok(None);
+        }
+        let mut at = *block;
+        for _ in 0..=MAX_REORG_DEPTH {
+            if self.store.canonical_hash(at.height)? == Some(at.hash) {
+                return self.store.canonical_hash(height);
+            }
+            if at.height == height {
+                return Ok(Some(at.hash));
+            }
+            let parent = match self.side.get(&at.hash) {
+                Some(side) => side.header().parent_hash,
+                None => match self.store.header(&at.hash)? {
+                    Some(header) => header.header().parent_hash,
+                    None => return Ok(None),
+                },
+            };
+            at = BlockId { height: at.height - 1, hash: parent };
+        }
+        Ok(None)
+    }
+
+    /// The voting weights of `epoch` ([`crate::finality::Weights`]) on the canonical chain:
+    /// the epoch's roster and the state its forgers' records are read from (that of the last
+    /// block before the epoch, or the head if the epoch has not begun on it); `None` for an epoch
+    /// more than one past the head's, whose roster is not fixed yet. The roster is cached.
+    pub fn voting_roster(&self, epoch: u64) -> Result<Option<VotingRoster>, StoreError> {
+        let slots_per_epoch = self.spec.params.slots_per_epoch;
+        let head_epoch = epoch_of(self.head.header().slot, slots_per_epoch);
+        if epoch > head_epoch + 1 {
+            return Ok(None);
+        }
+        let first_slot = epoch.saturating_mul(slots_per_epoch);
+        let corrupt = |what: String| StoreError::Corrupt(what);
+        let anchor = if self.head.header().slot < first_slot {
+            self.head.clone()
+        } else {
+            // The last canonical block before the epoch: slots rise with height, so bisect.
+            let (mut low, mut high) = (0u64, self.head.header().height);
+            while low < high {
+                let middle = low + (high - low).div_ceil(2);
+                let hash = self
+                    .store
+                    .canonical_hash(middle)?
+                    .ok_or_else(|| corrupt(format!("no block at {middle}")))?;
+                let header = self
+                    .store
+                    .header(&hash)?
+                    .ok_or_else(|| corrupt(format!("block {hash} has no header")))?;
+                if header.header().slot < first_slot {
+                    low = middle;
+                } else {
+                    high = middle - 1;
+                }
+            }
+            let hash =
+                self.store.canonical_hash(low)?.ok_or_else(|| corrupt(format!("no block at {low}")))?;
+            self.store.header(&hash)?.ok_or_else(|| corrupt(format!("block {hash} has no header")))?
+        };
+        let version = anchor.header().height;
+        let mut executor = self.executor(&self.store, &anchor, version, first_slot)?;
+        let roster = executor.shared_roster()?.clone();
+        Ok(Some(VotingRoster { epoch, roster, version }))
+    }
+
+    /// `voter`'s weight in `roster`'s epoch: its roster weight if its record (as the roster's
+    /// state holds it) lets it sign in that epoch, else 0.
+    pub fn voting_weight(&self, roster: &VotingRoster, voter: &Address) -> Result<u128, StoreError> {
+        let weight = roster.roster.weight(voter);
+        if weight == 0 {
+            return Ok(0);
+        }
+        let record = crate::state::read_forger(&self.store, roster.version, voter)?;
+        Ok(if record.is_some_and(|r| r.signs_in(roster.epoch)) { weight } else { 0 })
     }
 
     /// Whether the block `hash` is stored or kept aside.
@@ -314,6 +452,9 @@ impl<S: Store> Chain<S> {
                 return Ok(Imported::Extended(receipts));
             }
             return Ok(Imported::Reorganized { depth: reverted.len() as u64, reverted });
+        }
+        if height <= self.finalized.block.height {
+            return Err(ChainError::BelowFinality { height, finalized: self.finalized.block.height });
         }
         if height.saturating_add(MAX_REORG_DEPTH) <= head_height || height == 0 {
             return Err(ChainError::TooDeep { height, head: head_height });
@@ -508,7 +649,8 @@ impl<S: Store> Chain<S> {
         branch.reverse();
         let (ancestor_height, head_height) = (ancestor.header().height, self.head.header().height);
         let depth = head_height - ancestor_height;
-        if depth > MAX_REORG_DEPTH {
+        // Never below the final block, whatever fork choice says.
+        if depth > MAX_REORG_DEPTH || ancestor_height < self.finalized.block.height {
             return Ok(Imported::Side);
         }
         let mut replaced_hashes = Vec::with_capacity(depth as usize);
@@ -714,4 +856,40 @@ fn parent_of_last(applied: &[AppliedBlock]) -> Option<SealedHeader> {
 /// The state root the store holds for `height`, to compare with a header.
 pub fn stored_state_root<R: TreeReader + ?Sized>(reader: &R, height: u64) -> Result<Hash, StoreError> {
     crate::state::state_root(reader, height)
+}
+
+/// The chain as the finality gadget sees it ([`crate::finality::Ancestry`],
+/// [`crate::finality::Weights`]): its block tree, and its voting weights, each epoch's roster
+/// read once per view. A read that fails counts as unknown (no block, no weight).
+pub struct FinalityView<'a, S: Store> {
+    chain: &'a Chain<S>,
+    rosters: Mutex<HashMap<u64, Option<VotingRoster>>>,
+}
+
+impl<'a, S: Store> FinalityView<'a, S> {
+    /// A view of `chain`.
+    pub fn new(chain: &'a Chain<S>) -> Self {
+        FinalityView { chain, rosters: Mutex::new(HashMap::new()) }
+    }
+
+    fn roster(&self, epoch: u64) -> Option<VotingRoster> {
+        let mut rosters = self.rosters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        rosters.entry(epoch).or_insert_with(|| self.chain.voting_roster(epoch).ok().flatten()).clone()
+    }
+}
+
+impl<S: Store> crate::finality::Ancestry for FinalityView<'_, S> {
+    fn ancestor(&self, block: &BlockId, height: u64) -> Option<Hash> {
+        self.chain.ancestor(block, height).ok().flatten()
+    }
+}
+
+impl<S: Store> crate::finality::Weights for FinalityView<'_, S> {
+    fn weight(&self, epoch: u64, voter: &Address) -> u128 {
+        self.roster(epoch).map_or(0, |roster| self.chain.voting_weight(&roster, voter).unwrap_or(0))
+    }
+
+    fn total(&self, epoch: u64) -> u128 {
+        self.roster(epoch).map_or(0, |roster| roster.roster.total_weight())
+    }
 }

@@ -31,6 +31,7 @@ pub struct MemoryStore {
     /// Cumulative rank sum per canonical height.
     rank_sums: BTreeMap<u64, u64>,
     chain_spec: Option<String>,
+    finalized: Option<crate::finality::Checkpoint>,
 }
 
 impl MemoryStore {
@@ -112,6 +113,15 @@ impl Store for MemoryStore {
 
     fn rank_sum(&self) -> Result<u64, StoreError> {
         Ok(self.rank_sums.last_key_value().map_or(0, |(_, sum)| *sum))
+    }
+
+    fn finalized(&self) -> Result<Option<crate::finality::Checkpoint>, StoreError> {
+        Ok(self.finalized)
+    }
+
+    fn set_finalized(&mut self, checkpoint: &crate::finality::Checkpoint) -> Result<(), StoreError> {
+        self.finalized = Some(*checkpoint);
+        Ok(())
     }
 
     fn reorganize(&mut self, ancestor: &SealedHeader, branch: Vec<AppliedBlock>) -> Result<(), StoreError> {

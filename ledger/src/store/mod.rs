@@ -121,6 +121,10 @@ pub trait Store: TreeReader {
     fn commit(&mut self, commit: Commit) -> Result<(), StoreError>;
     /// Sum of the lottery ranks of every block from genesis to the head (for fork choice).
     fn rank_sum(&self) -> Result<u64, StoreError>;
+    /// The last final checkpoint recorded, if any.
+    fn finalized(&self) -> Result<Option<crate::finality::Checkpoint>, StoreError>;
+    /// Records `checkpoint` as the last final one, durably.
+    fn set_finalized(&mut self, checkpoint: &crate::finality::Checkpoint) -> Result<(), StoreError>;
     /// Atomically replaces the canonical blocks above `ancestor` by `branch` (whose first block's
     /// parent is `ancestor`, each applied on the one before): the replaced blocks' state values,
     /// canonical entries and transaction index entries are removed, the branch is written, and

@@ -91,6 +91,7 @@ const META_HEAD: &[u8] = b"head";
 const META_CHAIN_SPEC: &[u8] = b"chain_spec";
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_RANK_SUM: &[u8] = b"rank_sum";
+const META_FINALIZED: &[u8] = b"finalized";
 
 /// State values kept in memory (accounts and other leaves: about 100 bytes each).
 const HEAD_VALUES: usize = 65_536;
@@ -376,6 +377,25 @@ impl Store for RocksStore {
     fn chain_spec(&self) -> Result<Option<String>, StoreError> {
         let Some(bytes) = self.get(Column::Meta, META_CHAIN_SPEC)? else { return Ok(None) };
         String::from_utf8(bytes).map(Some).map_err(|_| corrupt("chain spec record"))
+    }
+
+    fn finalized(&self) -> Result<Option<crate::finality::Checkpoint>, StoreError> {
+        let Some(bytes) = self.get(Column::Meta, META_FINALIZED)? else { return Ok(None) };
+        let (round, rest) = bytes.split_first_chunk::<8>().ok_or_else(|| corrupt("finalized record"))?;
+        let (height, hash) = rest.split_first_chunk::<8>().ok_or_else(|| corrupt("finalized record"))?;
+        let hash = Hash::from_slice(hash).ok_or_else(|| corrupt("finalized record"))?;
+        let block = crate::finality::BlockId { height: u64::from_be_bytes(*height), hash };
+        Ok(Some(crate::finality::Checkpoint { round: u64::from_be_bytes(*round), block }))
+    }
+
+    fn set_finalized(&mut self, checkpoint: &crate::finality::Checkpoint) -> Result<(), StoreError> {
+        let mut value = Vec::with_capacity(48);
+        value.extend_from_slice(&checkpoint.round.to_be_bytes());
+        value.extend_from_slice(&checkpoint.block.height.to_be_bytes());
+        value.extend_from_slice(checkpoint.block.hash.as_bytes());
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(Column::Meta)?, META_FINALIZED, value);
+        self.write(batch)
     }
 
     fn commit(&mut self, commit: Commit) -> Result<(), StoreError> {

@@ -5,6 +5,7 @@ mod contract_fuzz;
 mod contracts;
 mod crash_safety;
 mod example_contracts;
+mod finality;
 mod fork_choice;
 mod good_will;
 mod junk_blocks_cost_a_ticket_and_blame_only_their_sender;
