@@ -1,20 +1,16 @@
-//! Finality: Casper FFG's rules, with a round per slot for FFG's epochs and the block a
-//! round's votes agree on for its checkpoint. Pure: no clock, no I/O; the block tree and the
-//! rosters' weights are inputs ([`Ancestry`], [`Weights`]).
+//! Finality: Casper FFG's rules, with a round per slot for FFG's epochs. Pure: no clock, no
+//! I/O; the block tree and the rosters' weights are inputs ([`Ancestry`], [`Weights`]).
 //!
-//! In round `r` (slot `r`), each forger that may sign in `r`'s epoch signs one [`Vote`]: the
-//! chain it follows (its head, the *target*) and the latest justified checkpoint on that chain
-//! (the *source*). A vote for a block supports the block's ancestors too. For a round and a
-//! source, the votes' supporters of a block are those whose target is it or descends from it;
-//! the highest block that two thirds of the weight support (in the roster of every epoch from
-//! the source's round to `r`) is **justified in round `r`**, if the source was. A checkpoint
-//! justified in round `r - 1` is **final** once a checkpoint is justified in round `r` from it.
+//! In round `r` (slot `r`), each forger that may sign in `r`'s epoch signs one [`Vote`]: a
+//! *target*, its chain's checkpoint for the round (the latest block of its chain from a slot
+//! before `r`: one slot's time to spread, so honest forgers name the same block), and a *source*,
+//! the latest justified checkpoint on that chain. For a round, a target that two thirds of the
+//! weight (in the roster of every epoch from the source's round to `r`) name with the same
+//! justified source is **justified in round `r`**. A checkpoint justified in round `r - 1` is
+//! **final** once round `r` justifies a checkpoint from it; so are its ancestors.
 //!
-//! A forger breaks a rule by signing two different votes for one round, a vote whose span of
-//! rounds (source round to round) strictly surrounds another's, or two votes naming different
-//! blocks as the source checkpoint of one round. (A vote supports every ancestor of its target,
-//! so nodes that saw different votes may justify an ancestor and its descendant in one round;
-//! the third rule keeps a voter from building on both.) Two conflicting final blocks are
+//! A forger breaks a rule by signing two different votes for one round, or a vote whose span of
+//! rounds (source round to round) strictly surrounds another's. Two conflicting final blocks are
 //! impossible unless forgers holding a third of some epoch's weight broke a rule, and the votes
 //! that finalized them prove who ([`VoteEquivocation`]); docs/consensus.md gives the argument.
 
@@ -56,7 +52,7 @@ pub struct Vote {
     pub round: u64,
     /// The latest justified checkpoint on the voter's chain; `target` descends from it.
     pub source: Checkpoint,
-    /// The voter's head.
+    /// The voter's chain's checkpoint for the round: its latest block from an earlier slot.
     pub target: BlockId,
 }
 
@@ -83,13 +79,9 @@ impl Vote {
     }
 
     /// Whether a voter that signed both this vote and `other` broke a rule: two different votes
-    /// in one round, one's span of rounds strictly inside the other's, or two different blocks
-    /// named as the source checkpoint of one round.
+    /// in one round, or one's span of rounds strictly inside the other's.
     pub fn conflicts_with(&self, other: &Vote) -> bool {
-        (self.round == other.round && self != other)
-            || surrounds(self, other)
-            || surrounds(other, self)
-            || (self.source.round == other.source.round && self.source.block != other.source.block)
+        (self.round == other.round && self != other) || surrounds(self, other) || surrounds(other, self)
     }
 
     /// Whether the vote is well formed: its source comes before it, and its target is not
@@ -236,8 +228,28 @@ impl Finality {
         self.justified.get(&round).copied()
     }
 
+    /// The votes held for rounds after `round`, oldest round first, at most `limit`: what a node
+    /// that was away needs to learn what was justified since its last final round.
+    pub fn votes_since(&self, round: u64, limit: usize) -> Vec<SignedVote> {
+        self.rounds
+            .range(round.saturating_add(1)..)
+            .flat_map(|(_, votes)| {
+                let mut votes: Vec<SignedVote> = votes.values().copied().collect();
+                votes.sort_unstable_by_key(|v| v.voter);
+                votes
+            })
+            .take(limit)
+            .collect()
+    }
+
+    /// Whether `source` is a justified checkpoint here (or below the last final one, where
+    /// nothing is remembered).
+    pub fn knows_source(&self, source: &Checkpoint) -> bool {
+        source.round <= self.finalized.round || self.justified.get(&source.round) == Some(source)
+    }
+
     /// The latest justified checkpoint on the chain that ends in `head`: what an honest voter
-    /// names as its source, and what fork choice must keep.
+    /// names as its source.
     pub fn source_for(&self, head: &BlockId, tree: &impl Ancestry) -> Checkpoint {
         self.justified
             .values()
@@ -346,22 +358,22 @@ impl Finality {
             if backed.saturating_mul(3) < weights.total(epoch).saturating_mul(2) {
                 continue;
             }
-            // Latest source first, so that every node tries them in the same order.
-            let mut sources: Vec<Checkpoint> = votes.values().map(|v| v.vote.source).collect();
-            sources.sort_unstable_by(|a, b| b.cmp(a));
-            sources.dedup();
-            let mut found = None;
-            for source in sources {
-                if self.justified.get(&source.round) != Some(&source) {
-                    continue;
-                }
-                let with_source: Vec<&SignedVote> =
-                    votes.values().filter(|v| v.vote.source == source).collect();
-                if let Some(block) = self.highest_supported(round, &source, &with_source, weights, tree) {
-                    found = Some((source, Checkpoint { round, block }));
-                    break;
+            // One justified target per round: two would need a third of the weight to vote twice.
+            let mut links: HashMap<(Checkpoint, BlockId), Vec<&SignedVote>> = HashMap::new();
+            for vote in votes.values() {
+                if self.justified.get(&vote.vote.source.round) == Some(&vote.vote.source) {
+                    links.entry((vote.vote.source, vote.vote.target)).or_default().push(vote);
                 }
             }
+            let mut candidates: Vec<_> = links.into_iter().collect();
+            candidates.sort_unstable_by_key(|((source, target), _)| std::cmp::Reverse((*source, *target)));
+            let found = candidates
+                .into_iter()
+                .find(|((source, target), voters)| {
+                    tree.ancestor(target, source.block.height) == Some(source.block.hash)
+                        && self.supermajority(source.round, round, voters, weights)
+                })
+                .map(|((source, target), _)| (source, Checkpoint { round, block: target }));
             let Some((source, checkpoint)) = found else { continue };
             self.justified.insert(round, checkpoint);
             progress.justified.push(checkpoint);
@@ -388,59 +400,22 @@ impl Finality {
         self.reported.retain(|voter| open.contains(voter));
     }
 
-    /// The highest block on `source`'s chain that two thirds of every epoch's weight from the
-    /// source's round to `round` support among `votes` (all naming `source`); `None` if even
-    /// `source` itself lacks that support.
-    fn highest_supported(
+    /// Whether `voters` hold two thirds of the weight of every epoch from `from_round`'s to
+    /// `round`'s: counting every epoch a link spans keeps two links that meet on a common roster,
+    /// however the rosters change.
+    fn supermajority(
         &self,
+        from_round: u64,
         round: u64,
-        source: &Checkpoint,
-        votes: &[&SignedVote],
+        voters: &[&SignedVote],
         weights: &impl Weights,
-        tree: &impl Ancestry,
-    ) -> Option<BlockId> {
-        let epochs = epoch_of(source.round, self.slots_per_epoch)..=epoch_of(round, self.slots_per_epoch);
-        let supermajority = |voters: &[&SignedVote]| {
-            epochs.clone().all(|epoch| {
-                let total = weights.total(epoch);
-                let support: u128 = voters.iter().map(|v| weights.weight(epoch, &v.voter)).sum();
-                total > 0 && support.saturating_mul(3) >= total.saturating_mul(2)
-            })
-        };
-        // Only votes whose target is on the source's chain count.
-        let valid: Vec<&SignedVote> = votes
-            .iter()
-            .copied()
-            .filter(|v| tree.ancestor(&v.vote.target, source.block.height) == Some(source.block.hash))
-            .collect();
-        if !supermajority(&valid) {
-            return None;
-        }
-        // The block two thirds support at `height`, if any: at most one, since one vote per
-        // voter supports one chain. Support only shrinks going up a chain, so the highest such
-        // height is found by bisection.
-        let supported_at = |height: u64| -> Option<Hash> {
-            let mut groups: HashMap<Hash, Vec<&SignedVote>> = HashMap::new();
-            for vote in &valid {
-                if let Some(hash) = tree.ancestor(&vote.vote.target, height) {
-                    groups.entry(hash).or_default().push(vote);
-                }
-            }
-            groups.into_iter().find(|(_, voters)| supermajority(voters)).map(|(hash, _)| hash)
-        };
-        let (mut low, mut high) = (source.block.height, valid.iter().map(|v| v.vote.target.height).max()?);
-        let mut best = BlockId { height: low, hash: source.block.hash };
-        while low < high {
-            let middle = low + (high - low).div_ceil(2);
-            match supported_at(middle) {
-                Some(hash) => {
-                    best = BlockId { height: middle, hash };
-                    low = middle;
-                }
-                None => high = middle - 1,
-            }
-        }
-        Some(best)
+    ) -> bool {
+        let epochs = epoch_of(from_round, self.slots_per_epoch)..=epoch_of(round, self.slots_per_epoch);
+        epochs.into_iter().all(|epoch| {
+            let total = weights.total(epoch);
+            let support: u128 = voters.iter().map(|v| weights.weight(epoch, &v.voter)).sum();
+            total > 0 && support.saturating_mul(3) >= total.saturating_mul(2)
+        })
     }
 }
 

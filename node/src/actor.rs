@@ -16,6 +16,8 @@ use crate::mempool::{Mempool, PoolConfig, PoolError};
 use crate::metrics::Metrics;
 use crate::signing::{Forger, SigningError};
 use crate::verifier::Verifier;
+use goodwill_ledger::chain::FinalityView;
+use goodwill_ledger::finality::{BlockId, Checkpoint, Finality, SignedVote, Vote, Weights};
 
 /// Most blocks in one range response.
 pub const MAX_RANGE_BLOCKS: u32 = 128;
@@ -43,6 +45,23 @@ pub struct Status {
     pub slots_per_epoch: u64,
     pub fallback_ranks: u32,
     pub min_fee: goodwill_ledger::Amount,
+    /// The last final checkpoint.
+    pub finalized: Checkpoint,
+}
+
+/// What a batch of votes did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VotesAdded {
+    /// Votes counted.
+    pub taken: usize,
+    /// Votes refused (known, stale, from a key without weight, ...).
+    pub refused: usize,
+    /// Pairs of conflicting votes found.
+    pub equivocations: usize,
+    /// The checkpoint that became final, if any.
+    pub finalized: Option<Checkpoint>,
+    /// Whether a vote named a source not justified here: this node missed votes.
+    pub unknown_source: bool,
 }
 
 /// Where a transaction is.
@@ -120,6 +139,9 @@ enum Command<S: Store> {
     BlocksByRange(u64, u32, oneshot::Sender<Vec<goodwill_ledger::Block>>),
     BlocksByHash(Vec<Hash>, oneshot::Sender<Vec<goodwill_ledger::Block>>),
     Lottery(Hash, Address, u64, oneshot::Sender<Result<LotteryLeaves, ChainFailure>>),
+    Vote(u64, oneshot::Sender<Result<Option<SignedVote>, ChainFailure>>),
+    AddVotes(Vec<SignedVote>, oneshot::Sender<VotesAdded>),
+    VotesSince(u64, oneshot::Sender<Vec<SignedVote>>),
     Read(Query<S>),
 }
 
@@ -226,6 +248,28 @@ impl<S: Store + 'static> ChainHandle<S> {
 
     /// The head as it changes, published by the chain thread after every command that moved it:
     /// readers that must not wait for the chain (the network's loop) watch this.
+    /// The chain's genesis hash (what votes and transactions are signed for).
+    pub fn genesis(&self) -> Hash {
+        self.genesis
+    }
+
+    /// Signs this node's forger's vote for `round` on the head, if its forger may vote in the
+    /// round's epoch and its signing record allows it; the vote is counted here already.
+    pub async fn vote(&self, round: u64) -> Result<Result<Option<SignedVote>, ChainFailure>, Stopped> {
+        self.ask(|r| Command::Vote(round, r)).await
+    }
+
+    /// Counts votes whose signatures were checked.
+    pub async fn add_votes(&self, votes: Vec<SignedVote>) -> Result<VotesAdded, Stopped> {
+        self.ask(|r| Command::AddVotes(votes, r)).await
+    }
+
+    /// The votes held for rounds after `round`, oldest first, at most
+    /// [`goodwill_protocol::message::MAX_SYNC_VOTES`].
+    pub async fn votes_since(&self, round: u64) -> Result<Vec<SignedVote>, Stopped> {
+        self.ask(|r| Command::VotesSince(round, r)).await
+    }
+
     pub fn head(&self) -> watch::Receiver<Head> {
         self.head.clone()
     }
@@ -349,7 +393,9 @@ pub fn spawn<S: Store + Send + 'static>(
         // Blocks run contracts here: the stack the contract engine is sized for.
         .stack_size(goodwill_ledger::contract::STACK_BYTES)
         .spawn(move || {
-            let mut actor = Actor { chain, forger, pool: Mempool::new(pool), metrics };
+            let finality = Finality::resume(chain.finalized(), chain.spec().params.slots_per_epoch);
+            metrics.finalized_height.set(chain.finalized().block.height as i64);
+            let mut actor = Actor { chain, forger, pool: Mempool::new(pool), metrics, finality };
             while let Some(command) = inbox.blocking_recv() {
                 actor.handle(command);
                 let now = head_of(&actor.chain);
@@ -368,6 +414,8 @@ struct Actor<S: Store> {
     forger: Option<Forger>,
     pool: Mempool,
     metrics: Arc<Metrics>,
+    /// The votes of the open rounds and what they justified.
+    finality: Finality,
 }
 
 impl<S: Store> Actor<S> {
@@ -389,6 +437,7 @@ impl<S: Store> Actor<S> {
                     slots_per_epoch: spec.params.slots_per_epoch,
                     fallback_ranks: spec.params.fallback_ranks,
                     min_fee: spec.params.min_fee,
+                    finalized: self.chain.finalized(),
                 });
             }
             Command::AccountProof(address, reply) => {
@@ -433,6 +482,16 @@ impl<S: Store> Actor<S> {
             }
             Command::Lottery(hash, forger, slot, reply) => {
                 let _ = reply.send(self.lottery_leaves(&hash, &forger, slot));
+            }
+            Command::Vote(round, reply) => {
+                let _ = reply.send(self.vote(round));
+            }
+            Command::AddVotes(votes, reply) => {
+                let _ = reply.send(self.add_votes(votes));
+            }
+            Command::VotesSince(round, reply) => {
+                let _ =
+                    reply.send(self.finality.votes_since(round, goodwill_protocol::message::MAX_SYNC_VOTES));
             }
             Command::Read(query) => query(&self.chain, &self.pool),
         }
@@ -539,6 +598,90 @@ impl<S: Store> Actor<S> {
             Err(error) => {
                 tracing::error!(%hash, %error, "could not import a block");
                 ImportOutcome::Failed
+            }
+        }
+    }
+
+    /// This node's forger's vote in `round`: for the round's checkpoint on this node's chain
+    /// (its latest block from an earlier slot), from the latest justified checkpoint below it,
+    /// claimed in the signing record before it is signed.
+    fn vote(&mut self, round: u64) -> Result<Option<SignedVote>, ChainFailure> {
+        let Some(forger) = self.forger.as_mut() else { return Ok(None) };
+        let mut target = self.chain.head().clone();
+        for _ in 0..goodwill_ledger::chain::MAX_REORG_DEPTH {
+            if target.header().slot < round || target.header().height == 0 {
+                break;
+            }
+            match self.chain.store().header(&target.header().parent_hash)? {
+                Some(parent) => target = parent,
+                None => break,
+            }
+        }
+        if target.header().slot >= round && target.header().height > 0 {
+            return Ok(None);
+        }
+        let head = BlockId { height: target.header().height, hash: target.hash() };
+        let epoch = epoch_of(round, self.chain.spec().params.slots_per_epoch);
+        let view = FinalityView::new(&self.chain);
+        if view.weight(epoch, &forger.key.address()) == 0 {
+            return Ok(None);
+        }
+        let source = self.finality.source_for(&head, &view);
+        match forger.record.claim_vote(round, &source) {
+            Ok(()) => {}
+            Err(error @ (SigningError::AlreadyVoted { .. } | SigningError::SourceGoesBack { .. })) => {
+                tracing::debug!(%error, round, "not voting");
+                return Ok(None);
+            }
+            Err(error) => return Err(ChainFailure::Other(error.to_string())),
+        }
+        let signed = Vote { round, source, target: head }.sign(&forger.key, &self.chain.genesis_hash());
+        let mut refused = Vec::new();
+        let progress = self.finality.add_votes([signed], self.slot_now(), &view, &view, &mut refused);
+        drop(view);
+        self.settle_finality(progress);
+        Ok(Some(signed))
+    }
+
+    /// Counts votes whose signatures were checked.
+    fn add_votes(&mut self, votes: Vec<SignedVote>) -> VotesAdded {
+        let count = votes.len();
+        let unknown_source = votes.iter().any(|v| !self.finality.knows_source(&v.vote.source));
+        let mut refused = Vec::new();
+        let view = FinalityView::new(&self.chain);
+        let progress = self.finality.add_votes(votes, self.slot_now(), &view, &view, &mut refused);
+        drop(view);
+        let added = VotesAdded {
+            taken: count - refused.len(),
+            refused: refused.len(),
+            equivocations: progress.equivocations.len(),
+            finalized: progress.finalized,
+            unknown_source,
+        };
+        self.settle_finality(progress);
+        added
+    }
+
+    /// Records what became final, and reports what broke the rules.
+    fn settle_finality(&mut self, progress: goodwill_ledger::finality::Progress) {
+        for evidence in &progress.equivocations {
+            tracing::warn!(voter = %evidence.first.voter, first = ?evidence.first.vote, second = ?evidence.second.vote, "a forger signed conflicting votes");
+        }
+        if let Some(checkpoint) = progress.conflicting {
+            tracing::error!(
+                ?checkpoint,
+                "a checkpoint met the rule for finality but conflicts with the final block: a third of the weight broke the voting rules"
+            );
+        }
+        let Some(checkpoint) = progress.finalized else { return };
+        match self.chain.finalize(checkpoint) {
+            Ok(true) => {
+                self.metrics.finalized_height.set(checkpoint.block.height as i64);
+                tracing::info!(height = checkpoint.block.height, hash = %checkpoint.block.hash, round = checkpoint.round, "final");
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(%error, "a checkpoint final by the votes here is not on this node's chain")
             }
         }
     }
@@ -731,7 +874,8 @@ mod tests {
         let spec = testkit::spec();
         let pool = PoolConfig::new(spec.pool.tx_expiry_slots, spec.params.min_fee);
         let chain = Chain::open(MemoryStore::default(), spec).unwrap();
-        Actor { chain, forger: None, pool: Mempool::new(pool), metrics: Metrics::new() }
+        let finality = Finality::resume(chain.finalized(), chain.spec().params.slots_per_epoch);
+        Actor { chain, forger: None, pool: Mempool::new(pool), metrics: Metrics::new(), finality }
     }
 
     /// Submits as a handle does: the stateless rules first, then the pool.

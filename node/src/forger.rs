@@ -91,3 +91,34 @@ async fn alone_on_the_roster(chain: &ChainHandle, slot: u64) -> bool {
         .await;
     matches!(forgers, Ok(Ok(n)) if n <= 1)
 }
+
+/// The voting loop: in each round (a slot), once every rank's window has opened and the slot's
+/// block has had a moment to arrive (at `(2·fallback_ranks + 1) / (2·(fallback_ranks + 1))` of the
+/// slot: five sixths with two drawn ranks), this node's forger votes for its head, if it may
+/// vote in the round's epoch. Runs until `shutdown` turns true or the chain actor stops.
+pub async fn vote(chain: ChainHandle, network: NetworkHandle, mut shutdown: watch::Receiver<bool>) {
+    let Ok(status) = chain.status().await else { return };
+    let (genesis, duration, ranks) = (status.genesis_time_ms, status.slot_duration_ms, status.fallback_ranks);
+    let offset = duration * (2 * u64::from(ranks) + 1) / (2 * (u64::from(ranks) + 1));
+    let slot_at = |t: u64| goodwill_ledger::spec::slot_at(genesis, duration, t);
+    let mut round = slot_at(now_ms());
+    loop {
+        let at = genesis + round * duration + offset;
+        if now_ms() > at + duration / 6 {
+            // Too late for this round (the node was busy, or just started): the next one.
+            round = slot_at(now_ms()).max(round + 1);
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(at.saturating_sub(now_ms()))) => {}
+            _ = shutdown.changed() => return,
+        }
+        match chain.vote(round).await {
+            Ok(Ok(Some(vote))) => network.publish_votes(vec![vote]).await,
+            Ok(Ok(None)) => {}
+            Ok(Err(error)) => tracing::error!(%error, round, "voting failed"),
+            Err(_) => return,
+        }
+        round += 1;
+    }
+}

@@ -27,6 +27,7 @@ pub enum Verdict {
 pub enum Topic {
     Blocks,
     Transactions,
+    Votes,
 }
 
 /// Label values are the variants' names in lower case, as Prometheus labels usually are.
@@ -42,7 +43,7 @@ macro_rules! lowercase_label {
 }
 
 lowercase_label!(Verdict { Accepted => "accepted", Ignored => "ignored", Rejected => "rejected" });
-lowercase_label!(Topic { Blocks => "blocks", Transactions => "transactions" });
+lowercase_label!(Topic { Blocks => "blocks", Transactions => "transactions", Votes => "votes" });
 lowercase_label!(Role { Main => "main", Light => "light" });
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -81,6 +82,8 @@ pub struct Metrics {
     pub blocks_cut_by_time: Counter,
     /// Slots this node's forger could have signed but did not, having no peers.
     pub slots_skipped_without_peers: Counter,
+    /// Height of the last final block.
+    pub finalized_height: Gauge,
     head_height: Gauge,
     confirmed_height: Gauge,
     peers: Family<RoleLabels, Gauge>,
@@ -120,6 +123,7 @@ impl Metrics {
             reorganizations: Counter::default(),
             blocks_cut_by_time: Counter::default(),
             slots_skipped_without_peers: Counter::default(),
+            finalized_height: Gauge::default(),
             head_height: Gauge::default(),
             confirmed_height: Gauge::default(),
             peers: Family::default(),
@@ -134,6 +138,11 @@ impl Metrics {
             registry: Registry::default(),
         };
         registry.register("head_height", "Height of this node's head block", metrics.head_height.clone());
+        registry.register(
+            "finalized_height",
+            "Height of the last block the forgers' votes made final here",
+            metrics.finalized_height.clone(),
+        );
         registry.register(
             "confirmed_height",
             "Height below which this node never reorganises (the head minus the deepest fork it follows)",
@@ -269,6 +278,7 @@ impl From<goodwill_protocol::behaviour::GossipKind> for Topic {
         match kind {
             goodwill_protocol::behaviour::GossipKind::Blocks => Topic::Blocks,
             goodwill_protocol::behaviour::GossipKind::Transactions => Topic::Transactions,
+            goodwill_protocol::behaviour::GossipKind::Votes => Topic::Votes,
         }
     }
 }

@@ -74,15 +74,21 @@ pub async fn spawn(
         address_limits: Default::default(),
     };
     let (network, mut events, event_loop) = goodwill_protocol::service::new(key, config, chain.head())?;
+    let vote_sync = Arc::new(VoteSync::default());
     for lane in events.take_lanes() {
-        tokio::spawn(validate_lane(lane, chain.clone(), network.clone(), metrics.clone()));
+        tokio::spawn(validate_lane(lane, chain.clone(), network.clone(), metrics.clone(), vote_sync.clone()));
     }
-    tokio::spawn(serve(events, chain, network.clone()));
+    tokio::spawn(serve(events, chain, network.clone(), vote_sync));
     Ok((network, tokio::spawn(event_loop.run(shutdown))))
 }
 
 /// Does what the service's events ask, until the service or the chain stops.
-async fn serve(mut events: NetworkEvents, chain: ChainHandle, network: NetworkHandle) {
+async fn serve(
+    mut events: NetworkEvents,
+    chain: ChainHandle,
+    network: NetworkHandle,
+    vote_sync: Arc<VoteSync>,
+) {
     let permits = Arc::new(Semaphore::new(CONCURRENT_REQUESTS));
     while let Some(event) = events.next().await {
         match event {
@@ -127,6 +133,10 @@ async fn serve(mut events: NetworkEvents, chain: ChainHandle, network: NetworkHa
             NetworkEvent::Listening(address) => {
                 crate::run::announce(format_args!("P2P listening on {address}"))
             }
+            // A main node that joins may hold votes this node missed (it was away).
+            NetworkEvent::PeerJoined { peer, status } if status.role == goodwill_protocol::Role::Main => {
+                vote_sync.ask(&chain, &network, peer);
+            }
             NetworkEvent::PeerJoined { .. }
             | NetworkEvent::PeerRefused { .. }
             | NetworkEvent::PeerLeft { .. } => {}
@@ -169,6 +179,7 @@ async fn answer(
             }),
             Err(failure) => Response::error(ErrorCode::Unavailable, failure.to_string()),
         },
+        Request::Votes { since_round } => Response::Votes(chain.votes_since(since_round).await?),
         Request::Lottery { parent, forger, slot } => match chain.lottery(parent, forger, slot).await? {
             Ok(proof) => Response::Lottery(LotteryAnswer { block_hash: parent, proof: Box::new(proof) }),
             Err(failure) => Response::error(ErrorCode::Unavailable, failure.to_string()),
@@ -209,12 +220,25 @@ async fn validate_lane(
     chain: ChainHandle,
     network: NetworkHandle,
     metrics: Arc<Metrics>,
+    vote_sync: Arc<VoteSync>,
 ) {
     let topic = metrics::Topic::from(lane.kind());
     while let Some(Gossip { ticket, message, dropped_before, rejected_before }) = lane.next().await {
         metrics.gossip_many(topic, metrics::Verdict::Ignored, dropped_before);
         metrics.gossip_many(topic, metrics::Verdict::Rejected, rejected_before);
-        let Ok((verdict, effect)) = validate(&chain, message).await else { return };
+        let outcome = match message {
+            GossipMessage::Votes(votes) => {
+                judge_votes(&chain, votes).await.map(|(verdict, effect, unknown)| {
+                    if unknown {
+                        // Its votes name a checkpoint justified by votes this node missed.
+                        vote_sync.ask(&chain, &network, ticket.source);
+                    }
+                    (verdict, effect)
+                })
+            }
+            message => validate(&chain, message).await,
+        };
+        let Ok((verdict, effect)) = outcome else { return };
         let counted = match verdict {
             Verdict::Accept => metrics::Verdict::Accepted,
             Verdict::Ignore => metrics::Verdict::Ignored,
@@ -257,7 +281,77 @@ async fn validate(chain: &ChainHandle, message: GossipMessage) -> Result<(Verdic
             Ok((outcome.verdict(), effect))
         }
         GossipMessage::Transactions(txs) => Ok((judge_transactions(chain, txs).await?, GossipEffect::None)),
+        GossipMessage::Votes(votes) => {
+            judge_votes(chain, votes).await.map(|(verdict, effect, _)| (verdict, effect))
+        }
     }
+}
+
+/// Asks main nodes for the finality votes this node missed, at most once per [`VOTE_SYNC_EVERY`]:
+/// when one joins, and when a gossiped vote names a checkpoint this node does not know was
+/// justified.
+#[derive(Default)]
+pub(crate) struct VoteSync {
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// How often a node asks for missed votes, at most.
+const VOTE_SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl VoteSync {
+    fn ask(&self, chain: &ChainHandle, network: &NetworkHandle, peer: PeerId) {
+        {
+            let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let now = std::time::Instant::now();
+            if last.is_some_and(|at| now.duration_since(at) < VOTE_SYNC_EVERY) {
+                return;
+            }
+            *last = Some(now);
+        }
+        let (chain, network) = (chain.clone(), network.clone());
+        tokio::spawn(async move {
+            let Ok(status) = chain.status().await else { return };
+            let request = Request::Votes { since_round: status.finalized.round };
+            let Ok(Response::Votes(votes)) = network.query(peer, request).await else { return };
+            if votes.is_empty() {
+                return;
+            }
+            if let Ok((Verdict::Reject, _, _)) = judge_votes(&chain, votes).await {
+                network.ban(peer, "answered with a badly signed vote".into());
+            }
+        });
+    }
+}
+
+/// A gossiped batch of votes: its signatures checked in one batch (off the async threads); a
+/// bad one rejects the batch and penalises its relayer (a signature is the same everywhere).
+/// Relayed if it brought a vote counted here or proof of a conflicting pair, ignored otherwise
+/// (known, stale, for a round not begun, or from a key that holds no weight on this node's
+/// chain, which may lag).
+async fn judge_votes(
+    chain: &ChainHandle,
+    votes: Vec<goodwill_ledger::finality::SignedVote>,
+) -> Result<(Verdict, GossipEffect, bool), Stopped> {
+    use goodwill_protocol::peers::Offence;
+    let genesis = chain.genesis();
+    let checked = tokio::task::spawn_blocking(move || {
+        let messages: Vec<Vec<u8>> = votes.iter().map(|v| v.vote.signing_bytes(&genesis)).collect();
+        let items =
+            votes.iter().zip(&messages).map(|(v, message)| goodwill_ledger::signature::SignedMessage {
+                key: v.voter.as_bytes(),
+                message,
+                signature: &v.signature,
+            });
+        let valid = goodwill_ledger::signature::verify_all(items).into_iter().all(|ok| ok);
+        (valid, votes)
+    })
+    .await;
+    let Ok((true, votes)) = checked else {
+        return Ok((Verdict::Reject, GossipEffect::Penalise(Offence::InvalidGossip), false));
+    };
+    let added = chain.add_votes(votes).await?;
+    let verdict = if added.taken > 0 || added.equivocations > 0 { Verdict::Accept } else { Verdict::Ignore };
+    Ok((verdict, GossipEffect::None, added.unknown_source))
 }
 
 /// A gossiped batch is relayed if it brought something new, rejected if one of its

@@ -98,16 +98,20 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
     // Tests and scripts wait for this line.
     announce(format_args!("HTTP API listening on http://{http_address}"));
     let forger_task = forger_address.map(|address| {
-        tracing::info!(%address, "forging when the lottery picks this node");
-        tokio::spawn(forger::run(handle.clone(), network.clone(), address, metrics, stopped.clone()))
+        tracing::info!(%address, "forging when the lottery picks this node, and voting for finality");
+        let voting = tokio::spawn(forger::vote(handle.clone(), network.clone(), stopped.clone()));
+        let forging =
+            tokio::spawn(forger::run(handle.clone(), network.clone(), address, metrics, stopped.clone()));
+        (forging, voting)
     });
     drop(handle);
 
     tokio::signal::ctrl_c().await.wrap_err("waiting for Ctrl-C")?;
     tracing::info!("shutting down");
     let _ = stop.send(true);
-    if let Some(task) = forger_task {
-        let _ = task.await;
+    if let Some((forging, voting)) = forger_task {
+        let _ = forging.await;
+        let _ = voting.await;
     }
     http.await.map_err(|e| eyre!("HTTP task: {e}"))??;
     drop(network);

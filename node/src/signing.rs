@@ -1,7 +1,10 @@
 //! What this node's forger key has signed, kept on disk before each signature leaves the
-//! process. Two blocks signed for one slot forfeit every ticket of their forger, so no restart,
-//! crash, lost database or clock step may make it sign a slot again: the record is claimed (and
-//! synced) before the block is signed, and a slot at or below the last one claimed is refused.
+//! process. Two blocks signed for one slot forfeit every ticket of their forger, and so do two
+//! conflicting finality votes, so no restart, crash, lost database or clock step may make it
+//! sign a slot again, or vote against its own votes: each is claimed (and synced) before it is
+//! signed. A block for a slot at or below the last one claimed is refused; a vote is refused
+//! unless its round is above the last vote's, and its source is the last vote's source or a
+//! later checkpoint (which keeps all three voting rules of `goodwill_ledger::finality`).
 //!
 //! The record lives beside the database (`signing.json` in the base path) and names the chain
 //! and the key it is for. It protects one base path: the same key run from two base paths at
@@ -10,6 +13,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use goodwill_ledger::finality::Checkpoint;
 use goodwill_ledger::{Address, Hash};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +29,22 @@ pub enum SigningError {
         /// The slot asked for.
         slot: u64,
         /// The last slot signed.
+        last: u64,
+    },
+    /// The round is at or below one voted in already.
+    #[error("no vote in round {round}: this key voted in round {last} already (signing record)")]
+    AlreadyVoted {
+        /// The round asked for.
+        round: u64,
+        /// The last round voted in.
+        last: u64,
+    },
+    /// The source goes back from the last vote's (an earlier round, or another block of its round).
+    #[error("no vote from a checkpoint of round {round}: this key's last vote named one of round {last}")]
+    SourceGoesBack {
+        /// The source's round.
+        round: u64,
+        /// The last vote's source round.
         last: u64,
     },
     /// The record is for another chain or key.
@@ -61,6 +81,12 @@ struct Signed {
     forger: Address,
     /// The highest slot a block was signed for, if any.
     last_block_slot: Option<u64>,
+    /// The last round voted in, if any.
+    #[serde(default)]
+    last_vote_round: Option<u64>,
+    /// The source checkpoint that vote named.
+    #[serde(default)]
+    last_vote_source: Option<(u64, u64, Hash)>,
 }
 
 /// The signing record of one forger key on one chain.
@@ -74,7 +100,8 @@ impl SigningRecord {
     /// Opens the record at `path`, or starts an empty one there, for `forger` on the chain
     /// whose genesis is `genesis`.
     pub fn open(path: &Path, genesis: Hash, forger: Address) -> Result<SigningRecord, SigningError> {
-        let fresh = Signed { genesis, forger, last_block_slot: None };
+        let fresh =
+            Signed { genesis, forger, last_block_slot: None, last_vote_round: None, last_vote_source: None };
         let signed = match std::fs::read(path) {
             Ok(bytes) => {
                 let signed: Signed = serde_json::from_slice(&bytes)
@@ -111,6 +138,27 @@ impl SigningRecord {
             return Err(SigningError::AlreadySigned { slot, last });
         }
         let next = Signed { last_block_slot: Some(slot), ..self.signed.clone() };
+        self.persist(&next)?;
+        self.signed = next;
+        Ok(())
+    }
+
+    /// Claims a vote of `round` naming `source` before it is signed: refused unless `round` is
+    /// above the last round voted in, and `source` is the last vote's source or one of a later
+    /// round. With rounds rising and sources never going back nor changing within a round, no
+    /// two of this key's votes break a rule together.
+    pub fn claim_vote(&mut self, round: u64, source: &Checkpoint) -> Result<(), SigningError> {
+        if let Some(last) = self.signed.last_vote_round.filter(|last| *last >= round) {
+            return Err(SigningError::AlreadyVoted { round, last });
+        }
+        let named = (source.round, source.block.height, source.block.hash);
+        if let Some(last) = self.signed.last_vote_source
+            && (named.0 < last.0 || (named.0 == last.0 && named != last))
+        {
+            return Err(SigningError::SourceGoesBack { round: named.0, last: last.0 });
+        }
+        let next =
+            Signed { last_vote_round: Some(round), last_vote_source: Some(named), ..self.signed.clone() };
         self.persist(&next)?;
         self.signed = next;
         Ok(())
@@ -164,6 +212,27 @@ mod tests {
         assert_eq!(record.last_block_slot(), Some(5));
         assert!(record.claim_block(5).is_err());
         record.claim_block(6).unwrap();
+    }
+
+    #[test]
+    fn votes_never_go_back_across_reopening() {
+        use goodwill_ledger::finality::BlockId;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let (genesis, forger) = ids();
+        let checkpoint =
+            |round, h: u8| Checkpoint { round, block: BlockId { height: round, hash: Hash([h; 32]) } };
+        let mut record = SigningRecord::open(&path, genesis, forger).unwrap();
+        record.claim_vote(5, &checkpoint(3, 1)).unwrap();
+        drop(record);
+        let mut record = SigningRecord::open(&path, genesis, forger).unwrap();
+        assert!(matches!(record.claim_vote(5, &checkpoint(4, 1)), Err(SigningError::AlreadyVoted { .. })));
+        assert!(matches!(record.claim_vote(6, &checkpoint(2, 1)), Err(SigningError::SourceGoesBack { .. })));
+        assert!(matches!(record.claim_vote(6, &checkpoint(3, 2)), Err(SigningError::SourceGoesBack { .. })));
+        record.claim_vote(6, &checkpoint(3, 1)).unwrap();
+        record.claim_vote(8, &checkpoint(7, 9)).unwrap();
+        // Blocks and votes are apart.
+        record.claim_block(1).unwrap();
     }
 
     #[test]

@@ -38,16 +38,19 @@ pub enum GossipKind {
     Blocks,
     /// `SignedTransaction` messages.
     Transactions,
+    /// `VoteBatch` messages: finality votes.
+    Votes,
 }
 
 impl GossipKind {
-    /// Both kinds.
-    pub const ALL: [GossipKind; 2] = [GossipKind::Blocks, GossipKind::Transactions];
+    /// Every kind.
+    pub const ALL: [GossipKind; 3] = [GossipKind::Blocks, GossipKind::Transactions, GossipKind::Votes];
 
     fn name(self) -> &'static str {
         match self {
             GossipKind::Blocks => "blocks",
             GossipKind::Transactions => "transactions",
+            GossipKind::Votes => "votes",
         }
     }
 

@@ -3,6 +3,7 @@
 //! field, a hash of the wrong length or an over-long list is a typed [`WireError`], never a
 //! default value read further in.
 
+use goodwill_ledger::finality::{BlockId, Checkpoint, SignedVote, Vote};
 use goodwill_ledger::lottery::{MAX_ROSTER_PATH, RosterEntry};
 use goodwill_ledger::proof::ProvenLeaf;
 use goodwill_ledger::{Address, Block, Hash, Transaction};
@@ -69,7 +70,15 @@ pub enum Request {
         /// The child's slot.
         slot: u64,
     },
+    /// The finality votes the server holds for rounds after `since_round`.
+    Votes {
+        /// The asker's last final round.
+        since_round: u64,
+    },
 }
+
+/// Most votes in one answer to [`Request::Votes`].
+pub const MAX_SYNC_VOTES: usize = 1_024;
 
 /// An account read at a head, with the Merkle proof of it against that head's state root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +182,8 @@ pub enum Response {
     Transaction(TxAnswer),
     /// The lottery's inputs after a block.
     Lottery(LotteryAnswer),
+    /// Finality votes, oldest round first, at most [`MAX_SYNC_VOTES`].
+    Votes(Vec<SignedVote>),
     /// The request was not answered.
     Error(ErrorCode, String),
 }
@@ -300,6 +311,7 @@ impl Request {
                     .ok_or(WireError::Malformed { field: "address", reason: "not 32 bytes".into() })?,
             ),
             Kind::Transaction(query) => Request::Transaction(hash(&query.id, "transaction id")?),
+            Kind::Votes(query) => Request::Votes { since_round: query.since_round },
             Kind::Lottery(query) => Request::Lottery {
                 parent: hash(&query.block_hash, "block hash")?,
                 forger: Address::from_slice(&query.forger)
@@ -327,6 +339,7 @@ impl Request {
             Request::Transaction(id) => {
                 Kind::Transaction(wire::TransactionQuery { id: bytes(id.as_bytes()) })
             }
+            Request::Votes { since_round } => Kind::Votes(wire::VotesQuery { since_round: *since_round }),
             Request::Lottery { parent, forger, slot } => Kind::Lottery(wire::LotteryQuery {
                 block_hash: bytes(parent.as_bytes()),
                 forger: bytes(forger.as_bytes()),
@@ -343,6 +356,42 @@ fn leaf_from_proto(leaf: wire::ProvenLeaf) -> ProvenLeaf {
 
 fn leaf_to_proto((value, proof): &ProvenLeaf) -> wire::ProvenLeaf {
     wire::ProvenLeaf { value: value.as_deref().map(bytes).unwrap_or_default(), proof: bytes(proof) }
+}
+
+/// A finality vote from the wire (its signature is not checked here).
+pub fn vote_from_wire(vote: &wire::SignedVote) -> Result<SignedVote, WireError> {
+    let signature: [u8; 64] = vote.signature.as_ref().try_into().map_err(|_| WireError::Malformed {
+        field: "vote signature",
+        reason: format!("{} bytes, not 64", vote.signature.len()),
+    })?;
+    Ok(SignedVote {
+        vote: Vote {
+            round: vote.round,
+            source: Checkpoint {
+                round: vote.source_round,
+                block: BlockId { height: vote.source_height, hash: hash(&vote.source_hash, "vote source")? },
+            },
+            target: BlockId { height: vote.target_height, hash: hash(&vote.target_hash, "vote target")? },
+        },
+        voter: Address::from_slice(&vote.voter)
+            .ok_or(WireError::Malformed { field: "voter", reason: "not 32 bytes".into() })?,
+        signature,
+    })
+}
+
+/// A finality vote's wire form.
+pub fn vote_to_wire(signed: &SignedVote) -> wire::SignedVote {
+    let vote = &signed.vote;
+    wire::SignedVote {
+        round: vote.round,
+        source_round: vote.source.round,
+        source_height: vote.source.block.height,
+        source_hash: bytes(vote.source.block.hash.as_bytes()),
+        target_height: vote.target.height,
+        target_hash: bytes(vote.target.hash.as_bytes()),
+        voter: bytes(signed.voter.as_bytes()),
+        signature: bytes(&signed.signature),
+    }
 }
 
 fn entry_from_proto(entry: wire::RosterEntry) -> Result<RosterEntry, WireError> {
@@ -430,6 +479,16 @@ impl Response {
                     entry: proof.entry.map(entry_from_proto).transpose()?,
                 }),
             }),
+            Kind::Votes(batch) => {
+                if batch.votes.len() > MAX_SYNC_VOTES {
+                    return Err(WireError::TooMany {
+                        what: "votes",
+                        count: batch.votes.len(),
+                        limit: MAX_SYNC_VOTES,
+                    });
+                }
+                Response::Votes(batch.votes.iter().map(vote_from_wire).collect::<Result<_, _>>()?)
+            }
             Kind::Error(error) => Response::Error(ErrorCode::parse(&error.code), error.message),
         })
     }
@@ -478,6 +537,9 @@ impl Response {
                 forger: Some(leaf_to_proto(&answer.proof.forger)),
                 entry: answer.proof.entry.as_ref().map(entry_to_proto),
             }),
+            Response::Votes(votes) => {
+                Kind::Votes(wire::VoteBatch { votes: votes.iter().map(vote_to_wire).collect() })
+            }
             Response::Error(code, message) => {
                 Kind::Error(wire::Error { code: code.as_str().into(), message: message.clone() })
             }
@@ -515,6 +577,7 @@ mod tests {
             Request::Account(a.address()),
             Request::Transaction(Hash([5; 32])),
             Request::Lottery { parent: Hash([6; 32]), forger: Address([7; 32]), slot: 9 },
+            Request::Votes { since_round: 12 },
         ];
         for request in requests {
             let back = Request::from_proto(request.to_proto()).unwrap();
@@ -547,6 +610,15 @@ mod tests {
                     entry: Some(RosterEntry { index: 3, start: 10, end: 20, path: vec![Hash([11; 32])] }),
                 }),
             }),
+            Response::Votes(vec![SignedVote {
+                vote: Vote {
+                    round: 5,
+                    source: Checkpoint { round: 3, block: BlockId { height: 2, hash: Hash([12; 32]) } },
+                    target: BlockId { height: 4, hash: Hash([13; 32]) },
+                },
+                voter: Address([14; 32]),
+                signature: [15; 64],
+            }]),
             Response::error(ErrorCode::RateLimited, "slow down"),
         ];
         for response in responses {

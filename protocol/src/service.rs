@@ -39,6 +39,8 @@ pub(crate) const LANE_MESSAGES: usize = 1_024;
 pub(crate) const LANE_BYTES: usize = 32 * 1024 * 1024;
 /// Most transactions in one gossiped batch.
 pub const TX_BATCH: usize = 512;
+/// Most votes in one gossiped batch.
+pub const VOTE_BATCH: usize = 64;
 
 /// Where the network listens, whom it dials first, and what it is.
 #[derive(Debug, Clone)]
@@ -238,6 +240,8 @@ pub enum GossipMessage {
     Block(Box<ReceivedBlock>),
     /// A batch of transactions.
     Transactions(Vec<Transaction>),
+    /// A batch of finality votes, their signatures not yet checked.
+    Votes(Vec<goodwill_ledger::finality::SignedVote>),
 }
 
 /// A raw message as the loop queues it.
@@ -316,6 +320,19 @@ pub fn decode_gossip(kind: GossipKind, data: Vec<u8>) -> Result<GossipMessage, W
                 batch.transactions.into_iter().map(Transaction::from_wire).collect::<Result<Vec<_>, _>>();
             txs.map(GossipMessage::Transactions).map_err(|e| malformed(e.to_string()))
         }
+        GossipKind::Votes => {
+            let batch = wire::VoteBatch::decode(data.as_slice()).map_err(|e| malformed(e.to_string()))?;
+            if batch.votes.is_empty() || batch.votes.len() > VOTE_BATCH {
+                return Err(WireError::TooMany {
+                    what: "votes",
+                    count: batch.votes.len(),
+                    limit: VOTE_BATCH,
+                });
+            }
+            let votes =
+                batch.votes.iter().map(crate::message::vote_from_wire).collect::<Result<Vec<_>, _>>()?;
+            Ok(GossipMessage::Votes(votes))
+        }
     }
 }
 
@@ -357,6 +374,7 @@ pub(crate) enum Command {
     },
     PublishBlock(Box<Block>),
     PublishTransaction(Box<Transaction>),
+    PublishVotes(Vec<goodwill_ledger::finality::SignedVote>),
     Query(PeerId, Box<Request>, oneshot::Sender<Result<Response, QueryError>>),
     Ban(PeerId, String),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
@@ -440,6 +458,11 @@ impl NetworkHandle {
     /// wait for this node's own slot, so the submitter is slowed down instead.
     pub async fn publish_transaction(&self, tx: Transaction) {
         self.deliver(Command::PublishTransaction(Box::new(tx))).await;
+    }
+
+    /// Gossips finality votes (this node's, at most [`VOTE_BATCH`] at once).
+    pub async fn publish_votes(&self, votes: Vec<goodwill_ledger::finality::SignedVote>) {
+        self.deliver(Command::PublishVotes(votes)).await;
     }
 
     /// Asks `peer` something and waits for its answer.

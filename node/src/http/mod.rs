@@ -190,6 +190,12 @@ async fn status(State(Api { chain, network, metrics }): State<Api>) -> Result<Js
             "timestamp_ms": header.timestamp_ms,
             "forger": header.forger,
         },
+        "finalized": {
+            "height": status.finalized.block.height,
+            "hash": status.finalized.block.hash,
+            "round": status.finalized.round,
+            "lag": header.height.saturating_sub(status.finalized.block.height),
+        },
         "slot": slot,
         "epoch": epoch_of(slot, status.slots_per_epoch),
         "slot_duration_ms": status.slot_duration_ms,

@@ -206,6 +206,10 @@ impl EventLoop {
                 self.drive();
             }
             Command::PublishBlock(block) => self.publish(GossipKind::Blocks, block.encode()),
+            Command::PublishVotes(votes) => {
+                let votes = votes.iter().map(crate::message::vote_to_wire).collect();
+                self.publish(GossipKind::Votes, wire::VoteBatch { votes }.encode_to_vec());
+            }
             Command::PublishTransaction(tx) => {
                 self.outgoing_bytes += tx.encoded_len();
                 self.outgoing.push(tx.to_wire());

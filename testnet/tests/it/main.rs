@@ -11,6 +11,7 @@ mod common;
 mod contracts;
 mod crashed_stopped_and_partitioned_nodes_heal;
 mod explorer;
+mod finality;
 mod hostile_contracts;
 mod late_and_killed_nodes_catch_up;
 mod light;
