@@ -289,7 +289,17 @@ impl Finality {
         if let Some(from) = lowest_touched {
             self.count_from(from, weights, tree, &mut progress);
         }
+        self.forget_below(self.finalized.round.max(current_round.saturating_sub(MAX_ROUNDS)));
         progress
+    }
+
+    /// Forgets the votes of rounds at or below `floor`, which no longer count, and the
+    /// checkpoints justified there except the final one and the latest (the source voters
+    /// name): while finality waits, memory stays bounded by [`MAX_ROUNDS`] rounds.
+    fn forget_below(&mut self, floor: u64) {
+        self.rounds = self.rounds.split_off(&floor.saturating_add(1));
+        let keep = (self.finalized.round, self.justified.keys().next_back().copied());
+        self.justified.retain(|round, _| *round > floor || *round == keep.0 || Some(*round) == keep.1);
     }
 
     /// Checks one vote against the rules and this voter's other votes, and keeps it.

@@ -203,6 +203,31 @@ fn a_double_or_surrounding_vote_is_evidence_and_is_not_counted() {
     assert_eq!(refused.len(), 1);
 }
 
+/// The attack: keep a third of the weight away so that nothing becomes final, and let the
+/// votes of every round pile up. A node keeps only the rounds that can still count.
+#[test]
+fn a_long_wait_for_finality_keeps_a_bounded_number_of_rounds() {
+    let (keys, weights) = voters(4);
+    let mut tree = Tree::default();
+    let mut finality = Finality::new(GENESIS, SLOTS_PER_EPOCH);
+    let mut head = tree.grow(Tree::genesis());
+    all_vote(&mut finality, &keys, 1, head, &tree, &weights);
+    let justified = finality.justified_in(1).unwrap();
+    for round in 2..=3 * MAX_ROUNDS {
+        head = tree.grow(head);
+        all_vote(&mut finality, &keys[..2], round, head, &tree, &weights);
+    }
+    assert!(finality.rounds.len() as u64 <= MAX_ROUNDS, "{} rounds kept", finality.rounds.len());
+    // The latest justified checkpoint is still the source, and everyone back finalizes again.
+    assert_eq!(finality.source_for(&head, &tree), justified);
+    let round = 3 * MAX_ROUNDS + 1;
+    head = tree.grow(head);
+    all_vote(&mut finality, &keys, round, head, &tree, &weights);
+    let next = tree.grow(head);
+    let progress = all_vote(&mut finality, &keys, round + 1, next, &tree, &weights);
+    assert_eq!(progress.finalized, Some(Checkpoint { round, block: head }));
+}
+
 #[test]
 fn votes_from_strangers_the_future_the_past_or_backwards_are_refused() {
     let (keys, weights) = voters(4);
