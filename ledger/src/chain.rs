@@ -15,12 +15,16 @@ use crate::codec::{encode_association, encode_consensus, encode_forger, encode_r
 use crate::finality::{BlockId, Checkpoint};
 use crate::lottery::{ForkChoiceKey, Roster, epoch_of, epoch_seed};
 use crate::side_pool::SidePool;
+
+mod branch;
+
 use crate::state::{
-    AssociationState, BranchReader, ConsensusState, EmptyTree, ForgerState, Registry, Rosters, Ticket,
+    AssociationState, BranchOverlay, ConsensusState, EmptyTree, ForgerState, Registry, Rosters, Ticket,
     account_values, association_key, consensus_key, forger_key, registry_key, rosters_key, update_state,
 };
 use crate::store::{Commit, Store, StoreError};
 use crate::{Account, Address, Amount, Block, ChainSpec, Hash, Header, Keypair, SealedHeader, Transaction};
+pub use branch::MAX_BRANCH_BYTES;
 
 /// A chain could not be opened or a block not imported. Nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +88,16 @@ pub enum ChainError {
         height: u64,
         /// The last final block's height.
         finalized: u64,
+    },
+    /// A branch being downloaded grew past [`MAX_BRANCH_BYTES`] before fork choice preferred it.
+    #[error(
+        "the branch forking at height {from} grew past {MAX_BRANCH_BYTES} bytes after {blocks} blocks; dropped"
+    )]
+    BranchTooLarge {
+        /// The height it forks from.
+        from: u64,
+        /// Its blocks when dropped.
+        blocks: u64,
     },
     /// A checkpoint to make final that is not on this chain.
     #[error("block {hash} at height {height} was made final elsewhere but is not on this chain")]
@@ -219,6 +233,11 @@ pub struct Chain<S: Store> {
     /// The last final checkpoint (genesis in round 0 until one is recorded): no
     /// reorganisation goes below it.
     finalized: Checkpoint,
+    /// The latest checkpoint the finality gadget justified: fork choice keeps to the chain that
+    /// holds it ([`Chain::justify`]).
+    justified: Checkpoint,
+    /// A branch deeper than the side pool reaches, being downloaded ([`branch::DeepBranch`]).
+    branch: Option<branch::DeepBranch>,
 }
 
 /// An epoch, and the last block before it on one branch.
@@ -265,6 +284,8 @@ impl<S: Store> Chain<S> {
             side: SidePool::default(),
             rosters: Mutex::new(VecDeque::with_capacity(ROSTERS_KEPT)),
             finalized,
+            justified: finalized,
+            branch: None,
         })
     }
 
@@ -301,6 +322,9 @@ impl<S: Store> Chain<S> {
     pub fn ancestor(&self, block: &BlockId, height: u64) -> Result<Option<Hash>, StoreError> {
         if height > block.height {
             return Ok(None);
+        }
+        if let Some(found) = self.branch_ancestor(block, height)? {
+            return Ok(found);
         }
         let mut at = *block;
         for _ in 0..=MAX_REORG_DEPTH {
@@ -378,7 +402,7 @@ impl<S: Store> Chain<S> {
 
     /// Whether the block `hash` is stored or kept aside.
     pub fn knows(&self, hash: &Hash) -> Result<bool, StoreError> {
-        Ok(self.side.contains(hash) || self.store.header(hash)?.is_some())
+        Ok(self.side.contains(hash) || self.branch_holds(hash) || self.store.header(hash)?.is_some())
     }
 
     /// The head block's header.
@@ -439,12 +463,16 @@ impl<S: Store> Chain<S> {
             return Ok(Imported::Known);
         }
         let head_height = self.head.header().height;
+        if self.branch_extends(&block) {
+            return self.extend_branch(block);
+        }
         if block.header().parent_hash == self.head.hash() {
             let executor =
                 self.executor(&self.store, &self.head, self.head.header().height, block.header().slot)?;
             let applied = apply_block_in(executor, &self.spec, &self.genesis, &self.head, block, verified)?;
             let receipts = applied.receipts.clone();
             self.commit(applied)?;
+            self.drop_stale_branch();
             // Blocks kept aside may now extend the new head, or beat it: a switch they cause is
             // reported, so that the replaced blocks' transactions are not lost.
             let reverted = self.connect_side_blocks()?;
@@ -678,21 +706,25 @@ impl<S: Store> Chain<S> {
             })? + branch_ranks,
             head: tip,
         };
-        let current = ForkChoiceKey { height: head_height, rank_sum: current_sum, head: self.head.hash() };
-        if candidate <= current {
+        let has_justified = branch.contains(&self.justified.block.hash);
+        if !self.prefers(ancestor_height, has_justified, candidate)? {
             return Ok(Imported::Side);
         }
         let mut applied = Vec::with_capacity(branch.len());
         {
-            let mut reader = BranchReader::new(&self.store, ancestor_height);
+            let mut overlay = BranchOverlay::new(ancestor_height);
             let mut parent = ancestor.clone();
             for (index, hash) in branch.iter().enumerate() {
                 let Some(block) = self.side.get(hash).cloned() else { return Ok(Imported::Side) };
                 let slot = block.header().slot;
-                let executor = self.executor(&reader, &parent, parent.header().height, slot)?;
-                match apply_block_in(executor, &self.spec, &self.genesis, &parent, block, &|_| false) {
+                let outcome = {
+                    let reader = overlay.reader(&self.store);
+                    let executor = self.executor(&reader, &parent, parent.header().height, slot)?;
+                    apply_block_in(executor, &self.spec, &self.genesis, &parent, block, &|_| false)
+                };
+                match outcome {
                     Ok(done) => {
-                        reader.add(&done.state);
+                        overlay.add(&done.state);
                         parent = done.block.header.clone();
                         applied.push(done);
                     }

@@ -27,6 +27,10 @@ const VOTE_DOMAIN: &[u8] = b"goodwill/vote/v1";
 /// while finality waits, memory stays bounded by this many rounds of one vote per forger.
 pub const MAX_ROUNDS: u64 = 256;
 
+/// Most votes kept as proof of what was justified below the open rounds ([`Finality::votes_since`]):
+/// a node that was away replays them to learn, link by link, what became final while it was.
+pub const MAX_LINK_VOTES: usize = 16_384;
+
 /// A block, named by height and hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BlockId {
@@ -198,6 +202,10 @@ pub struct Finality {
     rounds: BTreeMap<u64, HashMap<Address, SignedVote>>,
     /// Voters whose conflicting votes were reported already.
     reported: HashSet<Address>,
+    /// For rounds at or below the final one, the votes that justified the round's checkpoint
+    /// (the proof a node that missed them replays), newest kept, at most [`MAX_LINK_VOTES`].
+    links: BTreeMap<u64, Vec<SignedVote>>,
+    link_votes: usize,
 }
 
 impl Finality {
@@ -215,6 +223,8 @@ impl Finality {
             justified: BTreeMap::from([(finalized.round, finalized)]),
             rounds: BTreeMap::new(),
             reported: HashSet::new(),
+            links: BTreeMap::new(),
+            link_votes: 0,
         }
     }
 
@@ -229,17 +239,33 @@ impl Finality {
     }
 
     /// The votes held for rounds after `round`, oldest round first, at most `limit`: what a node
-    /// that was away needs to learn what was justified since its last final round.
+    /// that was away needs to learn what was justified since its last final round. Below the
+    /// open rounds these are the votes that justified each round's checkpoint (as far back as
+    /// they are kept); then every vote of the open rounds.
     pub fn votes_since(&self, round: u64, limit: usize) -> Vec<SignedVote> {
-        self.rounds
-            .range(round.saturating_add(1)..)
-            .flat_map(|(_, votes)| {
-                let mut votes: Vec<SignedVote> = votes.values().copied().collect();
-                votes.sort_unstable_by_key(|v| v.voter);
-                votes
-            })
-            .take(limit)
-            .collect()
+        let after = round.saturating_add(1);
+        let below_open = if after <= self.finalized.round {
+            self.links.range(after..=self.finalized.round)
+        } else {
+            self.links.range(0..0)
+        };
+        let proven = below_open.flat_map(|(_, votes)| votes.iter().copied());
+        let open = self.rounds.range(after..).flat_map(|(_, votes)| {
+            let mut votes: Vec<SignedVote> = votes.values().copied().collect();
+            votes.sort_unstable_by_key(|v| v.voter);
+            votes
+        });
+        proven.chain(open).take(limit).collect()
+    }
+
+    /// Counts every open round again: blocks that were unknown when their votes arrived (a
+    /// branch downloaded since) may now be justified by them.
+    pub fn recount(&mut self, weights: &impl Weights, tree: &impl Ancestry) -> Progress {
+        let mut progress = Progress::default();
+        if let Some(from) = self.rounds.keys().next().copied() {
+            self.count_from(from, weights, tree, &mut progress);
+        }
+        progress
     }
 
     /// Whether `source` is a justified checkpoint here (or below the last final one, where
@@ -293,11 +319,44 @@ impl Finality {
         progress
     }
 
+    /// Counts votes a peer sent to bring this node up to date ([`Finality::votes_since`]), which
+    /// may span more rounds than are kept open: oldest first, in windows of half
+    /// [`MAX_ROUNDS`], each counted as if its newest round were the current one (never later
+    /// than `current_round`). Old votes can justify nothing without two thirds of real
+    /// signatures; this only lets a node that was away follow the links it missed.
+    pub fn catch_up(
+        &mut self,
+        mut votes: Vec<SignedVote>,
+        current_round: u64,
+        weights: &impl Weights,
+        tree: &impl Ancestry,
+        refused: &mut Vec<(SignedVote, VoteRefused)>,
+    ) -> Progress {
+        votes.sort_by_key(|v| v.vote.round);
+        let mut progress = Progress::default();
+        let mut rest = votes.as_slice();
+        while let Some(first) = rest.first() {
+            let end = first.vote.round.saturating_add(MAX_ROUNDS / 2);
+            let split = rest.partition_point(|v| v.vote.round < end);
+            let (window, later) = rest.split_at(split);
+            rest = later;
+            let newest = window.last().map_or(0, |v| v.vote.round);
+            let step =
+                self.add_votes(window.iter().copied(), newest.min(current_round), weights, tree, refused);
+            progress.justified.extend(step.justified);
+            progress.finalized = step.finalized.or(progress.finalized);
+            progress.equivocations.extend(step.equivocations);
+            progress.conflicting = step.conflicting.or(progress.conflicting);
+        }
+        progress
+    }
+
     /// Forgets the votes of rounds at or below `floor`, which no longer count, and the
     /// checkpoints justified there except the final one and the latest (the source voters
     /// name): while finality waits, memory stays bounded by [`MAX_ROUNDS`] rounds.
     fn forget_below(&mut self, floor: u64) {
         self.rounds = self.rounds.split_off(&floor.saturating_add(1));
+        self.trim_links();
         let keep = (self.finalized.round, self.justified.keys().next_back().copied());
         self.justified.retain(|round, _| *round > floor || *round == keep.0 || Some(*round) == keep.1);
     }
@@ -383,8 +442,13 @@ impl Finality {
                     tree.ancestor(target, source.block.height) == Some(source.block.hash)
                         && self.supermajority(source.round, round, voters, weights)
                 })
-                .map(|((source, target), _)| (source, Checkpoint { round, block: target }));
-            let Some((source, checkpoint)) = found else { continue };
+                .map(|((source, target), voters)| {
+                    let proof: Vec<SignedVote> = voters.into_iter().copied().collect();
+                    (source, Checkpoint { round, block: target }, proof)
+                });
+            let Some((source, checkpoint, proof)) = found else { continue };
+            self.link_votes += proof.len();
+            self.links.insert(round, proof);
             self.justified.insert(round, checkpoint);
             progress.justified.push(checkpoint);
             if source.round + 1 == round && source.round > self.finalized.round {
@@ -405,9 +469,29 @@ impl Finality {
         self.finalized = checkpoint;
         self.justified = self.justified.split_off(&checkpoint.round);
         self.rounds = self.rounds.split_off(&(checkpoint.round + 1));
+        self.trim_links();
         // A voter reported once is reported again only for votes still open.
         let open: HashSet<Address> = self.rounds.values().flat_map(|votes| votes.keys().copied()).collect();
         self.reported.retain(|voter| open.contains(voter));
+    }
+
+    /// Keeps the proofs of justification within [`MAX_LINK_VOTES`], dropping the oldest first,
+    /// and those of rounds the justified map no longer holds above the final one.
+    fn trim_links(&mut self) {
+        let (finalized, justified) = (self.finalized.round, &self.justified);
+        let mut dropped = 0;
+        self.links.retain(|round, votes| {
+            let keep = *round <= finalized || justified.contains_key(round);
+            if !keep {
+                dropped += votes.len();
+            }
+            keep
+        });
+        self.link_votes -= dropped;
+        while self.link_votes > MAX_LINK_VOTES {
+            let Some((_, votes)) = self.links.pop_first() else { break };
+            self.link_votes -= votes.len();
+        }
     }
 
     /// Whether `voters` hold two thirds of the weight of every epoch from `from_round`'s to

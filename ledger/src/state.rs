@@ -489,50 +489,68 @@ impl TreeReader for EmptyTree {
     }
 }
 
-/// Reads the state of a branch that forks from the canonical chain at `base_version`: entries
-/// the branch wrote come from the overlay, older ones from the store, and anything the canonical
-/// chain wrote above `base_version` is invisible.
-pub struct BranchReader<'a, R: TreeReader + ?Sized> {
-    base: &'a R,
+/// What the blocks of a branch that forks from the canonical chain at `base_version` wrote to
+/// the state, kept in memory until the branch becomes canonical or is dropped.
+#[derive(Debug, Default)]
+pub struct BranchOverlay {
     base_version: u64,
     nodes: std::collections::HashMap<NodeKey, Node>,
     values: BTreeMap<(KeyHash, u64), Option<OwnedValue>>,
 }
 
-impl<'a, R: TreeReader + ?Sized> BranchReader<'a, R> {
-    /// A reader of `base` as it was at `base_version`.
-    pub fn new(base: &'a R, base_version: u64) -> Self {
-        BranchReader { base, base_version, nodes: Default::default(), values: BTreeMap::new() }
+/// What one tree node is counted as in [`BranchOverlay::add`]'s byte estimate: a key, and an
+/// internal node's children (a full one holds sixteen hashes).
+const NODE_ALLOWANCE: usize = 320;
+
+impl BranchOverlay {
+    /// Nothing written yet over the canonical state at `base_version`.
+    pub fn new(base_version: u64) -> Self {
+        BranchOverlay { base_version, ..BranchOverlay::default() }
     }
 
-    /// Adds what one block of the branch wrote.
-    pub fn add(&mut self, update: &StateUpdate) {
+    /// Adds what one block of the branch wrote; returns about how many bytes that holds.
+    pub fn add(&mut self, update: &StateUpdate) -> usize {
         let batch = &update.tree.node_batch;
         self.nodes.extend(batch.nodes().iter().map(|(k, v)| (k.clone(), v.clone())));
         self.values
             .extend(batch.values().iter().map(|((version, key), value)| ((*key, *version), value.clone())));
+        batch.nodes().len() * NODE_ALLOWANCE + batch.values().len() * 48 + update.value_bytes()
     }
+
+    /// The branch's state: what it wrote, over `base` as it was at the fork.
+    pub fn reader<'a, R: TreeReader + ?Sized>(&'a self, base: &'a R) -> BranchReader<'a, R> {
+        BranchReader { base, overlay: self }
+    }
+}
+
+/// Reads the state of a branch that forks from the canonical chain at its overlay's base
+/// version: entries the branch wrote come from the overlay, older ones from the store, and
+/// anything the canonical chain wrote above the fork is invisible.
+pub struct BranchReader<'a, R: TreeReader + ?Sized> {
+    base: &'a R,
+    overlay: &'a BranchOverlay,
 }
 
 impl<R: TreeReader + ?Sized> TreeReader for BranchReader<'_, R> {
     fn get_node_option(&self, key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        if let Some(node) = self.nodes.get(key) {
+        if let Some(node) = self.overlay.nodes.get(key) {
             return Ok(Some(node.clone()));
         }
-        if key.version() > self.base_version {
+        if key.version() > self.overlay.base_version {
             return Ok(None);
         }
         self.base.get_node_option(key)
     }
 
     fn get_value_option(&self, max_version: u64, key: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
-        if max_version > self.base_version {
-            let range = (key, self.base_version + 1)..=(key, max_version);
-            if let Some((_, value)) = self.values.range(range).next_back() {
+        let base_version = self.overlay.base_version;
+        if max_version > base_version {
+            let range = (key, base_version + 1)..=(key, max_version);
+            if let Some((_, value)) = self.overlay.values.range(range).next_back() {
                 return Ok(value.clone());
             }
         }
-        self.base.get_value_option(max_version.min(self.base_version), key)
+        self.base.get_value_option(max_version.min(base_version), key)
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {

@@ -386,7 +386,11 @@ pub fn spawn<S: Store + Send + 'static>(
 ) -> (ChainHandle<S>, std::thread::JoinHandle<()>) {
     let (commands, mut inbox) = mpsc::channel(QUEUE);
     let (spec, genesis) = (Arc::new(chain.spec().clone()), chain.genesis_hash());
-    let head_of = |chain: &Chain<S>| Head { height: chain.head().header().height, hash: chain.head().hash() };
+    let head_of = |chain: &Chain<S>| Head {
+        height: chain.head().header().height,
+        hash: chain.head().hash(),
+        finalized: chain.finalized().block.height,
+    };
     let (head_out, head) = watch::channel(head_of(&chain));
     let thread = std::thread::Builder::new()
         .name("chain".into())
@@ -469,7 +473,7 @@ impl<S: Store> Actor<S> {
                 let _ = reply.send(self.forge(slot, timestamp_ms));
             }
             Command::Import(block, reply) => {
-                let _ = reply.send(self.import(*block));
+                let _ = reply.send(self.import(*block, true));
             }
             Command::ImportReceived(received, reply) => {
                 let _ = reply.send(self.import_received(*received));
@@ -521,7 +525,7 @@ impl<S: Store> Actor<S> {
             pool.get(id).filter(|(held, _)| held.signature()[..] == *signature).map(|(held, _)| held.clone())
         });
         match block {
-            Ok(block) => self.import(block),
+            Ok(block) => self.import(block, false),
             Err(error) => {
                 tracing::warn!(%error, "a gossiped block carries an undecodable transaction");
                 ImportOutcome::Invalid
@@ -529,9 +533,11 @@ impl<S: Store> Actor<S> {
         }
     }
 
-    /// Imports a block from a peer. Included transactions leave the pool; after a
-    /// reorganisation, the replaced blocks' transactions that the new branch lacks go back in.
-    fn import(&mut self, block: goodwill_ledger::Block) -> ImportOutcome {
+    /// Imports a block from a peer: `synced` if range sync downloaded it (a branch deeper than
+    /// the side pool holds may then be applied aside, [`Chain::import_synced`]), else gossiped.
+    /// Included transactions leave the pool; after a reorganisation, the replaced blocks'
+    /// transactions that the new branch lacks go back in.
+    fn import(&mut self, block: goodwill_ledger::Block, synced: bool) -> ImportOutcome {
         let hash = block.hash();
         let (slot, stamped) = (block.header().slot, block.header().timestamp_ms);
         if goodwill_ledger::spec::from_the_future(stamped, crate::forger::now_ms()) {
@@ -552,7 +558,11 @@ impl<S: Store> Actor<S> {
         let pool = &self.pool;
         let verified =
             |tx: &Transaction| pool.get(&tx.id()).is_some_and(|(held, _)| held.signature() == tx.signature());
-        let outcome = self.chain.import_with(block, &verified);
+        let outcome = if synced {
+            self.chain.import_synced_with(block, &verified)
+        } else {
+            self.chain.import_with(block, &verified)
+        };
         let imported = started.elapsed();
         if let Ok(goodwill_ledger::Imported::Extended(_) | goodwill_ledger::Imported::Reorganized { .. }) =
             &outcome
@@ -563,6 +573,16 @@ impl<S: Store> Actor<S> {
             if matches!(outcome, Ok(goodwill_ledger::Imported::Reorganized { .. })) {
                 self.metrics.reorganizations.inc();
             }
+        }
+        // Votes that arrived before the blocks they name (a branch downloaded since, or one
+        // switched to) count now.
+        let moved = matches!(outcome, Ok(goodwill_ledger::Imported::Reorganized { .. }))
+            || (synced && self.chain.branch_progress().is_some());
+        if moved {
+            let view = FinalityView::new(&self.chain);
+            let progress = self.finality.recount(&view, &view);
+            drop(view);
+            self.settle_finality(progress);
         }
         match outcome {
             // Held aside already, still without its parent: as much an orphan as the first time.
@@ -589,7 +609,10 @@ impl<S: Store> Actor<S> {
                 ImportOutcome::Invalid
             }
             Err(
-                goodwill_ledger::ChainError::TooDeep { .. } | goodwill_ledger::ChainError::TooFarAhead { .. },
+                goodwill_ledger::ChainError::TooDeep { .. }
+                | goodwill_ledger::ChainError::TooFarAhead { .. }
+                | goodwill_ledger::ChainError::BelowFinality { .. }
+                | goodwill_ledger::ChainError::BranchTooLarge { .. },
             ) => ImportOutcome::OutOfRange,
             Err(goodwill_ledger::ChainError::Unproven { .. }) => {
                 tracing::debug!(%hash, "a block whose forger nothing here shows entitled was not kept");
@@ -649,7 +672,8 @@ impl<S: Store> Actor<S> {
         let unknown_source = votes.iter().any(|v| !self.finality.knows_source(&v.vote.source));
         let mut refused = Vec::new();
         let view = FinalityView::new(&self.chain);
-        let progress = self.finality.add_votes(votes, self.slot_now(), &view, &view, &mut refused);
+        // Votes a peer sent to bring this node up to date may span more rounds than are open.
+        let progress = self.finality.catch_up(votes, self.slot_now(), &view, &view, &mut refused);
         drop(view);
         let added = VotesAdded {
             taken: count - refused.len(),
@@ -672,6 +696,23 @@ impl<S: Store> Actor<S> {
                 ?checkpoint,
                 "a checkpoint met the rule for finality but conflicts with the final block: a third of the weight broke the voting rules"
             );
+        }
+        // Fork choice keeps to the chain with the latest justified checkpoint: if it is on a
+        // branch this node holds but does not follow, the node switches to it.
+        if let Some(latest) = progress.justified.iter().max_by_key(|c| c.round) {
+            match self.chain.justify(*latest) {
+                Ok(goodwill_ledger::Imported::Reorganized { depth, reverted }) => {
+                    tracing::info!(
+                        depth,
+                        round = latest.round,
+                        "switched to the branch with the latest justified checkpoint"
+                    );
+                    self.metrics.reorganizations.inc();
+                    self.settle_pool(Vec::new(), reverted);
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "could not switch to the justified branch"),
+            }
         }
         let Some(checkpoint) = progress.finalized else { return };
         match self.chain.finalize(checkpoint) {
@@ -903,13 +944,13 @@ mod tests {
         ];
         // Its second block alone has no parent here, however often it comes (sync relies on
         // hearing so: a block held aside is not "known" while its ancestry is missing).
-        assert_eq!(actor.import(long[1].clone()), ImportOutcome::Orphan);
-        assert_eq!(actor.import(long[1].clone()), ImportOutcome::Orphan);
-        assert_eq!(actor.import(short.clone()), ImportOutcome::Applied);
-        assert_eq!(actor.import(short), ImportOutcome::Known);
+        assert_eq!(actor.import(long[1].clone(), false), ImportOutcome::Orphan);
+        assert_eq!(actor.import(long[1].clone(), false), ImportOutcome::Orphan);
+        assert_eq!(actor.import(short.clone(), false), ImportOutcome::Applied);
+        assert_eq!(actor.import(short, false), ImportOutcome::Known);
         assert!(!actor.pool.contains(&alices.id()));
         // The first block of branch two completes a longer chain: the chain switches to it.
-        assert_eq!(actor.import(long[0].clone()), ImportOutcome::Applied);
+        assert_eq!(actor.import(long[0].clone(), false), ImportOutcome::Applied);
         assert_eq!(actor.chain.head().hash(), long[1].hash());
         assert!(actor.pool.contains(&alices.id()), "Alice's transfer waits for a block again");
         // Bob's and Carol's transfers were committed by the new branch and are not pending,
@@ -994,12 +1035,12 @@ mod tests {
         let drift_slots =
             goodwill_ledger::spec::MAX_CLOCK_DRIFT_MS / actor.chain.spec().params.slot_duration_ms;
         let ahead = forge_at(now_slot + drift_slots + 2);
-        assert_eq!(actor.import(ahead.clone()), ImportOutcome::FromTheFuture);
+        assert_eq!(actor.import(ahead.clone(), false), ImportOutcome::FromTheFuture);
         assert_eq!(ImportOutcome::FromTheFuture.verdict(), Verdict::Ignore, "a future block is not relayed");
         assert_eq!(actor.chain.head().header().height, 0);
         assert!(!actor.chain.knows(&ahead.hash()).unwrap(), "not kept aside either");
         // The same forger's block for the current slot is taken.
-        assert_eq!(actor.import(forge_at(now_slot)), ImportOutcome::Applied);
+        assert_eq!(actor.import(forge_at(now_slot), false), ImportOutcome::Applied);
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub struct Head {
     pub height: u64,
     /// Its hash.
     pub hash: Hash,
+    /// The height of the last final block on it: a fork is looked for above it, never below.
+    pub finalized: u64,
 }
 
 /// The network could not start.

@@ -172,20 +172,34 @@ impl<R: Hash + Eq + Copy> SyncPlan<R> {
         self.pinned = Some((peer, until));
     }
 
+    /// Downloads `peer`'s branch, heights `from..=until`: a fork this node found deeper than
+    /// a rewind reaches, or one no higher than its own chain (two halves of a partition meet
+    /// with heads about as high). A round starts even if no peer claims a higher head, and lasts
+    /// until the branch is handed out; the node's chain decides whether to take it.
+    pub fn fetch_branch(&mut self, peer: PeerId, from: u64, until: u64, head: u64, now: Instant) {
+        if self.round.is_none() {
+            self.round = Some((now, head));
+        }
+        self.observe(peer, until);
+        self.rewind_to(from, peer, until);
+    }
+
     /// The requests to send now, given the head's height and the time: each is then reported
     /// with [`sent`].
     ///
     /// [`sent`]: SyncPlan::sent
     pub fn plan(&mut self, head: u64, now: Instant) -> Vec<(PeerId, Range)> {
-        let target = self.target();
         if self.round.is_none() {
-            if target <= head {
+            if self.target() <= head {
                 return Vec::new();
             }
             self.round = Some((now, head));
             self.restart_from(head + 1);
         }
-        if head >= target && self.in_flight.is_empty() && self.buffered.is_empty() {
+        // A branch being downloaded is fetched to its end even if it is no higher than the head.
+        let branch_pending = self.pinned.is_some_and(|(_, until)| self.next_import <= until);
+        let target = self.target().max(self.pinned.map_or(0, |(_, until)| until));
+        if !branch_pending && head >= target && self.in_flight.is_empty() && self.buffered.is_empty() {
             self.round = None;
             return Vec::new();
         }
@@ -473,5 +487,35 @@ mod tests {
         assert!(plan.plan(10, start()).is_empty());
         assert!(!plan.active());
         assert!(!plan.progress(10, start()).syncing);
+    }
+
+    #[test]
+    fn a_branch_no_higher_than_the_head_is_fetched_from_its_peer_alone_to_its_end() {
+        let blocks = chain(300);
+        let (forked, other) = (PeerId::random(), PeerId::random());
+        let mut plan = SyncPlan::<u32>::default();
+        plan.observe(other, 300);
+        // Our head is 300 too: nothing to sync until a branch is asked for.
+        assert!(plan.plan(300, start()).is_empty() && !plan.active());
+        plan.fetch_branch(forked, 101, 300, 300, start());
+        let mut id = 0;
+        let mut fetched = 100;
+        while plan.active() {
+            let asked = plan.plan(300, start());
+            if asked.is_empty() {
+                break;
+            }
+            for (peer, range) in asked {
+                assert_eq!(peer, forked, "only the peer whose branch it is is asked");
+                plan.sent(id, peer, range);
+                for (_, batch) in plan.answered(&id, slice(&blocks, range)).unwrap() {
+                    fetched = batch.last().unwrap().header().height;
+                }
+                id += 1;
+            }
+        }
+        assert_eq!(fetched, 300, "the whole branch was handed out");
+        assert!(plan.plan(300, start()).is_empty());
+        assert!(!plan.active(), "the round ended with the branch");
     }
 }

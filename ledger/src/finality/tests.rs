@@ -382,3 +382,64 @@ fn conflicting_finality_needs_a_third_of_the_weight_to_sign_conflicting_votes() 
     assert_eq!(progress.equivocations.len(), 1);
     assert_eq!(progress.equivocations[0].first.voter, keys[2].address());
 }
+
+#[test]
+fn a_node_away_longer_than_the_open_rounds_replays_the_proofs_and_reaches_the_same_final_block() {
+    let (keys, weights) = voters(4);
+    let mut tree = Tree::default();
+    let mut online = Finality::new(GENESIS, SLOTS_PER_EPOCH);
+    let mut head = Tree::genesis();
+    let rounds = 3 * MAX_ROUNDS;
+    for round in 1..=rounds {
+        head = tree.grow(head);
+        all_vote(&mut online, &keys, round, head, &tree, &weights);
+    }
+    let target = online.finalized();
+    assert_eq!(target.round, rounds - 1);
+    // Its proofs stay within their bound, however long the chain of final rounds.
+    assert!(online.votes_since(0, usize::MAX).len() <= MAX_LINK_VOTES + keys.len() * 2);
+
+    // A node that saw none of it asks for the votes since its last final round, again and
+    // again, as the node does, and follows link by link. The oldest proofs kept come first.
+    let mut away = Finality::new(GENESIS, SLOTS_PER_EPOCH);
+    let oldest_kept = online.votes_since(0, 1)[0].vote.round;
+    // Votes older than the kept proofs (none here) reached it before it went away.
+    let early: Vec<SignedVote> = (1..oldest_kept)
+        .flat_map(|round| {
+            let target = BlockId { height: round, hash: tree.ancestor(&head, round).unwrap() };
+            let source = if round == 1 {
+                Checkpoint { round: 0, block: Tree::genesis() }
+            } else {
+                Checkpoint {
+                    round: round - 1,
+                    block: BlockId { height: round - 1, hash: tree.ancestor(&head, round - 1).unwrap() },
+                }
+            };
+            keys.iter().map(move |k| vote(k, round, source, target)).collect::<Vec<_>>()
+        })
+        .collect();
+    let mut refused = Vec::new();
+    away.catch_up(early, rounds, &weights, &tree, &mut refused);
+    assert!(refused.is_empty(), "{:?}", &refused[..refused.len().min(3)]);
+    let mut requests = 0;
+    while away.finalized() != target {
+        requests += 1;
+        assert!(requests < 100, "stuck at {:?}", away.finalized());
+        let answer = online.votes_since(away.finalized().round, 1_024);
+        assert!(!answer.is_empty());
+        let before = away.finalized();
+        away.catch_up(answer, rounds, &weights, &tree, &mut refused);
+        assert!(away.finalized().round > before.round, "no progress from {before:?}");
+    }
+    assert_eq!(away.finalized(), target);
+
+    // A stranger replaying the same old votes, or votes with a third missing, moves nothing.
+    let mut fresh = Finality::new(GENESIS, SLOTS_PER_EPOCH);
+    let partial: Vec<SignedVote> = online
+        .votes_since(0, usize::MAX)
+        .into_iter()
+        .filter(|v| v.voter != keys[0].address() && v.voter != keys[1].address())
+        .collect();
+    fresh.catch_up(partial, rounds, &weights, &tree, &mut Vec::new());
+    assert_eq!(fresh.finalized().round, 0);
+}

@@ -9,6 +9,7 @@ mod finality;
 mod fork_choice;
 mod good_will;
 mod junk_blocks_cost_a_ticket_and_blame_only_their_sender;
+mod long_partitions;
 mod lottery_simulation;
 mod network_simulation;
 mod properties;

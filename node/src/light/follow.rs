@@ -243,7 +243,7 @@ impl Follower {
         self.by_height.entry(height).or_default().push(hash);
         if better {
             self.best = hash;
-            self.head.send_replace(Head { height, hash });
+            self.head.send_replace(Head { height, hash, finalized: 0 });
         }
         // Forget the oldest heights beyond the bound (never genesis).
         while self.headers.len() > MAX_HEADERS {

@@ -56,7 +56,7 @@ struct View {
 async fn serve(config: LightConfig) -> eyre::Result<()> {
     let genesis = goodwill_ledger::genesis(&config.spec)?.block;
     let genesis_hash = genesis.hash();
-    let (head_out, head) = watch::channel(Head { height: 0, hash: genesis_hash });
+    let (head_out, head) = watch::channel(Head { height: 0, hash: genesis_hash, finalized: 0 });
     let network_config = NetworkConfig {
         role: Role::Light,
         chain: ChainIdentity { chain_id: config.spec.chain_id.clone(), genesis: genesis_hash },

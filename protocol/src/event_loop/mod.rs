@@ -45,6 +45,9 @@ const TX_BATCH_BYTES: usize = 512 * 1024;
 const TX_FLUSH: Duration = Duration::from_millis(20);
 /// Most ancestor requests outstanding at once.
 const MAX_ANCESTOR_REQUESTS: usize = 16;
+/// How often one peer's branch is downloaded, at most: a branch that lost is not fetched again
+/// for every block its peer gossips.
+const BRANCH_RETRY: Duration = Duration::from_secs(30);
 /// Most inbound requests waiting for the node's answer, and most queries of ours waiting for a
 /// peer's.
 const MAX_PENDING_INBOUND: usize = 256;
@@ -100,6 +103,10 @@ pub struct EventLoop {
     /// Connected peers on a fork deeper than a reorganisation may go: their heights are not
     /// followed (else every block they relay would restart a sync that cannot succeed).
     forked: HashSet<PeerId>,
+    /// The peer whose branch is being downloaded, and the branch's last height.
+    branch: Option<(PeerId, u64)>,
+    /// When each connected peer's branch was last downloaded.
+    branch_tried: HashMap<PeerId, Instant>,
     /// Outstanding requests for missing ancestors: who was asked, for which block, at what
     /// depth below the gossiped one.
     ancestors: HashMap<OutboundRequestId, (PeerId, Hash, u64)>,
@@ -135,6 +142,8 @@ impl EventLoop {
             last_head,
             rewound: false,
             forked: HashSet::new(),
+            branch: None,
+            branch_tried: HashMap::new(),
             ancestors: HashMap::new(),
             queries: HashMap::new(),
             inbound: HashMap::new(),
@@ -450,6 +459,10 @@ impl EventLoop {
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                 self.sync.forget(&peer_id);
                 self.forked.remove(&peer_id);
+                self.branch_tried.remove(&peer_id);
+                if self.branch.is_some_and(|(peer, _)| peer == peer_id) {
+                    self.branch = None;
+                }
                 self.inbound.retain(|_, (peer, _)| *peer != peer_id);
                 if self.peers.disconnected(&peer_id) {
                     self.count_peers();

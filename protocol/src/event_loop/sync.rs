@@ -7,7 +7,7 @@ use goodwill_ledger::Hash;
 use goodwill_ledger::chain::MAX_REORG_DEPTH;
 use libp2p::PeerId;
 
-use super::{EventLoop, MAX_ANCESTOR_REQUESTS};
+use super::{BRANCH_RETRY, EventLoop, MAX_ANCESTOR_REQUESTS};
 use crate::message::{Request, Role};
 use crate::peers::Offence;
 use crate::service::{BatchEnd, NetworkEvent};
@@ -16,8 +16,13 @@ impl EventLoop {
     /// Asks `peer` for the block `hash`, the `depth`-th missing ancestor of a gossiped block,
     /// unless it is asked for already or too many are.
     pub(super) fn fetch_ancestor(&mut self, peer: PeerId, hash: Hash, depth: u64) {
-        if depth > MAX_REORG_DEPTH
-            || self.ancestors.len() >= MAX_ANCESTOR_REQUESTS
+        if depth > MAX_REORG_DEPTH {
+            // The branch does not meet this node's chain within a rewind's reach: download it
+            // whole, from just above the final block.
+            self.fetch_branch(peer);
+            return;
+        }
+        if self.ancestors.len() >= MAX_ANCESTOR_REQUESTS
             || self.ancestors.values().any(|(_, wanted, _)| *wanted == hash)
         {
             return;
@@ -29,6 +34,35 @@ impl EventLoop {
             .send_request(&peer, Request::BlocksByHash(vec![hash]).to_proto());
         tracing::debug!(%peer, %hash, depth, "asked for a missing ancestor");
         self.ancestors.insert(id, (peer, hash, depth));
+    }
+
+    /// Whether `peer`'s branch may be downloaded now: one branch at a time, each peer's at most
+    /// once per [`BRANCH_RETRY`].
+    fn may_fetch_branch(&self, peer: &PeerId) -> bool {
+        self.role == Role::Main
+            && self.branch.is_none()
+            && !self.forked.contains(peer)
+            && self.branch_tried.get(peer).is_none_or(|at| at.elapsed() >= BRANCH_RETRY)
+    }
+
+    /// Downloads `peer`'s chain from just above this node's final block to the head `peer`
+    /// claims: a fork deeper than a rewind reaches (two halves of a partition meet). The node's
+    /// chain applies it aside and takes it if fork choice prefers it.
+    pub(super) fn fetch_branch(&mut self, peer: PeerId) {
+        if !self.may_fetch_branch(&peer) {
+            return;
+        }
+        let Some(until) = self.sync.height_of(&peer) else { return };
+        let from = self.head.borrow().finalized + 1;
+        if until < from {
+            return;
+        }
+        self.branch_tried.insert(peer, Instant::now());
+        self.branch = Some((peer, until));
+        self.ready.clear();
+        tracing::info!(%peer, from, until, "a peer's chain forks deeper than a rewind reaches; fetching its branch");
+        self.sync.fetch_branch(peer, from, until, self.last_head, Instant::now());
+        self.drive();
     }
 
     /// Sends the range requests sync plans, hands the next ready batch to the node, and
@@ -78,10 +112,23 @@ impl EventLoop {
         // Every block was taken, yet the head stays below the batch: its blocks were kept aside
         // on a branch that does not reach our chain (a longer one would have won). The branch
         // forks further down.
+        // A branch being downloaded is kept aside until it is complete, or better.
+        let in_branch = self.branch.is_some_and(|(p, until)| p == peer && top <= until);
         let end = match end {
-            BatchEnd::Done if head < top => BatchEnd::Fork,
+            BatchEnd::Done if head < top && !in_branch => BatchEnd::Fork,
             end => end,
         };
+        if in_branch
+            && let Some((_, until)) = self.branch
+            && (top >= until || end != BatchEnd::Done)
+        {
+            self.branch = None;
+            if head < until.min(top) && end == BatchEnd::Done {
+                // Complete, and not better: its peer's claims are not followed for a while.
+                tracing::info!(%peer, until, head, "a peer's branch is not better than this chain; staying");
+                self.sync.forget(&peer);
+            }
+        }
         let next = self.last_head + 1;
         match end {
             BatchEnd::Done => {
@@ -101,6 +148,13 @@ impl EventLoop {
                 self.ready.clear();
                 self.sync.restart_from(next);
             }
+            BatchEnd::Fork if in_branch => {
+                tracing::info!(%peer, "a peer's branch does not meet this chain above its final block");
+                self.ready.clear();
+                self.forked.insert(peer);
+                self.sync.forget(&peer);
+                self.sync.restart_from(next);
+            }
             BatchEnd::Fork if !self.rewound => {
                 // The peer's chain forks below where we asked: fetch its branch from as deep as
                 // a reorganisation may go, and let fork choice decide.
@@ -110,6 +164,7 @@ impl EventLoop {
                 self.ready.clear();
                 self.sync.rewind_to(from, peer, next);
             }
+            BatchEnd::Fork if self.may_fetch_branch(&peer) => self.fetch_branch(peer),
             BatchEnd::Fork => {
                 tracing::warn!(
                     %peer,

@@ -36,7 +36,7 @@ fn start(role: Role, chain: ChainIdentity, bootnodes: Vec<Multiaddr>) -> Service
 }
 
 fn start_with(role: Role, chain: ChainIdentity, bootnodes: Vec<Multiaddr>, limits: AddressLimits) -> Service {
-    let (head_out, head) = watch::channel(Head { height: 3, hash: Hash([3; 32]) });
+    let (head_out, head) = watch::channel(Head { height: 3, hash: Hash([3; 32]), finalized: 0 });
     let config = NetworkConfig {
         role,
         chain,
