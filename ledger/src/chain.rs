@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use crate::codec::{encode_association, encode_consensus, encode_forger, encode_registry, encode_rosters};
-use crate::finality::{BlockId, Checkpoint};
+use crate::finality::{BlockId, Checkpoint, FinalityProof};
 use crate::lottery::{ForkChoiceKey, Roster, epoch_of, epoch_seed};
 use crate::side_pool::SidePool;
 
@@ -301,9 +301,15 @@ impl<S: Store> Chain<S> {
         self.finalized
     }
 
-    /// Records `checkpoint` as final (durably): it must be on this chain, and above the last
-    /// final one (a lower one changes nothing). From then on no reorganisation goes below it.
-    pub fn finalize(&mut self, checkpoint: Checkpoint) -> Result<bool, ChainError> {
+    /// Records `checkpoint` as final (durably), with its proof if given: it must be on this
+    /// chain, and above the last final one (a lower one changes nothing). From then on no
+    /// reorganisation goes below it. The stored proofs are the last of each epoch and the
+    /// latest: the previous final block's proof goes if it is of the same epoch.
+    pub fn finalize(
+        &mut self,
+        checkpoint: Checkpoint,
+        proof: Option<&FinalityProof>,
+    ) -> Result<bool, ChainError> {
         let block = checkpoint.block;
         if block.height <= self.finalized.block.height {
             return Ok(false);
@@ -311,9 +317,17 @@ impl<S: Store> Chain<S> {
         if self.store.canonical_hash(block.height)? != Some(block.hash) {
             return Err(ChainError::NotOnThisChain { height: block.height, hash: block.hash });
         }
-        self.store.set_finalized(&checkpoint)?;
+        let per_epoch = self.spec.params.slots_per_epoch;
+        let same_epoch = epoch_of(self.finalized.round, per_epoch) == epoch_of(checkpoint.round, per_epoch);
+        let replaces = (same_epoch && self.finalized.block.height > 0).then_some(self.finalized.block.height);
+        self.store.set_finalized(&checkpoint, proof, replaces)?;
         self.finalized = checkpoint;
         Ok(true)
+    }
+
+    /// Stored proofs of finality of blocks at or above `height`, lowest first, at most `limit`.
+    pub fn finality_proofs(&self, height: u64, limit: usize) -> Result<Vec<FinalityProof>, StoreError> {
+        self.store.finality_proofs(height, limit)
     }
 
     /// The hash of the block at `height` on the chain that ends in `block` (stored or kept

@@ -59,6 +59,18 @@ pub enum DecodeError {
         /// The length it has.
         got: usize,
     },
+    /// A repeated field has more entries than allowed.
+    #[error("{what}.{field} has {count} entries, more than the limit of {limit}")]
+    TooMany {
+        /// The message.
+        what: &'static str,
+        /// The field.
+        field: &'static str,
+        /// Entries it has.
+        count: usize,
+        /// Most it may have.
+        limit: usize,
+    },
 }
 
 /// Decodes `bytes` as `M`, requiring the canonical encoding.

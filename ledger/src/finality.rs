@@ -116,6 +116,46 @@ impl SignedVote {
     pub fn verify(&self, genesis: &Hash) -> bool {
         crate::signature::verify(self.voter.as_bytes(), &self.vote.signing_bytes(genesis), &self.signature)
     }
+
+    /// The vote's wire form.
+    pub fn to_wire(&self) -> goodwill_proto::v1::SignedVote {
+        let bytes = |b: &[u8]| bytes::Bytes::copy_from_slice(b);
+        let vote = &self.vote;
+        goodwill_proto::v1::SignedVote {
+            round: vote.round,
+            source_round: vote.source.round,
+            source_height: vote.source.block.height,
+            source_hash: bytes(vote.source.block.hash.as_bytes()),
+            target_height: vote.target.height,
+            target_hash: bytes(vote.target.hash.as_bytes()),
+            voter: bytes(self.voter.as_bytes()),
+            signature: bytes(&self.signature),
+        }
+    }
+
+    /// A vote from its wire form (its signature is not checked here).
+    pub fn from_wire(vote: &goodwill_proto::v1::SignedVote) -> Result<SignedVote, crate::codec::DecodeError> {
+        use crate::codec::fixed;
+        const WHAT: &str = "SignedVote";
+        Ok(SignedVote {
+            vote: Vote {
+                round: vote.round,
+                source: Checkpoint {
+                    round: vote.source_round,
+                    block: BlockId {
+                        height: vote.source_height,
+                        hash: Hash(fixed(WHAT, "source_hash", &vote.source_hash)?),
+                    },
+                },
+                target: BlockId {
+                    height: vote.target_height,
+                    hash: Hash(fixed(WHAT, "target_hash", &vote.target_hash)?),
+                },
+            },
+            voter: Address(fixed(WHAT, "voter", &vote.voter)?),
+            signature: fixed(WHAT, "signature", &vote.signature)?,
+        })
+    }
 }
 
 /// Two votes one forger signed that break a rule together ([`Vote::conflicts_with`]): what a
@@ -189,6 +229,53 @@ pub struct Progress {
     /// a third of the weight broke a rule (their votes are in `equivocations` of some node). It
     /// is not made final here.
     pub conflicting: Option<Checkpoint>,
+    /// The proof of `finalized`.
+    pub proof: Option<FinalityProof>,
+}
+
+/// Most votes a finality proof may carry: one per voter, two thirds of a roster being enough.
+pub const MAX_PROOF_VOTES: usize = 4_096;
+
+/// What shows a checkpoint final: the votes of the round after it that name it as their source
+/// and justify that round's checkpoint, two thirds of the weight of every epoch they span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinalityProof {
+    /// The final checkpoint.
+    pub finalized: Checkpoint,
+    /// The votes.
+    pub votes: Vec<SignedVote>,
+}
+
+impl FinalityProof {
+    /// The proof's wire form.
+    pub fn to_wire(&self) -> goodwill_proto::v1::FinalityProof {
+        goodwill_proto::v1::FinalityProof {
+            round: self.finalized.round,
+            height: self.finalized.block.height,
+            hash: bytes::Bytes::copy_from_slice(self.finalized.block.hash.as_bytes()),
+            votes: self.votes.iter().map(SignedVote::to_wire).collect(),
+        }
+    }
+
+    /// A proof from its wire form: at most [`MAX_PROOF_VOTES`] votes, each well formed (their
+    /// signatures and weight are not checked here).
+    pub fn from_wire(
+        proof: &goodwill_proto::v1::FinalityProof,
+    ) -> Result<FinalityProof, crate::codec::DecodeError> {
+        if proof.votes.len() > MAX_PROOF_VOTES {
+            return Err(crate::codec::DecodeError::TooMany {
+                what: "FinalityProof",
+                field: "votes",
+                count: proof.votes.len(),
+                limit: MAX_PROOF_VOTES,
+            });
+        }
+        let hash = Hash(crate::codec::fixed("FinalityProof", "hash", &proof.hash)?);
+        Ok(FinalityProof {
+            finalized: Checkpoint { round: proof.round, block: BlockId { height: proof.height, hash } },
+            votes: proof.votes.iter().map(SignedVote::from_wire).collect::<Result<_, _>>()?,
+        })
+    }
 }
 
 /// One node's view of finality: the votes of the rounds still open and what they justified.
@@ -344,7 +431,10 @@ impl Finality {
             let step =
                 self.add_votes(window.iter().copied(), newest.min(current_round), weights, tree, refused);
             progress.justified.extend(step.justified);
-            progress.finalized = step.finalized.or(progress.finalized);
+            if step.finalized.is_some() {
+                progress.finalized = step.finalized;
+                progress.proof = step.proof;
+            }
             progress.equivocations.extend(step.equivocations);
             progress.conflicting = step.conflicting.or(progress.conflicting);
         }
@@ -457,6 +547,8 @@ impl Finality {
                 {
                     self.finalize(source);
                     progress.finalized = Some(source);
+                    let votes = self.links.get(&round).cloned().unwrap_or_default();
+                    progress.proof = Some(FinalityProof { finalized: source, votes });
                 } else {
                     progress.conflicting = Some(source);
                 }

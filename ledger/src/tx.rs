@@ -5,6 +5,7 @@ use goodwill_proto::v1 as wire;
 use prost::Message;
 
 use crate::codec::{DecodeError, decode_canonical, decode_limited, fixed};
+use crate::finality::SignedVote;
 use crate::{Address, Amount, Hash, Keypair, SealedHeader, hash::TX_DOMAIN};
 
 /// What a transaction does.
@@ -49,6 +50,14 @@ pub enum Payload {
         first: Box<SealedHeader>,
         /// Another header, same forger and slot, different hash.
         second: Box<SealedHeader>,
+    },
+    /// Two finality votes one forger signed that break a voting rule together
+    /// ([`crate::finality::Vote::conflicts_with`]).
+    ReportVoteEquivocation {
+        /// One vote.
+        first: Box<SignedVote>,
+        /// The other, by the same voter.
+        second: Box<SignedVote>,
     },
     /// Deploy a contract at [`crate::contract::contract_address`] of the sender and nonce.
     DeployContract {
@@ -125,6 +134,7 @@ impl TransactionBody {
             Payload::BuyTicket { association, .. } => vec![self.sender, *association],
             Payload::RegisterAssociation { .. } | Payload::VoteAssociation { .. } => vec![self.sender],
             Payload::ReportEquivocation { first, .. } => vec![self.sender, first.header().forger],
+            Payload::ReportVoteEquivocation { first, .. } => vec![self.sender, first.voter],
             Payload::DeployContract { .. } => {
                 vec![self.sender, crate::contract::contract_address(&self.sender, self.nonce)]
             }
@@ -160,6 +170,12 @@ impl TransactionBody {
             }
             Payload::ReportEquivocation { first, second } => {
                 P::ReportEquivocation(wire::ReportEquivocation {
+                    first: Some(first.to_wire()),
+                    second: Some(second.to_wire()),
+                })
+            }
+            Payload::ReportVoteEquivocation { first, second } => {
+                P::ReportVoteEquivocation(wire::ReportVoteEquivocation {
                     first: Some(first.to_wire()),
                     second: Some(second.to_wire()),
                 })
@@ -231,6 +247,15 @@ impl TransactionBody {
                 Payload::ReportEquivocation {
                     first: Box::new(SealedHeader::from_wire(first)?),
                     second: Box::new(SealedHeader::from_wire(second)?),
+                }
+            }
+            Some(P::ReportVoteEquivocation(report)) => {
+                const REPORT: &str = "ReportVoteEquivocation";
+                let first = report.first.ok_or(DecodeError::Missing { what: REPORT, field: "first" })?;
+                let second = report.second.ok_or(DecodeError::Missing { what: REPORT, field: "second" })?;
+                Payload::ReportVoteEquivocation {
+                    first: Box::new(SignedVote::from_wire(&first)?),
+                    second: Box::new(SignedVote::from_wire(&second)?),
                 }
             }
             Some(P::DeployContract(deploy)) => {

@@ -61,6 +61,8 @@ pub struct NodeStatus {
     pub min_fee: Amount,
     /// The node's own minimum fee.
     pub node_min_fee: Amount,
+    /// The last final block.
+    pub finalized: HeadView,
 }
 
 /// The head as the status shows it.

@@ -185,6 +185,10 @@ pub struct TxOptions {
     /// did).
     #[arg(long, global = true)]
     pub wait: bool,
+    /// Wait until the block holding the transaction is final (two thirds of the forgers' weight
+    /// voted for it or a descendant): no fork can revert it any more. Implies `--wait`.
+    #[arg(long, global = true)]
+    pub wait_final: bool,
 }
 
 /// Transaction kinds.
@@ -258,6 +262,17 @@ pub enum TxKind {
         #[arg(long)]
         first: String,
         /// The other header, same forger and slot.
+        #[arg(long)]
+        second: String,
+    },
+    /// Report a forger that signed two conflicting finality votes (two in one round, or one
+    /// whose span of rounds surrounds the other's; nodes log such pairs with their hex): it
+    /// forfeits the forging weight of all its tickets.
+    ReportVoteEquivocation {
+        /// One vote: a `SignedVote` protobuf, hex-encoded.
+        #[arg(long)]
+        first: String,
+        /// The other vote, by the same forger.
         #[arg(long)]
         second: String,
     },

@@ -60,6 +60,16 @@ fn header(text: &str, which: &str) -> eyre::Result<Box<goodwill_ledger::SealedHe
     Ok(Box::new(goodwill_ledger::SealedHeader::from_wire(wire).map_err(|e| eyre!("--{which}: {e}"))?))
 }
 
+fn vote(text: &str, which: &str) -> eyre::Result<Box<goodwill_ledger::finality::SignedVote>> {
+    use prost::Message;
+    let bytes = hex::decode(text.trim()).map_err(|_| eyre!("--{which} must be hexadecimal"))?;
+    let wire = goodwill_proto::v1::SignedVote::decode(bytes.as_slice())
+        .map_err(|e| eyre!("--{which} is not a SignedVote protobuf: {e}"))?;
+    let vote =
+        goodwill_ledger::finality::SignedVote::from_wire(&wire).map_err(|e| eyre!("--{which}: {e}"))?;
+    Ok(Box::new(vote))
+}
+
 /// Runs `goodwill tx`.
 pub fn run(args: TxArgs) -> eyre::Result<()> {
     let kind = args.kind;
@@ -100,6 +110,10 @@ pub fn run(args: TxArgs) -> eyre::Result<()> {
             TxKind::ReportEquivocation { first, second } => Payload::ReportEquivocation {
                 first: header(&first, "first")?,
                 second: header(&second, "second")?,
+            },
+            TxKind::ReportVoteEquivocation { first, second } => Payload::ReportVoteEquivocation {
+                first: vote(&first, "first")?,
+                second: vote(&second, "second")?,
             },
         })
     })
@@ -197,18 +211,38 @@ fn send(
         bail!("the node refused the transaction: {}", error_message(&answer));
     }
     println!("submitted {}", tx.id());
-    if options.wait {
+    if options.wait || options.wait_final {
         let started = Instant::now();
+        // The block last reported; a reorganisation before finality may move the transaction.
+        let mut reported: Option<String> = None;
         loop {
+            // The final height is read before the transaction: a block at or below it that
+            // holds the transaction afterwards is final (nothing there changes any more).
+            let finalized = match options.wait_final {
+                true => node.get("/api/v1/status")?.1["finalized"]["height"].as_u64().unwrap_or(0),
+                false => 0,
+            };
             let (code, answer) = node.get(&format!("/api/v1/transactions/{}", tx.id()))?;
             if code == 200 && answer["status"] == "committed" {
                 let block = &answer["block"];
-                println!(
-                    "included in block #{} {} at index {}",
-                    block["height"],
-                    block["hash"].as_str().unwrap_or("?"),
-                    block["index"]
-                );
+                let hash = block["hash"].as_str().unwrap_or("?").to_string();
+                if reported.as_ref() != Some(&hash) {
+                    println!("included in block #{} {hash} at index {}", block["height"], block["index"]);
+                    reported = Some(hash.clone());
+                }
+                if options.wait_final {
+                    if block["height"].as_u64().is_none_or(|height| height > finalized) {
+                        if started.elapsed() > WAIT_LIMIT {
+                            bail!(
+                                "included but not final after {} s (finality waits for two thirds of the forgers' weight; see `finalized` in /api/v1/status)",
+                                WAIT_LIMIT.as_secs()
+                            );
+                        }
+                        std::thread::sleep(Duration::from_millis(250));
+                        continue;
+                    }
+                    println!("final (block #{} {hash})", block["height"]);
+                }
                 if let Some(contract) = answer["receipt"]["contract"].as_object() {
                     println!(
                         "gas used {} (fee paid {})",

@@ -124,6 +124,7 @@ async fn serve(
                         ImportOutcome::Orphan | ImportOutcome::Unproven => AncestorOutcome::Orphan,
                         ImportOutcome::Applied => AncestorOutcome::Applied,
                         ImportOutcome::Invalid => AncestorOutcome::Invalid,
+                        ImportOutcome::OutOfRange => AncestorOutcome::TooDeep,
                         _ => AncestorOutcome::Ended,
                     };
                     network.ancestor_imported(peer, &header, depth, outcome).await;
@@ -180,6 +181,10 @@ async fn answer(
             Err(failure) => Response::error(ErrorCode::Unavailable, failure.to_string()),
         },
         Request::Votes { since_round } => Response::Votes(chain.votes_since(since_round).await?),
+        Request::FinalityProofs { from_height } => match chain.finality_proofs(from_height).await? {
+            Ok(proofs) => Response::FinalityProofs(proofs),
+            Err(error) => Response::error(ErrorCode::Unavailable, error.to_string()),
+        },
         Request::Lottery { parent, forger, slot } => match chain.lottery(parent, forger, slot).await? {
             Ok(proof) => Response::Lottery(LotteryAnswer { block_hash: parent, proof: Box::new(proof) }),
             Err(failure) => Response::error(ErrorCode::Unavailable, failure.to_string()),
@@ -200,7 +205,7 @@ async fn answer(
 /// Imports `blocks` in order; stops at the first that is invalid or does not connect.
 async fn import_batch(chain: &ChainHandle, blocks: Vec<Block>) -> BatchEnd {
     for block in blocks {
-        match chain.import(block).await {
+        match chain.import_synced(block).await {
             Ok(ImportOutcome::Applied | ImportOutcome::Known | ImportOutcome::Side) => {}
             Ok(ImportOutcome::Invalid) => return BatchEnd::Invalid,
             Ok(ImportOutcome::Orphan | ImportOutcome::OutOfRange | ImportOutcome::Unproven) => {

@@ -127,6 +127,9 @@ pub fn gossipsub_config() -> Result<gossipsub::Config, gossipsub::ConfigBuilderE
         .build()
 }
 
+/// How often each connection is pinged.
+pub const PING_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Gossipsub peer scoring for the `topics` of one chain.
 ///
 /// - Invalid messages (P4) weigh heavily: one invalid block or transaction (weight -100, the
@@ -195,7 +198,10 @@ impl Behaviour {
             format!("goodwill/{PROTOCOL_VERSION}"),
             key.public(),
         ));
-        let ping = ping::Behaviour::new(ping::Config::new());
+        // A link that stops answering is noticed within fifteen seconds (and closed).
+        let ping = ping::Behaviour::new(
+            ping::Config::new().with_interval(PING_INTERVAL).with_timeout(PING_INTERVAL * 2),
+        );
         let mut kad = kad::Behaviour::with_config(
             peer_id,
             kad::store::MemoryStore::new(peer_id),

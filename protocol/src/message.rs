@@ -3,7 +3,7 @@
 //! field, a hash of the wrong length or an over-long list is a typed [`WireError`], never a
 //! default value read further in.
 
-use goodwill_ledger::finality::{BlockId, Checkpoint, SignedVote, Vote};
+use goodwill_ledger::finality::SignedVote;
 use goodwill_ledger::lottery::{MAX_ROSTER_PATH, RosterEntry};
 use goodwill_ledger::proof::ProvenLeaf;
 use goodwill_ledger::{Address, Block, Hash, Transaction};
@@ -75,10 +75,17 @@ pub enum Request {
         /// The asker's last final round.
         since_round: u64,
     },
+    /// The stored proofs of finality of blocks at or above `from_height`.
+    FinalityProofs {
+        /// The lowest height wanted.
+        from_height: u64,
+    },
 }
 
 /// Most votes in one answer to [`Request::Votes`].
 pub const MAX_SYNC_VOTES: usize = 1_024;
+/// Most proofs in one answer to [`Request::FinalityProofs`].
+pub const MAX_FINALITY_PROOFS: usize = 16;
 
 /// An account read at a head, with the Merkle proof of it against that head's state root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,6 +191,8 @@ pub enum Response {
     Lottery(LotteryAnswer),
     /// Finality votes, oldest round first, at most [`MAX_SYNC_VOTES`].
     Votes(Vec<SignedVote>),
+    /// Proofs of finality, lowest first, at most [`MAX_FINALITY_PROOFS`].
+    FinalityProofs(Vec<goodwill_ledger::finality::FinalityProof>),
     /// The request was not answered.
     Error(ErrorCode, String),
 }
@@ -312,6 +321,7 @@ impl Request {
             ),
             Kind::Transaction(query) => Request::Transaction(hash(&query.id, "transaction id")?),
             Kind::Votes(query) => Request::Votes { since_round: query.since_round },
+            Kind::FinalityProofs(query) => Request::FinalityProofs { from_height: query.from_height },
             Kind::Lottery(query) => Request::Lottery {
                 parent: hash(&query.block_hash, "block hash")?,
                 forger: Address::from_slice(&query.forger)
@@ -340,6 +350,9 @@ impl Request {
                 Kind::Transaction(wire::TransactionQuery { id: bytes(id.as_bytes()) })
             }
             Request::Votes { since_round } => Kind::Votes(wire::VotesQuery { since_round: *since_round }),
+            Request::FinalityProofs { from_height } => {
+                Kind::FinalityProofs(wire::FinalityProofsQuery { from_height: *from_height })
+            }
             Request::Lottery { parent, forger, slot } => Kind::Lottery(wire::LotteryQuery {
                 block_hash: bytes(parent.as_bytes()),
                 forger: bytes(forger.as_bytes()),
@@ -360,38 +373,12 @@ fn leaf_to_proto((value, proof): &ProvenLeaf) -> wire::ProvenLeaf {
 
 /// A finality vote from the wire (its signature is not checked here).
 pub fn vote_from_wire(vote: &wire::SignedVote) -> Result<SignedVote, WireError> {
-    let signature: [u8; 64] = vote.signature.as_ref().try_into().map_err(|_| WireError::Malformed {
-        field: "vote signature",
-        reason: format!("{} bytes, not 64", vote.signature.len()),
-    })?;
-    Ok(SignedVote {
-        vote: Vote {
-            round: vote.round,
-            source: Checkpoint {
-                round: vote.source_round,
-                block: BlockId { height: vote.source_height, hash: hash(&vote.source_hash, "vote source")? },
-            },
-            target: BlockId { height: vote.target_height, hash: hash(&vote.target_hash, "vote target")? },
-        },
-        voter: Address::from_slice(&vote.voter)
-            .ok_or(WireError::Malformed { field: "voter", reason: "not 32 bytes".into() })?,
-        signature,
-    })
+    SignedVote::from_wire(vote).map_err(malformed("vote"))
 }
 
 /// A finality vote's wire form.
 pub fn vote_to_wire(signed: &SignedVote) -> wire::SignedVote {
-    let vote = &signed.vote;
-    wire::SignedVote {
-        round: vote.round,
-        source_round: vote.source.round,
-        source_height: vote.source.block.height,
-        source_hash: bytes(vote.source.block.hash.as_bytes()),
-        target_height: vote.target.height,
-        target_hash: bytes(vote.target.hash.as_bytes()),
-        voter: bytes(signed.voter.as_bytes()),
-        signature: bytes(&signed.signature),
-    }
+    signed.to_wire()
 }
 
 fn entry_from_proto(entry: wire::RosterEntry) -> Result<RosterEntry, WireError> {
@@ -489,6 +476,19 @@ impl Response {
                 }
                 Response::Votes(batch.votes.iter().map(vote_from_wire).collect::<Result<_, _>>()?)
             }
+            Kind::FinalityProofs(answer) => {
+                if answer.proofs.len() > MAX_FINALITY_PROOFS {
+                    return Err(WireError::TooMany {
+                        what: "finality proofs",
+                        count: answer.proofs.len(),
+                        limit: MAX_FINALITY_PROOFS,
+                    });
+                }
+                let proofs = answer.proofs.iter().map(goodwill_ledger::finality::FinalityProof::from_wire);
+                Response::FinalityProofs(
+                    proofs.collect::<Result<_, _>>().map_err(malformed("finality proof"))?,
+                )
+            }
             Kind::Error(error) => Response::Error(ErrorCode::parse(&error.code), error.message),
         })
     }
@@ -540,6 +540,9 @@ impl Response {
             Response::Votes(votes) => {
                 Kind::Votes(wire::VoteBatch { votes: votes.iter().map(vote_to_wire).collect() })
             }
+            Response::FinalityProofs(proofs) => Kind::FinalityProofs(wire::FinalityProofs {
+                proofs: proofs.iter().map(goodwill_ledger::finality::FinalityProof::to_wire).collect(),
+            }),
             Response::Error(code, message) => {
                 Kind::Error(wire::Error { code: code.as_str().into(), message: message.clone() })
             }
@@ -550,6 +553,7 @@ impl Response {
 
 #[cfg(test)]
 mod tests {
+    use goodwill_ledger::finality::{BlockId, Checkpoint, FinalityProof, Vote};
     use goodwill_ledger::testkit;
 
     use super::*;
@@ -619,12 +623,45 @@ mod tests {
                 voter: Address([14; 32]),
                 signature: [15; 64],
             }]),
+            Response::FinalityProofs(vec![FinalityProof {
+                finalized: Checkpoint { round: 6, block: BlockId { height: 5, hash: Hash([16; 32]) } },
+                votes: vec![SignedVote {
+                    vote: Vote {
+                        round: 7,
+                        source: Checkpoint { round: 6, block: BlockId { height: 5, hash: Hash([16; 32]) } },
+                        target: BlockId { height: 6, hash: Hash([17; 32]) },
+                    },
+                    voter: Address([18; 32]),
+                    signature: [19; 64],
+                }],
+            }]),
             Response::error(ErrorCode::RateLimited, "slow down"),
         ];
         for response in responses {
             let back = Response::from_proto(response.to_proto()).unwrap();
             assert_eq!(back.to_proto(), response.to_proto());
         }
+    }
+
+    /// A peer answers with more proofs, or a proof with more votes, than any node stores: the
+    /// answer is refused before a vote of it is decoded.
+    #[test]
+    fn an_answer_with_more_finality_proofs_or_votes_than_allowed_is_refused() {
+        let proof = wire::FinalityProof { hash: bytes::Bytes::from_static(&[1; 32]), ..Default::default() };
+        let answer = |proofs: Vec<wire::FinalityProof>| wire::Response {
+            kind: Some(wire::response::Kind::FinalityProofs(wire::FinalityProofs { proofs })),
+        };
+        let many = answer(vec![proof.clone(); MAX_FINALITY_PROOFS + 1]);
+        assert!(matches!(Response::from_proto(many), Err(WireError::TooMany { count: 17, .. })));
+        let votes = vec![wire::SignedVote::default(); goodwill_ledger::finality::MAX_PROOF_VOTES + 1];
+        let crowded = answer(vec![wire::FinalityProof { votes, ..proof.clone() }]);
+        assert!(matches!(
+            Response::from_proto(crowded),
+            Err(WireError::Malformed { field: "finality proof", .. })
+        ));
+        assert!(
+            matches!(Response::from_proto(answer(vec![proof])), Ok(Response::FinalityProofs(p)) if p.len() == 1)
+        );
     }
 
     #[test]

@@ -153,6 +153,9 @@ pub enum AncestorOutcome {
     Orphan,
     /// It breaks a rule.
     Invalid,
+    /// It is further below the head than the side pool reaches: the branch is downloaded by
+    /// range instead ([`crate::sync::SyncPlan::fetch_branch`]).
+    TooDeep,
     /// Anything else (known, kept aside, out of range): the search ends.
     Ended,
 }
@@ -612,6 +615,7 @@ pub fn new(
         shared,
         progress,
         listen_addresses,
+        bootnodes: config.bootnodes,
     });
     Ok((handle, NetworkEvents { events, lanes }, event_loop))
 }

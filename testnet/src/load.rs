@@ -86,6 +86,12 @@ pub struct Trial {
     latency_ms_p99: u64,
     latency_slots_p50: u64,
     latency_slots_p99: u64,
+    /// Slots from a block's slot to the first slot the first node showed it final, over the
+    /// blocks of the trial (only those that became final before it ended).
+    finality_lag_slots_p50: u64,
+    finality_lag_slots_p99: u64,
+    /// Blocks of the trial that did not become final before it ended.
+    not_final: u64,
     nodes: Vec<NodeUse>,
 }
 
@@ -368,15 +374,23 @@ fn trial(
 
     // The watcher: every new canonical block's transactions, with their block's time and slot.
     let mut committed: HashMap<Hash, (u64, u64)> = HashMap::new();
+    // Each block's slot, by height, until the first node shows it final; then its lag.
+    let mut awaiting_final: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut finality_lags = Vec::new();
     let mut next = head + 1;
     let end_of_submissions = start + Duration::from_secs(seconds);
     let drain = Duration::from_millis(DRAIN_SLOTS * info.slot_ms);
     loop {
-        let top = nodes[0].status()?.head.height;
+        let status = nodes[0].status()?;
+        let top = status.head.height;
+        while let Some(entry) = awaiting_final.first_entry().filter(|e| *e.key() <= status.finalized.height) {
+            finality_lags.push(status.slot.saturating_sub(entry.remove()));
+        }
         while next <= top {
             let block = nodes[0].get_ok(&format!("/api/v1/blocks/{next}"))?;
             let (timestamp, slot) =
                 (block["timestamp_ms"].as_u64().unwrap_or(0), block["slot"].as_u64().unwrap_or(0));
+            awaiting_final.insert(next, slot);
             for tx in block["transactions"].as_array().into_iter().flatten() {
                 if let Some(id) = tx["id"].as_str().and_then(|id| id.parse::<Hash>().ok()) {
                     committed.insert(id, (timestamp, slot));
@@ -390,6 +404,15 @@ fn trial(
             done && submitted_at.lock().expect("not poisoned").keys().all(|id| committed.contains_key(id));
         if (done && all_in && accepted > 0) || Instant::now() > end_of_submissions + drain {
             break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The trial's last blocks: finality trails the head by a few slots.
+    let final_by = Instant::now() + drain;
+    while !awaiting_final.is_empty() && Instant::now() < final_by {
+        let status = nodes[0].status()?;
+        while let Some(entry) = awaiting_final.first_entry().filter(|e| *e.key() <= status.finalized.height) {
+            finality_lags.push(status.slot.saturating_sub(entry.remove()));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -409,6 +432,7 @@ fn trial(
     }
     latency_ms.sort_unstable();
     latency_slots.sort_unstable();
+    finality_lags.sort_unstable();
     let after: Vec<NodeUse> = nodes.iter().map(node_use).collect::<Result<_, _>>()?;
     let nodes = before
         .iter()
@@ -432,6 +456,9 @@ fn trial(
         latency_ms_p99: percentile(&latency_ms, 99),
         latency_slots_p50: percentile(&latency_slots, 50),
         latency_slots_p99: percentile(&latency_slots, 99),
+        finality_lag_slots_p50: percentile(&finality_lags, 50),
+        finality_lag_slots_p99: percentile(&finality_lags, 99),
+        not_final: awaiting_final.len() as u64,
         nodes,
     })
 }
@@ -450,6 +477,15 @@ fn print_trial(trial: &Trial) {
         trial.latency_ms_p99,
         trial.latency_slots_p99,
         if trial.sustained() { "" } else { "  (not sustained)" },
+    );
+    println!(
+        "    finality lag p50 {} slots, p99 {} slots{}",
+        trial.finality_lag_slots_p50,
+        trial.finality_lag_slots_p99,
+        match trial.not_final {
+            0 => String::new(),
+            n => format!(" ({n} blocks not final by the end)"),
+        }
     );
     for (reason, count) in &trial.rejected {
         println!("    rejected {count:>6}  {reason}");

@@ -75,6 +75,19 @@ pub fn check_rules(tx: &Transaction, spec: &ChainSpec) -> Result<(), TxError> {
                 return Err(TxError::NotEquivocation("the two headers are the same block"));
             }
         }
+        Payload::ReportVoteEquivocation { first, second } => {
+            if first.voter != second.voter {
+                return Err(TxError::NotEquivocation("the votes must have the same voter"));
+            }
+            if first.vote == second.vote {
+                return Err(TxError::NotEquivocation("the two votes are the same"));
+            }
+            if !first.vote.conflicts_with(&second.vote) {
+                return Err(TxError::NotEquivocation(
+                    "the votes neither share a round nor does one's span surround the other's",
+                ));
+            }
+        }
         Payload::SchedulePayment { amount, every_slots, times, .. } => {
             if *amount == Amount::ZERO {
                 return Err(TxError::InvalidSchedule("each payment must be positive"));

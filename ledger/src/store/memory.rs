@@ -32,6 +32,8 @@ pub struct MemoryStore {
     rank_sums: BTreeMap<u64, u64>,
     chain_spec: Option<String>,
     finalized: Option<crate::finality::Checkpoint>,
+    /// By the final block's height.
+    finality_proofs: BTreeMap<u64, crate::finality::FinalityProof>,
 }
 
 impl MemoryStore {
@@ -119,9 +121,28 @@ impl Store for MemoryStore {
         Ok(self.finalized)
     }
 
-    fn set_finalized(&mut self, checkpoint: &crate::finality::Checkpoint) -> Result<(), StoreError> {
+    fn set_finalized(
+        &mut self,
+        checkpoint: &crate::finality::Checkpoint,
+        proof: Option<&crate::finality::FinalityProof>,
+        replaces: Option<u64>,
+    ) -> Result<(), StoreError> {
         self.finalized = Some(*checkpoint);
+        if let Some(height) = replaces {
+            self.finality_proofs.remove(&height);
+        }
+        if let Some(proof) = proof {
+            self.finality_proofs.insert(checkpoint.block.height, proof.clone());
+        }
         Ok(())
+    }
+
+    fn finality_proofs(
+        &self,
+        height: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::finality::FinalityProof>, StoreError> {
+        Ok(self.finality_proofs.range(height..).take(limit).map(|(_, proof)| proof.clone()).collect())
     }
 
     fn reorganize(&mut self, ancestor: &SealedHeader, branch: Vec<AppliedBlock>) -> Result<(), StoreError> {

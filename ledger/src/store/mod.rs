@@ -123,8 +123,21 @@ pub trait Store: TreeReader {
     fn rank_sum(&self) -> Result<u64, StoreError>;
     /// The last final checkpoint recorded, if any.
     fn finalized(&self) -> Result<Option<crate::finality::Checkpoint>, StoreError>;
-    /// Records `checkpoint` as the last final one, durably.
-    fn set_finalized(&mut self, checkpoint: &crate::finality::Checkpoint) -> Result<(), StoreError>;
+    /// Records `checkpoint` as the last final one, durably, with its proof if given; in the same
+    /// write, the stored proof of the final block at `replaces` goes (one proof per epoch is
+    /// kept, and the latest).
+    fn set_finalized(
+        &mut self,
+        checkpoint: &crate::finality::Checkpoint,
+        proof: Option<&crate::finality::FinalityProof>,
+        replaces: Option<u64>,
+    ) -> Result<(), StoreError>;
+    /// Stored proofs of finality of blocks at or above `height`, lowest first, at most `limit`.
+    fn finality_proofs(
+        &self,
+        height: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::finality::FinalityProof>, StoreError>;
     /// Atomically replaces the canonical blocks above `ancestor` by `branch` (whose first block's
     /// parent is `ancestor`, each applied on the one before): the replaced blocks' state values,
     /// canonical entries and transaction index entries are removed, the branch is written, and

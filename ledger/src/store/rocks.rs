@@ -92,6 +92,12 @@ const META_CHAIN_SPEC: &[u8] = b"chain_spec";
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_RANK_SUM: &[u8] = b"rank_sum";
 const META_FINALIZED: &[u8] = b"finalized";
+/// Followed by the final block's height (u64, big-endian) -> its `FinalityProof`.
+const META_FINALITY_PROOF: &[u8] = b"finality_proof/";
+
+fn finality_proof_key(height: u64) -> Vec<u8> {
+    [META_FINALITY_PROOF, &height.to_be_bytes()].concat()
+}
 
 /// State values kept in memory (accounts and other leaves: about 100 bytes each).
 const HEAD_VALUES: usize = 65_536;
@@ -388,14 +394,49 @@ impl Store for RocksStore {
         Ok(Some(crate::finality::Checkpoint { round: u64::from_be_bytes(*round), block }))
     }
 
-    fn set_finalized(&mut self, checkpoint: &crate::finality::Checkpoint) -> Result<(), StoreError> {
+    fn set_finalized(
+        &mut self,
+        checkpoint: &crate::finality::Checkpoint,
+        proof: Option<&crate::finality::FinalityProof>,
+        replaces: Option<u64>,
+    ) -> Result<(), StoreError> {
         let mut value = Vec::with_capacity(48);
         value.extend_from_slice(&checkpoint.round.to_be_bytes());
         value.extend_from_slice(&checkpoint.block.height.to_be_bytes());
         value.extend_from_slice(checkpoint.block.hash.as_bytes());
+        let meta = self.cf(Column::Meta)?;
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(Column::Meta)?, META_FINALIZED, value);
+        batch.put_cf(meta, META_FINALIZED, value);
+        if let Some(height) = replaces {
+            batch.delete_cf(meta, finality_proof_key(height));
+        }
+        if let Some(proof) = proof {
+            batch.put_cf(meta, finality_proof_key(checkpoint.block.height), proof.to_wire().encode_to_vec());
+        }
         self.write(batch)
+    }
+
+    fn finality_proofs(
+        &self,
+        height: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::finality::FinalityProof>, StoreError> {
+        let mut proofs = Vec::new();
+        let mut iter = self.db.raw_iterator_cf(self.cf(Column::Meta)?);
+        iter.seek(finality_proof_key(height));
+        while proofs.len() < limit {
+            let (Some(key), Some(value)) = (iter.key(), iter.value()) else { break };
+            if !key.starts_with(META_FINALITY_PROOF) {
+                break;
+            }
+            let wire = wire::FinalityProof::decode(value).map_err(|_| corrupt("finality proof"))?;
+            proofs.push(
+                crate::finality::FinalityProof::from_wire(&wire).map_err(|_| corrupt("finality proof"))?,
+            );
+            iter.next();
+        }
+        iter.status().map_err(db_error)?;
+        Ok(proofs)
     }
 
     fn commit(&mut self, commit: Commit) -> Result<(), StoreError> {

@@ -5,6 +5,7 @@
 
 use goodwill_ledger::chain::FinalityView;
 use goodwill_ledger::finality::{BlockId, Finality, SignedVote, Vote};
+use goodwill_ledger::lottery::epoch_of;
 use goodwill_ledger::{Chain, ChainError, Imported, MemoryStore, RocksStore, Store};
 
 use crate::fork_choice::{forge_at, forger_key, spec};
@@ -29,7 +30,9 @@ fn vote_round<S: Store>(chain: &mut Chain<S>, finality: &mut Finality, round: u6
         progress
     };
     if let Some(checkpoint) = progress.finalized {
-        assert!(chain.finalize(checkpoint).unwrap());
+        let proof = progress.proof.as_ref().expect("a final checkpoint comes with its proof");
+        assert_eq!(proof.finalized, checkpoint);
+        assert!(chain.finalize(checkpoint, Some(proof)).unwrap());
     }
 }
 
@@ -74,4 +77,22 @@ fn the_forgers_votes_make_the_chain_final_and_no_fork_below_it_is_taken() {
     drop(chain);
     let reopened = Chain::open(RocksStore::open(dir.path()).unwrap(), spec()).unwrap();
     assert_eq!(reopened.finalized(), finalized);
+    // So do the proofs: the last of each epoch and the latest, each two votes signed for this
+    // chain that name its checkpoint as their source.
+    let proofs = reopened.finality_proofs(0, 1_000).unwrap();
+    let per_epoch = reopened.spec().params.slots_per_epoch;
+    let epochs: Vec<u64> = proofs.iter().map(|p| epoch_of(p.finalized.round, per_epoch)).collect();
+    assert_eq!(proofs.last().map(|p| p.finalized), Some(finalized));
+    assert!(epochs.windows(2).all(|w| w[0] < w[1]), "one proof per epoch: {epochs:?}");
+    assert_eq!(proofs.len() as u64, epoch_of(finalized.round, per_epoch) + 1, "every epoch has its proof");
+    for proof in &proofs {
+        assert_eq!(proof.votes.len(), 2);
+        for vote in &proof.votes {
+            assert_eq!(vote.vote.source, proof.finalized);
+            assert!(vote.verify(&reopened.genesis_hash()));
+        }
+        let height = proof.finalized.block.height;
+        assert_eq!(reopened.store().canonical_hash(height).unwrap(), Some(proof.finalized.block.hash));
+    }
+    assert_eq!(reopened.finality_proofs(finalized.block.height, 10).unwrap().len(), 1);
 }

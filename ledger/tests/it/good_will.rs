@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use goodwill_ledger::finality::{BlockId, Checkpoint, SignedVote, Vote};
 use goodwill_ledger::lottery::epoch_of;
 use goodwill_ledger::proof::LotteryState;
 use goodwill_ledger::state::{read_association, read_forger, read_roster, read_rosters};
@@ -506,6 +507,51 @@ fn reports_that_are_not_equivocations_are_refused() {
     net.submit(BUYER, report(&one, &two)).unwrap();
     let record = read_forger(net.chain.store(), net.height(), &a.address()).unwrap().unwrap();
     assert!(!record.signs_in(net.epoch() + 1), "forfeited from the next epoch");
+}
+
+fn vote_report(first: SignedVote, second: SignedVote) -> Payload {
+    Payload::ReportVoteEquivocation { first: Box::new(first), second: Box::new(second) }
+}
+
+/// The attack on finality: a forger votes for two targets in one round (or surrounds an earlier
+/// vote with a later one), which is what a third of the weight must do to finalize conflicting
+/// blocks. Either pair, reported by anyone, forfeits its tickets as two blocks in one slot do;
+/// pairs that break no rule, or were signed for another chain, are refused.
+#[test]
+fn a_forger_that_signs_conflicting_votes_is_reported_and_forfeits_its_tickets() {
+    let mut net = Net::new(&[10, 10]);
+    let (a, b) = (forger_key(0), forger_key(1));
+    let genesis = net.chain.genesis_hash();
+    let block = |height: u64, byte: u8| BlockId { height, hash: Hash([byte; 32]) };
+    let source = Checkpoint { round: 0, block: block(0, 0) };
+    let vote = |key: &Keypair, round: u64, source: Checkpoint, target: BlockId| {
+        Vote { round, source, target }.sign(key, &genesis)
+    };
+    let one = vote(&a, 5, source, block(4, 1));
+    let two = vote(&a, 5, source, block(4, 2));
+
+    assert!(not("same voter")(net.submit(BUYER, vote_report(one, vote(&b, 5, source, block(4, 2))))));
+    assert!(not("the same")(net.submit(BUYER, vote_report(one, one))));
+    // Consecutive votes, each from the last justified checkpoint: what honest forgers sign.
+    let later = vote(&a, 6, Checkpoint { round: 5, block: block(4, 1) }, block(5, 1));
+    assert!(not("neither share a round")(net.submit(BUYER, vote_report(one, later))));
+    let elsewhere = Hash([8; 32]);
+    let resigned = |v: SignedVote| v.vote.sign(&a, &elsewhere);
+    assert!(not("for this chain")(net.submit(BUYER, vote_report(resigned(one), resigned(two)))));
+    assert_eq!(net.weight(&a.address(), net.epoch()), 10, "nothing was forfeited");
+
+    // Two votes in one round.
+    net.submit(BUYER, vote_report(one, two)).unwrap();
+    let record = read_forger(net.chain.store(), net.height(), &a.address()).unwrap().unwrap();
+    assert!(!record.signs_in(net.epoch() + 1), "forfeited from the next epoch");
+    assert_eq!(net.submit(BUYER, vote_report(two, one)), Err(TxError::NothingToForfeit(a.address())));
+
+    // A vote whose span (source round 1 to round 9) surrounds another's (3 to 4).
+    let inner = vote(&b, 4, Checkpoint { round: 3, block: block(2, 3) }, block(3, 3));
+    let outer = vote(&b, 9, Checkpoint { round: 1, block: block(1, 3) }, block(8, 3));
+    net.submit(BUYER, vote_report(inner, outer)).unwrap();
+    let record = read_forger(net.chain.store(), net.height(), &b.address()).unwrap().unwrap();
+    assert!(!record.signs_in(net.epoch() + 1));
 }
 
 /// After every block, each roster commitment the state holds equals the roster its records give

@@ -97,7 +97,7 @@ fn a_long_branch_never_reverts_a_final_block() {
     let (_, theirs) = branch(&slots(1, 200), 200);
     let mut chain = chain_of(&ours);
     let final_block = BlockId { height: 10, hash: ours[9].hash() };
-    assert!(chain.finalize(Checkpoint { round: 20, block: final_block }).unwrap());
+    assert!(chain.finalize(Checkpoint { round: 20, block: final_block }, None).unwrap());
     let refused = chain.import_synced(theirs[0].clone());
     assert!(matches!(refused, Err(ChainError::BelowFinality { height: 1, finalized: 10 })), "{refused:?}");
     // Nor does any later block of that branch start one: their parents are not on this chain.

@@ -128,6 +128,8 @@ pub struct StoredBlock {
     block: Block,
     receipts: Vec<goodwill_ledger::Receipt>,
     canonical: bool,
+    /// On the node's chain at or below its last final block: no fork choice can revert it.
+    finalized: bool,
     next: Option<Hash>,
 }
 
@@ -142,7 +144,8 @@ pub fn block<S: Store>(chain: &Chain<S>, id: BlockId) -> Result<StoredBlock, Api
     let receipts = store.receipts(&hash).map_err(storage)?.unwrap_or_default();
     let canonical = store.canonical_hash(block.header().height).map_err(storage)? == Some(hash);
     let next = store.canonical_hash(block.header().height + 1).map_err(storage)?;
-    Ok(StoredBlock { block, receipts, canonical, next })
+    let finalized = canonical && block.header().height <= chain.finalized().block.height;
+    Ok(StoredBlock { block, receipts, canonical, finalized, next })
 }
 
 impl StoredBlock {
@@ -150,6 +153,7 @@ impl StoredBlock {
     pub fn view(&self) -> Value {
         let mut value = views::block(&self.block, &self.receipts, true);
         value["canonical"] = json!(self.canonical);
+        value["final"] = json!(self.finalized);
         value["next_hash"] = json!(self.next.filter(|_| self.canonical));
         value
     }

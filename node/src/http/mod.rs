@@ -62,6 +62,7 @@ pub fn router(chain: ChainHandle, network: NetworkHandle, metrics: Arc<Metrics>)
         .route("/api/v1/peers", get(peers))
         .route("/api/v1/blocks", get(blocks))
         .route("/api/v1/blocks/{id}", get(block))
+        .route("/api/v1/finality/proofs", get(finality_proofs))
         .route("/api/v1/transactions", post(submit))
         .route("/api/v1/transactions/batch", post(submit_batch))
         .route("/api/v1/transactions/{id}", get(transaction))
@@ -351,6 +352,42 @@ async fn explore<T: explore::Render>(
 ) -> Result<Json<Value>, ApiError> {
     let read = chain.read(query).await.map_err(|_| unavailable())??;
     Ok(Json(read.view()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProofsQuery {
+    from_height: Option<u64>,
+}
+
+/// The stored proofs of finality (the last final block of each epoch, and the latest) from
+/// `from_height` on, at most 16: each the checkpoint and the votes that made it final.
+async fn finality_proofs(
+    State(Api { chain, .. }): State<Api>,
+    ApiQuery(q): ApiQuery<ProofsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let from = q.from_height.unwrap_or(0);
+    let proofs =
+        chain.finality_proofs(from).await.map_err(|_| unavailable())?.map_err(|e| internal(e.to_string()))?;
+    let views: Vec<Value> = proofs
+        .iter()
+        .map(|proof| {
+            let checkpoint = proof.finalized;
+            json!({
+                "round": checkpoint.round,
+                "height": checkpoint.block.height,
+                "hash": checkpoint.block.hash,
+                "votes": proof.votes.iter().map(|v| json!({
+                    "voter": v.voter,
+                    "round": v.vote.round,
+                    "target": { "height": v.vote.target.height, "hash": v.vote.target.hash },
+                    "signature": hex::encode(v.signature),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let next = proofs.last().map(|p| p.finalized.block.height + 1);
+    Ok(Json(json!({ "proofs": views, "next_from_height": next })))
 }
 
 #[derive(Deserialize)]

@@ -14,6 +14,7 @@ pub fn kind(tx: &Transaction) -> &'static str {
         Payload::RegisterAssociation { .. } => "register_association",
         Payload::VoteAssociation { .. } => "vote_association",
         Payload::ReportEquivocation { .. } => "report_equivocation",
+        Payload::ReportVoteEquivocation { .. } => "report_vote_equivocation",
         Payload::DeployContract { .. } => "deploy_contract",
         Payload::CallContract { .. } => "call_contract",
         Payload::SchedulePayment { .. } => "schedule_payment",
@@ -25,6 +26,14 @@ pub fn kind(tx: &Transaction) -> &'static str {
 fn header_brief(header: &SealedHeader) -> Value {
     let h = header.header();
     json!({ "hash": header.hash(), "height": h.height, "slot": h.slot, "forger": h.forger })
+}
+
+fn vote_brief(vote: &goodwill_ledger::finality::Vote) -> Value {
+    json!({
+        "round": vote.round,
+        "source": { "round": vote.source.round, "height": vote.source.block.height, "hash": vote.source.block.hash },
+        "target": { "height": vote.target.height, "hash": vote.target.hash },
+    })
 }
 
 /// A transaction: what was signed, and what it does.
@@ -44,6 +53,9 @@ pub fn transaction(tx: &Transaction) -> Value {
         Payload::VoteAssociation { association } => json!({ "association": association }),
         Payload::ReportEquivocation { first, second } => {
             json!({ "first": header_brief(first), "second": header_brief(second) })
+        }
+        Payload::ReportVoteEquivocation { first, second } => {
+            json!({ "voter": first.voter, "first": vote_brief(&first.vote), "second": vote_brief(&second.vote) })
         }
         Payload::DeployContract { code, args, gas_limit } => json!({
             "contract": goodwill_ledger::contract::contract_address(&body.sender, body.nonce),

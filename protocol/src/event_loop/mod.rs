@@ -16,7 +16,7 @@ use goodwill_proto::v1 as wire;
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::DialOpts;
-use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, kad};
+use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, kad, ping};
 use prost::Message;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -45,9 +45,18 @@ const TX_BATCH_BYTES: usize = 512 * 1024;
 const TX_FLUSH: Duration = Duration::from_millis(20);
 /// Most ancestor requests outstanding at once.
 const MAX_ANCESTOR_REQUESTS: usize = 16;
+/// Deepest missing ancestor fetched by hash, one request per block. A deeper branch is
+/// downloaded by range instead: a walk of single-block requests would spend the peer's request
+/// budget ([`crate::rate_limit::BURST`]) and be throttled halfway.
+const MAX_ANCESTOR_DEPTH: u64 = 16;
 /// How often one peer's branch is downloaded, at most: a branch that lost is not fetched again
 /// for every block its peer gossips.
 const BRANCH_RETRY: Duration = Duration::from_secs(30);
+/// How long a peer whose downloaded branch does not meet this chain above its final block is
+/// not followed.
+const FORKED_REST: Duration = Duration::from_secs(300);
+/// How long a peer whose branch must wait for another's download is not followed, at least.
+const SYNC_REST: Duration = Duration::from_secs(5);
 /// Most inbound requests waiting for the node's answer, and most queries of ours waiting for a
 /// peer's.
 const MAX_PENDING_INBOUND: usize = 256;
@@ -75,6 +84,7 @@ pub(crate) struct Parts {
     pub(crate) shared: Arc<Shared>,
     pub(crate) progress: watch::Sender<Progress>,
     pub(crate) listen_addresses: watch::Sender<Vec<Multiaddr>>,
+    pub(crate) bootnodes: Vec<Multiaddr>,
 }
 
 /// The task that owns the swarm. Run it with [`EventLoop::run`].
@@ -102,7 +112,9 @@ pub struct EventLoop {
     rewound: bool,
     /// Connected peers on a fork deeper than a reorganisation may go: their heights are not
     /// followed (else every block they relay would restart a sync that cannot succeed).
-    forked: HashSet<PeerId>,
+    /// Until when: their branch is tried again after that (the chains may meet by then, or
+    /// another peer's branch being downloaded was not the better one).
+    forked: HashMap<PeerId, Instant>,
     /// The peer whose branch is being downloaded, and the branch's last height.
     branch: Option<(PeerId, u64)>,
     /// When each connected peer's branch was last downloaded.
@@ -119,6 +131,8 @@ pub struct EventLoop {
     outgoing: Vec<wire::SignedTransaction>,
     outgoing_bytes: usize,
     bootstrapped: bool,
+    /// Dialled again whenever the node has fewer peers than it wants.
+    bootnodes: Vec<Multiaddr>,
 }
 
 impl EventLoop {
@@ -135,13 +149,14 @@ impl EventLoop {
             shared: parts.shared,
             progress: parts.progress,
             listen_addresses: parts.listen_addresses,
+            bootnodes: parts.bootnodes,
             peers: PeerManager::new(),
             sync: SyncPlan::default(),
             ready: VecDeque::new(),
             importing: false,
             last_head,
             rewound: false,
-            forked: HashSet::new(),
+            forked: HashMap::new(),
             branch: None,
             branch_tried: HashMap::new(),
             ancestors: HashMap::new(),
@@ -210,6 +225,7 @@ impl EventLoop {
                     AncestorOutcome::Invalid => {
                         self.penalise(peer, Offence::WrongAnswer, "served an invalid block")
                     }
+                    AncestorOutcome::TooDeep => self.fetch_branch(peer),
                     AncestorOutcome::Ended => {}
                 }
                 self.drive();
@@ -324,9 +340,20 @@ impl EventLoop {
             tracing::info!(%address, "address ban lifted");
         }
         let (verified, _) = self.peers.counts();
-        if verified > 0 && verified < TARGET_PEERS {
-            // Look for more peers; found ones are dialled as they enter the routing table.
+        if verified < TARGET_PEERS {
+            // Look for more peers (the routing table's are dialled again, and so are the
+            // bootnodes, whom a node that lost every peer may know alone: a partition heals
+            // without a restart); found ones are dialled as they enter the routing table.
             let _ = self.swarm.behaviour_mut().kad.bootstrap();
+            for address in &self.bootnodes {
+                let peer = match address.iter().last() {
+                    Some(libp2p::multiaddr::Protocol::P2p(peer)) => peer,
+                    _ => continue,
+                };
+                if !self.swarm.is_connected(&peer) && !self.peers.is_banned(&peer) {
+                    let _ = self.swarm.dial(address.clone());
+                }
+            }
         }
     }
 
@@ -372,9 +399,14 @@ impl EventLoop {
         Ok(())
     }
 
+    /// Whether `peer`'s chain was found not to meet this node's for now.
+    fn is_forked(&self, peer: &PeerId) -> bool {
+        self.forked.get(peer).is_some_and(|until| Instant::now() < *until)
+    }
+
     /// `peer` has a chain `height` high, unless it is on a fork this node cannot follow.
     fn observe(&mut self, peer: PeerId, height: u64) {
-        if self.role == Role::Main && !self.forked.contains(&peer) {
+        if self.role == Role::Main && !self.is_forked(&peer) {
             self.sync.observe(peer, height);
         }
     }
@@ -499,6 +531,17 @@ impl EventLoop {
                     tracing::debug!(%peer, "dialling a peer found through the DHT");
                     let _ = self.swarm.dial(DialOpts::peer_id(peer).addresses(addresses.into_vec()).build());
                 }
+            }
+            // A link that stops answering is closed, so that the peers dial a fresh connection
+            // once the route is back instead of waiting out TCP's retransmission backoff (which
+            // grows to minutes after a long partition).
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result: Err(error),
+            })) => {
+                tracing::info!(%peer, %error, "a peer stopped answering pings; closing the connection");
+                self.swarm.close_connection(connection);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Requests(event)) => self.request_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {

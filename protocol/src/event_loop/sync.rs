@@ -7,7 +7,7 @@ use goodwill_ledger::Hash;
 use goodwill_ledger::chain::MAX_REORG_DEPTH;
 use libp2p::PeerId;
 
-use super::{BRANCH_RETRY, EventLoop, MAX_ANCESTOR_REQUESTS};
+use super::{BRANCH_RETRY, EventLoop, FORKED_REST, MAX_ANCESTOR_DEPTH, MAX_ANCESTOR_REQUESTS, SYNC_REST};
 use crate::message::{Request, Role};
 use crate::peers::Offence;
 use crate::service::{BatchEnd, NetworkEvent};
@@ -16,9 +16,9 @@ impl EventLoop {
     /// Asks `peer` for the block `hash`, the `depth`-th missing ancestor of a gossiped block,
     /// unless it is asked for already or too many are.
     pub(super) fn fetch_ancestor(&mut self, peer: PeerId, hash: Hash, depth: u64) {
-        if depth > MAX_REORG_DEPTH {
-            // The branch does not meet this node's chain within a rewind's reach: download it
-            // whole, from just above the final block.
+        if depth > MAX_ANCESTOR_DEPTH {
+            // The branch does not meet this node's chain within a short walk: download it by
+            // range, from just above the final block.
             self.fetch_branch(peer);
             return;
         }
@@ -41,7 +41,7 @@ impl EventLoop {
     fn may_fetch_branch(&self, peer: &PeerId) -> bool {
         self.role == Role::Main
             && self.branch.is_none()
-            && !self.forked.contains(peer)
+            && !self.is_forked(peer)
             && self.branch_tried.get(peer).is_none_or(|at| at.elapsed() >= BRANCH_RETRY)
     }
 
@@ -60,7 +60,7 @@ impl EventLoop {
         self.branch_tried.insert(peer, Instant::now());
         self.branch = Some((peer, until));
         self.ready.clear();
-        tracing::info!(%peer, from, until, "a peer's chain forks deeper than a rewind reaches; fetching its branch");
+        tracing::info!(%peer, from, until, "a peer follows a branch this node lacks; fetching it");
         self.sync.fetch_branch(peer, from, until, self.last_head, Instant::now());
         self.drive();
     }
@@ -151,7 +151,7 @@ impl EventLoop {
             BatchEnd::Fork if in_branch => {
                 tracing::info!(%peer, "a peer's branch does not meet this chain above its final block");
                 self.ready.clear();
-                self.forked.insert(peer);
+                self.forked.insert(peer, Instant::now() + FORKED_REST);
                 self.sync.forget(&peer);
                 self.sync.restart_from(next);
             }
@@ -166,13 +166,13 @@ impl EventLoop {
             }
             BatchEnd::Fork if self.may_fetch_branch(&peer) => self.fetch_branch(peer),
             BatchEnd::Fork => {
-                tracing::warn!(
-                    %peer,
-                    depth = MAX_REORG_DEPTH,
-                    "a peer's chain forks deeper than a reorganisation may go; not following it"
-                );
+                // Another peer's branch is being downloaded, or this one's was lately: its
+                // claims wait until it may be fetched (else every block it relays would start
+                // a sync that cannot connect).
+                tracing::info!(%peer, "a peer's chain forks deeper than a rewind reaches; its branch waits");
                 self.ready.clear();
-                self.forked.insert(peer);
+                let tried = self.branch_tried.get(&peer).map_or(Instant::now(), |at| *at + BRANCH_RETRY);
+                self.forked.insert(peer, tried.max(Instant::now() + SYNC_REST));
                 self.sync.forget(&peer);
                 self.sync.restart_from(next);
             }

@@ -121,6 +121,9 @@ async fn the_explorer_follows_a_block_to_a_transaction_to_an_account_and_searche
     client.goto(&node.url).await.unwrap();
     on_page(&client, "#/").await;
     assert!(text(&client, "#head-height").await.starts_with('#'));
+    // Finality: the last final block, and how far the head is ahead of it.
+    assert!(text(&client, "#final-height").await.starts_with('#'));
+    assert!(text(&client, "#final-lag").await.contains("behind the head"));
     // The node committed our transfer: its CPU cost per transaction is shown, in ms or µs.
     let cpu = text(&client, "#cpu-per-tx").await;
     assert!(cpu.ends_with(" ms") || cpu.ends_with(" µs"), "{cpu}");

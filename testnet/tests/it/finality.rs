@@ -51,6 +51,14 @@ fn four_forgers_finalize_their_chain_and_wait_below_two_thirds() {
     }
     assert!(nodes[0].logged("final"));
 
+    // A user waits for finality: the transfer's block is final when the command returns.
+    let to = goodwill_ledger::Keypair::generate().unwrap().address();
+    let out =
+        nodes[1].tx(&["transfer", "--key", "dev", "--amount", "7", "--wait-final", "--to", &to.to_string()]);
+    let line = out.lines().find(|l| l.starts_with("final (block #")).unwrap_or_else(|| panic!("{out}"));
+    let height: u64 = line["final (block #".len()..].split(' ').next().unwrap().parse().unwrap();
+    assert!(finalized(&nodes[1]).0 >= height, "{out}");
+
     // One down: three quarters still vote, and finality goes on.
     nodes[3].kill();
     let (before, _) = finalized(&nodes[0]);
@@ -72,10 +80,71 @@ fn four_forgers_finalize_their_chain_and_wait_below_two_thirds() {
     let bootnode = nodes[0].p2p.clone();
     nodes[2] = Node::main(&spec, &base(2), Some(&key(2)), &[&bootnode]);
     nodes[3] = Node::main(&spec, &base(3), Some(&key(3)), &[&bootnode]);
+    // The proofs of what was final before they went down are still stored, and served.
+    let proofs = nodes[2].get("/api/v1/finality/proofs");
+    let first = &proofs["proofs"][0];
+    assert!(first["height"].as_u64().is_some_and(|h| h > 0 && h <= stalled_at), "{proofs}");
+    assert_eq!(hash_at(&nodes[0], first["height"].as_u64().unwrap()), first["hash"].as_str().unwrap());
+    assert!(
+        first["votes"].as_array().is_some_and(|votes| votes.len() >= 3),
+        "two thirds of four voted: {proofs}"
+    );
     let grown = nodes[0].head().0;
     assert!(
         wait_until(Duration::from_secs(60), || finalized(&nodes[0]).0 >= grown),
         "finality did not resume: {}",
         nodes[0].status()
     );
+}
+
+/// The last round `base`'s forger voted in, from its signing record.
+fn last_vote_round(base: &std::path::Path) -> Option<u64> {
+    let text = std::fs::read_to_string(base.join("signing.json")).ok()?;
+    serde_json::from_str::<serde_json::Value>(&text).ok()?["last_vote_round"].as_u64()
+}
+
+/// The attack on a forger's own safety: its process dies (kill -9) at any moment of a round,
+/// between claiming a vote and signing it, between signing and sending, or while writing the
+/// record, and restarts at once, while its chain moves on. It must never sign a vote that
+/// conflicts with one it signed before the crash: its peers, which see every vote it sends,
+/// never find two of its votes that break a rule, its record never goes back, and it votes
+/// again after each restart.
+#[test]
+fn a_forger_killed_mid_round_never_signs_a_conflicting_vote_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("chain");
+    build_spec(&chain, 4, 500);
+    let spec = chain.join("spec.json");
+    let key = |i: usize| chain.join(format!("forger-{i}.key"));
+    let base = |i: usize| dir.path().join(format!("n{i}"));
+    let mut nodes = vec![Node::main(&spec, &base(0), Some(&key(0)), &[])];
+    for i in 1..4 {
+        let bootnode = nodes[0].p2p.clone();
+        nodes.push(Node::main(&spec, &base(i), Some(&key(i)), &[&bootnode]));
+    }
+    assert!(wait_until(Duration::from_secs(60), || finalized(&nodes[0]).0 >= 4), "{}", nodes[0].status());
+
+    let mut last = 0;
+    for kill in 0..6u64 {
+        // Wait for a vote of this run, then kill at a different point of a slot each time.
+        let voted =
+            wait_until(Duration::from_secs(30), || last_vote_round(&base(3)).is_some_and(|r| r > last));
+        assert!(voted, "run {kill} of the forger did not vote");
+        std::thread::sleep(Duration::from_millis(kill * 83 % 500));
+        nodes[3].kill();
+        let round = last_vote_round(&base(3)).unwrap();
+        assert!(round > last, "the record went back from round {last} to {round}");
+        last = round;
+        let bootnode = nodes[0].p2p.clone();
+        nodes[3] = Node::main(&spec, &base(3), Some(&key(3)), &[&bootnode]);
+    }
+    assert!(wait_until(Duration::from_secs(30), || last_vote_round(&base(3)).is_some_and(|r| r > last)));
+    let (before, _) = finalized(&nodes[0]);
+    assert!(wait_until(Duration::from_secs(30), || finalized(&nodes[0]).0 >= before + 4), "finality stopped");
+    for (i, node) in nodes.iter().enumerate() {
+        assert!(
+            !node.logged("signed conflicting votes"),
+            "node {i} saw conflicting votes of a restarted forger"
+        );
+    }
 }

@@ -398,6 +398,7 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
             Payload::RegisterAssociation { .. }
             | Payload::VoteAssociation { .. }
             | Payload::ReportEquivocation { .. }
+            | Payload::ReportVoteEquivocation { .. }
             | Payload::DeployContract { .. }
             | Payload::SchedulePayment { .. }
             | Payload::CancelSchedule { .. } => Amount::ZERO,
@@ -446,6 +447,9 @@ impl<'a, R: TreeReader + ?Sized> Executor<'a, R> {
             }
             Payload::ReportEquivocation { first, second } => {
                 self.report_equivocation(first, second, &mut writes)?
+            }
+            Payload::ReportVoteEquivocation { first, second } => {
+                self.report_vote_equivocation(first, second, &mut writes)?
             }
         }
         let fees = self.fees.checked_add(fee).ok_or(invalid(TxError::BalanceOverflow))?;

@@ -160,6 +160,8 @@ async function home() {
     h("h1", {}, `Chain ${status.chain_id}`),
     h("div", { class: "cards" },
       h("div", { class: "card" }, "Head", h("b", { id: "head-height" }, `#${status.head.height}`)),
+      h("div", { class: "card", title: "The last block two thirds of the forgers' weight made final, and how many blocks the head is ahead of it" },
+        "Final", h("b", { id: "final-height" }, `#${status.finalized.height}`), finalityLag(status.finalized.lag)),
       h("div", { class: "card" }, "Slot", h("b", {}, status.slot)),
       h("div", { class: "card" }, "Epoch", h("b", {}, status.epoch)),
       h("div", { class: "card" }, "Peers", h("b", {}, status.peers)),
@@ -176,6 +178,12 @@ async function home() {
   ];
 }
 
+// How far finality trails the head: a few blocks when two thirds of the weight vote, growing
+// while they do not (the chain goes on; finality waits).
+function finalityLag(lag) {
+  return h("span", { class: lag > 10 ? "error" : "muted", id: "final-lag" }, ` ${lag} behind the head`);
+}
+
 async function block(id) {
   const b = await api(`/blocks/${encodeURIComponent(id)}`);
   return [
@@ -183,6 +191,7 @@ async function block(id) {
     fields([
       ["Hash", h("code", {}, b.hash)],
       ["On this node's chain", badge(b.canonical, b.canonical ? "yes" : "no (a side branch)")],
+      ["Final", badge(b.final, b.final ? "yes (no fork can revert it)" : "not yet")],
       ["Parent", b.height > 0 ? link.block(b.parent_hash) : "none (genesis)"],
       ["Next", b.next_hash ? link.block(b.next_hash) : "none yet"],
       ["Slot", b.slot],
@@ -472,7 +481,7 @@ async function followHead(hash) {
 function showStatus(status) {
   const sync = status.sync && status.sync.state ? `, ${status.sync.state}` : "";
   statusLine.textContent = `${status.chain_id}: head #${status.head.height} (slot ${status.head.slot}), ` +
-    `${status.peers} peers${sync}`;
+    `final #${status.finalized.height}, ${status.peers} peers${sync}`;
 }
 
 document.getElementById("search").addEventListener("submit", async (event) => {
