@@ -594,7 +594,7 @@ impl<S: Store> Chain<S> {
 
     /// Side blocks whose parent is the head may now extend or beat it. Returns the blocks that
     /// switches to better branches replaced, lowest first.
-    fn connect_side_blocks(&mut self) -> Result<Vec<Block>, ChainError> {
+    pub(super) fn connect_side_blocks(&mut self) -> Result<Vec<Block>, ChainError> {
         let mut reverted = Vec::new();
         loop {
             let head = self.head.hash();

@@ -331,18 +331,31 @@ impl Finality {
     /// they are kept); then every vote of the open rounds.
     pub fn votes_since(&self, round: u64, limit: usize) -> Vec<SignedVote> {
         let after = round.saturating_add(1);
-        let below_open = if after <= self.finalized.round {
-            self.links.range(after..=self.finalized.round)
-        } else {
-            self.links.range(0..0)
-        };
-        let proven = below_open.flat_map(|(_, votes)| votes.iter().copied());
-        let open = self.rounds.range(after..).flat_map(|(_, votes)| {
-            let mut votes: Vec<SignedVote> = votes.values().copied().collect();
-            votes.sort_unstable_by_key(|v| v.voter);
-            votes
-        });
-        proven.chain(open).take(limit).collect()
+        // A round still open gives all its votes; one closed (forgotten while finality waited,
+        // or below the final round) gives those that justified it, if any.
+        let mut closed =
+            self.links.range(after..).filter(|(round, _)| !self.rounds.contains_key(round)).peekable();
+        let mut open = self.rounds.range(after..).peekable();
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let closed_next = closed.peek().map(|(round, _)| **round);
+            let open_next = open.peek().map(|(round, _)| **round);
+            match (closed_next, open_next) {
+                (Some(c), o) if o.is_none_or(|o| c < o) => {
+                    let (_, votes) = closed.next().expect("peeked");
+                    out.extend(votes.iter().copied());
+                }
+                (_, Some(_)) => {
+                    let (_, votes) = open.next().expect("peeked");
+                    let mut votes: Vec<SignedVote> = votes.values().copied().collect();
+                    votes.sort_unstable_by_key(|v| v.voter);
+                    out.extend(votes);
+                }
+                (_, None) => break,
+            }
+        }
+        out.truncate(limit);
+        out
     }
 
     /// Counts every open round again: blocks that were unknown when their votes arrived (a

@@ -164,6 +164,40 @@ impl<S: Store> Chain<S> {
 
     /// Applies `block` on the branch's tip; switches to the branch if fork choice prefers it.
     pub(super) fn extend_branch(&mut self, block: Block) -> Result<Imported, ChainError> {
+        let mut outcome = self.extend_branch_by(block)?;
+        // Blocks of the branch that arrived by gossip before the download reached them wait in
+        // the side pool (their parent was unknown then): they extend it now, else the branch
+        // would stop short of its peer's head while both sides keep forging, and two halves
+        // of equal height would never meet.
+        while matches!(outcome, Imported::Side) {
+            let Some(tip) = self.branch.as_ref().map(|branch| branch.tip().hash()) else { break };
+            let child = self
+                .side
+                .iter()
+                .filter(|(_, block)| block.header().parent_hash == tip)
+                .min_by_key(|(hash, block)| (block.header().rank, **hash))
+                .map(|(hash, _)| *hash);
+            let Some(block) = child.and_then(|hash| self.side.remove(&hash)) else { break };
+            outcome = match self.extend_branch_by(block) {
+                Err(ChainError::Invalid(error)) => {
+                    tracing::debug!(%error, "dropped an invalid side block that extended a branch");
+                    Imported::Side
+                }
+                other => other?,
+            };
+        }
+        if let Imported::Reorganized { reverted, .. } = outcome {
+            // The side pool may hold what extends the new head, too.
+            let mut reverted = reverted;
+            reverted.extend(self.connect_side_blocks()?);
+            return Ok(Imported::Reorganized { depth: reverted.len() as u64, reverted });
+        }
+        Ok(outcome)
+    }
+
+    /// Applies `block`, a child of the branch's tip, on the branch, and switches to the branch
+    /// if fork choice now prefers it.
+    fn extend_branch_by(&mut self, block: Block) -> Result<Imported, ChainError> {
         let Some(mut branch) = self.branch.take() else { return self.import(block) };
         // The chain may have moved under the branch (a shallow reorganisation, or finality):
         // a branch that no longer forks from it at or above the final block is dropped.

@@ -218,6 +218,12 @@ fn a_long_wait_for_finality_keeps_a_bounded_number_of_rounds() {
         all_vote(&mut finality, &keys[..2], round, head, &tree, &weights);
     }
     assert!(finality.rounds.len() as u64 <= MAX_ROUNDS, "{} rounds kept", finality.rounds.len());
+    // A node that was away learns why it is justified: the votes of its round, closed long
+    // ago, are still served (first, as the oldest), then the rounds still open.
+    let served = finality.votes_since(0, usize::MAX);
+    assert!(served[..4].iter().all(|v| v.vote.round == 1 && v.vote.target == justified.block));
+    assert!(served[4..].windows(2).all(|w| w[0].vote.round <= w[1].vote.round));
+    assert_eq!(served.len(), 4 + 2 * finality.rounds.len());
     // The latest justified checkpoint is still the source, and everyone back finalizes again.
     assert_eq!(finality.source_for(&head, &tree), justified);
     let round = 3 * MAX_ROUNDS + 1;

@@ -68,6 +68,32 @@ fn a_better_branch_longer_than_a_reorganisation_reaches_heals_through_sync() {
     same_state(&reopened, &theirs_chain);
 }
 
+/// Both halves keep forging while one downloads the other's branch: the other half's newest
+/// blocks arrive by gossip before the download reaches them, and wait aside without their
+/// parent. When the download reaches them the branch takes them, and with them becomes the
+/// better chain; without that, a download that always ends a few blocks short of a chain that
+/// grows as fast as this one would never win, and two halves of equal height never meet.
+#[test]
+fn gossiped_blocks_that_arrived_before_the_branch_reached_them_complete_it() {
+    let half = 2 * MAX_REORG_DEPTH;
+    let (_, ours) = branch(&slots(2, half), 100);
+    let (theirs_chain, theirs) = branch(&slots(1, half + 3), 200);
+    let mut chain = chain_of(&ours);
+    let (downloaded, gossiped) = theirs.split_at(half as usize);
+    for block in gossiped {
+        assert_eq!(chain.import(block.clone()).unwrap(), Imported::Side, "kept aside, parent unknown");
+    }
+    for block in downloaded {
+        chain.import_synced(block.clone()).unwrap();
+    }
+    assert_eq!(
+        chain.head().hash(),
+        theirs.last().unwrap().hash(),
+        "the branch did not take its gossiped tip"
+    );
+    same_state(&chain, &theirs_chain);
+}
+
 #[test]
 fn a_worse_long_branch_changes_nothing_and_is_dropped_once_left_behind() {
     let half = 2 * MAX_REORG_DEPTH;
