@@ -319,7 +319,9 @@ impl<S: Store> Chain<S> {
         }
         let per_epoch = self.spec.params.slots_per_epoch;
         let same_epoch = epoch_of(self.finalized.round, per_epoch) == epoch_of(checkpoint.round, per_epoch);
-        let replaces = (same_epoch && self.finalized.block.height > 0).then_some(self.finalized.block.height);
+        // Only a proof replaces a proof: an epoch never loses the one it has.
+        let replaces = (proof.is_some() && same_epoch && self.finalized.block.height > 0)
+            .then_some(self.finalized.block.height);
         self.store.set_finalized(&checkpoint, proof, replaces)?;
         self.finalized = checkpoint;
         Ok(true)
