@@ -376,11 +376,6 @@ pub fn vote_from_wire(vote: &wire::SignedVote) -> Result<SignedVote, WireError> 
     SignedVote::from_wire(vote).map_err(malformed("vote"))
 }
 
-/// A finality vote's wire form.
-pub fn vote_to_wire(signed: &SignedVote) -> wire::SignedVote {
-    signed.to_wire()
-}
-
 fn entry_from_proto(entry: wire::RosterEntry) -> Result<RosterEntry, WireError> {
     if entry.path.len() > MAX_ROSTER_PATH {
         return Err(WireError::TooMany {
@@ -538,7 +533,7 @@ impl Response {
                 entry: answer.proof.entry.as_ref().map(entry_to_proto),
             }),
             Response::Votes(votes) => {
-                Kind::Votes(wire::VoteBatch { votes: votes.iter().map(vote_to_wire).collect() })
+                Kind::Votes(wire::VoteBatch { votes: votes.iter().map(SignedVote::to_wire).collect() })
             }
             Response::FinalityProofs(proofs) => Kind::FinalityProofs(wire::FinalityProofs {
                 proofs: proofs.iter().map(goodwill_ledger::finality::FinalityProof::to_wire).collect(),

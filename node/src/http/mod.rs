@@ -369,25 +369,9 @@ async fn finality_proofs(
     let from = q.from_height.unwrap_or(0);
     let proofs =
         chain.finality_proofs(from).await.map_err(|_| unavailable())?.map_err(|e| internal(e.to_string()))?;
-    let views: Vec<Value> = proofs
-        .iter()
-        .map(|proof| {
-            let checkpoint = proof.finalized;
-            json!({
-                "round": checkpoint.round,
-                "height": checkpoint.block.height,
-                "hash": checkpoint.block.hash,
-                "votes": proof.votes.iter().map(|v| json!({
-                    "voter": v.voter,
-                    "round": v.vote.round,
-                    "target": { "height": v.vote.target.height, "hash": v.vote.target.hash },
-                    "signature": hex::encode(v.signature),
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
+    let shown: Vec<Value> = proofs.iter().map(views::finality_proof).collect();
     let next = proofs.last().map(|p| p.finalized.block.height + 1);
-    Ok(Json(json!({ "proofs": views, "next_from_height": next })))
+    Ok(Json(json!({ "proofs": shown, "next_from_height": next })))
 }
 
 #[derive(Deserialize)]

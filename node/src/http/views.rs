@@ -28,6 +28,22 @@ fn header_brief(header: &SealedHeader) -> Value {
     json!({ "hash": header.hash(), "height": h.height, "slot": h.slot, "forger": h.forger })
 }
 
+/// A proof of finality: the final checkpoint and the votes that made it final.
+pub fn finality_proof(proof: &goodwill_ledger::finality::FinalityProof) -> Value {
+    let checkpoint = proof.finalized;
+    let votes: Vec<Value> = proof
+        .votes
+        .iter()
+        .map(|v| json!({ "voter": v.voter, "vote": vote_brief(&v.vote), "signature": hex::encode(v.signature) }))
+        .collect();
+    json!({
+        "round": checkpoint.round,
+        "height": checkpoint.block.height,
+        "hash": checkpoint.block.hash,
+        "votes": votes,
+    })
+}
+
 fn vote_brief(vote: &goodwill_ledger::finality::Vote) -> Value {
     json!({
         "round": vote.round,

@@ -232,7 +232,7 @@ impl EventLoop {
             }
             Command::PublishBlock(block) => self.publish(GossipKind::Blocks, block.encode()),
             Command::PublishVotes(votes) => {
-                let votes = votes.iter().map(crate::message::vote_to_wire).collect();
+                let votes = votes.iter().map(goodwill_ledger::finality::SignedVote::to_wire).collect();
                 self.publish(GossipKind::Votes, wire::VoteBatch { votes }.encode_to_vec());
             }
             Command::PublishTransaction(tx) => {

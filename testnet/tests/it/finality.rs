@@ -7,6 +7,7 @@
 
 use crate::common;
 
+use std::path::Path;
 use std::time::Duration;
 
 use common::{Node, build_spec, wait_until};
@@ -23,20 +24,29 @@ fn hash_at(node: &Node, height: u64) -> String {
     node.get(&format!("/api/v1/blocks/{height}"))["hash"].as_str().unwrap().to_string()
 }
 
+/// Node `i` of a cluster in `dir` (four forgers of equal weight, 500 ms slots): forger `i`'s
+/// key, its base path `dir/n{i}`, and `bootnode` if given.
+fn start(dir: &Path, i: usize, bootnode: Option<&str>) -> Node {
+    let chain = dir.join("chain");
+    let key = chain.join(format!("forger-{i}.key"));
+    Node::main(&chain.join("spec.json"), &dir.join(format!("n{i}")), Some(&key), bootnode.as_slice())
+}
+
+/// The four nodes of a fresh cluster in `dir`; node 0 is the others' bootnode.
+fn four_forgers(dir: &Path) -> Vec<Node> {
+    build_spec(&dir.join("chain"), 4, 500);
+    let mut nodes = vec![start(dir, 0, None)];
+    for i in 1..4 {
+        let bootnode = nodes[0].p2p.clone();
+        nodes.push(start(dir, i, Some(&bootnode)));
+    }
+    nodes
+}
+
 #[test]
 fn four_forgers_finalize_their_chain_and_wait_below_two_thirds() {
     let dir = tempfile::tempdir().unwrap();
-    let chain = dir.path().join("chain");
-    build_spec(&chain, 4, 500);
-    let spec = chain.join("spec.json");
-    let key = |i: usize| chain.join(format!("forger-{i}.key"));
-    let base = |i: usize| dir.path().join(format!("n{i}"));
-    let first = Node::main(&spec, &base(0), Some(&key(0)), &[]);
-    let mut nodes = vec![first];
-    for i in 1..4 {
-        let bootnode = nodes[0].p2p.clone();
-        nodes.push(Node::main(&spec, &base(i), Some(&key(i)), &[&bootnode]));
-    }
+    let mut nodes = four_forgers(dir.path());
 
     // All four vote: blocks become final a few slots behind the head, everywhere the same.
     let close = |node: &Node| {
@@ -78,8 +88,8 @@ fn four_forgers_finalize_their_chain_and_wait_below_two_thirds() {
 
     // They come back (asking a peer for the votes they missed): finality catches up.
     let bootnode = nodes[0].p2p.clone();
-    nodes[2] = Node::main(&spec, &base(2), Some(&key(2)), &[&bootnode]);
-    nodes[3] = Node::main(&spec, &base(3), Some(&key(3)), &[&bootnode]);
+    nodes[2] = start(dir.path(), 2, Some(&bootnode));
+    nodes[3] = start(dir.path(), 3, Some(&bootnode));
     // The proofs of what was final before they went down are still stored, and served.
     let proofs = nodes[2].get("/api/v1/finality/proofs");
     let first = &proofs["proofs"][0];
@@ -98,7 +108,7 @@ fn four_forgers_finalize_their_chain_and_wait_below_two_thirds() {
 }
 
 /// The last round `base`'s forger voted in, from its signing record.
-fn last_vote_round(base: &std::path::Path) -> Option<u64> {
+fn last_vote_round(base: &Path) -> Option<u64> {
     let text = std::fs::read_to_string(base.join("signing.json")).ok()?;
     serde_json::from_str::<serde_json::Value>(&text).ok()?["last_vote_round"].as_u64()
 }
@@ -112,33 +122,25 @@ fn last_vote_round(base: &std::path::Path) -> Option<u64> {
 #[test]
 fn a_forger_killed_mid_round_never_signs_a_conflicting_vote_after_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let chain = dir.path().join("chain");
-    build_spec(&chain, 4, 500);
-    let spec = chain.join("spec.json");
-    let key = |i: usize| chain.join(format!("forger-{i}.key"));
-    let base = |i: usize| dir.path().join(format!("n{i}"));
-    let mut nodes = vec![Node::main(&spec, &base(0), Some(&key(0)), &[])];
-    for i in 1..4 {
-        let bootnode = nodes[0].p2p.clone();
-        nodes.push(Node::main(&spec, &base(i), Some(&key(i)), &[&bootnode]));
-    }
+    let mut nodes = four_forgers(dir.path());
+    let record = dir.path().join("n3");
     assert!(wait_until(Duration::from_secs(60), || finalized(&nodes[0]).0 >= 4), "{}", nodes[0].status());
 
     let mut last = 0;
     for kill in 0..6u64 {
         // Wait for a vote of this run, then kill at a different point of a slot each time.
         let voted =
-            wait_until(Duration::from_secs(30), || last_vote_round(&base(3)).is_some_and(|r| r > last));
+            wait_until(Duration::from_secs(30), || last_vote_round(&record).is_some_and(|r| r > last));
         assert!(voted, "run {kill} of the forger did not vote");
         std::thread::sleep(Duration::from_millis(kill * 83 % 500));
         nodes[3].kill();
-        let round = last_vote_round(&base(3)).unwrap();
+        let round = last_vote_round(&record).unwrap();
         assert!(round > last, "the record went back from round {last} to {round}");
         last = round;
         let bootnode = nodes[0].p2p.clone();
-        nodes[3] = Node::main(&spec, &base(3), Some(&key(3)), &[&bootnode]);
+        nodes[3] = start(dir.path(), 3, Some(&bootnode));
     }
-    assert!(wait_until(Duration::from_secs(30), || last_vote_round(&base(3)).is_some_and(|r| r > last)));
+    assert!(wait_until(Duration::from_secs(30), || last_vote_round(&record).is_some_and(|r| r > last)));
     let (before, _) = finalized(&nodes[0]);
     assert!(wait_until(Duration::from_secs(30), || finalized(&nodes[0]).0 >= before + 4), "finality stopped");
     for (i, node) in nodes.iter().enumerate() {

@@ -216,19 +216,22 @@ fn one_head(nodes: &[&HostNode]) -> Option<(u64, String)> {
     heads.windows(2).all(|w| w[0].1 == w[1].1).then(|| heads[0].clone())
 }
 
-#[test]
-fn a_fourth_host_joins_from_the_spec_forges_and_heals_after_a_partition() {
-    let network = match Network::create(4) {
-        Ok(network) => network,
-        Err(reason) => {
-            // Written past the test harness's capture, so that a skip is never silent.
+/// A network of `hosts`, or `None` (said on standard error, past the test harness's capture, so
+/// that a skip is never silent) where namespaces cannot be made.
+fn network_or_skip(hosts: usize) -> Option<Network> {
+    Network::create(hosts)
+        .map_err(|reason| {
             let _ = writeln!(
                 std::io::stderr(),
                 "SKIPPED netns test: cannot create network namespaces ({reason}); run as root with iproute2"
             );
-            return;
-        }
-    };
+        })
+        .ok()
+}
+
+#[test]
+fn a_fourth_host_joins_from_the_spec_forges_and_heals_after_a_partition() {
+    let Some(network) = network_or_skip(4) else { return };
     let dir = tempfile::tempdir().unwrap();
     common::build_spec(dir.path(), 3, 500);
     let spec = dir.path().join("spec.json");
@@ -326,16 +329,7 @@ fn agree_at(nodes: &[&HostNode], height: u64) -> bool {
 /// committed once, and finality goes on.
 #[test]
 fn partitions_longer_than_a_reorganisation_heal_without_restarts() {
-    let network = match Network::create(5) {
-        Ok(network) => network,
-        Err(reason) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED netns test: cannot create network namespaces ({reason}); run as root with iproute2"
-            );
-            return;
-        }
-    };
+    let Some(network) = network_or_skip(5) else { return };
     let dir = tempfile::tempdir().unwrap();
     common::build_spec(dir.path(), 4, 500);
     let spec = dir.path().join("spec.json");
