@@ -196,10 +196,7 @@ pub fn genesis(spec: &ChainSpec) -> Result<AppliedBlock, StoreError> {
     let consensus = ConsensusState { mix: commitment, seed_epoch: 0, seed: epoch_seed(0, &commitment) };
     entries.insert(consensus_key(), encode_consensus(&consensus));
     entries.insert(registry_key(), encode_registry(&Registry { forgers, associations }));
-    // Genesis tickets never expire: epochs 0 and 1 draw from the same roster.
-    let roster = Roster::new(spec.forgers.iter().map(|f| (f.address, f.ticket)));
-    let commitments = vec![roster.commitment(0), roster.commitment(1)];
-    entries.insert(rosters_key(), encode_rosters(&Rosters { commitments }));
+    entries.insert(rosters_key(), encode_rosters(&genesis_rosters(spec)));
     let state = update_state(&EmptyTree, 0, entries)?;
     let header = Header {
         parent_hash: commitment,
@@ -216,6 +213,13 @@ pub fn genesis(spec: &ChainSpec) -> Result<AppliedBlock, StoreError> {
     };
     let block = Block { header: header.seal_unsigned(), transactions: Vec::new() };
     Ok(AppliedBlock { block, receipts: Vec::new(), state })
+}
+
+/// The roster commitments genesis holds: genesis tickets never expire, so epochs 0 and 1 draw
+/// from the same roster.
+pub fn genesis_rosters(spec: &ChainSpec) -> Rosters {
+    let roster = Roster::new(spec.forgers.iter().map(|f| (f.address, f.ticket)));
+    Rosters { commitments: vec![roster.commitment(0), roster.commitment(1)] }
 }
 
 /// A chain on a store.

@@ -260,39 +260,41 @@ pub(crate) fn decode_registry(bytes: &[u8]) -> Result<crate::state::Registry, De
 
 /// The roster commitments as the state tree stores them.
 pub(crate) fn encode_rosters(rosters: &crate::state::Rosters) -> Vec<u8> {
-    wire::Rosters {
-        commitments: rosters
-            .commitments
-            .iter()
-            .map(|c| wire::RosterCommitment {
-                epoch: c.epoch,
-                total_weight: Bytes::copy_from_slice(&c.total_weight.to_be_bytes()),
-                forgers: c.forgers,
-                root: Bytes::copy_from_slice(c.root.as_bytes()),
-            })
-            .collect(),
-    }
-    .encode_to_vec()
+    wire::Rosters { commitments: rosters.commitments.iter().map(roster_commitment_to_wire).collect() }
+        .encode_to_vec()
 }
 
 /// Reads the roster commitments.
 pub(crate) fn decode_rosters(bytes: &[u8]) -> Result<crate::state::Rosters, DecodeError> {
     const WHAT: &str = "Rosters";
     let rosters: wire::Rosters = protobuf(WHAT, bytes)?;
-    let commitments = rosters
-        .commitments
-        .iter()
-        .map(|c| {
-            let total: [u8; 16] = fixed(WHAT, "total_weight", &c.total_weight)?;
-            Ok(crate::state::RosterCommitment {
-                epoch: c.epoch,
-                total_weight: u128::from_be_bytes(total),
-                forgers: c.forgers,
-                root: hash_field(WHAT, "root", &c.root)?,
-            })
-        })
-        .collect::<Result<_, DecodeError>>()?;
+    let commitments =
+        rosters.commitments.iter().map(|c| roster_commitment_from_wire(WHAT, c)).collect::<Result<_, _>>()?;
     Ok(crate::state::Rosters { commitments })
+}
+
+/// A roster commitment's wire form.
+pub(crate) fn roster_commitment_to_wire(c: &crate::state::RosterCommitment) -> wire::RosterCommitment {
+    wire::RosterCommitment {
+        epoch: c.epoch,
+        total_weight: Bytes::copy_from_slice(&c.total_weight.to_be_bytes()),
+        forgers: c.forgers,
+        root: Bytes::copy_from_slice(c.root.as_bytes()),
+    }
+}
+
+/// A roster commitment from its wire form, inside the message `what`.
+pub(crate) fn roster_commitment_from_wire(
+    what: &'static str,
+    c: &wire::RosterCommitment,
+) -> Result<crate::state::RosterCommitment, DecodeError> {
+    let total: [u8; 16] = fixed(what, "total_weight", &c.total_weight)?;
+    Ok(crate::state::RosterCommitment {
+        epoch: c.epoch,
+        total_weight: u128::from_be_bytes(total),
+        forgers: c.forgers,
+        root: hash_field(what, "root", &c.root)?,
+    })
 }
 
 /// A contract record as the state tree stores it.

@@ -46,6 +46,7 @@ pub mod execute;
 pub mod finality;
 mod hash;
 mod keys;
+pub mod light;
 pub mod lottery;
 pub mod proof;
 mod side_pool;

@@ -96,6 +96,40 @@ pub struct RosterEntry {
 }
 
 impl RosterEntry {
+    /// The wire form.
+    pub fn to_wire(&self) -> goodwill_proto::v1::RosterEntry {
+        let bytes = |b: &[u8]| bytes::Bytes::copy_from_slice(b);
+        goodwill_proto::v1::RosterEntry {
+            index: self.index,
+            start: bytes(&self.start.to_be_bytes()),
+            end: bytes(&self.end.to_be_bytes()),
+            path: self.path.iter().map(|h| bytes(h.as_bytes())).collect(),
+        }
+    }
+
+    /// An entry from its wire form: at most [`MAX_ROSTER_PATH`] hashes, each 32 bytes, and
+    /// weights of 16 bytes (whether it holds is [`RosterEntry::verify`]'s question).
+    pub fn from_wire(
+        entry: &goodwill_proto::v1::RosterEntry,
+    ) -> Result<RosterEntry, crate::codec::DecodeError> {
+        use crate::codec::{DecodeError, fixed};
+        const WHAT: &str = "RosterEntry";
+        if entry.path.len() > MAX_ROSTER_PATH {
+            return Err(DecodeError::TooMany {
+                what: WHAT,
+                field: "path",
+                count: entry.path.len(),
+                limit: MAX_ROSTER_PATH,
+            });
+        }
+        Ok(RosterEntry {
+            index: entry.index,
+            start: u128::from_be_bytes(fixed(WHAT, "start", &entry.start)?),
+            end: u128::from_be_bytes(fixed(WHAT, "end", &entry.end)?),
+            path: entry.path.iter().map(|h| fixed(WHAT, "path", h).map(Hash)).collect::<Result<_, _>>()?,
+        })
+    }
+
     /// Checks that this is `forger`'s entry on the roster `commitment` commits to.
     pub fn verify(&self, forger: &Address, commitment: &RosterCommitment) -> Result<(), String> {
         if self.index >= commitment.forgers {

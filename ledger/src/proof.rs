@@ -81,7 +81,7 @@ pub fn verify_account(
 }
 
 /// `key`'s leaf value at `version` (if any) and the encoded proof of it.
-fn prove_value<R: jmt::storage::TreeReader + ?Sized>(
+pub(crate) fn prove_value<R: jmt::storage::TreeReader + ?Sized>(
     reader: &R,
     version: u64,
     key: jmt::KeyHash,
@@ -94,7 +94,7 @@ fn prove_value<R: jmt::storage::TreeReader + ?Sized>(
 }
 
 /// Checks that `value` is `key`'s leaf (or that `key` has none) under `root`.
-fn verify_value(
+pub(crate) fn verify_value(
     root: &Hash,
     key: jmt::KeyHash,
     value: Option<&[u8]>,
@@ -154,6 +154,8 @@ pub struct LotteryState {
     /// The epoch's roster commitment and the forger's verified entry on it, when drawn ranks
     /// are open and the forger may sign.
     drawn: Option<(RosterCommitment, RosterEntry)>,
+    /// The roster commitments the state holds.
+    rosters: Vec<RosterCommitment>,
 }
 
 impl LotteryState {
@@ -195,7 +197,12 @@ impl LotteryState {
         } else {
             None
         };
-        Ok(LotteryState { consensus, forger: *forger, epoch, record, drawn })
+        Ok(LotteryState { consensus, forger: *forger, epoch, record, drawn, rosters: rosters.commitments })
+    }
+
+    /// The roster commitments the block's state holds (of its epoch and the next), proven.
+    pub fn rosters(&self) -> &[RosterCommitment] {
+        &self.rosters
     }
 
     /// Checks what a child block's header claims about the lottery, as a main node does before

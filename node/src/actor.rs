@@ -396,6 +396,32 @@ impl<S: Store + 'static> ChainHandle<S> {
         let limit = goodwill_protocol::message::MAX_FINALITY_PROOFS;
         self.read(move |chain, _| chain.finality_proofs(height, limit).map_err(ChainFailure::from)).await
     }
+
+    /// The stored proofs of finality at or above `height` with what a light peer needs to check
+    /// each, lowest first: at most [`goodwill_protocol::message::MAX_FINALITY_STEPS`], and no
+    /// more once they hold [`goodwill_protocol::message::FINALITY_STEPS_BYTES`]. The answer
+    /// ends at a proof whose target left the chain (it cannot be proven any more).
+    pub async fn finality_steps(
+        &self,
+        height: u64,
+    ) -> Result<Result<Vec<goodwill_ledger::light::FinalityStep>, ChainFailure>, Stopped> {
+        use goodwill_protocol::message::{FINALITY_STEPS_BYTES, MAX_FINALITY_STEPS};
+        use prost::Message;
+        self.read(move |chain, _| {
+            let mut steps = Vec::new();
+            let mut bytes = 0;
+            for proof in chain.finality_proofs(height, MAX_FINALITY_STEPS)? {
+                let Some(step) = chain.finality_step(proof)? else { break };
+                bytes += step.to_wire().encoded_len();
+                steps.push(step);
+                if bytes >= FINALITY_STEPS_BYTES {
+                    break;
+                }
+            }
+            Ok(steps)
+        })
+        .await
+    }
 }
 
 /// Starts the actor on its own thread. It stops when every handle is dropped; joining the

@@ -34,12 +34,23 @@ pub enum Command {
 /// Where `goodwill testnet` keeps its cluster unless told otherwise:
 /// `$XDG_DATA_HOME/goodwill/testnet`, or `~/.local/share/goodwill/testnet`.
 pub fn default_testnet_dir() -> PathBuf {
+    data_dir().join("testnet")
+}
+
+/// Where a light peer keeps what it verified of `chain_id` unless told otherwise:
+/// `$XDG_DATA_HOME/goodwill/light/CHAIN_ID`, or `~/.local/share/goodwill/light/CHAIN_ID`.
+pub fn default_light_dir(chain_id: &str) -> PathBuf {
+    data_dir().join("light").join(chain_id)
+}
+
+/// `$XDG_DATA_HOME/goodwill`, or `~/.local/share/goodwill`.
+fn data_dir() -> PathBuf {
     let data = std::env::var_os("XDG_DATA_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
         .unwrap_or_else(|| PathBuf::from("."));
-    data.join("goodwill").join("testnet")
+    data.join("goodwill")
 }
 
 /// Arguments of `goodwill node`.
@@ -148,6 +159,10 @@ pub struct LightArgs {
     /// The chain: a chain spec file, or `local` (the local cluster's).
     #[arg(long)]
     pub chain: PathBuf,
+    /// Where the last final block verified is kept, to start from next time (default:
+    /// `~/.local/share/goodwill/light/CHAIN_ID`, under `$XDG_DATA_HOME` if set).
+    #[arg(long)]
+    pub base_path: Option<PathBuf>,
     #[command(flatten)]
     pub http: HttpArgs,
     #[command(flatten)]
@@ -475,6 +490,10 @@ pub struct ChainSpecBuildArgs {
     /// still has to fit a block's import and the lottery's rank windows.
     #[arg(long, value_parser = clap::value_parser!(u64).range(200..))]
     pub slot_ms: Option<u64>,
+    /// Slots in an epoch (default 30): rosters, lottery seeds and stored proofs of finality
+    /// change per epoch.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub slots_per_epoch: Option<u64>,
 }
 
 /// `goodwill ledger ...`

@@ -49,6 +49,9 @@ pub fn run(command: Command) -> eyre::Result<()> {
             if let Some(slot_ms) = args.slot_ms {
                 spec.params.slot_duration_ms = slot_ms;
             }
+            if let Some(slots) = args.slots_per_epoch {
+                spec.params.slots_per_epoch = slots;
+            }
             spec.validate()?;
             match args.out {
                 None => println!("{}", spec.to_json()),
@@ -154,8 +157,10 @@ fn light(args: crate::cli::LightArgs) -> eyre::Result<()> {
         bail!("a light peer needs a main node to talk to: pass --bootnode ADDRESS");
     }
     let http = args.http.address_or(crate::cli::DEFAULT_LIGHT_HTTP);
+    let base_path = args.base_path.unwrap_or_else(|| crate::cli::default_light_dir(&spec.chain_id));
     let config = crate::light::LightConfig {
         spec,
+        base_path,
         bootnodes,
         listen: args.network.listen,
         mdns: args.network.mdns,

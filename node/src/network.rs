@@ -185,6 +185,10 @@ async fn answer(
             Ok(proofs) => Response::FinalityProofs(proofs),
             Err(error) => Response::error(ErrorCode::Unavailable, error.to_string()),
         },
+        Request::FinalitySteps { from_height } => match chain.finality_steps(from_height).await? {
+            Ok(steps) => Response::FinalitySteps(steps),
+            Err(error) => Response::error(ErrorCode::Unavailable, error.to_string()),
+        },
         Request::Lottery { parent, forger, slot } => match chain.lottery(parent, forger, slot).await? {
             Ok(proof) => Response::Lottery(LotteryAnswer { block_hash: parent, proof: Box::new(proof) }),
             Err(failure) => Response::error(ErrorCode::Unavailable, failure.to_string()),

@@ -4,7 +4,7 @@
 //! default value read further in.
 
 use goodwill_ledger::finality::SignedVote;
-use goodwill_ledger::lottery::{MAX_ROSTER_PATH, RosterEntry};
+use goodwill_ledger::lottery::RosterEntry;
 use goodwill_ledger::proof::ProvenLeaf;
 use goodwill_ledger::{Address, Block, Hash, Transaction};
 use goodwill_proto::v1 as wire;
@@ -80,12 +80,23 @@ pub enum Request {
         /// The lowest height wanted.
         from_height: u64,
     },
+    /// The stored proofs of finality at or above `from_height`, each with what a peer that
+    /// keeps no state needs to check it.
+    FinalitySteps {
+        /// The lowest height wanted.
+        from_height: u64,
+    },
 }
 
 /// Most votes in one answer to [`Request::Votes`].
 pub const MAX_SYNC_VOTES: usize = 1_024;
 /// Most proofs in one answer to [`Request::FinalityProofs`].
 pub const MAX_FINALITY_PROOFS: usize = 16;
+/// Most steps in one answer to [`Request::FinalitySteps`].
+pub const MAX_FINALITY_STEPS: usize = 16;
+/// Steps stop being added to an answer once it holds this many bytes (one always goes in: a
+/// step of [`goodwill_ledger::finality::MAX_PROOF_VOTES`] votes fits the response limit).
+pub const FINALITY_STEPS_BYTES: usize = 4 * 1024 * 1024;
 
 /// An account read at a head, with the Merkle proof of it against that head's state root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,6 +204,8 @@ pub enum Response {
     Votes(Vec<SignedVote>),
     /// Proofs of finality, lowest first, at most [`MAX_FINALITY_PROOFS`].
     FinalityProofs(Vec<goodwill_ledger::finality::FinalityProof>),
+    /// Steps of finality, lowest first, at most [`MAX_FINALITY_STEPS`].
+    FinalitySteps(Vec<goodwill_ledger::light::FinalityStep>),
     /// The request was not answered.
     Error(ErrorCode, String),
 }
@@ -322,6 +335,7 @@ impl Request {
             Kind::Transaction(query) => Request::Transaction(hash(&query.id, "transaction id")?),
             Kind::Votes(query) => Request::Votes { since_round: query.since_round },
             Kind::FinalityProofs(query) => Request::FinalityProofs { from_height: query.from_height },
+            Kind::FinalitySteps(query) => Request::FinalitySteps { from_height: query.from_height },
             Kind::Lottery(query) => Request::Lottery {
                 parent: hash(&query.block_hash, "block hash")?,
                 forger: Address::from_slice(&query.forger)
@@ -353,6 +367,9 @@ impl Request {
             Request::FinalityProofs { from_height } => {
                 Kind::FinalityProofs(wire::FinalityProofsQuery { from_height: *from_height })
             }
+            Request::FinalitySteps { from_height } => {
+                Kind::FinalitySteps(wire::FinalityStepsQuery { from_height: *from_height })
+            }
             Request::Lottery { parent, forger, slot } => Kind::Lottery(wire::LotteryQuery {
                 block_hash: bytes(parent.as_bytes()),
                 forger: bytes(forger.as_bytes()),
@@ -374,37 +391,6 @@ fn leaf_to_proto((value, proof): &ProvenLeaf) -> wire::ProvenLeaf {
 /// A finality vote from the wire (its signature is not checked here).
 pub fn vote_from_wire(vote: &wire::SignedVote) -> Result<SignedVote, WireError> {
     SignedVote::from_wire(vote).map_err(malformed("vote"))
-}
-
-fn entry_from_proto(entry: wire::RosterEntry) -> Result<RosterEntry, WireError> {
-    if entry.path.len() > MAX_ROSTER_PATH {
-        return Err(WireError::TooMany {
-            what: "roster path hashes",
-            count: entry.path.len(),
-            limit: MAX_ROSTER_PATH,
-        });
-    }
-    let weight = |value: &[u8], field: &'static str| -> Result<u128, WireError> {
-        let fixed: [u8; 16] = value
-            .try_into()
-            .map_err(|_| WireError::Malformed { field, reason: format!("{} bytes, not 16", value.len()) })?;
-        Ok(u128::from_be_bytes(fixed))
-    };
-    Ok(RosterEntry {
-        index: entry.index,
-        start: weight(&entry.start, "roster entry start")?,
-        end: weight(&entry.end, "roster entry end")?,
-        path: entry.path.iter().map(|h| hash(h, "roster path hash")).collect::<Result<_, _>>()?,
-    })
-}
-
-fn entry_to_proto(entry: &RosterEntry) -> wire::RosterEntry {
-    wire::RosterEntry {
-        index: entry.index,
-        start: bytes(&entry.start.to_be_bytes()),
-        end: bytes(&entry.end.to_be_bytes()),
-        path: entry.path.iter().map(|h| bytes(h.as_bytes())).collect(),
-    }
 }
 
 impl Response {
@@ -458,7 +444,12 @@ impl Response {
                     consensus: leaf_from_proto(proof.consensus.ok_or(WireError::Missing("consensus leaf"))?),
                     rosters: leaf_from_proto(proof.rosters.ok_or(WireError::Missing("rosters leaf"))?),
                     forger: leaf_from_proto(proof.forger.ok_or(WireError::Missing("forger leaf"))?),
-                    entry: proof.entry.map(entry_from_proto).transpose()?,
+                    entry: proof
+                        .entry
+                        .as_ref()
+                        .map(RosterEntry::from_wire)
+                        .transpose()
+                        .map_err(malformed("roster entry"))?,
                 }),
             }),
             Kind::Votes(batch) => {
@@ -483,6 +474,17 @@ impl Response {
                 Response::FinalityProofs(
                     proofs.collect::<Result<_, _>>().map_err(malformed("finality proof"))?,
                 )
+            }
+            Kind::FinalitySteps(answer) => {
+                if answer.steps.len() > MAX_FINALITY_STEPS {
+                    return Err(WireError::TooMany {
+                        what: "finality steps",
+                        count: answer.steps.len(),
+                        limit: MAX_FINALITY_STEPS,
+                    });
+                }
+                let steps = answer.steps.iter().map(goodwill_ledger::light::FinalityStep::from_wire);
+                Response::FinalitySteps(steps.collect::<Result<_, _>>().map_err(malformed("finality step"))?)
             }
             Kind::Error(error) => Response::Error(ErrorCode::parse(&error.code), error.message),
         })
@@ -530,13 +532,16 @@ impl Response {
                 consensus: Some(leaf_to_proto(&answer.proof.consensus)),
                 rosters: Some(leaf_to_proto(&answer.proof.rosters)),
                 forger: Some(leaf_to_proto(&answer.proof.forger)),
-                entry: answer.proof.entry.as_ref().map(entry_to_proto),
+                entry: answer.proof.entry.as_ref().map(RosterEntry::to_wire),
             }),
             Response::Votes(votes) => {
                 Kind::Votes(wire::VoteBatch { votes: votes.iter().map(SignedVote::to_wire).collect() })
             }
             Response::FinalityProofs(proofs) => Kind::FinalityProofs(wire::FinalityProofs {
                 proofs: proofs.iter().map(goodwill_ledger::finality::FinalityProof::to_wire).collect(),
+            }),
+            Response::FinalitySteps(steps) => Kind::FinalitySteps(wire::FinalitySteps {
+                steps: steps.iter().map(goodwill_ledger::light::FinalityStep::to_wire).collect(),
             }),
             Response::Error(code, message) => {
                 Kind::Error(wire::Error { code: code.as_str().into(), message: message.clone() })

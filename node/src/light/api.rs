@@ -68,13 +68,14 @@ async fn caught(api: &Api, peer: PeerId, reason: String) -> Response {
 
 async fn status(State(api): State<Api>) -> Json<Value> {
     let Ok(view) = api.view.lock() else { return Json(json!({ "role": "light" })) };
-    let (head, mains, liars) = (view.head, view.mains, view.liars.clone());
+    let (head, finalized, mains, liars) = (view.head, view.finalized, view.mains, view.liars.clone());
     Json(json!({
         "role": "light",
         "chain_id": view.chain_id,
         "genesis_hash": view.genesis,
         "min_fee": view.min_fee.to_string(),
         "head": head.map(|(height, hash)| json!({ "height": height, "hash": hash })),
+        "finalized": finalized.map(|(height, hash)| json!({ "height": height, "hash": hash })),
         "main_peers": mains,
         "dropped_liars": liars,
     }))

@@ -1,15 +1,28 @@
-//! The light peer's header follower: one task owns the accepted headers, the blocks waiting for
-//! their check, the verified lottery states and the main nodes it knows. It asks main nodes
-//! through the network service (each query on a task of its own, the answer coming back to this
-//! task), so neither it nor the network's loop ever waits for a peer.
+//! The light peer's follower: one task owns its anchor (the last final block it verified, kept
+//! on disk), the headers accepted above it, the blocks waiting for their check, the verified
+//! lottery states and the main nodes it knows. It asks main nodes through the network service
+//! (each query on a task of its own, the answer coming back to this task), so neither it nor the
+//! network's loop ever waits for a peer.
+//!
+//! Finality first: on joining a main node, and every [`STEP_INTERVAL`], it asks for the proofs
+//! of finality above its anchor and moves the anchor along them
+//! ([`goodwill_ledger::light::Anchor::advance`]), epoch to epoch, with no blocks. Then it follows
+//! the few blocks above the final one, each checked as before (link, slot, body, lottery). After
+//! an epoch in which nothing became final, a step names a roster the anchor does not know: the
+//! follower then follows blocks across the gap and takes the roster from the lottery state of a
+//! block on the chain it follows.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use goodwill_ledger::execute::check_header;
+use goodwill_ledger::light::{Anchor, StepError};
 use goodwill_ledger::lottery::{ForkChoiceKey, epoch_of};
 use goodwill_ledger::proof::LotteryState;
 use goodwill_ledger::spec::from_the_future;
+use goodwill_ledger::state::RosterCommitment;
 use goodwill_ledger::{Address, Block, ChainSpec, Hash, SealedHeader};
 use goodwill_protocol::message::LotteryAnswer;
 use goodwill_protocol::{
@@ -36,6 +49,10 @@ const BATCH: u32 = 64;
 const MAX_LIARS: usize = 256;
 /// Answers from main nodes waiting to be handled.
 const ANSWERS: usize = 256;
+/// How often main nodes are asked whether finality moved.
+const STEP_INTERVAL: Duration = Duration::from_secs(2);
+/// Roster commitments kept from the lottery states of followed blocks (the newest epochs).
+const FOLLOWED_ROSTERS: usize = 8;
 
 /// Where the answer to an HTTP question goes: the main node that answered, and what it said.
 pub(super) type Reply = oneshot::Sender<Result<(PeerId, Response), String>>;
@@ -56,6 +73,7 @@ enum Purpose {
     Lottery(LotteryKey),
     Fetch(Hash),
     CatchUp,
+    Steps,
 }
 
 /// A main node's answer (or its failure), back on the follower's task.
@@ -90,6 +108,15 @@ pub(super) struct Follower {
     network: NetworkHandle,
     spec: ChainSpec,
     genesis: Hash,
+    /// The last final block verified, and the rosters trusted; every header kept descends from
+    /// its block.
+    anchor: Anchor,
+    /// Where the anchor is kept.
+    anchor_file: PathBuf,
+    /// Whether a request for steps of finality is out.
+    stepping: bool,
+    /// Roster commitments proven in the states of followed blocks, by epoch, with the block.
+    followed_rosters: BTreeMap<u64, (Hash, RosterCommitment)>,
     headers: HashMap<Hash, Known>,
     by_height: BTreeMap<u64, Vec<Hash>>,
     best: Hash,
@@ -117,11 +144,14 @@ pub(super) struct Follower {
 }
 
 impl Follower {
-    /// A follower that has accepted `genesis` only.
+    /// A follower that starts from `anchor` (genesis, or what it verified before and kept in
+    /// `anchor_file`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn start(
         network: NetworkHandle,
         spec: ChainSpec,
-        genesis: &Block,
+        anchor: Anchor,
+        anchor_file: PathBuf,
         head: watch::Sender<Head>,
         view: Arc<Mutex<View>>,
         inbox: mpsc::Receiver<Command>,
@@ -129,13 +159,18 @@ impl Follower {
     ) -> tokio::task::JoinHandle<()> {
         let lanes = events.take_lanes();
         let (answers, answer_inbox) = mpsc::channel(ANSWERS);
+        let root = anchor.header.clone();
         let mut follower = Follower {
             network,
             spec,
-            genesis: genesis.hash(),
+            genesis: anchor.genesis,
+            anchor,
+            anchor_file,
+            stepping: false,
+            followed_rosters: BTreeMap::new(),
             headers: HashMap::new(),
             by_height: BTreeMap::new(),
-            best: genesis.hash(),
+            best: root.hash(),
             head,
             mains: HashMap::new(),
             liars: VecDeque::new(),
@@ -149,7 +184,7 @@ impl Follower {
             answers,
             view,
         };
-        follower.insert(Known { header: genesis.header.clone(), rank_sum: 0 });
+        follower.insert(Known { header: root, rank_sum: 0 });
         tokio::spawn(follower.run(inbox, answer_inbox, events, lanes))
     }
 
@@ -161,8 +196,11 @@ impl Follower {
         mut lanes: Vec<GossipLane>,
     ) {
         let Some(mut blocks) = lanes.pop() else { return };
+        let mut ticks = tokio::time::interval(STEP_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = ticks.tick() => self.ask_steps(),
                 Some(command) = inbox.recv() => self.command(command),
                 Some(answer) = answers.recv() => self.answered(answer),
                 Some(gossip) = blocks.next() => self.gossiped(gossip).await,
@@ -193,7 +231,8 @@ impl Follower {
                 }
                 self.mains.insert(peer, status.head_height);
                 self.publish_view();
-                self.catch_up();
+                // Finality first: blocks are fetched from the final block it leads to.
+                self.ask_steps();
             }
             NetworkEvent::PeerLeft { peer } => {
                 self.mains.remove(&peer);
@@ -243,11 +282,12 @@ impl Follower {
         self.by_height.entry(height).or_default().push(hash);
         if better {
             self.best = hash;
-            self.head.send_replace(Head { height, hash, finalized: 0 });
+            self.publish_head();
         }
-        // Forget the oldest heights beyond the bound (never genesis).
+        // Forget the oldest heights beyond the bound (never the anchor's).
+        let root = self.anchor.header.header().height;
         while self.headers.len() > MAX_HEADERS {
-            let Some((&oldest, _)) = self.by_height.iter().find(|(h, _)| **h > 0) else { break };
+            let Some((&oldest, _)) = self.by_height.iter().find(|(h, _)| **h != root) else { break };
             for old in self.by_height.remove(&oldest).unwrap_or_default() {
                 self.headers.remove(&old);
             }
@@ -255,10 +295,17 @@ impl Follower {
         self.publish_view();
     }
 
+    fn publish_head(&self) {
+        let (height, hash) = (self.best_height(), self.best);
+        let finalized = self.anchor.header.header().height;
+        self.head.send_replace(Head { height, hash, finalized });
+    }
+
     fn publish_view(&self) {
         let head = self.headers.get(&self.best).map(|k| (k.header.header().height, self.best));
         if let Ok(mut view) = self.view.lock() {
             view.head = head;
+            view.finalized = Some((self.anchor.header.header().height, self.anchor.header.hash()));
             view.mains = self.mains.len();
             view.liars = self.liars.iter().map(ToString::to_string).collect();
         }
@@ -376,6 +423,12 @@ impl Follower {
         let root = header.header().state_root;
         match LotteryState::verify(&root, &forger, epoch, &proof.proof) {
             Ok(state) => {
+                for commitment in state.rosters() {
+                    self.followed_rosters.insert(commitment.epoch, (hash, *commitment));
+                }
+                while self.followed_rosters.len() > FOLLOWED_ROSTERS {
+                    self.followed_rosters.pop_first();
+                }
                 self.lottery.insert(key, Arc::new(state));
                 self.lottery_order.push_back(key);
                 while self.lottery_order.len() > MAX_LOTTERY_STATES {
@@ -398,9 +451,10 @@ impl Follower {
         self.mains.iter().filter(|(p, _)| !self.liars.contains(*p)).max_by_key(|(_, h)| **h).map(|(p, _)| *p)
     }
 
-    /// Asks for the next blocks after our best header, if a main node is ahead.
+    /// Asks for the next blocks after our best header, if a main node is ahead (and finality is
+    /// not being asked about: its answer may move the anchor far above).
     fn catch_up(&mut self) {
-        if self.catching_up {
+        if self.catching_up || self.stepping {
             return;
         }
         let ours = self.best_height();
@@ -476,6 +530,17 @@ impl Follower {
                     self.lottery_answer(peer, key, proof);
                 }
             }
+            (Purpose::Steps, result) => {
+                self.stepping = false;
+                match result {
+                    Ok(Response::FinalitySteps(steps)) => self.take_steps(peer, steps),
+                    Err(QueryError::Malformed(reason)) => {
+                        self.liar(peer, format!("it sent a malformed finality step: {reason}"))
+                    }
+                    _ => {}
+                }
+                self.catch_up();
+            }
             (Purpose::CatchUp, result) => {
                 self.catching_up = false;
                 match result {
@@ -505,4 +570,177 @@ impl Follower {
             }
         }
     }
+}
+
+impl Follower {
+    /// Asks the best main node for the proofs of finality above the anchor, unless asked already.
+    fn ask_steps(&mut self) {
+        if self.stepping {
+            return;
+        }
+        let Some(peer) = self.best_main() else { return };
+        self.stepping = true;
+        let from_height = self.anchor.header.header().height + 1;
+        self.ask(peer, Request::FinalitySteps { from_height }, Purpose::Steps);
+    }
+
+    /// Moves the anchor along `steps` (from `peer`) as far as they hold, then keeps only what
+    /// descends from it and writes it down.
+    fn take_steps(&mut self, peer: PeerId, steps: Vec<goodwill_ledger::light::FinalityStep>) {
+        let full = steps.len() == goodwill_protocol::message::MAX_FINALITY_STEPS;
+        let slots_per_epoch = self.spec.params.slots_per_epoch;
+        let mut advanced = false;
+        for step in &steps {
+            let mut result = self.anchor.advance(step, slots_per_epoch);
+            if let Err(StepError::UnknownRoster(epoch)) = result
+                && let Some(commitment) = self.followed_roster(epoch)
+            {
+                // Across an epoch without finality: the roster of the chain followed.
+                let mut bridged = self.anchor.clone();
+                bridged.rosters.push(commitment);
+                bridged.rosters.sort_by_key(|c| c.epoch);
+                result = bridged.advance(step, slots_per_epoch);
+            }
+            match result {
+                Ok(next) => {
+                    self.anchor = next;
+                    advanced = true;
+                }
+                Err(StepError::Stale { .. }) => continue,
+                Err(error) if error.is_lie() => {
+                    self.liar(peer, format!("its proof of finality does not hold: {error}"));
+                    break;
+                }
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "a proof of finality cannot be checked yet");
+                    break;
+                }
+            }
+        }
+        if !advanced {
+            return;
+        }
+        let anchor = self.anchor.finalized();
+        tracing::info!(height = anchor.block.height, hash = %anchor.block.hash, "final block verified");
+        self.reroot();
+        if let Err(error) = save_anchor(&self.anchor_file, &self.anchor) {
+            let path = self.anchor_file.display();
+            tracing::warn!(%path, %error, "could not keep the final block on disk");
+        }
+        if full {
+            self.ask_steps();
+        }
+    }
+
+    /// A roster commitment for `epoch` proven in the state of a block on the chain followed.
+    fn followed_roster(&self, epoch: u64) -> Option<RosterCommitment> {
+        let (block, commitment) = self.followed_rosters.get(&epoch)?;
+        let mut at = self.headers.get(&self.best)?;
+        loop {
+            if at.header.hash() == *block {
+                return Some(*commitment);
+            }
+            at = self.headers.get(&at.header.header().parent_hash)?;
+        }
+    }
+
+    /// Keeps only the headers of the final chain (the anchor's block and its ancestors known
+    /// here: what a transaction's inclusion is checked against) and those that descend from it,
+    /// and the blocks waiting above it.
+    fn reroot(&mut self) {
+        let root = self.anchor.header.clone();
+        let (root_hash, root_height) = (root.hash(), root.header().height);
+        let mut kept: HashMap<Hash, Known> = HashMap::new();
+        match self.headers.remove(&root_hash) {
+            Some(known) => kept.insert(root_hash, known),
+            None => kept.insert(root_hash, Known { header: root.clone(), rank_sum: 0 }),
+        };
+        let mut parent = root.header().parent_hash;
+        while let Some(known) = self.headers.get(&parent) {
+            parent = known.header.header().parent_hash;
+            kept.insert(known.header.hash(), known.clone());
+        }
+        for (_, hashes) in self.by_height.range(root_height + 1..) {
+            for hash in hashes {
+                let descends = self
+                    .headers
+                    .get(hash)
+                    .is_some_and(|known| kept.contains_key(&known.header.header().parent_hash));
+                if descends && let Some(known) = self.headers.get(hash) {
+                    kept.insert(*hash, known.clone());
+                }
+            }
+        }
+        self.headers = kept;
+        self.by_height = BTreeMap::new();
+        for (hash, known) in &self.headers {
+            self.by_height.entry(known.header.header().height).or_default().push(*hash);
+        }
+        if !self.headers.contains_key(&self.best) {
+            self.best = root_hash;
+            let key = |k: &Known| ForkChoiceKey {
+                height: k.header.header().height,
+                rank_sum: k.rank_sum,
+                head: k.header.hash(),
+            };
+            if let Some(best) = self.headers.values().max_by_key(|k| key(k)) {
+                self.best = best.header.hash();
+            }
+        }
+        let mut freed = 0;
+        self.waiting.retain(|(height, _), waiting| {
+            let keep = *height > root_height;
+            if !keep {
+                freed += waiting.size;
+            }
+            keep
+        });
+        self.waiting_bytes -= freed;
+        self.publish_head();
+        self.publish_view();
+    }
+}
+
+/// The anchor kept in `path`: `None` if there is none. A file that does not decode, or that
+/// belongs to another chain, is an error for the caller to report.
+pub(super) fn load_anchor(path: &std::path::Path, genesis: &Hash) -> eyre::Result<Option<Anchor>> {
+    use eyre::WrapErr;
+    use prost::Message;
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error).wrap_err_with(|| format!("reading {}", path.display())),
+    };
+    let damaged = || {
+        format!(
+            "{} is not a light peer's anchor (its last final block); delete it to start from genesis",
+            path.display()
+        )
+    };
+    let wire = goodwill_proto::v1::LightAnchor::decode(bytes.as_slice()).wrap_err_with(damaged)?;
+    let anchor = Anchor::from_wire(wire).wrap_err_with(damaged)?;
+    if anchor.genesis != *genesis {
+        eyre::bail!(
+            "{} holds the anchor of another chain (genesis {}); use another --base-path",
+            path.display(),
+            anchor.genesis
+        );
+    }
+    Ok(Some(anchor))
+}
+
+/// Writes `anchor` to `path` so that a crash at any instant leaves the old file or the new one:
+/// a temporary file, synced, renamed over it, and the folder synced.
+fn save_anchor(path: &std::path::Path, anchor: &Anchor) -> std::io::Result<()> {
+    use prost::Message;
+    use std::io::Write;
+    let temporary = path.with_extension("pb.tmp");
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(&anchor.to_wire().encode_to_vec())?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)?;
+    if let Some(folder) = path.parent() {
+        std::fs::File::open(folder)?.sync_all()?;
+    }
+    Ok(())
 }

@@ -1,10 +1,12 @@
-//! `goodwill light`: a peer that keeps no ledger. It follows the chain's headers from genesis,
-//! accepting one only if it links to a header already accepted, fits its slot, proves its body,
-//! and was forged by the lottery's rightful winner: the lottery's inputs after the parent (the
-//! consensus record and every forger's record) come from a main node with Merkle proofs against
-//! the parent's state root. It pushes transactions to main nodes and reads accounts through
-//! them, checking every answer's proof against the state root of a header it accepted. A main
-//! node whose proof does not hold is dropped and banned.
+//! `goodwill light`: a peer that keeps no ledger. It follows finality from its anchor (genesis,
+//! or the last final block it verified, kept in `anchor.pb` under its base path) by proofs of
+//! finality, epoch to epoch, without blocks ([`goodwill_ledger::light`]); above the final block
+//! it accepts a header only if it links to a header already accepted, fits its slot, proves its
+//! body, and was forged by the lottery's rightful winner: the lottery's inputs after the parent
+//! (the consensus record and every forger's record) come from a main node with Merkle proofs
+//! against the parent's state root. It pushes transactions to main nodes and reads accounts
+//! through them, checking every answer's proof against the state root of a header it accepted.
+//! A main node whose proof does not hold is dropped and banned.
 //!
 //! It runs the same network service as a main node, in the light role ([`follow`] drives it);
 //! [`api`] is its HTTP API.
@@ -13,6 +15,7 @@ mod api;
 mod follow;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use eyre::{WrapErr, eyre};
@@ -24,6 +27,8 @@ use tokio::sync::{mpsc, watch};
 /// What `goodwill light` was asked to run.
 pub struct LightConfig {
     pub spec: ChainSpec,
+    /// Where the last final block verified is kept.
+    pub base_path: PathBuf,
     pub bootnodes: Vec<Multiaddr>,
     pub listen: Vec<Multiaddr>,
     pub mdns: bool,
@@ -49,14 +54,30 @@ struct View {
     genesis: Option<Hash>,
     min_fee: u64,
     head: Option<(u64, Hash)>,
+    finalized: Option<(u64, Hash)>,
     mains: usize,
     liars: Vec<String>,
 }
 
 async fn serve(config: LightConfig) -> eyre::Result<()> {
-    let genesis = goodwill_ledger::genesis(&config.spec)?.block;
-    let genesis_hash = genesis.hash();
-    let (head_out, head) = watch::channel(Head { height: 0, hash: genesis_hash, finalized: 0 });
+    let genesis = goodwill_ledger::light::Anchor::genesis(&config.spec)?;
+    let genesis_hash = genesis.genesis;
+    std::fs::create_dir_all(&config.base_path)
+        .wrap_err_with(|| format!("creating {}", config.base_path.display()))?;
+    let anchor_file = config.base_path.join("anchor.pb");
+    let anchor = match follow::load_anchor(&anchor_file, &genesis_hash)? {
+        Some(anchor) => {
+            let height = anchor.header.header().height;
+            tracing::info!(height, hash = %anchor.header.hash(), "starting from the last final block verified");
+            anchor
+        }
+        None => genesis,
+    };
+    let (head_out, head) = watch::channel(Head {
+        height: anchor.header.header().height,
+        hash: anchor.header.hash(),
+        finalized: anchor.header.header().height,
+    });
     let network_config = NetworkConfig {
         role: Role::Light,
         chain: ChainIdentity { chain_id: config.spec.chain_id.clone(), genesis: genesis_hash },
@@ -78,8 +99,16 @@ async fn serve(config: LightConfig) -> eyre::Result<()> {
     }));
     let (commands, inbox) = mpsc::channel(64);
     let spec = Arc::new(config.spec.clone());
-    let follower =
-        follow::Follower::start(network, config.spec, &genesis, head_out, view.clone(), inbox, events);
+    let follower = follow::Follower::start(
+        network,
+        config.spec,
+        anchor,
+        anchor_file,
+        head_out,
+        view.clone(),
+        inbox,
+        events,
+    );
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .wrap_err_with(|| format!("binding the HTTP API to {}", config.http))?;

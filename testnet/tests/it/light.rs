@@ -28,10 +28,15 @@ fn light_get(url: &str, path: &str) -> (u16, Value) {
     (response.status().as_u16(), response.body_mut().read_json().unwrap())
 }
 
-/// Starts `goodwill light` on `spec` joining through `bootnodes`; returns it and its API's URL.
-fn start_light(spec: &std::path::Path, bootnodes: &[&str]) -> (common::KillOnDrop, String) {
+/// Starts `goodwill light` on `spec`, keeping its data in `base`, joining through `bootnodes`;
+/// returns it and its API's URL.
+fn start_light(
+    spec: &std::path::Path,
+    base: &std::path::Path,
+    bootnodes: &[&str],
+) -> (common::KillOnDrop, String) {
     let mut command = Command::new(GOODWILL);
-    command.args(["light", "--http", "127.0.0.1:0", "--chain"]).arg(spec);
+    command.args(["light", "--http", "127.0.0.1:0", "--chain"]).arg(spec).arg("--base-path").arg(base);
     for bootnode in bootnodes {
         command.args(["--bootnode", bootnode]);
     }
@@ -117,8 +122,9 @@ async fn a_light_peer_catches_a_lying_main_node_and_reads_verified_balances() {
     let liar_text = liar_address.to_string();
     let n0_p2p = n0.p2p.clone();
     let spec_arg = spec_path.clone();
+    let light_dir = dir.path().join("light");
     tokio::task::spawn_blocking(move || {
-        let (light, url) = start_light(&spec_arg, &[&n0_p2p, &liar_text]);
+        let (light, url) = start_light(&spec_arg, &light_dir, &[&n0_p2p, &liar_text]);
 
         // Asked for a balance, the light peer prefers the node claiming the best head: the liar.
         // Its answer fails the proof, so it is refused and the liar dropped.
@@ -287,7 +293,8 @@ async fn a_light_peer_refuses_a_header_whose_forger_did_not_win() {
 
     let liar_text = liar_address.to_string();
     tokio::task::spawn_blocking(move || {
-        let (light, url) = start_light(&spec_path, &[&liar_text]);
+        let dir = dir;
+        let (light, url) = start_light(&spec_path, &dir.path().join("light"), &[&liar_text]);
         let dropped = wait_until(Duration::from_secs(30), || {
             light_get(&url, "/api/v1/status").1["dropped_liars"][0] == liar_id.to_string()
         });
@@ -299,4 +306,92 @@ async fn a_light_peer_refuses_a_header_whose_forger_did_not_win() {
     .await
     .unwrap();
     proxy.abort();
+}
+
+/// The final block a status shows: height and hash.
+fn finalized(status: &Value) -> (u64, String) {
+    let finalized = &status["finalized"];
+    (finalized["height"].as_u64().unwrap_or(0), finalized["hash"].as_str().unwrap_or("").to_string())
+}
+
+#[test]
+fn a_light_peer_follows_finality_by_proofs_and_starts_again_from_its_last_final_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("chain");
+    let output = Command::new(GOODWILL)
+        .args(["chain-spec", "build", "--chain", "local", "--forgers", "3", "--slot-ms", "400"])
+        .args(["--slots-per-epoch", "4", "--out"])
+        .arg(&chain)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let spec_path = chain.join("spec.json");
+    let start = |i: usize, bootnodes: &[&str]| {
+        let key = chain.join(format!("forger-{i}.key"));
+        Node::main(&spec_path, &dir.path().join(format!("n{i}")), Some(&key), bootnodes)
+    };
+    let n0 = start(0, &[]);
+    let nodes = [start(1, &[&n0.p2p]), start(2, &[&n0.p2p])];
+    // Six epochs of four slots are final before the light peer first starts.
+    let ready = wait_until(Duration::from_secs(90), || finalized(&n0.status()).0 >= 24);
+    assert!(ready, "{}", n0.status());
+
+    let light_dir = dir.path().join("light");
+    let (light, url) = start_light(&spec_path, &light_dir, &[&n0.p2p]);
+    let (height, _) = finalized(&n0.status());
+    // Only a verified proof of finality moves a light peer's final block.
+    let joined =
+        wait_until(Duration::from_secs(30), || finalized(&light_get(&url, "/api/v1/status").1).0 >= height);
+    let (_, status) = light_get(&url, "/api/v1/status");
+    assert!(joined, "{status}");
+    let (light_height, light_hash) = finalized(&status);
+    let block = n0.get(&format!("/api/v1/blocks/{light_height}"));
+    assert_eq!(block["hash"], light_hash, "the light peer's final block is not the chain's: {status}");
+
+    // A transfer through the light peer, waited on until final there.
+    let to = Keypair::generate().unwrap().address().to_string();
+    let output = Command::new(GOODWILL)
+        .args([
+            "tx",
+            "transfer",
+            "--key",
+            "dev",
+            "--amount",
+            "5",
+            "--wait-final",
+            "--node",
+            &url,
+            "--to",
+            &to,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success() && stdout.contains("final (block #"), "{output:?}");
+    let kept = finalized(&light_get(&url, "/api/v1/status").1);
+    drop(light);
+
+    // Started again with no main node to reach, it stands where it stopped.
+    let nobody = identity::Keypair::generate_ed25519().public().to_peer_id();
+    let unreachable = format!("/ip4/127.0.0.1/tcp/9/p2p/{nobody}");
+    let (light, url) = start_light(&spec_path, &light_dir, &[&unreachable]);
+    let (_, status) = light_get(&url, "/api/v1/status");
+    assert!(finalized(&status).0 >= kept.0, "it did not start from {kept:?}: {status}");
+    assert_eq!(status["head"]["height"], kept.0, "{status}");
+    drop(light);
+
+    // A damaged file is refused with a clear error, and left as it is.
+    std::fs::write(light_dir.join("anchor.pb"), b"not an anchor").unwrap();
+    let output = Command::new(GOODWILL)
+        .args(["light", "--http", "127.0.0.1:0", "--chain"])
+        .arg(&spec_path)
+        .arg("--base-path")
+        .arg(&light_dir)
+        .args(["--bootnode", &n0.p2p])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("anchor"), "{output:?}");
+    assert_eq!(std::fs::read(light_dir.join("anchor.pb")).unwrap(), b"not an anchor");
+    drop(nodes);
 }
