@@ -93,7 +93,7 @@ pub const MAX_SYNC_VOTES: usize = 1_024;
 /// Most proofs in one answer to [`Request::FinalityProofs`].
 pub const MAX_FINALITY_PROOFS: usize = 16;
 /// Most steps in one answer to [`Request::FinalitySteps`].
-pub const MAX_FINALITY_STEPS: usize = 16;
+pub const MAX_FINALITY_STEPS: usize = 128;
 /// Steps stop being added to an answer once it holds this many bytes (one always goes in: a
 /// step of [`goodwill_ledger::finality::MAX_PROOF_VOTES`] votes fits the response limit).
 pub const FINALITY_STEPS_BYTES: usize = 4 * 1024 * 1024;

@@ -5,12 +5,16 @@
 //! (`spec.json`, `forger-N.key`) and the database of node 0 (`n0/db`) holding `blocks` blocks,
 //! one per slot, each signed by that slot's best-ranked forger and carrying `transfers`
 //! transfers. Genesis is placed in the past so that the last block is a few slots before now:
-//! a node started on the folder continues the chain at the current slot.
+//! a node started on the folder continues the chain at the current slot. With `finality`, every
+//! forger votes for the head in each slot, so that blocks become final one slot after they are
+//! justified and the chain stores their proofs, as a live network's would.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use eyre::{WrapErr, bail};
+use goodwill_ledger::chain::FinalityView;
+use goodwill_ledger::finality::{BlockId, Finality, Vote};
 use goodwill_ledger::lottery::rank_offset_ms;
 use goodwill_ledger::{Amount, Chain, ChainSpec, Keypair, Payload, RocksStore, TransactionBody};
 
@@ -25,6 +29,10 @@ pub struct Options {
     pub transfers: usize,
     /// Slot length.
     pub slot_ms: u64,
+    /// Slots in an epoch (the spec's default if `None`).
+    pub slots_per_epoch: Option<u64>,
+    /// Whether the forgers vote, making the chain final as it grows.
+    pub finality: bool,
 }
 
 /// What was built.
@@ -52,6 +60,9 @@ pub fn build(dir: &Path, options: &Options) -> eyre::Result<Prebuilt> {
     let genesis_time = now.saturating_sub(lead * options.slot_ms);
     let mut spec = ChainSpec::local(genesis_time, options.forgers);
     spec.params.slot_duration_ms = options.slot_ms;
+    if let Some(slots) = options.slots_per_epoch {
+        spec.params.slots_per_epoch = slots;
+    }
     let keys: Vec<(PathBuf, Keypair)> = spec.replace_forgers(dir)?;
     spec.validate()?;
     std::fs::write(&spec_path, spec.to_json() + "\n")
@@ -64,6 +75,7 @@ pub fn build(dir: &Path, options: &Options) -> eyre::Result<Prebuilt> {
     let senders = [Keypair::insecure_dev("dev"), Keypair::insecure_dev("dev2")];
     let mut nonces = [0u64; 2];
     let mut transactions = 0;
+    let mut finality = Finality::new(chain.genesis_hash(), spec.params.slots_per_epoch);
     for slot in 1..=options.blocks {
         let forgers: Vec<_> = keys.iter().map(|(_, key)| key.address()).collect();
         let ranks = chain.ranks(slot, &forgers)?;
@@ -93,6 +105,9 @@ pub fn build(dir: &Path, options: &Options) -> eyre::Result<Prebuilt> {
         }
         let applied = builder.seal(key)?;
         chain.commit(applied)?;
+        if options.finality {
+            vote(&mut chain, &mut finality, slot, &keys)?;
+        }
     }
     Ok(Prebuilt {
         spec: spec_path,
@@ -102,6 +117,33 @@ pub fn build(dir: &Path, options: &Options) -> eyre::Result<Prebuilt> {
     })
 }
 
+/// Every forger votes for `chain`'s head in `round`; what becomes final is recorded, with its
+/// proof.
+fn vote(
+    chain: &mut Chain<RocksStore>,
+    finality: &mut Finality,
+    round: u64,
+    keys: &[(PathBuf, Keypair)],
+) -> eyre::Result<()> {
+    let head = BlockId { height: chain.head().header().height, hash: chain.head().hash() };
+    let genesis = chain.genesis_hash();
+    let progress = {
+        let view = FinalityView::new(chain);
+        let source = finality.source_for(&head, &view);
+        let votes = keys.iter().map(|(_, key)| Vote { round, source, target: head }.sign(key, &genesis));
+        let mut refused = Vec::new();
+        let progress = finality.add_votes(votes, round, &view, &view, &mut refused);
+        if let Some((vote, reason)) = refused.first() {
+            bail!("a prebuilt vote was refused ({vote:?}): {reason}");
+        }
+        progress
+    };
+    if let Some(checkpoint) = progress.finalized {
+        chain.finalize(checkpoint, progress.proof.as_ref())?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,13 +151,16 @@ mod tests {
     #[test]
     fn builds_a_chain_a_node_can_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let options = Options { forgers: 3, blocks: 20, transfers: 3, slot_ms: 500 };
+        let options =
+            Options { forgers: 3, blocks: 20, transfers: 3, slot_ms: 500, slots_per_epoch: Some(4), finality: true };
         let built = build(dir.path(), &options).unwrap();
         assert_eq!(built.transactions, 60);
         assert_eq!(built.keys.len(), 3);
         let spec = ChainSpec::from_json(&std::fs::read_to_string(&built.spec).unwrap()).unwrap();
         let chain = Chain::open(RocksStore::open(&built.base_path.join("db")).unwrap(), spec).unwrap();
         assert_eq!(chain.head().header().height, 20);
+        assert_eq!(chain.finalized().block.height, 19, "every forger voted in every slot");
+        assert!(chain.finality_proofs(1, 16).unwrap().len() >= 5, "a proof per epoch and the latest");
         let dev = chain.account(&Keypair::insecure_dev("dev").address()).unwrap();
         assert_eq!(dev.nonce, 40, "two of every three transfers come from dev");
         assert!(build(dir.path(), &options).is_err(), "an existing spec is not overwritten");

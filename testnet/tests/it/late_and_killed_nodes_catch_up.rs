@@ -15,7 +15,14 @@ use goodwill_testnet::prebuilt::{self, Options};
 #[test]
 fn a_node_started_after_500_blocks_syncs_then_follows() {
     let dir = tempfile::tempdir().unwrap();
-    let options = Options { forgers: 2, blocks: 500, transfers: 4, slot_ms: 500 };
+    let options = Options {
+        forgers: 2,
+        blocks: 500,
+        transfers: 4,
+        slot_ms: 500,
+        slots_per_epoch: None,
+        finality: false,
+    };
     let built = prebuilt::build(dir.path(), &options).unwrap();
     let first = Node::main(&built.spec, &built.base_path, Some(&built.keys[0]), &[]);
     let late = Node::main(&built.spec, &dir.path().join("late"), None, &[&first.p2p]);
