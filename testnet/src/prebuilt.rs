@@ -151,8 +151,14 @@ mod tests {
     #[test]
     fn builds_a_chain_a_node_can_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let options =
-            Options { forgers: 3, blocks: 20, transfers: 3, slot_ms: 500, slots_per_epoch: Some(4), finality: true };
+        let options = Options {
+            forgers: 3,
+            blocks: 20,
+            transfers: 3,
+            slot_ms: 500,
+            slots_per_epoch: Some(4),
+            finality: true,
+        };
         let built = build(dir.path(), &options).unwrap();
         assert_eq!(built.transactions, 60);
         assert_eq!(built.keys.len(), 3);

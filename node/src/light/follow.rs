@@ -111,7 +111,7 @@ pub(super) struct Follower {
     /// The last final block verified, and the rosters trusted; every header kept descends from
     /// its block.
     anchor: Anchor,
-    /// Where the anchor is kept.
+    /// Where it is kept.
     anchor_file: PathBuf,
     /// Whether a request for steps of finality is out.
     stepping: bool,
@@ -144,14 +144,11 @@ pub(super) struct Follower {
 }
 
 impl Follower {
-    /// A follower that starts from `anchor` (genesis, or what it verified before and kept in
-    /// `anchor_file`).
-    #[allow(clippy::too_many_arguments)]
+    /// A follower that starts from `kept` (genesis, or what it verified before).
     pub(super) fn start(
         network: NetworkHandle,
         spec: ChainSpec,
-        anchor: Anchor,
-        anchor_file: PathBuf,
+        KeptAnchor { anchor, file: anchor_file }: KeptAnchor,
         head: watch::Sender<Head>,
         view: Arc<Mutex<View>>,
         inbox: mpsc::Receiver<Command>,
@@ -623,7 +620,7 @@ impl Follower {
         let anchor = self.anchor.finalized();
         tracing::info!(height = anchor.block.height, hash = %anchor.block.hash, "final block verified");
         self.reroot();
-        if let Err(error) = save_anchor(&self.anchor_file, &self.anchor) {
+        if let Err(error) = save_anchor(&self.anchor, &self.anchor_file) {
             let path = self.anchor_file.display();
             tracing::warn!(%path, %error, "could not keep the final block on disk");
         }
@@ -701,9 +698,30 @@ impl Follower {
     }
 }
 
-/// The anchor kept in `path`: `None` if there is none. A file that does not decode, or that
-/// belongs to another chain, is an error for the caller to report.
-pub(super) fn load_anchor(path: &std::path::Path, genesis: &Hash) -> eyre::Result<Option<Anchor>> {
+/// A light peer's anchor and the file it is kept in.
+pub(super) struct KeptAnchor {
+    pub anchor: Anchor,
+    pub file: PathBuf,
+}
+
+impl KeptAnchor {
+    /// The anchor kept in `file`, or `genesis` if there is none. A file that does not decode, or
+    /// that belongs to another chain, is an error for the caller to report.
+    pub(super) fn load(file: PathBuf, genesis: Anchor) -> eyre::Result<KeptAnchor> {
+        let anchor = match read_anchor(&file, &genesis.genesis)? {
+            Some(anchor) => {
+                let height = anchor.header.header().height;
+                tracing::info!(height, hash = %anchor.header.hash(), "starting from the last final block verified");
+                anchor
+            }
+            None => genesis,
+        };
+        Ok(KeptAnchor { anchor, file })
+    }
+}
+
+/// The anchor kept in `path`: `None` if there is none.
+fn read_anchor(path: &std::path::Path, genesis: &Hash) -> eyre::Result<Option<Anchor>> {
     use eyre::WrapErr;
     use prost::Message;
     let bytes = match std::fs::read(path) {
@@ -731,7 +749,7 @@ pub(super) fn load_anchor(path: &std::path::Path, genesis: &Hash) -> eyre::Resul
 
 /// Writes `anchor` to `path` so that a crash at any instant leaves the old file or the new one:
 /// a temporary file, synced, renamed over it, and the folder synced.
-fn save_anchor(path: &std::path::Path, anchor: &Anchor) -> std::io::Result<()> {
+fn save_anchor(anchor: &Anchor, path: &std::path::Path) -> std::io::Result<()> {
     use prost::Message;
     use std::io::Write;
     let temporary = path.with_extension("pb.tmp");

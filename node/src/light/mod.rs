@@ -64,20 +64,10 @@ async fn serve(config: LightConfig) -> eyre::Result<()> {
     let genesis_hash = genesis.genesis;
     std::fs::create_dir_all(&config.base_path)
         .wrap_err_with(|| format!("creating {}", config.base_path.display()))?;
-    let anchor_file = config.base_path.join("anchor.pb");
-    let anchor = match follow::load_anchor(&anchor_file, &genesis_hash)? {
-        Some(anchor) => {
-            let height = anchor.header.header().height;
-            tracing::info!(height, hash = %anchor.header.hash(), "starting from the last final block verified");
-            anchor
-        }
-        None => genesis,
-    };
-    let (head_out, head) = watch::channel(Head {
-        height: anchor.header.header().height,
-        hash: anchor.header.hash(),
-        finalized: anchor.header.header().height,
-    });
+    let kept = follow::KeptAnchor::load(config.base_path.join("anchor.pb"), genesis)?;
+    let root = &kept.anchor.header;
+    let (height, hash) = (root.header().height, root.hash());
+    let (head_out, head) = watch::channel(Head { height, hash, finalized: height });
     let network_config = NetworkConfig {
         role: Role::Light,
         chain: ChainIdentity { chain_id: config.spec.chain_id.clone(), genesis: genesis_hash },
@@ -99,16 +89,7 @@ async fn serve(config: LightConfig) -> eyre::Result<()> {
     }));
     let (commands, inbox) = mpsc::channel(64);
     let spec = Arc::new(config.spec.clone());
-    let follower = follow::Follower::start(
-        network,
-        config.spec,
-        anchor,
-        anchor_file,
-        head_out,
-        view.clone(),
-        inbox,
-        events,
-    );
+    let follower = follow::Follower::start(network, config.spec, kept, head_out, view.clone(), inbox, events);
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .wrap_err_with(|| format!("binding the HTTP API to {}", config.http))?;

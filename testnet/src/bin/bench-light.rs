@@ -45,7 +45,8 @@ fn start(binary: &Path, command: &str, args: &[&std::ffi::OsStr]) -> eyre::Resul
     let mut lines = BufReader::new(stdout).lines();
     let (mut url, mut p2p) = (None, None);
     while url.is_none() || (command == "node" && p2p.is_none()) {
-        let line = lines.next().ok_or_else(|| eyre!("goodwill {command} exited before announcing itself"))??;
+        let line =
+            lines.next().ok_or_else(|| eyre!("goodwill {command} exited before announcing itself"))??;
         if let Some(rest) = line.strip_prefix("HTTP API listening on ") {
             url = Some(rest.to_string());
         } else if let Some(rest) = line.strip_prefix("P2P listening on ") {

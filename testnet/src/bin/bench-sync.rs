@@ -64,7 +64,8 @@ fn main() -> eyre::Result<()> {
         None => std::env::current_exe()?.with_file_name("goodwill"),
     };
     let dir = tempfile::tempdir()?;
-    let options = Options { forgers: 2, blocks, transfers, slot_ms: 500, slots_per_epoch: None, finality: false };
+    let options =
+        Options { forgers: 2, blocks, transfers, slot_ms: 500, slots_per_epoch: None, finality: false };
     let built_at = Instant::now();
     let built = prebuilt::build(dir.path(), &options)?;
     eprintln!("built {blocks} blocks with {} transactions in {:.1?}", built.transactions, built_at.elapsed());
