@@ -33,6 +33,8 @@ pub struct Header {
     pub reveal: Hash,
     /// The forger's next reveal commitment.
     pub next_commitment: Hash,
+    /// Merkle root of the receipts, in transaction order.
+    pub receipts_root: Hash,
 }
 
 impl Header {
@@ -49,6 +51,7 @@ impl Header {
             rank: self.rank,
             reveal: Bytes::copy_from_slice(self.reveal.as_bytes()),
             next_commitment: Bytes::copy_from_slice(self.next_commitment.as_bytes()),
+            receipts_root: Bytes::copy_from_slice(self.receipts_root.as_bytes()),
         }
     }
 
@@ -66,6 +69,7 @@ impl Header {
             rank: header.rank,
             reveal: Hash(fixed(WHAT, "reveal", &header.reveal)?),
             next_commitment: Hash(fixed(WHAT, "next_commitment", &header.next_commitment)?),
+            receipts_root: Hash(fixed(WHAT, "receipts_root", &header.receipts_root)?),
         })
     }
 

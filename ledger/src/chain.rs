@@ -210,6 +210,7 @@ pub fn genesis(spec: &ChainSpec) -> Result<AppliedBlock, StoreError> {
         rank: 0,
         reveal: Hash::ZERO,
         next_commitment: Hash::ZERO,
+        receipts_root: Hash::ZERO,
     };
     let block = Block { header: header.seal_unsigned(), transactions: Vec::new() };
     Ok(AppliedBlock { block, receipts: Vec::new(), state })

@@ -12,6 +12,8 @@ pub const TX_DOMAIN: &[u8] = b"goodwill/tx/v1";
 pub const BLOCK_DOMAIN: &[u8] = b"goodwill/block/v1";
 /// Domain tag of a leaf of the transactions tree: a transaction's id and its signature.
 pub const TX_LEAF_DOMAIN: &[u8] = b"goodwill/tx-leaf/v1";
+/// Domain tag of a leaf of a block's receipts tree.
+pub const RECEIPT_LEAF_DOMAIN: &[u8] = b"goodwill/receipt-leaf/v1";
 /// Domain tag of an account's key in the state tree.
 pub const ACCOUNT_KEY_DOMAIN: &[u8] = b"goodwill/account/v1";
 /// Prefix byte of an inner node of a list tree ([`ListHasher`]; leaves are tagged hashes).
@@ -144,10 +146,31 @@ pub fn transaction_leaf(id: &Hash, signature: &[u8; 64]) -> Hash {
 }
 
 /// Merkle root of a block's transaction leaves ([`transaction_leaf`]), in block order;
-/// [`Hash::ZERO`] when there are none.
+/// [`Hash::ZERO`] when there are none. The receipts root is the same tree over receipt leaves.
 pub fn transactions_root(leaves: &[Hash]) -> Hash {
     let leaves: Vec<[u8; 32]> = leaves.iter().map(|leaf| leaf.0).collect();
     rs_merkle::MerkleTree::<ListHasher>::from_leaves(&leaves).root().map_or(Hash::ZERO, Hash)
+}
+
+/// The sibling hashes that prove leaf `index` of the list tree over `leaves` (as
+/// [`transactions_root`] builds it); `None` if there is no such leaf.
+pub fn list_path(leaves: &[Hash], index: usize) -> Option<Vec<Hash>> {
+    if index >= leaves.len() {
+        return None;
+    }
+    let leaves: Vec<[u8; 32]> = leaves.iter().map(|leaf| leaf.0).collect();
+    let tree = rs_merkle::MerkleTree::<ListHasher>::from_leaves(&leaves);
+    Some(tree.proof(&[index]).proof_hashes().iter().map(|h| Hash(*h)).collect())
+}
+
+/// Whether `path` proves `leaf` at `index` of a list tree of `count` leaves whose root is
+/// `root`. At most 64 hashes are looked at (a deeper tree cannot be addressed).
+pub fn verify_list_path(root: &Hash, leaf: &Hash, index: usize, count: usize, path: &[Hash]) -> bool {
+    if index >= count || path.len() > 64 {
+        return false;
+    }
+    let proof = rs_merkle::MerkleProof::<ListHasher>::new(path.iter().map(|h| h.0).collect());
+    proof.verify(root.0, &[index], &[leaf.0], count)
 }
 
 #[cfg(test)]
@@ -160,6 +183,22 @@ mod tests {
         assert_eq!(hash.to_string().parse::<Hash>(), Ok(hash));
         assert!("abc".parse::<Hash>().is_err());
         assert!("zz".repeat(32).parse::<Hash>().is_err());
+    }
+
+    #[test]
+    fn a_list_path_proves_its_leaf_and_nothing_else() {
+        for count in 1..12usize {
+            let leaves: Vec<Hash> = (0..count).map(|i| Hash::tagged(b"t", &[i as u8])).collect();
+            let root = transactions_root(&leaves);
+            for (index, leaf) in leaves.iter().enumerate() {
+                let path = list_path(&leaves, index).unwrap();
+                assert!(verify_list_path(&root, leaf, index, count, &path), "{count} leaves, leaf {index}");
+                let other = Hash::tagged(b"other", &[index as u8]);
+                assert!(!verify_list_path(&root, &other, index, count, &path));
+                assert!(!verify_list_path(&root, leaf, count, count, &path));
+            }
+            assert!(list_path(&leaves, count).is_none());
+        }
     }
 
     #[test]

@@ -65,7 +65,8 @@ pub use chain::{AccountProof, Chain, ChainError, Imported, genesis};
 pub use codec::DecodeError;
 pub use execute::{AppliedBlock, ApplyError, BlockBuilder, BlockError, ContractReceipt, Receipt, TxError};
 pub use hash::{
-    BLOCK_DOMAIN, Hash, ParseHashError, TX_DOMAIN, TX_LEAF_DOMAIN, transaction_leaf, transactions_root,
+    BLOCK_DOMAIN, Hash, ParseHashError, RECEIPT_LEAF_DOMAIN, TX_DOMAIN, TX_LEAF_DOMAIN, list_path,
+    transaction_leaf, transactions_root, verify_list_path,
 };
 pub use keys::{KeyError, Keypair};
 pub use side_pool::{MAX_SIDE_BLOCKS, MAX_SIDE_BYTES};

@@ -80,6 +80,22 @@ pub fn verify_account(
     }
 }
 
+/// Checks that `leaf` is `address`'s forger record (or its absence) in the tree whose root is
+/// `root`, and returns the record.
+pub fn verify_forger(
+    root: &Hash,
+    address: &Address,
+    leaf: &ProvenLeaf,
+) -> Result<Option<ForgerState>, ProofError> {
+    let (value, proof) = leaf;
+    verify_value(root, crate::state::forger_key(address), value.as_deref(), proof)?;
+    value
+        .as_deref()
+        .map(crate::codec::decode_forger)
+        .transpose()
+        .map_err(|e| ProofError::WrongAccount { address: *address, reason: e.to_string() })
+}
+
 /// `key`'s leaf value at `version` (if any) and the encoded proof of it.
 pub(crate) fn prove_value<R: jmt::storage::TreeReader + ?Sized>(
     reader: &R,

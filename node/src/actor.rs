@@ -397,6 +397,24 @@ impl<S: Store + 'static> ChainHandle<S> {
         self.read(move |chain, _| chain.finality_proofs(height, limit).map_err(ChainFailure::from)).await
     }
 
+    /// The receipt of the transaction at `index` of the stored block `block`, and the path that
+    /// proves it against the block's receipts root; `None` if the block or the receipt is not
+    /// stored.
+    pub async fn receipt_proof(
+        &self,
+        block: Hash,
+        index: u32,
+    ) -> Result<Result<Option<(goodwill_ledger::Receipt, Vec<Hash>)>, ChainFailure>, Stopped> {
+        self.read(move |chain, _| {
+            let Some(receipts) = chain.store().receipts(&block)? else { return Ok(None) };
+            let index = index as usize;
+            let leaves: Vec<Hash> = receipts.iter().map(goodwill_ledger::Receipt::leaf).collect();
+            let Some(path) = goodwill_ledger::list_path(&leaves, index) else { return Ok(None) };
+            Ok(receipts.into_iter().nth(index).map(|receipt| (receipt, path)))
+        })
+        .await
+    }
+
     /// The stored proofs of finality at or above `height` with what a light peer needs to check
     /// each, lowest first: at most [`goodwill_protocol::message::MAX_FINALITY_STEPS`], and no
     /// more once they hold [`goodwill_protocol::message::FINALITY_STEPS_BYTES`]. The answer

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use goodwill_ledger::{Block, Store, Transaction};
-use goodwill_protocol::message::{AccountAnswer, LotteryAnswer, TxAnswer};
+use goodwill_protocol::message::{AccountAnswer, LotteryAnswer, ReceiptProof, TxAnswer};
 use goodwill_protocol::{
     AncestorOutcome, BatchEnd, ChainIdentity, ErrorCode, Gossip, GossipEffect, GossipLane, GossipMessage,
     NetworkConfig, NetworkEvent, NetworkEvents, Request, Response, Role, Verdict,
@@ -196,11 +196,19 @@ async fn answer(
         Request::Transaction(id) => match chain.transaction(id).await? {
             Ok(None) => Response::Transaction(TxAnswer::Unknown),
             Ok(Some(TxStatus::Pending)) => Response::Transaction(TxAnswer::Pending),
-            Ok(Some(TxStatus::Committed(location))) => Response::Transaction(TxAnswer::Committed {
-                height: location.height,
-                block_hash: location.block_hash,
-                index: location.index,
-            }),
+            Ok(Some(TxStatus::Committed(location))) => {
+                // With its receipt, proven against the block's receipts root, when it is stored.
+                let receipt = match chain.receipt_proof(location.block_hash, location.index).await? {
+                    Ok(Some((receipt, path))) => Some(Box::new(ReceiptProof { receipt, path })),
+                    _ => None,
+                };
+                Response::Transaction(TxAnswer::Committed {
+                    height: location.height,
+                    block_hash: location.block_hash,
+                    index: location.index,
+                    receipt,
+                })
+            }
             Err(failure) => Response::error(ErrorCode::Unavailable, failure.to_string()),
         },
     })

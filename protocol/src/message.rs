@@ -115,8 +115,21 @@ pub struct AccountAnswer {
     pub proof: Vec<u8>,
 }
 
+/// A transaction's receipt and the sibling hashes that prove it against its block header's
+/// receipts root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptProof {
+    /// The receipt.
+    pub receipt: goodwill_ledger::Receipt,
+    /// The path, at most [`MAX_RECEIPT_PATH`] hashes.
+    pub path: Vec<Hash>,
+}
+
+/// Most hashes a receipt's path may hold (a tree of 2^64 leaves).
+pub const MAX_RECEIPT_PATH: usize = 64;
+
 /// Where a transaction is, as the server sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TxAnswer {
     /// Neither pending nor committed on the server's chain.
     Unknown,
@@ -130,6 +143,8 @@ pub enum TxAnswer {
         block_hash: Hash,
         /// The transaction's position in it.
         index: u32,
+        /// Its receipt, proven (boxed: the other answers are small).
+        receipt: Option<Box<ReceiptProof>>,
     },
 }
 
@@ -424,11 +439,33 @@ impl Response {
                 use wire::transaction_info::State;
                 Response::Transaction(match State::try_from(info.state) {
                     Ok(State::Pending) => TxAnswer::Pending,
-                    Ok(State::Committed) => TxAnswer::Committed {
-                        height: info.height,
-                        block_hash: hash(&info.block_hash, "block hash")?,
-                        index: info.index,
-                    },
+                    Ok(State::Committed) => {
+                        if info.receipt_path.len() > MAX_RECEIPT_PATH {
+                            return Err(WireError::TooMany {
+                                what: "receipt path hashes",
+                                count: info.receipt_path.len(),
+                                limit: MAX_RECEIPT_PATH,
+                            });
+                        }
+                        let receipt = match info.receipt {
+                            None => None,
+                            Some(receipt) => Some(Box::new(ReceiptProof {
+                                receipt: goodwill_ledger::Receipt::from_wire(receipt)
+                                    .map_err(malformed("receipt"))?,
+                                path: info
+                                    .receipt_path
+                                    .iter()
+                                    .map(|h| hash(h, "receipt path hash"))
+                                    .collect::<Result<_, _>>()?,
+                            })),
+                        };
+                        TxAnswer::Committed {
+                            height: info.height,
+                            block_hash: hash(&info.block_hash, "block hash")?,
+                            index: info.index,
+                            receipt,
+                        }
+                    }
                     Ok(State::Unknown) => TxAnswer::Unknown,
                     _ => {
                         return Err(WireError::Malformed {
@@ -518,11 +555,15 @@ impl Response {
                 match answer {
                     TxAnswer::Unknown => info.state = State::Unknown as i32,
                     TxAnswer::Pending => info.state = State::Pending as i32,
-                    TxAnswer::Committed { height, block_hash, index } => {
+                    TxAnswer::Committed { height, block_hash, index, receipt } => {
                         info.state = State::Committed as i32;
                         info.height = *height;
                         info.block_hash = bytes(block_hash.as_bytes());
                         info.index = *index;
+                        if let Some(proof) = receipt {
+                            info.receipt = Some(proof.receipt.to_wire());
+                            info.receipt_path = proof.path.iter().map(|h| bytes(h.as_bytes())).collect();
+                        }
                     }
                 }
                 Kind::Transaction(info)
@@ -603,7 +644,19 @@ mod tests {
                 state: None,
                 proof: vec![1, 2],
             }),
-            Response::Transaction(TxAnswer::Committed { height: 4, block_hash: Hash([9; 32]), index: 3 }),
+            Response::Transaction(TxAnswer::Committed {
+                height: 4,
+                block_hash: Hash([9; 32]),
+                index: 3,
+                receipt: Some(Box::new(ReceiptProof {
+                    receipt: goodwill_ledger::Receipt {
+                        transaction_id: Hash([3; 32]),
+                        fee: goodwill_ledger::Amount(10),
+                        contract: None,
+                    },
+                    path: vec![Hash([4; 32])],
+                })),
+            }),
             Response::Transaction(TxAnswer::Pending),
             Response::Lottery(LotteryAnswer {
                 block_hash: Hash([10; 32]),

@@ -57,6 +57,7 @@ impl<'a, R: TreeReader + ?Sized> BlockBuilder<'a, R> {
             rank,
             reveal: forger.reveal_secret(record.blocks_forged),
             next_commitment: forger.reveal_commitment(record.blocks_forged + 1),
+            receipts_root: Hash::ZERO,
         };
         executor.begin_block(&header)?;
         Ok(BlockBuilder { executor, header, transactions: Vec::new(), bytes: 0 })
@@ -116,6 +117,7 @@ impl<'a, R: TreeReader + ?Sized> BlockBuilder<'a, R> {
         let header = Header {
             transactions_root: transactions_root(&leaves),
             state_root: state.root,
+            receipts_root: super::receipts_root(&receipts),
             transaction_count: self.transactions.len() as u32,
             ..self.header
         };

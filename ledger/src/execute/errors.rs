@@ -318,6 +318,14 @@ pub enum BlockError {
         /// What the body gives.
         computed: Hash,
     },
+    /// The receipts root does not match what the block's transactions did.
+    #[error("receipts root {got} does not match what the block's transactions did, {computed}")]
+    ReceiptsRoot {
+        /// What the header says.
+        got: Hash,
+        /// What applying the block gives.
+        computed: Hash,
+    },
     /// The state root does not match the state the block produces.
     #[error("state root {got} does not match the state the block produces, {computed}")]
     StateRoot {
@@ -362,6 +370,38 @@ pub struct Receipt {
     pub fee: Amount,
     /// For a contract deployment or call: what it did.
     pub contract: Option<ContractReceipt>,
+}
+
+impl Receipt {
+    /// The wire form (what the receipts root commits to, and what is stored).
+    pub fn to_wire(&self) -> goodwill_proto::v1::Receipt {
+        goodwill_proto::v1::Receipt {
+            transaction_id: bytes::Bytes::copy_from_slice(self.transaction_id.as_bytes()),
+            fee: self.fee.0,
+            contract: self.contract.as_ref().map(crate::codec::contract_receipt_to_wire),
+        }
+    }
+
+    /// A receipt from its wire form.
+    pub fn from_wire(receipt: goodwill_proto::v1::Receipt) -> Result<Receipt, crate::codec::DecodeError> {
+        Ok(Receipt {
+            transaction_id: Hash(crate::codec::fixed("Receipt", "transaction_id", &receipt.transaction_id)?),
+            fee: Amount(receipt.fee),
+            contract: receipt.contract.map(crate::codec::contract_receipt_from_wire).transpose()?,
+        })
+    }
+
+    /// Its leaf in the block's receipts tree.
+    pub fn leaf(&self) -> Hash {
+        use prost::Message;
+        Hash::tagged(crate::hash::RECEIPT_LEAF_DOMAIN, &self.to_wire().encode_to_vec())
+    }
+}
+
+/// The receipts root of a block whose transactions had `receipts`, in order.
+pub fn receipts_root(receipts: &[Receipt]) -> Hash {
+    let leaves: Vec<Hash> = receipts.iter().map(Receipt::leaf).collect();
+    crate::transactions_root(&leaves)
 }
 
 /// What a contract deployment or call did.

@@ -19,7 +19,7 @@ mod stateless;
 use jmt::storage::TreeReader;
 
 pub use builder::BlockBuilder;
-pub use errors::{ApplyError, BlockError, ContractReceipt, Receipt, TxError};
+pub use errors::{ApplyError, BlockError, ContractReceipt, Receipt, TxError, receipts_root};
 pub use executor::Executor;
 pub use header::{check_contents, check_header};
 pub use stateless::{
@@ -110,6 +110,13 @@ pub(crate) fn apply_block_in<R: TreeReader + ?Sized>(
         return Err(ApplyError::Invalid(BlockError::StateRoot {
             got: block.header().state_root,
             computed: state.root,
+        }));
+    }
+    let computed = receipts_root(&receipts);
+    if computed != block.header().receipts_root {
+        return Err(ApplyError::Invalid(BlockError::ReceiptsRoot {
+            got: block.header().receipts_root,
+            computed,
         }));
     }
     Ok(AppliedBlock { block, receipts, state })

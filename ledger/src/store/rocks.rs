@@ -22,10 +22,10 @@ use super::{
 };
 use crate::block::{body_from_wire, body_to_wire};
 use crate::execute::{AppliedBlock, Receipt};
-use crate::{Address, Amount, Hash, SealedHeader, Transaction};
+use crate::{Address, Hash, SealedHeader, Transaction};
 
 /// Version of the on-disk layout; bumped on any incompatible change.
-const SCHEMA_VERSION: u32 = 3;
+const SCHEMA_VERSION: u32 = 4;
 
 /// The column families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -309,14 +309,10 @@ impl Store for RocksStore {
         receipts
             .receipts
             .into_iter()
-            .map(|r| {
-                let id = Hash::from_slice(&r.transaction_id).ok_or_else(|| corrupt("receipt id"))?;
-                let contract =
-                    r.contract.map(crate::codec::contract_receipt_from_wire).transpose().map_err(corrupt)?;
-                Ok(Receipt { transaction_id: id, fee: Amount(r.fee), contract })
-            })
+            .map(Receipt::from_wire)
             .collect::<Result<_, _>>()
             .map(Some)
+            .map_err(corrupt)
     }
 
     fn canonical_hash(&self, height: u64) -> Result<Option<Hash>, StoreError> {
@@ -526,17 +522,8 @@ impl RocksStore {
             hash.as_bytes(),
             body_to_wire(&block.transactions).encode_to_vec(),
         );
-        let receipts = wire::BlockReceipts {
-            receipts: applied
-                .receipts
-                .iter()
-                .map(|r| wire::Receipt {
-                    transaction_id: Bytes::copy_from_slice(r.transaction_id.as_bytes()),
-                    fee: r.fee.0,
-                    contract: r.contract.as_ref().map(crate::codec::contract_receipt_to_wire),
-                })
-                .collect(),
-        };
+        let receipts =
+            wire::BlockReceipts { receipts: applied.receipts.iter().map(Receipt::to_wire).collect() };
         batch.put_cf(self.cf(Column::Receipts)?, hash.as_bytes(), receipts.encode_to_vec());
         let tx_index = self.cf(Column::TxIndex)?;
         let history = self.cf(Column::History)?;

@@ -39,17 +39,18 @@ fn arb_tx() -> impl Strategy<Value = Transaction> {
 fn arb_header() -> impl Strategy<Value = Header> {
     (
         (arb_hash(), any::<u64>(), any::<u64>(), any::<u64>(), arb_hash(), arb_hash(), any::<u32>()),
-        (any::<u32>(), arb_hash(), arb_hash()),
+        (any::<u32>(), arb_hash(), arb_hash(), arb_hash()),
     )
         .prop_map(
             |(
                 (parent_hash, height, slot, timestamp_ms, transactions_root, state_root, transaction_count),
-                (rank, reveal, next_commitment),
+                (rank, reveal, next_commitment, receipts_root),
             )| {
                 Header {
                     rank,
                     reveal,
                     next_commitment,
+                    receipts_root,
                     parent_hash,
                     height,
                     slot,

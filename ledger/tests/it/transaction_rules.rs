@@ -217,6 +217,15 @@ fn invalid_blocks_are_rejected_and_change_nothing() {
         }),
         BlockError::StateRoot { .. }
     ));
+    // A forger cannot commit to receipts other than what its transactions did (a failed call
+    // shown as a success to light peers, say).
+    assert!(matches!(
+        block_rejection(|h, _| {
+            h.receipts_root = Hash([2; 32]);
+            forger()
+        }),
+        BlockError::ReceiptsRoot { .. }
+    ));
     assert!(matches!(
         block_rejection(|_, txs| {
             txs.pop();

@@ -25,7 +25,7 @@ use crate::network::NetworkHandle;
 mod explore;
 mod explorer;
 pub mod limits;
-mod views;
+pub(crate) mod views;
 
 /// Largest request body: a hex-encoded transaction at the largest size any chain allows.
 const MAX_BODY_BYTES: usize = 256 * 1024;

@@ -156,6 +156,7 @@ pub fn block(block: &Block, receipts: &[Receipt], with_transactions: bool) -> Va
         "transaction_count": header.transaction_count,
         "transactions_root": header.transactions_root,
         "state_root": header.state_root,
+        "receipts_root": header.receipts_root,
         "reveal": header.reveal,
         "next_commitment": header.next_commitment,
         "size": block.encoded_len(),

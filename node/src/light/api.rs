@@ -36,6 +36,7 @@ pub(super) fn router(api: Api) -> Router {
     Router::new()
         .route("/api/v1/status", get(status))
         .route("/api/v1/accounts/{address}", get(account))
+        .route("/api/v1/forgers/{address}", get(forger))
         .route("/api/v1/transactions", post(submit))
         .route("/api/v1/transactions/{id}", get(transaction))
         .with_state(api)
@@ -115,6 +116,44 @@ async fn account(State(api): State<Api>, Path(address): Path<String>) -> Respons
     }
 }
 
+/// A forger's record (its tickets and reveal commitment), proven against the state root of the
+/// head the light peer accepted: what `goodwill tx buy-ticket` reads to know whether a first
+/// reveal commitment goes with the ticket.
+async fn forger(State(api): State<Api>, Path(address): Path<String>) -> Response {
+    let address: Address = match address.parse() {
+        Ok(address) => address,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_address", format!("{e}")),
+    };
+    let head = api.view.lock().ok().and_then(|view| view.head);
+    let Some((_, head)) = head else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "no head accepted yet".into());
+    };
+    // The lottery answer after the head carries the forger's record, proven (slot 0 asks for no
+    // roster entry).
+    let (peer, proof) = match ask(&api, Request::Lottery { parent: head, forger: address, slot: 0 }).await {
+        Ok((peer, Answer::Lottery(answer))) if answer.block_hash == head => (peer, answer.proof),
+        Ok((_, Answer::Error(_, message))) => return error(StatusCode::BAD_GATEWAY, "refused", message),
+        Ok(_) => return unexpected(),
+        Err(response) => return response,
+    };
+    let Some(header) = accepted_header(&api, peer, head).await else {
+        return error(StatusCode::BAD_GATEWAY, "unverifiable", format!("cannot verify the head {head}"));
+    };
+    match goodwill_ledger::proof::verify_forger(&header.header().state_root, &address, &proof.forger) {
+        Ok(Some(record)) => Json(json!({
+            "address": address,
+            "record": record,
+            "height": header.header().height,
+            "proof": "verified against the state root of a header signed by its forger",
+        }))
+        .into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "not_found", format!("{address} has no forger record")),
+        Err(reason) => {
+            caught(&api, peer, format!("its proof of {address}'s forger record failed: {reason}")).await
+        }
+    }
+}
+
 /// Waits until the header `hash` is accepted (fetching it from `peer` if unknown).
 async fn accepted_header(api: &Api, peer: PeerId, hash: Hash) -> Option<SealedHeader> {
     let (reply, header) = oneshot::channel();
@@ -129,9 +168,9 @@ async fn transaction(State(api): State<Api>, Path(id): Path<String>) -> Response
         Ok(id) => id,
         Err(e) => return error(StatusCode::BAD_REQUEST, "bad_hash", format!("{e}")),
     };
-    let (peer, (block_hash, index)) = match ask(&api, Request::Transaction(id)).await {
-        Ok((peer, Answer::Transaction(TxAnswer::Committed { block_hash, index, .. }))) => {
-            (peer, (block_hash, index))
+    let (peer, (block_hash, index, receipt)) = match ask(&api, Request::Transaction(id)).await {
+        Ok((peer, Answer::Transaction(TxAnswer::Committed { block_hash, index, receipt, .. }))) => {
+            (peer, (block_hash, index, receipt))
         }
         Ok((peer, Answer::Transaction(TxAnswer::Pending))) => {
             return Json(json!({ "id": id, "status": "pending", "main_node": peer.to_string() }))
@@ -163,11 +202,33 @@ async fn transaction(State(api): State<Api>, Path(id): Path<String>) -> Response
         )
         .await;
     }
+    // What it did, proven against the header's receipts root: a main node cannot make a failed
+    // contract call look like a success, nor hide the receipt.
+    let proven = receipt.filter(|proof| {
+        let count = header.header().transaction_count as usize;
+        proof.receipt.transaction_id == id
+            && goodwill_ledger::verify_list_path(
+                &header.header().receipts_root,
+                &proof.receipt.leaf(),
+                index as usize,
+                count,
+                &proof.path,
+            )
+    });
+    let Some(proof) = proven else {
+        return caught(
+            &api,
+            peer,
+            format!("its receipt of transaction {id} does not match block {block_hash}"),
+        )
+        .await;
+    };
     Json(json!({
         "id": id,
         "status": "committed",
         "block": { "height": header.header().height, "hash": block_hash, "index": index },
-        "proof": "the block's header was accepted and its body holds the transaction",
+        "receipt": crate::http::views::receipt_view(&proof.receipt),
+        "proof": "the block's header was accepted, its body holds the transaction and its receipts root the receipt",
     }))
     .into_response()
 }

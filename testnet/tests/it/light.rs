@@ -368,6 +368,37 @@ fn a_light_peer_follows_finality_by_proofs_and_starts_again_from_its_last_final_
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success() && stdout.contains("final (block #"), "{output:?}");
+
+    // Every kind of transaction through the light peer, with what each did proven against the
+    // receipts root of a header it accepted: a contract deployed, a call that fails reported as
+    // failed, and two tickets (the first carries the buyer's first reveal commitment, which the
+    // light peer knows to add from the buyer's proven forger record, or its absence).
+    let through_light = |args: &[&str]| {
+        let output = Command::new(GOODWILL).args(args).args(["--node", &url, "--wait"]).output().unwrap();
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success(), text)
+    };
+    let splitter = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/contracts/splitter.star");
+    let members = format!(r#"[{{"{to}": 1}}]"#);
+    let (deployed, text) = through_light(&["contract", "deploy", splitter, &members, "--key", "dev"]);
+    assert!(deployed && text.contains("gas used"), "{text}");
+    let contract = text.lines().find_map(|l| l.strip_prefix("contract ")).unwrap().trim().to_string();
+    let (called, text) = through_light(&["contract", "call", &contract, "pay", "--key", "dev"]);
+    assert!(!called && text.contains("attach the coins"), "a failed call must be reported as failed: {text}");
+    let association = Keypair::insecure_dev("dev-association").address().to_string();
+    let dev2 = Keypair::insecure_dev("dev2").address();
+    assert_eq!(light_get(&url, &format!("/api/v1/forgers/{dev2}")).0, 404);
+    let price = (25 * goodwill_ledger::COIN).to_string();
+    for _ in 0..2 {
+        let args = ["tx", "buy-ticket", "--key", "dev2", "--association", &association, "--price", &price];
+        let (bought, text) = through_light(&args);
+        assert!(bought, "{text}");
+    }
+    let (code, forger) = light_get(&url, &format!("/api/v1/forgers/{dev2}"));
+    assert_eq!(code, 200, "{forger}");
+    assert_eq!(forger["record"]["tickets"].as_array().unwrap().len(), 2, "{forger}");
+
     let kept = finalized(&light_get(&url, "/api/v1/status").1);
     drop(light);
 

@@ -201,6 +201,7 @@ async function block(id) {
       ["Fees", coins(b.fees)],
       ["Size", `${b.size} bytes`],
       ["State root", h("code", {}, b.state_root)],
+      ["Receipts root", h("code", {}, b.receipts_root)],
       ["Transactions root", h("code", {}, b.transactions_root)],
     ]),
     h("h2", {}, `Transactions (${b.transactions.length})`),
