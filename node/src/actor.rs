@@ -756,7 +756,7 @@ impl<S: Store> Actor<S> {
     fn settle_finality(&mut self, progress: goodwill_ledger::finality::Progress) {
         for evidence in &progress.equivocations {
             // Logged in the form `goodwill tx report-vote-equivocation` takes, so that anyone
-            // can report it.
+            // can report it; a node with a forger reports it itself.
             use prost::Message;
             tracing::warn!(
                 voter = %evidence.first.voter,
@@ -764,6 +764,7 @@ impl<S: Store> Actor<S> {
                 second = hex::encode(evidence.second.to_wire().encode_to_vec()),
                 "a forger signed conflicting votes; report it with `goodwill tx report-vote-equivocation --first .. --second ..`"
             );
+            self.report_vote_equivocation(evidence);
         }
         if let Some(checkpoint) = progress.conflicting {
             tracing::error!(
@@ -802,6 +803,37 @@ impl<S: Store> Actor<S> {
     }
 
     /// The slot the wall clock is in.
+    /// Puts a report of `evidence` in the pool, signed by this node's forger, which pays its
+    /// fee: the node's next block carries it (and so does any other forger's that takes it from
+    /// the pool), and the offender forfeits its tickets. A node without a forger only logs it;
+    /// a forger with no coins to pay the fee cannot report.
+    fn report_vote_equivocation(&mut self, evidence: &goodwill_ledger::finality::VoteEquivocation) {
+        let Some(forger) = self.forger.as_ref() else { return };
+        let sender = forger.key.address();
+        if evidence.first.voter == sender {
+            return;
+        }
+        let Ok(account) = self.chain.account(&sender) else { return };
+        let spec = self.chain.spec();
+        let body = goodwill_ledger::TransactionBody {
+            chain_id: spec.chain_id.clone(),
+            sender,
+            nonce: account.nonce + self.pool.count_from(&sender) as u64,
+            fee: spec.params.min_fee,
+            payload: goodwill_ledger::Payload::ReportVoteEquivocation {
+                first: Box::new(evidence.first),
+                second: Box::new(evidence.second),
+            },
+        };
+        let genesis = self.chain.genesis_hash();
+        let tx = body.sign(&forger.key, &genesis);
+        let checked = Checked::new(tx, spec, &genesis).map_err(SubmitError::from);
+        match checked.and_then(|checked| self.submit(checked)) {
+            Ok(id) => tracing::warn!(%id, voter = %evidence.first.voter, "reported the conflicting votes"),
+            Err(reason) => tracing::warn!(%reason, "could not report the conflicting votes"),
+        }
+    }
+
     fn slot_now(&self) -> u64 {
         self.chain.spec().slot_at(crate::forger::now_ms())
     }
@@ -1088,6 +1120,60 @@ mod tests {
         assert!(second.forge(3, time(3)).unwrap().is_none());
         assert_eq!(second.chain.head().header().height, 0, "nothing was signed");
         assert!(second.forge(4, time(4)).unwrap().is_some());
+    }
+
+    /// The attack: a forger signs two different votes in one round, hoping to finalize two
+    /// chains. A node with a forger of its own reports it (its key pays the fee), and its next
+    /// block carries the report: the offender forfeits its tickets.
+    #[test]
+    fn a_forger_that_signs_conflicting_votes_is_reported_by_a_node_with_a_forger() {
+        let dir = tempfile::tempdir().unwrap();
+        let offender = goodwill_ledger::Keypair::insecure_dev("offender");
+        let mut spec = testkit::spec();
+        spec.forgers.push(goodwill_ledger::GenesisForger::for_key(&offender, goodwill_ledger::Amount(1)));
+        // The clock is a few slots past genesis: votes of the current round are taken.
+        spec.genesis_time_ms = crate::forger::now_ms().saturating_sub(10 * spec.params.slot_duration_ms);
+        let pool = PoolConfig::new(spec.pool.tx_expiry_slots, spec.params.min_fee);
+        let chain = Chain::open(MemoryStore::default(), spec.clone()).unwrap();
+        let finality = Finality::resume(chain.finalized(), spec.params.slots_per_epoch);
+        let key = testkit::forger();
+        let path = dir.path().join(crate::signing::FILE_NAME);
+        let record = crate::signing::SigningRecord::open(&path, chain.genesis_hash(), key.address()).unwrap();
+        let forger = Some(Forger { key: testkit::forger(), record });
+        let mut actor = Actor { chain, forger, pool: Mempool::new(pool), metrics: Metrics::new(), finality };
+        let forge = |actor: &mut Actor<MemoryStore>, slot: u64| {
+            let rank = actor.chain.rank_of(&key.address(), slot).unwrap().unwrap();
+            actor.forge(slot, testkit::slot_time(&spec, slot, rank)).unwrap().unwrap()
+        };
+        forge(&mut actor, 1);
+
+        let genesis = actor.chain.genesis_hash();
+        let round = actor.slot_now();
+        let source = actor.finality.finalized();
+        let blocks = [0, 1].map(|height| {
+            let hash = actor.chain.store().canonical_hash(height).unwrap().unwrap();
+            BlockId { height, hash }
+        });
+        let votes = blocks.map(|target| Vote { round, source, target }.sign(&offender, &genesis));
+        let added = actor.add_votes(votes.to_vec());
+        assert_eq!(added.equivocations, 1, "{round}");
+        let reports: Vec<Transaction> = actor
+            .pool
+            .best(16)
+            .into_iter()
+            .map(|(tx, _)| tx.clone())
+            .filter(|tx| matches!(tx.body().payload, goodwill_ledger::Payload::ReportVoteEquivocation { .. }))
+            .collect();
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].body().sender, key.address());
+
+        forge(&mut actor, 2);
+        let head = actor.chain.store().block(&actor.chain.head().hash()).unwrap().unwrap();
+        assert!(head.transactions.iter().any(|tx| tx.id() == reports[0].id()), "the next block carries it");
+        let record = goodwill_ledger::state::read_forger(actor.chain.store(), 2, &offender.address())
+            .unwrap()
+            .unwrap();
+        assert!(record.tickets.iter().all(|t| t.forfeited_from.is_some()), "{record:?}");
     }
 
     /// The attack: a forger with the cheapest ticket signs a block for a slot far ahead (the

@@ -57,6 +57,24 @@ const BRANCH_RETRY: Duration = Duration::from_secs(30);
 const FORKED_REST: Duration = Duration::from_secs(300);
 /// How long a peer whose branch must wait for another's download is not followed, at least.
 const SYNC_REST: Duration = Duration::from_secs(5);
+/// A branch download that has not ended after this long gives its place up (its peer stopped
+/// answering, or its ranges went to nobody): another peer's branch may then be fetched.
+const BRANCH_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A peer's branch being downloaded.
+#[derive(Debug, Clone, Copy)]
+struct BranchFetch {
+    /// The peer.
+    peer: PeerId,
+    /// The branch's last height, as the peer claimed it.
+    until: u64,
+    /// When the download began.
+    started: Instant,
+    /// Whether a batch of it connected to this chain (its first block's parent is the final
+    /// block): a later break means the peer's chain moved during the download, not that it
+    /// conflicts with finality.
+    connected: bool,
+}
 /// Most inbound requests waiting for the node's answer, and most queries of ours waiting for a
 /// peer's.
 const MAX_PENDING_INBOUND: usize = 256;
@@ -115,8 +133,8 @@ pub struct EventLoop {
     /// Until when: their branch is tried again after that (the chains may meet by then, or
     /// another peer's branch being downloaded was not the better one).
     forked: HashMap<PeerId, Instant>,
-    /// The peer whose branch is being downloaded, and the branch's last height.
-    branch: Option<(PeerId, u64)>,
+    /// The branch being downloaded.
+    branch: Option<BranchFetch>,
     /// When each connected peer's branch was last downloaded.
     branch_tried: HashMap<PeerId, Instant>,
     /// Outstanding requests for missing ancestors: who was asked, for which block, at what
@@ -332,6 +350,17 @@ impl EventLoop {
 
     fn housekeeping(&mut self) {
         let now = Instant::now();
+        // A branch download that stopped before its end (sync has nothing left to ask, or it
+        // ran too long) gives its place up, so that the next peer's branch may be fetched.
+        if let Some(branch) = self.branch
+            && !self.importing
+            && self.ready.is_empty()
+            && (!self.sync.active() || now.duration_since(branch.started) > BRANCH_TIMEOUT)
+        {
+            tracing::info!(peer = %branch.peer, until = branch.until, "a branch download stopped before its end");
+            self.branch = None;
+            self.sync.forget(&branch.peer);
+        }
         for peer in self.peers.lift_expired(now) {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
             tracing::info!(%peer, "ban lifted");
@@ -492,7 +521,7 @@ impl EventLoop {
                 self.sync.forget(&peer_id);
                 self.forked.remove(&peer_id);
                 self.branch_tried.remove(&peer_id);
-                if self.branch.is_some_and(|(peer, _)| peer == peer_id) {
+                if self.branch.is_some_and(|branch| branch.peer == peer_id) {
                     self.branch = None;
                 }
                 self.inbound.retain(|_, (peer, _)| *peer != peer_id);

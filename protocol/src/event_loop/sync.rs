@@ -7,7 +7,9 @@ use goodwill_ledger::Hash;
 use goodwill_ledger::chain::MAX_REORG_DEPTH;
 use libp2p::PeerId;
 
-use super::{BRANCH_RETRY, EventLoop, FORKED_REST, MAX_ANCESTOR_DEPTH, MAX_ANCESTOR_REQUESTS, SYNC_REST};
+use super::{
+    BRANCH_RETRY, BranchFetch, EventLoop, FORKED_REST, MAX_ANCESTOR_DEPTH, MAX_ANCESTOR_REQUESTS, SYNC_REST,
+};
 use crate::message::{Request, Role};
 use crate::peers::Offence;
 use crate::service::{BatchEnd, NetworkEvent};
@@ -58,7 +60,7 @@ impl EventLoop {
             return;
         }
         self.branch_tried.insert(peer, Instant::now());
-        self.branch = Some((peer, until));
+        self.branch = Some(BranchFetch { peer, until, started: Instant::now(), connected: false });
         self.ready.clear();
         tracing::info!(%peer, from, until, "a peer follows a branch this node lacks; fetching it");
         self.sync.fetch_branch(peer, from, until, self.last_head, Instant::now());
@@ -113,13 +115,20 @@ impl EventLoop {
         // on a branch that does not reach our chain (a longer one would have won). The branch
         // forks further down.
         // A branch being downloaded is kept aside until it is complete, or better.
-        let in_branch = self.branch.is_some_and(|(p, until)| p == peer && top <= until);
+        let in_branch = self.branch.is_some_and(|branch| branch.peer == peer && top <= branch.until);
+        if in_branch
+            && end == BatchEnd::Done
+            && let Some(branch) = self.branch.as_mut()
+        {
+            branch.connected = true;
+        }
         let end = match end {
             BatchEnd::Done if head < top && !in_branch => BatchEnd::Fork,
             end => end,
         };
+        let connected = self.branch.is_some_and(|branch| branch.connected);
         if in_branch
-            && let Some((_, until)) = self.branch
+            && let Some(BranchFetch { until, .. }) = self.branch
             && (top >= until || end != BatchEnd::Done)
         {
             self.branch = None;
@@ -146,6 +155,15 @@ impl EventLoop {
             BatchEnd::Invalid => {
                 self.penalise(peer, Offence::Fatal, "served an invalid block");
                 self.ready.clear();
+                self.sync.restart_from(next);
+            }
+            BatchEnd::Fork if in_branch && connected => {
+                // Its first blocks met this chain and a later one did not: the peer's own chain
+                // moved while it was downloaded (it switched too). Fetched again soon.
+                tracing::info!(%peer, "a peer's branch changed during its download; it is fetched again");
+                self.ready.clear();
+                self.forked.insert(peer, Instant::now() + SYNC_REST);
+                self.sync.forget(&peer);
                 self.sync.restart_from(next);
             }
             BatchEnd::Fork if in_branch => {

@@ -106,6 +106,8 @@ struct HostNode {
     ns: String,
     child: Child,
     p2p: String,
+    /// Its log file.
+    log: std::path::PathBuf,
 }
 
 impl HostNode {
@@ -130,8 +132,9 @@ impl HostNode {
         for bootnode in boot {
             command.args(["--bootnode", bootnode]);
         }
-        let log = std::fs::File::create(base.with_extension("log")).unwrap();
-        let mut child = command.stdout(Stdio::piped()).stderr(log).spawn().unwrap();
+        let log = base.with_extension("log");
+        let file = std::fs::File::create(&log).unwrap();
+        let mut child = command.stdout(Stdio::piped()).stderr(file).spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let p2p = loop {
             let line = lines.next().expect("the node announces its address").unwrap();
@@ -140,7 +143,16 @@ impl HostNode {
             }
         };
         std::thread::spawn(move || lines.for_each(drop));
-        HostNode { ns: ns.to_string(), child, p2p }
+        HostNode { ns: ns.to_string(), child, p2p, log }
+    }
+
+    /// The last `count` lines of its log about syncing, branches and finality: what a failed
+    /// heal is read from.
+    fn sync_log(&self, count: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let words = ["branch", "fork", "sync", "justif", "reorgan", "switch", "final", "WARN", "ERROR"];
+        let lines: Vec<&str> = text.lines().filter(|l| words.iter().any(|w| l.contains(w))).collect();
+        lines[lines.len().saturating_sub(count)..].join("\n")
     }
 
     fn get(&self, path: &str) -> Option<Value> {
@@ -404,6 +416,17 @@ fn partitions_longer_than_a_reorganisation_heal_without_restarts() {
             one_head(&all).is_some_and(|h| h.0 > highest)
                 && all.iter().all(|n| n.finalized().is_some_and(|f| f.0 > highest))
         });
+        if !healed {
+            for (i, node) in all.iter().enumerate() {
+                eprintln!(
+                    "host {} ({:?}, final {:?}):\n{}",
+                    i + 1,
+                    node.head(),
+                    node.finalized(),
+                    node.sync_log(40)
+                );
+            }
+        }
         assert!(
             healed,
             "round {round}: the network did not heal: {:?}",
