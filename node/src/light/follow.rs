@@ -331,16 +331,7 @@ impl Follower {
     /// parent's lottery state is known is accepted or dropped; for the others the lottery state
     /// is asked for. Blocks far below the best header are dropped.
     fn process(&mut self) {
-        let floor = self.best_height().saturating_sub(64);
-        let mut freed = 0;
-        self.waiting.retain(|(height, _), waiting| {
-            let keep = *height > floor;
-            if !keep {
-                freed += waiting.size;
-            }
-            keep
-        });
-        self.waiting_bytes -= freed;
+        self.drop_waiting_up_to(self.best_height().saturating_sub(64));
         // Callers that gave up (their HTTP request timed out) wait no longer.
         self.waiters.retain(|_, senders| {
             senders.retain(|sender| !sender.is_closed());
@@ -684,17 +675,22 @@ impl Follower {
                 self.best = best.header.hash();
             }
         }
+        self.drop_waiting_up_to(root_height);
+        self.publish_head();
+        self.publish_view();
+    }
+
+    /// Forgets the blocks waiting at `height` or below.
+    fn drop_waiting_up_to(&mut self, height: u64) {
         let mut freed = 0;
-        self.waiting.retain(|(height, _), waiting| {
-            let keep = *height > root_height;
+        self.waiting.retain(|(at, _), waiting| {
+            let keep = *at > height;
             if !keep {
                 freed += waiting.size;
             }
             keep
         });
         self.waiting_bytes -= freed;
-        self.publish_head();
-        self.publish_view();
     }
 }
 

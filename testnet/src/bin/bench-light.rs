@@ -8,54 +8,12 @@
 //! restart from the final block it kept. Runs the `goodwill` binary next to this one (build both
 //! with `--release`), or the one `GOODWILL_BIN` names.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use eyre::{WrapErr, bail, eyre};
+use eyre::{bail, eyre};
 use goodwill_node::api_client::ApiClient;
 use goodwill_testnet::prebuilt::{self, Options};
-
-struct Running {
-    child: Child,
-    url: String,
-    p2p: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `goodwill COMMAND ARGS` and waits for its HTTP API (and, for a main node, its
-/// peer-to-peer address).
-fn start(binary: &Path, command: &str, args: &[&std::ffi::OsStr]) -> eyre::Result<Running> {
-    let mut child = Command::new(binary)
-        .arg(command)
-        .args(args)
-        .args(["--http", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .wrap_err_with(|| format!("starting {}", binary.display()))?;
-    let stdout = child.stdout.take().ok_or_else(|| eyre!("no stdout"))?;
-    let mut lines = BufReader::new(stdout).lines();
-    let (mut url, mut p2p) = (None, None);
-    while url.is_none() || (command == "node" && p2p.is_none()) {
-        let line =
-            lines.next().ok_or_else(|| eyre!("goodwill {command} exited before announcing itself"))??;
-        if let Some(rest) = line.strip_prefix("HTTP API listening on ") {
-            url = Some(rest.to_string());
-        } else if let Some(rest) = line.strip_prefix("P2P listening on ") {
-            p2p = Some(rest.to_string());
-        }
-    }
-    std::thread::spawn(move || lines.for_each(drop));
-    Ok(Running { child, url: url.unwrap_or_default(), p2p: p2p.unwrap_or_default() })
-}
+use goodwill_testnet::process::{Running, goodwill_binary, start};
 
 /// The final height a node's status shows.
 fn finalized(node: &Running) -> eyre::Result<u64> {
@@ -117,10 +75,7 @@ fn main() -> eyre::Result<()> {
     let mut args = std::env::args().skip(1);
     let blocks: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(100_000);
     let forgers: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(4);
-    let binary: std::path::PathBuf = match std::env::var_os("GOODWILL_BIN") {
-        Some(path) => path.into(),
-        None => std::env::current_exe()?.with_file_name("goodwill"),
-    };
+    let binary = goodwill_binary()?;
     let dir = tempfile::tempdir()?;
     let options =
         Options { forgers, blocks, transfers: 0, slot_ms: 1_000, slots_per_epoch: None, finality: true };

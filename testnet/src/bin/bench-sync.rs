@@ -6,50 +6,12 @@
 //! second. Runs the `goodwill` binary next to this one (build both with `--release`), or the
 //! one `GOODWILL_BIN` names.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use eyre::{WrapErr, bail, eyre};
+use eyre::bail;
 use goodwill_node::api_client::ApiClient;
 use goodwill_testnet::prebuilt::{self, Options};
-
-struct Running {
-    child: Child,
-    url: String,
-    p2p: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(binary: &std::path::Path, args: &[&std::ffi::OsStr]) -> eyre::Result<Running> {
-    let mut child = Command::new(binary)
-        .arg("node")
-        .args(args)
-        .args(["--http", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .wrap_err_with(|| format!("starting {}", binary.display()))?;
-    let stdout = child.stdout.take().ok_or_else(|| eyre!("no stdout"))?;
-    let mut lines = BufReader::new(stdout).lines();
-    let (mut url, mut p2p) = (None, None);
-    while url.is_none() || p2p.is_none() {
-        let line = lines.next().ok_or_else(|| eyre!("the node exited before announcing itself"))??;
-        if let Some(rest) = line.strip_prefix("HTTP API listening on ") {
-            url = Some(rest.to_string());
-        } else if let Some(rest) = line.strip_prefix("P2P listening on ") {
-            p2p = Some(rest.to_string());
-        }
-    }
-    std::thread::spawn(move || lines.for_each(drop));
-    Ok(Running { child, url: url.unwrap_or_default(), p2p: p2p.unwrap_or_default() })
-}
+use goodwill_testnet::process::{Running, goodwill_binary, start};
 
 fn height(node: &Running) -> eyre::Result<u64> {
     Ok(ApiClient::new(&node.url, Duration::from_secs(10)).status()?.head.height)
@@ -59,10 +21,7 @@ fn main() -> eyre::Result<()> {
     let mut args = std::env::args().skip(1);
     let blocks: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(2_000);
     let transfers: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(100);
-    let binary = match std::env::var_os("GOODWILL_BIN") {
-        Some(path) => path.into(),
-        None => std::env::current_exe()?.with_file_name("goodwill"),
-    };
+    let binary = goodwill_binary()?;
     let dir = tempfile::tempdir()?;
     let options =
         Options { forgers: 2, blocks, transfers, slot_ms: 500, slots_per_epoch: None, finality: false };
@@ -72,12 +31,14 @@ fn main() -> eyre::Result<()> {
 
     let source = start(
         &binary,
+        "node",
         &["--chain".as_ref(), built.spec.as_os_str(), "--base-path".as_ref(), built.base_path.as_os_str()],
     )?;
     let fresh_path = dir.path().join("fresh");
     let started = Instant::now();
     let fresh = start(
         &binary,
+        "node",
         &[
             "--chain".as_ref(),
             built.spec.as_os_str(),
