@@ -158,6 +158,44 @@ pub struct ChainHandle<S: Store = RocksStore> {
     genesis: Hash,
     verifier: Verifier,
     head: watch::Receiver<Head>,
+    /// Finality steps built for light peers.
+    steps: Arc<std::sync::Mutex<StepCache>>,
+}
+
+/// Finality steps built lately, by final block: a step does not change once its proof is stored,
+/// so a light peer asking again, or the next one, costs a lookup rather than the roster reads and
+/// Merkle proofs that building it takes on the chain thread. At most [`STEP_CACHE_BYTES`].
+#[derive(Default)]
+struct StepCache {
+    steps: std::collections::HashMap<BlockId, (goodwill_ledger::light::FinalityStep, usize)>,
+    order: std::collections::VecDeque<BlockId>,
+    bytes: usize,
+}
+
+/// Most bytes of encoded steps kept in the cache.
+const STEP_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// Time one answer may spend building steps on the chain thread (one is always built): a
+/// stranger's asks cannot hold imports and forging for longer than this each, and the rate limit
+/// bounds how often it asks.
+const STEP_BUILD_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);
+
+impl StepCache {
+    fn get(&self, block: &BlockId) -> Option<(goodwill_ledger::light::FinalityStep, usize)> {
+        self.steps.get(block).cloned()
+    }
+
+    fn insert(&mut self, block: BlockId, step: goodwill_ledger::light::FinalityStep, size: usize) {
+        if self.steps.insert(block, (step, size)).is_none() {
+            self.order.push_back(block);
+            self.bytes += size;
+        }
+        while self.bytes > STEP_CACHE_BYTES {
+            let Some(old) = self.order.pop_front() else { break };
+            if let Some((_, size)) = self.steps.remove(&old) {
+                self.bytes -= size;
+            }
+        }
+    }
 }
 
 /// A transaction that passed the rules needing no state, its signature included.
@@ -240,6 +278,7 @@ impl<S: Store> Clone for ChainHandle<S> {
             genesis: self.genesis,
             verifier: self.verifier.clone(),
             head: self.head.clone(),
+            steps: self.steps.clone(),
         }
     }
 }
@@ -416,21 +455,35 @@ impl<S: Store + 'static> ChainHandle<S> {
     }
 
     /// The stored proofs of finality at or above `height` with what a light peer needs to check
-    /// each, lowest first: at most [`goodwill_protocol::message::MAX_FINALITY_STEPS`], and no
-    /// more once they hold [`goodwill_protocol::message::FINALITY_STEPS_BYTES`]. The answer
-    /// ends at a proof whose target left the chain (it cannot be proven any more).
+    /// each, lowest first: at most [`goodwill_protocol::message::MAX_FINALITY_STEPS`], no more
+    /// once they hold [`goodwill_protocol::message::FINALITY_STEPS_BYTES`], and no more built
+    /// than [`STEP_BUILD_BUDGET`] allows (the others come from the cache). The answer ends at a
+    /// proof whose target left the chain (it cannot be proven any more).
     pub async fn finality_steps(
         &self,
         height: u64,
     ) -> Result<Result<Vec<goodwill_ledger::light::FinalityStep>, ChainFailure>, Stopped> {
         use goodwill_protocol::message::{FINALITY_STEPS_BYTES, MAX_FINALITY_STEPS};
         use prost::Message;
+        let cache = self.steps.clone();
         self.read(move |chain, _| {
-            let mut steps = Vec::new();
-            let mut bytes = 0;
+            let started = std::time::Instant::now();
+            let mut cache = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (mut steps, mut bytes, mut built) = (Vec::new(), 0, false);
             for proof in chain.finality_proofs(height, MAX_FINALITY_STEPS)? {
-                let Some(step) = chain.finality_step(proof)? else { break };
-                bytes += step.to_wire().encoded_len();
+                let block = proof.finalized.block;
+                let (step, size) = match cache.get(&block) {
+                    Some(cached) => cached,
+                    None if built && started.elapsed() >= STEP_BUILD_BUDGET => break,
+                    None => {
+                        let Some(step) = chain.finality_step(proof)? else { break };
+                        let size = step.to_wire().encoded_len();
+                        cache.insert(block, step.clone(), size);
+                        built = true;
+                        (step, size)
+                    }
+                };
+                bytes += size;
                 steps.push(step);
                 if bytes >= FINALITY_STEPS_BYTES {
                     break;
@@ -475,7 +528,8 @@ pub fn spawn<S: Store + Send + 'static>(
         })
         .expect("spawning the chain thread");
     let verifier = Verifier::new().expect("starting the verifier threads");
-    (ChainHandle { commands, spec, genesis, verifier, head }, thread)
+    let steps = Arc::default();
+    (ChainHandle { commands, spec, genesis, verifier, head, steps }, thread)
 }
 
 struct Actor<S: Store> {

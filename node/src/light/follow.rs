@@ -575,7 +575,6 @@ impl Follower {
     /// Moves the anchor along `steps` (from `peer`) as far as they hold, then keeps only what
     /// descends from it and writes it down.
     fn take_steps(&mut self, peer: PeerId, steps: Vec<goodwill_ledger::light::FinalityStep>) {
-        let full = steps.len() == goodwill_protocol::message::MAX_FINALITY_STEPS;
         let slots_per_epoch = self.spec.params.slots_per_epoch;
         let mut advanced = false;
         for step in &steps {
@@ -615,9 +614,9 @@ impl Follower {
             let path = self.anchor_file.display();
             tracing::warn!(%path, %error, "could not keep the final block on disk");
         }
-        if full {
-            self.ask_steps();
-        }
+        // More may be stored above (an answer is cut by size and by the server's time budget):
+        // asked at once; an empty answer ends it.
+        self.ask_steps();
     }
 
     /// A roster commitment for `epoch` proven in the state of a block on the chain followed.
