@@ -95,6 +95,42 @@ fn transfer_on(
     .sign(from, genesis)
 }
 
+/// A chain of `slots` empty blocks, one per slot, forged by `keys` (genesis forgers of
+/// `spec`), on which every key votes for the head in each slot: blocks become final one round
+/// after they are justified, and the chain stores the proofs, as a live network's would.
+pub fn final_chain(spec: ChainSpec, keys: &[Keypair], slots: u64) -> Chain<MemoryStore> {
+    use crate::chain::FinalityView;
+    use crate::finality::{BlockId, Finality, Vote};
+    let addresses: Vec<crate::Address> = keys.iter().map(Keypair::address).collect();
+    let mut chain = Chain::open(MemoryStore::new(), spec).expect("a valid spec");
+    let mut finality = Finality::new(chain.genesis_hash(), chain.spec().params.slots_per_epoch);
+    for slot in 1..=slots {
+        let ranks = chain.ranks(slot, &addresses).expect("a memory store");
+        let (i, rank) = ranks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| Some((i, (*r)?)))
+            .min_by_key(|(_, r)| *r)
+            .expect("the open rank lets every forger sign");
+        let time = slot_time(chain.spec(), slot, rank);
+        let applied = chain.builder(&keys[i], slot, time).and_then(|b| Ok(b.seal(&keys[i])?));
+        chain.commit(applied.expect("a winner forges")).expect("its own block applies");
+        let head = BlockId { height: chain.head().header().height, hash: chain.head().hash() };
+        let progress = {
+            let view = FinalityView::new(&chain);
+            let source = finality.source_for(&head, &view);
+            let votes = keys
+                .iter()
+                .map(|k| Vote { round: slot, source, target: head }.sign(k, &chain.genesis_hash()));
+            finality.add_votes(votes, slot, &view, &view, &mut Vec::new())
+        };
+        if let Some(checkpoint) = progress.finalized {
+            chain.finalize(checkpoint, progress.proof.as_ref()).expect("a checkpoint of this chain");
+        }
+    }
+    chain
+}
+
 /// Builds a valid chain of random transfers on a memory store, block by block.
 pub struct ChainGenerator {
     /// The chain built so far.

@@ -1237,38 +1237,13 @@ mod tests {
     async fn a_stranger_asking_for_finality_steps_again_is_answered_from_the_cache() {
         let keys: Vec<goodwill_ledger::Keypair> =
             (0..3).map(|i| goodwill_ledger::Keypair::insecure_dev(&format!("steps-{i}"))).collect();
-        let addresses: Vec<Address> = keys.iter().map(goodwill_ledger::Keypair::address).collect();
         let mut spec = testkit::spec();
         spec.forgers = keys
             .iter()
             .map(|k| goodwill_ledger::GenesisForger::for_key(k, goodwill_ledger::Amount(10)))
             .collect();
         spec.params.slots_per_epoch = 4;
-        let mut chain = Chain::open(MemoryStore::default(), spec.clone()).unwrap();
-        let mut finality = Finality::new(chain.genesis_hash(), 4);
-        for slot in 1..=20 {
-            let ranks = chain.ranks(slot, &addresses).unwrap();
-            let (i, rank) = ranks
-                .iter()
-                .enumerate()
-                .filter_map(|(i, r)| Some((i, (*r)?)))
-                .min_by_key(|(_, r)| *r)
-                .unwrap();
-            let applied = chain.builder(&keys[i], slot, testkit::slot_time(&spec, slot, rank)).unwrap();
-            chain.commit(applied.seal(&keys[i]).unwrap()).unwrap();
-            let head = BlockId { height: chain.head().header().height, hash: chain.head().hash() };
-            let progress = {
-                let view = FinalityView::new(&chain);
-                let source = finality.source_for(&head, &view);
-                let votes = keys
-                    .iter()
-                    .map(|k| Vote { round: slot, source, target: head }.sign(k, &chain.genesis_hash()));
-                finality.add_votes(votes, slot, &view, &view, &mut Vec::new())
-            };
-            if let Some(checkpoint) = progress.finalized {
-                chain.finalize(checkpoint, progress.proof.as_ref()).unwrap();
-            }
-        }
+        let chain = testkit::final_chain(spec.clone(), &keys, 20);
         let pool = PoolConfig::new(spec.pool.tx_expiry_slots, spec.params.min_fee);
         let (handle, thread) = spawn(chain, None, pool, Metrics::new());
         let first = handle.finality_steps(1).await.unwrap().unwrap();

@@ -1,6 +1,4 @@
 use super::*;
-use crate::chain::FinalityView;
-use crate::finality::{Finality, Vote};
 use crate::testkit;
 use crate::{Amount, GenesisForger, Keypair, MemoryStore};
 
@@ -17,34 +15,9 @@ fn spec() -> ChainSpec {
     spec
 }
 
-/// A chain of `slots` blocks, one per slot, on which every forger votes for the head each slot:
-/// a block is final one round after it is justified, and the chain stores the proofs.
+/// A chain of `slots` blocks on which every forger votes for the head each slot.
 fn final_chain(slots: u64) -> Chain<MemoryStore> {
-    let keys = keys();
-    let addresses: Vec<Address> = keys.iter().map(Keypair::address).collect();
-    let mut chain = Chain::open(MemoryStore::new(), spec()).unwrap();
-    let mut finality = Finality::new(chain.genesis_hash(), chain.spec().params.slots_per_epoch);
-    for slot in 1..=slots {
-        let ranks = chain.ranks(slot, &addresses).unwrap();
-        let (i, rank) =
-            ranks.iter().enumerate().filter_map(|(i, r)| Some((i, (*r)?))).min_by_key(|(_, r)| *r).unwrap();
-        let time = testkit::slot_time(chain.spec(), slot, rank);
-        let applied = chain.builder(&keys[i], slot, time).unwrap().seal(&keys[i]).unwrap();
-        chain.commit(applied).unwrap();
-        let head = BlockId { height: chain.head().header().height, hash: chain.head().hash() };
-        let progress = {
-            let view = FinalityView::new(&chain);
-            let source = finality.source_for(&head, &view);
-            let votes = keys
-                .iter()
-                .map(|k| Vote { round: slot, source, target: head }.sign(k, &chain.genesis_hash()));
-            finality.add_votes(votes, slot, &view, &view, &mut Vec::new())
-        };
-        if let Some(checkpoint) = progress.finalized {
-            chain.finalize(checkpoint, progress.proof.as_ref()).unwrap();
-        }
-    }
-    chain
+    testkit::final_chain(spec(), &keys(), slots)
 }
 
 /// The steps a main node on `chain` serves above `height`.
