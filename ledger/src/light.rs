@@ -34,7 +34,7 @@ use crate::lottery::{RosterEntry, epoch_of};
 use crate::proof::{ProvenLeaf, prove_value, verify_value};
 use crate::state::{RosterCommitment, forger_key, rosters_key};
 use crate::store::{Store, StoreError};
-use crate::{Address, Chain, ChainSpec, Hash, SealedHeader};
+use crate::{Chain, ChainSpec, Hash, SealedHeader};
 
 /// Roster commitments an anchor keeps: the newest, enough for the epochs a next step spans.
 pub const MAX_ANCHOR_ROSTERS: usize = 4;
@@ -197,7 +197,10 @@ impl Anchor {
             .votes
             .iter()
             .zip(&step.voters)
-            .map(|(vote, proof)| record(&root, &vote.voter, proof))
+            .map(|(vote, proof)| {
+                crate::proof::verify_forger(&root, &vote.voter, &proof.record)
+                    .map_err(|e| StepError::Invalid(format!("{}'s record: {e}", vote.voter)))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let first_epoch = epoch_of(final_checkpoint.round, slots_per_epoch);
         let second_epoch = epoch_of(round, slots_per_epoch);
@@ -290,22 +293,6 @@ fn check_named(header: &SealedHeader, named: &BlockId, what: &str) -> Result<(),
         return Err(StepError::Invalid(format!("the {what} header is not the block the votes name")));
     }
     Ok(())
-}
-
-/// `voter`'s record at the state whose root is `root`, from its proven leaf (`None`: it has none).
-fn record(
-    root: &Hash,
-    voter: &Address,
-    proof: &VoterProof,
-) -> Result<Option<crate::state::ForgerState>, StepError> {
-    let (value, leaf_proof) = &proof.record;
-    verify_value(root, forger_key(voter), value.as_deref(), leaf_proof)
-        .map_err(|e| StepError::Invalid(format!("{voter}'s record: {e}")))?;
-    value
-        .as_deref()
-        .map(crate::codec::decode_forger)
-        .transpose()
-        .map_err(|e| StepError::Invalid(format!("{voter}'s record: {e}")))
 }
 
 /// Checks each voter's entry (picked by `pick`) on the roster `commitment` commits to, and that

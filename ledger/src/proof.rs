@@ -93,7 +93,7 @@ pub fn verify_forger(
         .as_deref()
         .map(crate::codec::decode_forger)
         .transpose()
-        .map_err(|e| ProofError::WrongAccount { address: *address, reason: e.to_string() })
+        .map_err(|e| ProofError::Malformed(e.to_string()))
 }
 
 /// `key`'s leaf value at `version` (if any) and the encoded proof of it.

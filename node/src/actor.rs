@@ -444,14 +444,17 @@ impl<S: Store + 'static> ChainHandle<S> {
         block: Hash,
         index: u32,
     ) -> Result<Result<Option<(goodwill_ledger::Receipt, Vec<Hash>)>, ChainFailure>, Stopped> {
-        self.read(move |chain, _| {
-            let Some(receipts) = chain.store().receipts(&block)? else { return Ok(None) };
+        // Only the read is the chain thread's: hashing the block's receipts into the path (a
+        // block may hold thousands) is done on the asker's task.
+        let read =
+            self.read(move |chain, _| chain.store().receipts(&block).map_err(ChainFailure::from)).await?;
+        Ok(read.map(|receipts| {
+            let receipts = receipts?;
             let index = index as usize;
             let leaves: Vec<Hash> = receipts.iter().map(goodwill_ledger::Receipt::leaf).collect();
-            let Some(path) = goodwill_ledger::list_path(&leaves, index) else { return Ok(None) };
-            Ok(receipts.into_iter().nth(index).map(|receipt| (receipt, path)))
-        })
-        .await
+            let path = goodwill_ledger::list_path(&leaves, index)?;
+            receipts.into_iter().nth(index).map(|receipt| (receipt, path))
+        }))
     }
 
     /// The stored proofs of finality at or above `height` with what a light peer needs to check
