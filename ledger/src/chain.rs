@@ -243,7 +243,24 @@ pub struct Chain<S: Store> {
     justified: Checkpoint,
     /// A branch deeper than the side pool reaches, being downloaded ([`branch::DeepBranch`]).
     branch: Option<branch::DeepBranch>,
+    /// Which states below the final block are kept.
+    pruning: StatePruning,
 }
+
+/// Which states (one per height) a node keeps below its last final block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatePruning {
+    /// Every state since genesis (an archive node).
+    #[default]
+    Archive,
+    /// The states of this many heights below the last final block, and every one above it; at
+    /// least [`Chain::min_kept_states`], which the finality gadget reads.
+    Keep(u64),
+}
+
+/// Time one finalization may spend removing old states on the chain thread (one height at
+/// least, so pruning keeps up with a chain that finalizes every block).
+const PRUNE_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// An epoch, and the last block before it on one branch.
 type RosterKey = (u64, Hash);
@@ -291,6 +308,7 @@ impl<S: Store> Chain<S> {
             finalized,
             justified: finalized,
             branch: None,
+            pruning: StatePruning::Archive,
         })
     }
 
@@ -299,6 +317,19 @@ impl<S: Store> Chain<S> {
         let spec = store.chain_spec()?.ok_or(ChainError::Empty)?;
         let spec = ChainSpec::from_json(&spec)?;
         Chain::open(store, spec)
+    }
+
+    /// Sets which states below the final block are kept; pruning happens as blocks become
+    /// final ([`Chain::finalize`]).
+    pub fn set_pruning(&mut self, pruning: StatePruning) {
+        self.pruning = pruning;
+    }
+
+    /// The fewest states below the final block a pruning node keeps: two epochs' worth (an epoch
+    /// holds at most one block per slot), so that the roster of the final block's epoch and of
+    /// the one before, which votes are counted with, stay readable.
+    pub fn min_kept_states(&self) -> u64 {
+        self.spec.params.slots_per_epoch.saturating_mul(2)
     }
 
     /// The last final checkpoint.
@@ -327,9 +358,45 @@ impl<S: Store> Chain<S> {
         // Only a proof replaces a proof: an epoch never loses the one it has.
         let replaces = (proof.is_some() && same_epoch && self.finalized.block.height > 0)
             .then_some(self.finalized.block.height);
+        let latest = self.store.latest_finality_proof()?;
         self.store.set_finalized(&checkpoint, proof, replaces)?;
         self.finalized = checkpoint;
+        // The latest proof is kept for good unless this one replaces it: its step is built now,
+        // while the states it proves records against are held, and stored for light peers.
+        if let Some(latest) =
+            latest.filter(|latest| proof.is_some() && replaces != Some(latest.finalized.block.height))
+        {
+            self.store_step(latest);
+        }
+        self.prune()?;
         Ok(true)
+    }
+
+    /// Builds and stores the step of a proof stored for good, unless it is stored already.
+    fn store_step(&mut self, proof: FinalityProof) {
+        let height = proof.finalized.block.height;
+        let step = match self.store.finality_step(height) {
+            Ok(Some(_)) => return,
+            Ok(None) => self.finality_step(proof),
+            Err(error) => Err(error),
+        };
+        match step.and_then(|step| step.map_or(Ok(()), |step| self.store.put_finality_step(&step))) {
+            Ok(()) => {}
+            // Finality goes on; a light peer then skips over this proof to a later one.
+            Err(error) => {
+                tracing::warn!(height, %error, "could not store the finality step of a final block")
+            }
+        }
+    }
+
+    /// Removes the states below the kept ones ([`StatePruning`]), within [`PRUNE_BUDGET`].
+    fn prune(&mut self) -> Result<(), StoreError> {
+        let StatePruning::Keep(keep) = self.pruning else { return Ok(()) };
+        let below = self.finalized.block.height.saturating_sub(keep.max(self.min_kept_states()));
+        if below > self.store.pruned_below() {
+            self.store.prune_state(below, std::time::Instant::now() + PRUNE_BUDGET)?;
+        }
+        Ok(())
     }
 
     /// Stored proofs of finality of blocks at or above `height`, lowest first, at most `limit`.

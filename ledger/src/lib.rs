@@ -61,7 +61,7 @@ mod tx;
 pub use address::{Address, ParseAddressError};
 pub use amount::{Amount, COIN};
 pub use block::{Block, Header, ReceivedBlock, SealedHeader};
-pub use chain::{AccountProof, Chain, ChainError, Imported, genesis};
+pub use chain::{AccountProof, Chain, ChainError, Imported, StatePruning, genesis};
 pub use codec::DecodeError;
 pub use execute::{AppliedBlock, ApplyError, BlockBuilder, BlockError, ContractReceipt, Receipt, TxError};
 pub use hash::{

@@ -322,12 +322,19 @@ fn weigh(
 }
 
 impl<S: Store> Chain<S> {
-    /// The step for a stored proof of `proof`'s kind: `None` if its target is no longer on this
-    /// chain (its state is gone) or the rosters it spans cannot be read.
+    /// The step for a stored proof: the one stored with it when it was kept for good
+    /// ([`Store::put_finality_step`]), or one built from the states it spans; `None` if its
+    /// target is no longer on this chain (its state is gone) or the rosters it spans cannot be
+    /// read.
     pub fn finality_step(&self, proof: FinalityProof) -> Result<Option<FinalityStep>, StoreError> {
         let Some(first) = proof.votes.first() else { return Ok(None) };
         let target = first.vote.target;
         let store = self.store();
+        if let Some(stored) = store.finality_step(proof.finalized.block.height)?
+            && stored.proof.finalized == proof.finalized
+        {
+            return Ok(Some(stored));
+        }
         if store.canonical_hash(target.height)? != Some(target.hash) {
             return Ok(None);
         }

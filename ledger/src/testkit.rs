@@ -99,10 +99,21 @@ fn transfer_on(
 /// `spec`), on which every key votes for the head in each slot: blocks become final one round
 /// after they are justified, and the chain stores the proofs, as a live network's would.
 pub fn final_chain(spec: ChainSpec, keys: &[Keypair], slots: u64) -> Chain<MemoryStore> {
+    final_chain_pruning(spec, keys, slots, crate::StatePruning::Archive)
+}
+
+/// [`final_chain`], pruning old states as blocks become final.
+pub fn final_chain_pruning(
+    spec: ChainSpec,
+    keys: &[Keypair],
+    slots: u64,
+    pruning: crate::StatePruning,
+) -> Chain<MemoryStore> {
     use crate::chain::FinalityView;
     use crate::finality::{BlockId, Finality, Vote};
     let addresses: Vec<crate::Address> = keys.iter().map(Keypair::address).collect();
     let mut chain = Chain::open(MemoryStore::new(), spec).expect("a valid spec");
+    chain.set_pruning(pruning);
     let mut finality = Finality::new(chain.genesis_hash(), chain.spec().params.slots_per_epoch);
     for slot in 1..=slots {
         let ranks = chain.ranks(slot, &addresses).expect("a memory store");

@@ -47,6 +47,8 @@ pub struct Status {
     pub min_fee: goodwill_ledger::Amount,
     /// The last final checkpoint.
     pub finalized: Checkpoint,
+    /// The lowest height whose state the node keeps (0 for an archive node).
+    pub states_from: u64,
 }
 
 /// What a batch of votes did.
@@ -565,6 +567,7 @@ impl<S: Store> Actor<S> {
                     fallback_ranks: spec.params.fallback_ranks,
                     min_fee: spec.params.min_fee,
                     finalized: self.chain.finalized(),
+                    states_from: self.chain.store().pruned_below(),
                 });
             }
             Command::AccountProof(address, reply) => {

@@ -85,6 +85,28 @@ pub struct NodeArgs {
     /// it neither admits nor forges calls offering less (default 1, the chain's).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub min_gas_price: u64,
+    /// States (one per block height) kept below the last final block; older ones are removed as
+    /// blocks become final, so the database grows with blocks, not with every state. At least
+    /// two epochs' worth are kept whatever the value (the finality gadget reads them).
+    #[arg(long, default_value_t = DEFAULT_STATE_KEEP, conflicts_with = "archive")]
+    pub state_keep: u64,
+    /// Keep the state of every height since genesis (an archive node): queries and proofs at
+    /// any height, at the cost of a database that grows with every state.
+    #[arg(long)]
+    pub archive: bool,
+}
+
+/// States kept below the final block by default: about half an hour of 2-second slots.
+pub const DEFAULT_STATE_KEEP: u64 = 1_024;
+
+impl NodeArgs {
+    /// Which states the node keeps.
+    pub fn pruning(&self) -> goodwill_ledger::StatePruning {
+        match self.archive {
+            true => goodwill_ledger::StatePruning::Archive,
+            false => goodwill_ledger::StatePruning::Keep(self.state_keep),
+        }
+    }
 }
 
 /// Where a node or light peer meets its peers: shared by `goodwill node` and `goodwill light`.

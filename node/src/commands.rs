@@ -67,6 +67,7 @@ pub fn run(command: Command) -> eyre::Result<()> {
 }
 
 fn node(args: NodeArgs) -> eyre::Result<()> {
+    let pruning = args.pruning();
     let (spec, forger_key, base_path, _temporary) = if args.dev {
         let (base_path, temporary) = match args.base_path {
             Some(path) => (path, None),
@@ -122,6 +123,7 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
     crate::run::run(crate::run::NodeConfig {
         min_fee,
         min_gas_price: args.min_gas_price,
+        pruning,
         spec,
         base_path,
         forger_key,

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use eyre::{WrapErr, eyre};
-use goodwill_ledger::{Chain, ChainSpec, Keypair, RocksStore};
+use goodwill_ledger::{Chain, ChainSpec, Keypair, RocksStore, Store};
 use tokio::sync::watch;
 
 use crate::actor;
@@ -26,6 +26,8 @@ pub struct NodeConfig {
     pub min_fee: goodwill_ledger::Amount,
     /// This node's minimum gas price for contract transactions.
     pub min_gas_price: u64,
+    /// Which states it keeps.
+    pub pruning: goodwill_ledger::StatePruning,
 }
 
 /// Runs a node until Ctrl-C.
@@ -49,7 +51,8 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
     std::fs::create_dir_all(&config.base_path)
         .wrap_err_with(|| format!("creating the base path {}", config.base_path.display()))?;
     let store = RocksStore::open(&db_path)?;
-    let chain = Chain::open(store, config.spec)?;
+    let mut chain = Chain::open(store, config.spec)?;
+    chain.set_pruning(config.pruning);
     let head = chain.head().clone();
     tracing::info!(
         chain = %chain.spec().chain_id,
@@ -57,6 +60,8 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
         height = head.header().height,
         head = %head.hash(),
         base_path = %config.base_path.display(),
+        states_from = chain.store().pruned_below(),
+        pruning = ?config.pruning,
         "opened the chain"
     );
     let forger_address = config.forger_key.as_ref().map(Keypair::address);

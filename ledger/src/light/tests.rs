@@ -188,3 +188,19 @@ fn steps_and_anchors_survive_their_wire_forms_and_garbage_is_refused() {
     wire.genesis = Bytes::from_static(b"short");
     assert!(Anchor::from_wire(wire).is_err());
 }
+
+#[test]
+fn a_light_peer_joins_through_a_node_that_pruned_the_states_its_steps_prove_against() {
+    let chain = testkit::final_chain_pruning(spec(), &keys(), 80, crate::StatePruning::Keep(0));
+    let lowest = chain.store().pruned_below();
+    assert_eq!(lowest, chain.finalized().block.height - chain.min_kept_states());
+    let steps = steps(&chain, 0);
+    // Every epoch's step whose target's state is gone was stored when its proof was kept.
+    let pruned = steps.iter().filter(|step| step.target.header().height < lowest).count();
+    assert!(pruned >= 6, "{pruned} of {} steps prove against pruned states", steps.len());
+    let mut anchor = genesis_anchor();
+    for step in &steps {
+        anchor = anchor.advance(step, 8).unwrap();
+    }
+    assert_eq!(anchor.finalized(), chain.finalized());
+}

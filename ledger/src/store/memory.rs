@@ -34,6 +34,12 @@ pub struct MemoryStore {
     finalized: Option<crate::finality::Checkpoint>,
     /// By the final block's height.
     finality_proofs: BTreeMap<u64, crate::finality::FinalityProof>,
+    /// By the final block's height.
+    finality_steps: BTreeMap<u64, crate::light::FinalityStep>,
+    /// Tree nodes no longer in the tree from a height on.
+    stale: BTreeMap<u64, Vec<NodeKey>>,
+    /// The lowest state version held.
+    pruned_below: u64,
 }
 
 impl MemoryStore {
@@ -49,6 +55,9 @@ impl TreeReader for MemoryStore {
     }
 
     fn get_value_option(&self, max_version: u64, key: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        if max_version < self.pruned_below {
+            return Err(StoreError::Pruned { version: max_version, lowest: self.pruned_below }.into());
+        }
         Ok(self.values.range((key, 0)..=(key, max_version)).next_back().and_then(|(_, value)| value.clone()))
     }
 
@@ -145,6 +154,44 @@ impl Store for MemoryStore {
         Ok(self.finality_proofs.range(height..).take(limit).map(|(_, proof)| proof.clone()).collect())
     }
 
+    fn latest_finality_proof(&self) -> Result<Option<crate::finality::FinalityProof>, StoreError> {
+        Ok(self.finality_proofs.last_key_value().map(|(_, proof)| proof.clone()))
+    }
+
+    fn finality_step(&self, height: u64) -> Result<Option<crate::light::FinalityStep>, StoreError> {
+        Ok(self.finality_steps.get(&height).cloned())
+    }
+
+    fn put_finality_step(&mut self, step: &crate::light::FinalityStep) -> Result<(), StoreError> {
+        self.finality_steps.insert(step.proof.finalized.block.height, step.clone());
+        Ok(())
+    }
+
+    fn pruned_below(&self) -> u64 {
+        self.pruned_below
+    }
+
+    fn prune_state(&mut self, below: u64, deadline: std::time::Instant) -> Result<u64, StoreError> {
+        let head = self.head.and_then(|head| self.headers.get(&head)).map_or(0, |h| h.header().height);
+        while self.pruned_below < below.min(head) {
+            let version = self.pruned_below + 1;
+            for key in self.stale.remove(&version).unwrap_or_default() {
+                self.nodes.remove(&key);
+            }
+            for key in self.undo.remove(&version).unwrap_or_default() {
+                let previous = self.values.range((key, 0)..(key, version)).next_back().map(|(k, _)| *k);
+                if let Some(previous) = previous {
+                    self.values.remove(&previous);
+                }
+            }
+            self.pruned_below = version;
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
+        }
+        Ok(self.pruned_below)
+    }
+
     fn reorganize(&mut self, ancestor: &SealedHeader, branch: Vec<AppliedBlock>) -> Result<(), StoreError> {
         check_branch(ancestor, &branch)?;
         let base = ancestor.header().height;
@@ -163,6 +210,7 @@ impl Store for MemoryStore {
             }
             self.rank_sums.remove(&height);
         }
+        self.stale.split_off(&(base + 1));
         self.head = Some(ancestor.hash());
         for applied in branch {
             self.commit(Commit { applied, chain_spec: None })?;
@@ -181,6 +229,9 @@ impl Store for MemoryStore {
             for account in history_accounts(tx) {
                 self.history.insert((account, height, index as u32), tx.id());
             }
+        }
+        for index in &applied.state.tree.stale_node_index_batch {
+            self.stale.entry(index.stale_since_version).or_default().push(index.node_key.clone());
         }
         let batch = applied.state.tree.node_batch;
         self.undo.insert(height, batch.values().keys().map(|(_, key)| *key).collect());

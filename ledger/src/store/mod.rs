@@ -7,7 +7,7 @@ mod memory;
 mod rocks;
 
 pub use memory::MemoryStore;
-pub use rocks::RocksStore;
+pub use rocks::{RocksStore, StateEntries};
 
 use jmt::storage::TreeReader;
 
@@ -39,6 +39,15 @@ pub enum StoreError {
         height: u64,
         /// The current head.
         head: Hash,
+    },
+    /// A state version this store no longer holds: it keeps the states of the last final blocks
+    /// only (see [`Store::prune_state`]).
+    #[error("the state at height {version} is pruned: this node keeps states from height {lowest} on")]
+    Pruned {
+        /// Asked for.
+        version: u64,
+        /// The lowest state version held.
+        lowest: u64,
     },
     /// The store was made by an incompatible version of Goodwill.
     #[error("the database schema is version {found}; this build reads version {expected}")]
@@ -138,6 +147,22 @@ pub trait Store: TreeReader {
         height: u64,
         limit: usize,
     ) -> Result<Vec<crate::finality::FinalityProof>, StoreError>;
+    /// The latest stored proof of finality, if any.
+    fn latest_finality_proof(&self) -> Result<Option<crate::finality::FinalityProof>, StoreError>;
+    /// The finality step stored for the final block at `height` ([`Store::put_finality_step`]).
+    fn finality_step(&self, height: u64) -> Result<Option<crate::light::FinalityStep>, StoreError>;
+    /// Stores a step whose proof is stored for good (the last of its epoch): built while the
+    /// states it proves records against are held, it outlives their pruning.
+    fn put_finality_step(&mut self, step: &crate::light::FinalityStep) -> Result<(), StoreError>;
+    /// The lowest state version (block height) this store holds: reading the state below it
+    /// fails with [`StoreError::Pruned`]. 0 until [`Store::prune_state`] removes any.
+    fn pruned_below(&self) -> u64;
+    /// Removes the states of heights below `below` (never the head's): every tree node and value
+    /// that only they use goes, the newer versions stay whole. Works height by height, each
+    /// removal atomic, until `deadline` (at least one height per call), and returns the lowest
+    /// state version held after it. Only for heights no reorganisation can reach (below
+    /// finality): a pruned state cannot be rebuilt.
+    fn prune_state(&mut self, below: u64, deadline: std::time::Instant) -> Result<u64, StoreError>;
     /// Atomically replaces the canonical blocks above `ancestor` by `branch` (whose first block's
     /// parent is `ancestor`, each applied on the one before): the replaced blocks' state values,
     /// canonical entries and transaction index entries are removed, the branch is written, and

@@ -25,7 +25,7 @@ use crate::execute::{AppliedBlock, Receipt};
 use crate::{Address, Hash, SealedHeader, Transaction};
 
 /// Version of the on-disk layout; bumped on any incompatible change.
-const SCHEMA_VERSION: u32 = 4;
+const SCHEMA_VERSION: u32 = 5;
 
 /// The column families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,14 +51,18 @@ enum Column {
     /// value at or before a version is one `seek_for_prev`.
     StateValues,
     /// Height (u64, big-endian) -> the state keys (32 bytes each) its canonical block wrote,
-    /// so that a reorganisation can remove them.
+    /// so that a reorganisation can remove them, and pruning the values they replaced.
     Undo,
+    /// Height (u64, big-endian) and a state-tree node key (borsh) -> nothing: the node, written
+    /// by an earlier block, is no longer part of the tree from that height on, so pruning the
+    /// states below that height removes it.
+    StaleNodes,
     /// Named records: the head, its rank sum, the chain spec, the schema version.
     Meta,
 }
 
 impl Column {
-    const ALL: [Column; 10] = [
+    const ALL: [Column; 11] = [
         Column::Headers,
         Column::Bodies,
         Column::Receipts,
@@ -68,6 +72,7 @@ impl Column {
         Column::StateNodes,
         Column::StateValues,
         Column::Undo,
+        Column::StaleNodes,
         Column::Meta,
     ];
 
@@ -82,6 +87,7 @@ impl Column {
             Column::StateNodes => "state_nodes",
             Column::StateValues => "state_values",
             Column::Undo => "undo",
+            Column::StaleNodes => "stale_nodes",
             Column::Meta => "meta",
         }
     }
@@ -99,6 +105,15 @@ fn finality_proof_key(height: u64) -> Vec<u8> {
     [META_FINALITY_PROOF, &height.to_be_bytes()].concat()
 }
 
+/// Followed by the final block's height (u64, big-endian) -> its `FinalityStep`.
+const META_FINALITY_STEP: &[u8] = b"finality_step/";
+/// The lowest state version held (u64, big-endian); absent until a state is pruned.
+const META_PRUNED_BELOW: &[u8] = b"pruned_below";
+
+fn finality_step_key(height: u64) -> Vec<u8> {
+    [META_FINALITY_STEP, &height.to_be_bytes()].concat()
+}
+
 /// State values kept in memory (accounts and other leaves: about 100 bytes each).
 const HEAD_VALUES: usize = 65_536;
 
@@ -109,6 +124,8 @@ pub struct RocksStore {
     head: Option<Hash>,
     /// Recently read or written state values as of the head.
     head_values: Mutex<HeadValues>,
+    /// The lowest state version held, kept equal to `Meta/pruned_below` by `prune_state`.
+    pruned_below: u64,
 }
 
 /// The newest value of recently used state keys, as of version `tip`, the head's height (the
@@ -186,7 +203,7 @@ impl RocksStore {
         let columns = Column::ALL.iter().map(|c| ColumnFamilyDescriptor::new(c.name(), options.clone()));
         let db = DB::open_cf_descriptors(&options, path, columns).map_err(db_error)?;
         let head_values = Mutex::new(HeadValues { tip: None, values: LruCache::new(HEAD_VALUES) });
-        let mut store = RocksStore { db, head: None, head_values };
+        let mut store = RocksStore { db, head: None, head_values, pruned_below: 0 };
         match store.get(Column::Meta, META_SCHEMA)? {
             None => {
                 store
@@ -205,6 +222,12 @@ impl RocksStore {
         store.head = match store.get(Column::Meta, META_HEAD)? {
             None => None,
             Some(bytes) => Some(Hash::from_slice(&bytes).ok_or_else(|| corrupt("head record"))?),
+        };
+        store.pruned_below = match store.get(Column::Meta, META_PRUNED_BELOW)? {
+            None => 0,
+            Some(bytes) => {
+                u64::from_be_bytes(bytes.as_slice().try_into().map_err(|_| corrupt("pruned state record"))?)
+            }
         };
         let tip = store.head_header()?.map(|head| head.header().height);
         store.head_values.get_mut().map_err(|_| corrupt("cache lock"))?.tip = tip;
@@ -250,6 +273,10 @@ impl TreeReader for RocksStore {
     }
 
     fn get_value_option(&self, max_version: u64, key: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        // The versions a pruned value was replaced in are gone too: an older one would answer.
+        if max_version < self.pruned_below {
+            return Err(StoreError::Pruned { version: max_version, lowest: self.pruned_below }.into());
+        }
         let mut cache = self.head_values.lock().map_err(|_| corrupt("cache lock"))?;
         if let Some(value) = cache.get(max_version, &key) {
             return Ok(value);
@@ -264,7 +291,32 @@ impl TreeReader for RocksStore {
     }
 }
 
+/// How many state entries a store holds ([`RocksStore::state_entries`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateEntries {
+    /// Tree nodes.
+    pub nodes: u64,
+    /// Values, one per key and version that wrote it.
+    pub values: u64,
+}
+
 impl RocksStore {
+    /// Counts the state tree's nodes and values by reading them all: for tests and benchmarks.
+    pub fn state_entries(&self) -> Result<StateEntries, StoreError> {
+        let count = |column| -> Result<u64, StoreError> {
+            let mut iter = self.db.raw_iterator_cf(self.cf(column)?);
+            iter.seek_to_first();
+            let mut count = 0;
+            while iter.valid() {
+                count += 1;
+                iter.next();
+            }
+            iter.status().map_err(db_error)?;
+            Ok(count)
+        };
+        Ok(StateEntries { nodes: count(Column::StateNodes)?, values: count(Column::StateValues)? })
+    }
+
     /// The value of `key` at `max_version`, from RocksDB.
     fn read_value(&self, max_version: u64, key: KeyHash) -> Result<Option<OwnedValue>, StoreError> {
         let mut iter = self.db.raw_iterator_cf(self.cf(Column::StateValues)?);
@@ -435,6 +487,91 @@ impl Store for RocksStore {
         Ok(proofs)
     }
 
+    fn latest_finality_proof(&self) -> Result<Option<crate::finality::FinalityProof>, StoreError> {
+        let mut iter = self.db.raw_iterator_cf(self.cf(Column::Meta)?);
+        iter.seek_for_prev(finality_proof_key(u64::MAX));
+        match (iter.key(), iter.value()) {
+            (Some(key), Some(value)) if key.starts_with(META_FINALITY_PROOF) => {
+                let wire = wire::FinalityProof::decode(value).map_err(|_| corrupt("finality proof"))?;
+                crate::finality::FinalityProof::from_wire(&wire)
+                    .map(Some)
+                    .map_err(|_| corrupt("finality proof"))
+            }
+            _ => iter.status().map(|()| None).map_err(db_error),
+        }
+    }
+
+    fn finality_step(&self, height: u64) -> Result<Option<crate::light::FinalityStep>, StoreError> {
+        let Some(bytes) = self.get(Column::Meta, &finality_step_key(height))? else { return Ok(None) };
+        let wire = wire::FinalityStep::decode(bytes.as_slice()).map_err(|_| corrupt("finality step"))?;
+        crate::light::FinalityStep::from_wire(&wire).map(Some).map_err(|_| corrupt("finality step"))
+    }
+
+    fn put_finality_step(&mut self, step: &crate::light::FinalityStep) -> Result<(), StoreError> {
+        let key = finality_step_key(step.proof.finalized.block.height);
+        self.db.put_cf(self.cf(Column::Meta)?, key, step.to_wire().encode_to_vec()).map_err(db_error)
+    }
+
+    fn pruned_below(&self) -> u64 {
+        self.pruned_below
+    }
+
+    fn prune_state(&mut self, below: u64, deadline: std::time::Instant) -> Result<u64, StoreError> {
+        let head = self.head_header()?.map_or(0, |head| head.header().height);
+        let below = below.min(head);
+        if self.pruned_below >= below {
+            return Ok(self.pruned_below);
+        }
+        let (nodes, values, stale, undo) = (
+            self.cf(Column::StateNodes)?,
+            self.cf(Column::StateValues)?,
+            self.cf(Column::StaleNodes)?,
+            self.cf(Column::Undo)?,
+        );
+        let mut batch = WriteBatch::default();
+        let mut lowest = self.pruned_below;
+        while lowest < below {
+            // Making `version` the lowest state held: what only older versions used goes.
+            let version = lowest + 1;
+            let prefix = version.to_be_bytes();
+            let mut index = self.db.raw_iterator_cf(stale);
+            index.seek(prefix);
+            while let Some(key) = index.key() {
+                if !key.starts_with(&prefix) {
+                    break;
+                }
+                batch.delete_cf(nodes, &key[8..]);
+                batch.delete_cf(stale, key);
+                index.next();
+            }
+            index.status().map_err(db_error)?;
+            // Each value this height wrote replaces the key's previous one.
+            let written = self.get(Column::Undo, &prefix)?.unwrap_or_default();
+            let mut previous = self.db.raw_iterator_cf(values);
+            for key in written.chunks_exact(32) {
+                previous.seek_for_prev(value_key(
+                    &KeyHash(key.try_into().map_err(|_| corrupt("undo record"))?),
+                    lowest,
+                ));
+                match previous.key() {
+                    Some(found) if found.len() == 40 && found[..32] == *key => batch.delete_cf(values, found),
+                    _ => previous.status().map_err(db_error)?,
+                }
+            }
+            // No reorganisation goes this deep any more.
+            batch.delete_cf(undo, prefix);
+            lowest = version;
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
+        }
+        batch.put_cf(self.cf(Column::Meta)?, META_PRUNED_BELOW, lowest.to_be_bytes());
+        // Not synced: a crash loses a whole removal or none of it, and the next call redoes it.
+        self.db.write(batch).map_err(db_error)?;
+        self.pruned_below = lowest;
+        Ok(lowest)
+    }
+
     fn commit(&mut self, commit: Commit) -> Result<(), StoreError> {
         check_extends(self.head, &commit)?;
         let Commit { applied, chain_spec } = commit;
@@ -491,6 +628,9 @@ impl Store for RocksStore {
             batch.delete_cf(self.cf(Column::Canonical)?, height.to_be_bytes());
             batch.delete_cf(self.cf(Column::Undo)?, height.to_be_bytes());
         }
+        // What the replaced blocks made stale is still in use by the ancestor's state and the
+        // branch's.
+        batch.delete_range_cf(self.cf(Column::StaleNodes)?, &(base + 1).to_be_bytes()[..], &[0xff; 9][..]);
         let mut new_head = ancestor.hash();
         for applied in &branch {
             rank_sum += u64::from(applied.block.header().rank);
@@ -553,6 +693,12 @@ impl RocksStore {
             undo.extend_from_slice(&key.0);
         }
         batch.put_cf(self.cf(Column::Undo)?, height.to_be_bytes(), undo);
+        let stale = self.cf(Column::StaleNodes)?;
+        for index in &applied.state.tree.stale_node_index_batch {
+            let key =
+                [&index.stale_since_version.to_be_bytes()[..], &node_key_bytes(&index.node_key)?].concat();
+            batch.put_cf(stale, key, []);
+        }
         batch.put_cf(self.cf(Column::Canonical)?, height.to_be_bytes(), hash.as_bytes());
         batch.put_cf(self.cf(Column::Meta)?, META_HEAD, hash.as_bytes());
         Ok(())

@@ -13,5 +13,6 @@ mod long_partitions;
 mod lottery_simulation;
 mod network_simulation;
 mod properties;
+mod pruning;
 mod rocks_store;
 mod transaction_rules;
