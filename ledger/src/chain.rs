@@ -449,8 +449,10 @@ impl<S: Store> Chain<S> {
         let anchor = if self.head.header().slot < first_slot {
             self.head.clone()
         } else {
-            // The last canonical block before the epoch: slots rise with height, so bisect.
-            let (mut low, mut high) = (0u64, self.head.header().height);
+            // The last canonical block before the epoch: slots rise with height, so bisect,
+            // among the blocks held (a state-synced store starts at its base).
+            let base = self.store.base_height();
+            let (mut low, mut high) = (base, self.head.header().height);
             while low < high {
                 let middle = low + (high - low).div_ceil(2);
                 let hash = self
@@ -469,7 +471,18 @@ impl<S: Store> Chain<S> {
             }
             let hash =
                 self.store.canonical_hash(low)?.ok_or_else(|| corrupt(format!("no block at {low}")))?;
-            self.store.header(&hash)?.ok_or_else(|| corrupt(format!("block {hash} has no header")))?
+            let header =
+                self.store.header(&hash)?.ok_or_else(|| corrupt(format!("block {hash} has no header")))?;
+            // The epoch began before the base: the base's state records its roster only if the
+            // base is in it (a roster holds from the end of epoch - 2 to the end of epoch).
+            if low == base
+                && base > 0
+                && header.header().slot >= first_slot
+                && epoch_of(header.header().slot, slots_per_epoch) != epoch
+            {
+                return Ok(None);
+            }
+            header
         };
         let version = anchor.header().height;
         let mut executor = self.executor(&self.store, &anchor, version, first_slot)?;

@@ -51,6 +51,7 @@ pub mod lottery;
 pub mod proof;
 mod side_pool;
 pub mod signature;
+pub mod snapshot;
 pub mod spec;
 pub mod state;
 pub mod store;

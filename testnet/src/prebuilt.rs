@@ -16,7 +16,9 @@ use eyre::{WrapErr, bail};
 use goodwill_ledger::chain::FinalityView;
 use goodwill_ledger::finality::{BlockId, Finality, Vote};
 use goodwill_ledger::lottery::rank_offset_ms;
-use goodwill_ledger::{Amount, Chain, ChainSpec, Keypair, Payload, RocksStore, TransactionBody};
+use goodwill_ledger::{
+    Address, Amount, Chain, ChainSpec, Keypair, Payload, RocksStore, StatePruning, TransactionBody,
+};
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -33,6 +35,11 @@ pub struct Options {
     pub slots_per_epoch: Option<u64>,
     /// Whether the forgers vote, making the chain final as it grows.
     pub finality: bool,
+    /// Accounts the transfers go to, in turn (each its own state leaf); with 0, the two dev
+    /// accounts pay each other.
+    pub recipients: usize,
+    /// Which states node 0's database keeps (pruned as blocks become final, with `finality`).
+    pub pruning: StatePruning,
 }
 
 /// What was built.
@@ -71,8 +78,12 @@ pub fn build(dir: &Path, options: &Options) -> eyre::Result<Prebuilt> {
     let base_path = crate::node_dir(dir, 0);
     let store = RocksStore::open(&base_path.join("db"))?;
     let mut chain = Chain::open(store, spec.clone())?;
-    // The insecure dev accounts are funded in every local spec; they pay each other.
+    chain.set_pruning(options.pruning);
+    // The insecure dev accounts are funded in every local spec; they pay each other, or the
+    // recipients.
     let senders = [Keypair::insecure_dev("dev"), Keypair::insecure_dev("dev2")];
+    let recipients: Vec<Address> =
+        (0..options.recipients).map(|i| Keypair::insecure_dev(&format!("recipient-{i}")).address()).collect();
     let mut nonces = [0u64; 2];
     let mut transactions = 0;
     let mut finality = Finality::new(chain.genesis_hash(), spec.params.slots_per_epoch);
@@ -96,7 +107,13 @@ pub fn build(dir: &Path, options: &Options) -> eyre::Result<Prebuilt> {
                 sender: senders[from].address(),
                 nonce: nonces[from],
                 fee: spec.params.min_fee,
-                payload: Payload::Transfer { to: senders[to].address(), amount: Amount(1) },
+                payload: Payload::Transfer {
+                    to: match recipients.is_empty() {
+                        true => senders[to].address(),
+                        false => recipients[transactions % recipients.len()],
+                    },
+                    amount: Amount(1),
+                },
             }
             .sign(&senders[from], &chain.genesis_hash());
             builder.push(tx).wrap_err("a prebuilt transfer was refused")?;
@@ -158,6 +175,8 @@ mod tests {
             slot_ms: 500,
             slots_per_epoch: Some(4),
             finality: true,
+            recipients: 0,
+            pruning: StatePruning::Archive,
         };
         let built = build(dir.path(), &options).unwrap();
         assert_eq!(built.transactions, 60);

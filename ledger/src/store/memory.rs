@@ -171,6 +171,10 @@ impl Store for MemoryStore {
         self.pruned_below
     }
 
+    fn base_height(&self) -> u64 {
+        0
+    }
+
     fn prune_state(&mut self, below: u64, deadline: std::time::Instant) -> Result<u64, StoreError> {
         let head = self.head.and_then(|head| self.headers.get(&head)).map_or(0, |h| h.header().height);
         while self.pruned_below < below.min(head) {

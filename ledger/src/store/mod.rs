@@ -7,7 +7,7 @@ mod memory;
 mod rocks;
 
 pub use memory::MemoryStore;
-pub use rocks::{RocksStore, StateEntries};
+pub use rocks::{RocksStore, StateEntries, StateRestore};
 
 use jmt::storage::TreeReader;
 
@@ -157,6 +157,10 @@ pub trait Store: TreeReader {
     /// The lowest state version (block height) this store holds: reading the state below it
     /// fails with [`StoreError::Pruned`]. 0 until [`Store::prune_state`] removes any.
     fn pruned_below(&self) -> u64;
+    /// The lowest block held after genesis: 0 if the store holds every block, else that of the
+    /// final block whose state it was started from ([`crate::snapshot`]); the blocks between
+    /// are not held.
+    fn base_height(&self) -> u64;
     /// Removes the states of heights below `below` (never the head's): every tree node and value
     /// that only they use goes, the newer versions stay whole. Works height by height, each
     /// removal atomic, until `deadline` (at least one height per call), and returns the lowest

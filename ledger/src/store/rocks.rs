@@ -24,6 +24,10 @@ use crate::block::{body_from_wire, body_to_wire};
 use crate::execute::{AppliedBlock, Receipt};
 use crate::{Address, Hash, SealedHeader, Transaction};
 
+mod restore;
+
+pub use restore::StateRestore;
+
 /// Version of the on-disk layout; bumped on any incompatible change.
 const SCHEMA_VERSION: u32 = 5;
 
@@ -109,6 +113,18 @@ fn finality_proof_key(height: u64) -> Vec<u8> {
 const META_FINALITY_STEP: &[u8] = b"finality_step/";
 /// The lowest state version held (u64, big-endian); absent until a state is pruned.
 const META_PRUNED_BELOW: &[u8] = b"pruned_below";
+/// The lowest block held after genesis (u64, big-endian): that of the final block whose state a
+/// state-synced database started from; absent in a database that holds every block.
+const META_BASE: &[u8] = b"base";
+
+/// The `finalized` record of `checkpoint`: round, height, hash.
+fn finalized_record(checkpoint: &crate::finality::Checkpoint) -> Vec<u8> {
+    let mut value = Vec::with_capacity(48);
+    value.extend_from_slice(&checkpoint.round.to_be_bytes());
+    value.extend_from_slice(&checkpoint.block.height.to_be_bytes());
+    value.extend_from_slice(checkpoint.block.hash.as_bytes());
+    value
+}
 
 fn finality_step_key(height: u64) -> Vec<u8> {
     [META_FINALITY_STEP, &height.to_be_bytes()].concat()
@@ -126,6 +142,8 @@ pub struct RocksStore {
     head_values: Mutex<HeadValues>,
     /// The lowest state version held, kept equal to `Meta/pruned_below` by `prune_state`.
     pruned_below: u64,
+    /// `Meta/base`, or 0.
+    base: u64,
 }
 
 /// The newest value of recently used state keys, as of version `tip`, the head's height (the
@@ -203,7 +221,7 @@ impl RocksStore {
         let columns = Column::ALL.iter().map(|c| ColumnFamilyDescriptor::new(c.name(), options.clone()));
         let db = DB::open_cf_descriptors(&options, path, columns).map_err(db_error)?;
         let head_values = Mutex::new(HeadValues { tip: None, values: LruCache::new(HEAD_VALUES) });
-        let mut store = RocksStore { db, head: None, head_values, pruned_below: 0 };
+        let mut store = RocksStore { db, head: None, head_values, pruned_below: 0, base: 0 };
         match store.get(Column::Meta, META_SCHEMA)? {
             None => {
                 store
@@ -223,12 +241,19 @@ impl RocksStore {
             None => None,
             Some(bytes) => Some(Hash::from_slice(&bytes).ok_or_else(|| corrupt("head record"))?),
         };
-        store.pruned_below = match store.get(Column::Meta, META_PRUNED_BELOW)? {
-            None => 0,
-            Some(bytes) => {
-                u64::from_be_bytes(bytes.as_slice().try_into().map_err(|_| corrupt("pruned state record"))?)
+        let height_record = |key: &[u8], what: &str| -> Result<u64, StoreError> {
+            match store.get(Column::Meta, key)? {
+                None => Ok(0),
+                Some(bytes) => {
+                    Ok(u64::from_be_bytes(bytes.as_slice().try_into().map_err(|_| corrupt(what))?))
+                }
             }
         };
+        let (pruned_below, base) = (
+            height_record(META_PRUNED_BELOW, "pruned state record")?,
+            height_record(META_BASE, "base record")?,
+        );
+        (store.pruned_below, store.base) = (pruned_below, base);
         let tip = store.head_header()?.map(|head| head.header().height);
         store.head_values.get_mut().map_err(|_| corrupt("cache lock"))?.tip = tip;
         Ok(store)
@@ -315,6 +340,15 @@ impl RocksStore {
             Ok(count)
         };
         Ok(StateEntries { nodes: count(Column::StateNodes)?, values: count(Column::StateValues)? })
+    }
+
+    /// Compacts every column fully, so that what was deleted leaves the disk: for benchmarks
+    /// (RocksDB compacts on its own as data arrives).
+    pub fn compact(&self) -> Result<(), StoreError> {
+        for column in Column::ALL {
+            self.db.compact_range_cf(self.cf(column)?, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
     }
 
     /// The value of `key` at `max_version`, from RocksDB.
@@ -448,13 +482,9 @@ impl Store for RocksStore {
         proof: Option<&crate::finality::FinalityProof>,
         replaces: Option<u64>,
     ) -> Result<(), StoreError> {
-        let mut value = Vec::with_capacity(48);
-        value.extend_from_slice(&checkpoint.round.to_be_bytes());
-        value.extend_from_slice(&checkpoint.block.height.to_be_bytes());
-        value.extend_from_slice(checkpoint.block.hash.as_bytes());
         let meta = self.cf(Column::Meta)?;
         let mut batch = WriteBatch::default();
-        batch.put_cf(meta, META_FINALIZED, value);
+        batch.put_cf(meta, META_FINALIZED, finalized_record(checkpoint));
         if let Some(height) = replaces {
             batch.delete_cf(meta, finality_proof_key(height));
         }
@@ -514,6 +544,10 @@ impl Store for RocksStore {
 
     fn pruned_below(&self) -> u64 {
         self.pruned_below
+    }
+
+    fn base_height(&self) -> u64 {
+        self.base
     }
 
     fn prune_state(&mut self, below: u64, deadline: std::time::Instant) -> Result<u64, StoreError> {
@@ -653,30 +687,8 @@ impl RocksStore {
     /// Adds a block, everything it indexes and the state it writes to `batch`, and makes it the
     /// head in that batch.
     fn put_block(&self, batch: &mut WriteBatch, applied: &AppliedBlock) -> Result<(), StoreError> {
-        let block = &applied.block;
-        let hash = block.hash();
-        let height = block.header().height;
-        batch.put_cf(self.cf(Column::Headers)?, hash.as_bytes(), block.header.to_wire().encode_to_vec());
-        batch.put_cf(
-            self.cf(Column::Bodies)?,
-            hash.as_bytes(),
-            body_to_wire(&block.transactions).encode_to_vec(),
-        );
-        let receipts =
-            wire::BlockReceipts { receipts: applied.receipts.iter().map(Receipt::to_wire).collect() };
-        batch.put_cf(self.cf(Column::Receipts)?, hash.as_bytes(), receipts.encode_to_vec());
-        let tx_index = self.cf(Column::TxIndex)?;
-        let history = self.cf(Column::History)?;
-        for (index, tx) in block.transactions.iter().enumerate() {
-            let id = tx.id();
-            let mut location = hash.as_bytes().to_vec();
-            location.extend_from_slice(&(index as u32).to_be_bytes());
-            batch.put_cf(tx_index, id.as_bytes(), location);
-            let entry = [id.as_bytes().as_slice(), hash.as_bytes().as_slice()].concat();
-            for account in history_accounts(tx) {
-                batch.put_cf(history, history_key(&account, height, index as u32), &entry);
-            }
-        }
+        let height = applied.block.header().height;
+        self.put_canonical_block(batch, &applied.block, Some(&applied.receipts))?;
         let nodes = self.cf(Column::StateNodes)?;
         for (key, node) in applied.state.tree.node_batch.nodes() {
             let node = borsh::to_vec(node).map_err(|e| StoreError::Tree(e.to_string()))?;
@@ -698,6 +710,41 @@ impl RocksStore {
             let key =
                 [&index.stale_since_version.to_be_bytes()[..], &node_key_bytes(&index.node_key)?].concat();
             batch.put_cf(stale, key, []);
+        }
+        Ok(())
+    }
+
+    /// Adds a block (its receipts if known) and what it indexes to `batch` as the canonical block
+    /// of its height, and makes it the head in that batch; not its state.
+    fn put_canonical_block(
+        &self,
+        batch: &mut WriteBatch,
+        block: &crate::Block,
+        receipts: Option<&[Receipt]>,
+    ) -> Result<(), StoreError> {
+        let hash = block.hash();
+        let height = block.header().height;
+        batch.put_cf(self.cf(Column::Headers)?, hash.as_bytes(), block.header.to_wire().encode_to_vec());
+        batch.put_cf(
+            self.cf(Column::Bodies)?,
+            hash.as_bytes(),
+            body_to_wire(&block.transactions).encode_to_vec(),
+        );
+        if let Some(receipts) = receipts {
+            let receipts = wire::BlockReceipts { receipts: receipts.iter().map(Receipt::to_wire).collect() };
+            batch.put_cf(self.cf(Column::Receipts)?, hash.as_bytes(), receipts.encode_to_vec());
+        }
+        let tx_index = self.cf(Column::TxIndex)?;
+        let history = self.cf(Column::History)?;
+        for (index, tx) in block.transactions.iter().enumerate() {
+            let id = tx.id();
+            let mut location = hash.as_bytes().to_vec();
+            location.extend_from_slice(&(index as u32).to_be_bytes());
+            batch.put_cf(tx_index, id.as_bytes(), location);
+            let entry = [id.as_bytes().as_slice(), hash.as_bytes().as_slice()].concat();
+            for account in history_accounts(tx) {
+                batch.put_cf(history, history_key(&account, height, index as u32), &entry);
+            }
         }
         batch.put_cf(self.cf(Column::Canonical)?, height.to_be_bytes(), hash.as_bytes());
         batch.put_cf(self.cf(Column::Meta)?, META_HEAD, hash.as_bytes());

@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use eyre::{bail, eyre};
+use goodwill_ledger::StatePruning;
 use goodwill_node::api_client::ApiClient;
 use goodwill_testnet::prebuilt::{self, Options};
 use goodwill_testnet::process::{Running, goodwill_binary, start};
@@ -77,8 +78,16 @@ fn main() -> eyre::Result<()> {
     let forgers: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(4);
     let binary = goodwill_binary()?;
     let dir = tempfile::tempdir()?;
-    let options =
-        Options { forgers, blocks, transfers: 0, slot_ms: 1_000, slots_per_epoch: None, finality: true };
+    let options = Options {
+        forgers,
+        blocks,
+        transfers: 0,
+        slot_ms: 1_000,
+        slots_per_epoch: None,
+        finality: true,
+        recipients: 0,
+        pruning: StatePruning::Archive,
+    };
     let built_at = Instant::now();
     let built = prebuilt::build(dir.path(), &options)?;
     eprintln!("built {blocks} blocks, final as they grew, in {:.1?}", built_at.elapsed());

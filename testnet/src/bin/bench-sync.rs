@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use eyre::bail;
+use goodwill_ledger::StatePruning;
 use goodwill_node::api_client::ApiClient;
 use goodwill_testnet::prebuilt::{self, Options};
 use goodwill_testnet::process::{Running, goodwill_binary, start};
@@ -23,8 +24,16 @@ fn main() -> eyre::Result<()> {
     let transfers: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(100);
     let binary = goodwill_binary()?;
     let dir = tempfile::tempdir()?;
-    let options =
-        Options { forgers: 2, blocks, transfers, slot_ms: 500, slots_per_epoch: None, finality: false };
+    let options = Options {
+        forgers: 2,
+        blocks,
+        transfers,
+        slot_ms: 500,
+        slots_per_epoch: None,
+        finality: false,
+        recipients: 0,
+        pruning: StatePruning::Archive,
+    };
     let built_at = Instant::now();
     let built = prebuilt::build(dir.path(), &options)?;
     eprintln!("built {blocks} blocks with {} transactions in {:.1?}", built.transactions, built_at.elapsed());

@@ -22,6 +22,8 @@ fn a_node_started_after_500_blocks_syncs_then_follows() {
         slot_ms: 500,
         slots_per_epoch: None,
         finality: false,
+        recipients: 0,
+        pruning: goodwill_ledger::StatePruning::Archive,
     };
     let built = prebuilt::build(dir.path(), &options).unwrap();
     let first = Node::main(&built.spec, &built.base_path, Some(&built.keys[0]), &[]);
