@@ -11,8 +11,9 @@
 
 use std::sync::Arc;
 
+pub use jmt::KeyHash;
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
-use jmt::{JellyfishMerkleIterator, JellyfishMerkleTree, KeyHash, OwnedValue};
+use jmt::{JellyfishMerkleIterator, JellyfishMerkleTree, OwnedValue};
 
 use crate::hash::StateHasher;
 use crate::store::StoreError;
@@ -61,12 +62,14 @@ impl<R: TreeReader + ?Sized> TreeReader for AtVersion<'_, R> {
 }
 
 /// The leaves of the state at `version` from `start` on: at most [`MAX_CHUNK_ENTRIES`], and no
-/// more once their values hold [`CHUNK_VALUE_BYTES`], with the range proof of the last one.
-/// Reads what it returns and one leaf more; `None` if no leaf is at or after `start`.
+/// more once their values hold [`CHUNK_VALUE_BYTES`] or `deadline` has passed (one always goes
+/// in), with the range proof of the last one. Reads what it returns and one leaf more; `None` if
+/// no leaf is at or after `start`.
 pub fn state_chunk<R: TreeReader + ?Sized>(
     reader: &R,
     version: u64,
     start: KeyHash,
+    deadline: std::time::Instant,
 ) -> Result<Option<StateChunk>, StoreError> {
     let tree_error = |e: anyhow::Error| StoreError::Tree(e.to_string());
     let reader = Arc::new(AtVersion { reader, version });
@@ -75,7 +78,8 @@ pub fn state_chunk<R: TreeReader + ?Sized>(
     let mut last = true;
     for leaf in leaves.by_ref() {
         let (key, value) = leaf.map_err(tree_error)?;
-        if entries.len() == MAX_CHUNK_ENTRIES || (bytes >= CHUNK_VALUE_BYTES && !entries.is_empty()) {
+        let full = bytes >= CHUNK_VALUE_BYTES || std::time::Instant::now() >= deadline;
+        if entries.len() == MAX_CHUNK_ENTRIES || (full && !entries.is_empty()) {
             last = false;
             break;
         }

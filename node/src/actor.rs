@@ -49,6 +49,8 @@ pub struct Status {
     pub finalized: Checkpoint,
     /// The lowest height whose state the node keeps (0 for an archive node).
     pub states_from: u64,
+    /// The lowest block it holds after genesis (0 unless it started from a final block's state).
+    pub blocks_from: u64,
 }
 
 /// What a batch of votes did.
@@ -180,6 +182,8 @@ const STEP_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// stranger's asks cannot hold imports and forging for longer than this each, and the rate limit
 /// bounds how often it asks.
 const STEP_BUILD_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);
+/// Time one answer may spend reading state leaves on the chain thread (one is always read).
+const STATE_CHUNK_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);
 
 impl StepCache {
     fn get(&self, block: &BlockId) -> Option<(goodwill_ledger::light::FinalityStep, usize)> {
@@ -333,6 +337,30 @@ impl<S: Store + 'static> ChainHandle<S> {
         slot: u64,
     ) -> Result<Result<LotteryLeaves, ChainFailure>, Stopped> {
         self.ask(|r| Command::Lottery(hash, forger, slot, r)).await
+    }
+
+    /// Leaves of the state after the canonical block `block` from `start` on, with their range
+    /// proof ([`goodwill_ledger::snapshot::state_chunk`]); `None` past the last leaf.
+    pub async fn state_chunk(
+        &self,
+        block: Hash,
+        start: [u8; 32],
+    ) -> Result<Result<Option<goodwill_ledger::snapshot::StateChunk>, ChainFailure>, Stopped> {
+        self.read(move |chain, _| {
+            let store = chain.store();
+            let header = store.header(&block)?.ok_or(ChainFailure::UnknownBlock(block))?;
+            let height = header.header().height;
+            if store.canonical_hash(height)? != Some(block) {
+                return Err(ChainFailure::NotCanonical(block));
+            }
+            if height < store.pruned_below() {
+                return Err(StoreError::Pruned { version: height, lowest: store.pruned_below() }.into());
+            }
+            let start = goodwill_ledger::snapshot::KeyHash(start);
+            let deadline = std::time::Instant::now() + STATE_CHUNK_BUDGET;
+            Ok(goodwill_ledger::snapshot::state_chunk(store, height, start, deadline)?)
+        })
+        .await
     }
 
     /// An account at the head, with the proof of it against the head's state root.
@@ -568,6 +596,7 @@ impl<S: Store> Actor<S> {
                     min_fee: spec.params.min_fee,
                     finalized: self.chain.finalized(),
                     states_from: self.chain.store().pruned_below(),
+                    blocks_from: self.chain.store().base_height(),
                 });
             }
             Command::AccountProof(address, reply) => {

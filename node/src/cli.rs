@@ -94,6 +94,21 @@ pub struct NodeArgs {
     /// any height, at the cost of a database that grows with every state.
     #[arg(long)]
     pub archive: bool,
+    /// How a node with no database yet gets the chain: `full` replays every block from genesis;
+    /// `state` follows proofs of finality to the last final block, downloads its state (checked
+    /// against its state root) and syncs only the blocks after it (it then holds no block
+    /// between genesis and that one).
+    #[arg(long, value_enum, default_value_t = SyncMode::Full, conflicts_with = "archive")]
+    pub sync: SyncMode,
+}
+
+/// How a new node gets the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncMode {
+    /// Every block from genesis.
+    Full,
+    /// The last final block's state, then the blocks after it.
+    State,
 }
 
 /// States kept below the final block by default: about half an hour of 2-second slots.

@@ -67,7 +67,7 @@ pub fn run(command: Command) -> eyre::Result<()> {
 }
 
 fn node(args: NodeArgs) -> eyre::Result<()> {
-    let pruning = args.pruning();
+    let (pruning, state_sync) = (args.pruning(), args.sync == crate::cli::SyncMode::State);
     let (spec, forger_key, base_path, _temporary) = if args.dev {
         let (base_path, temporary) = match args.base_path {
             Some(path) => (path, None),
@@ -124,6 +124,7 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
         min_fee,
         min_gas_price: args.min_gas_price,
         pruning,
+        state_sync,
         spec,
         base_path,
         forger_key,

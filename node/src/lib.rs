@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod network;
 pub mod run;
 pub mod signing;
+pub mod state_sync;
 pub mod verifier;
 
 /// Starts the log: text for people, or one JSON object per line, on standard error, filtered by

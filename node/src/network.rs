@@ -189,6 +189,11 @@ async fn answer(
             Ok(steps) => Response::FinalitySteps(steps),
             Err(error) => Response::error(ErrorCode::Unavailable, error.to_string()),
         },
+        Request::StateChunk { block, start } => match chain.state_chunk(block, start).await? {
+            Ok(Some(chunk)) => Response::StateChunk(chunk),
+            Ok(None) => Response::error(ErrorCode::BadRequest, "no state leaf at or after that key"),
+            Err(failure) => Response::error(ErrorCode::Unavailable, failure.to_string()),
+        },
         Request::Lottery { parent, forger, slot } => match chain.lottery(parent, forger, slot).await? {
             Ok(proof) => Response::Lottery(LotteryAnswer { block_hash: parent, proof: Box::new(proof) }),
             Err(failure) => Response::error(ErrorCode::Unavailable, failure.to_string()),

@@ -28,6 +28,8 @@ pub struct NodeConfig {
     pub min_gas_price: u64,
     /// Which states it keeps.
     pub pruning: goodwill_ledger::StatePruning,
+    /// Whether a node with no database starts from the last final block's state.
+    pub state_sync: bool,
 }
 
 /// Runs a node until Ctrl-C.
@@ -50,6 +52,9 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
     let db_path = config.base_path.join("db");
     std::fs::create_dir_all(&config.base_path)
         .wrap_err_with(|| format!("creating the base path {}", config.base_path.display()))?;
+    if config.state_sync {
+        crate::state_sync::run(&config.spec, &db_path, config.bootnodes.clone()).await?;
+    }
     let store = RocksStore::open(&db_path)?;
     let mut chain = Chain::open(store, config.spec)?;
     chain.set_pruning(config.pruning);

@@ -86,6 +86,13 @@ pub enum Request {
         /// The lowest height wanted.
         from_height: u64,
     },
+    /// The state after a canonical block, from a key on ([`goodwill_ledger::snapshot`]).
+    StateChunk {
+        /// The block.
+        block: Hash,
+        /// The first key wanted.
+        start: [u8; 32],
+    },
 }
 
 /// Most votes in one answer to [`Request::Votes`].
@@ -221,6 +228,8 @@ pub enum Response {
     FinalityProofs(Vec<goodwill_ledger::finality::FinalityProof>),
     /// Steps of finality, lowest first, at most [`MAX_FINALITY_STEPS`].
     FinalitySteps(Vec<goodwill_ledger::light::FinalityStep>),
+    /// Leaves of a state, at most [`goodwill_ledger::snapshot::MAX_CHUNK_ENTRIES`].
+    StateChunk(goodwill_ledger::snapshot::StateChunk),
     /// The request was not answered.
     Error(ErrorCode, String),
 }
@@ -351,6 +360,13 @@ impl Request {
             Kind::Votes(query) => Request::Votes { since_round: query.since_round },
             Kind::FinalityProofs(query) => Request::FinalityProofs { from_height: query.from_height },
             Kind::FinalitySteps(query) => Request::FinalitySteps { from_height: query.from_height },
+            Kind::StateChunk(query) => Request::StateChunk {
+                block: hash(&query.block_hash, "block hash")?,
+                start: query.start_key.as_ref().try_into().map_err(|_| WireError::Malformed {
+                    field: "start key",
+                    reason: "not 32 bytes".into(),
+                })?,
+            },
             Kind::Lottery(query) => Request::Lottery {
                 parent: hash(&query.block_hash, "block hash")?,
                 forger: Address::from_slice(&query.forger)
@@ -385,6 +401,10 @@ impl Request {
             Request::FinalitySteps { from_height } => {
                 Kind::FinalitySteps(wire::FinalityStepsQuery { from_height: *from_height })
             }
+            Request::StateChunk { block, start } => Kind::StateChunk(wire::StateChunkQuery {
+                block_hash: bytes(block.as_bytes()),
+                start_key: bytes(start),
+            }),
             Request::Lottery { parent, forger, slot } => Kind::Lottery(wire::LotteryQuery {
                 block_hash: bytes(parent.as_bytes()),
                 forger: bytes(forger.as_bytes()),
@@ -523,6 +543,37 @@ impl Response {
                 let steps = answer.steps.iter().map(goodwill_ledger::light::FinalityStep::from_wire);
                 Response::FinalitySteps(steps.collect::<Result<_, _>>().map_err(malformed("finality step"))?)
             }
+            Kind::StateChunk(chunk) => {
+                use goodwill_ledger::snapshot::{MAX_CHUNK_ENTRIES, MAX_RANGE_PROOF_BYTES};
+                if chunk.entries.len() > MAX_CHUNK_ENTRIES {
+                    return Err(WireError::TooMany {
+                        what: "state entries",
+                        count: chunk.entries.len(),
+                        limit: MAX_CHUNK_ENTRIES,
+                    });
+                }
+                if chunk.proof.len() > MAX_RANGE_PROOF_BYTES {
+                    return Err(WireError::Malformed {
+                        field: "range proof",
+                        reason: format!("{} bytes, at most {MAX_RANGE_PROOF_BYTES}", chunk.proof.len()),
+                    });
+                }
+                let entries = chunk
+                    .entries
+                    .iter()
+                    .map(|entry| {
+                        let key: [u8; 32] = entry.key.as_ref().try_into().map_err(|_| {
+                            WireError::Malformed { field: "state key", reason: "not 32 bytes".into() }
+                        })?;
+                        Ok((goodwill_ledger::snapshot::KeyHash(key), entry.value.to_vec()))
+                    })
+                    .collect::<Result<_, WireError>>()?;
+                Response::StateChunk(goodwill_ledger::snapshot::StateChunk {
+                    entries,
+                    proof: chunk.proof.to_vec(),
+                    last: chunk.last,
+                })
+            }
             Kind::Error(error) => Response::Error(ErrorCode::parse(&error.code), error.message),
         })
     }
@@ -584,6 +635,15 @@ impl Response {
             Response::FinalitySteps(steps) => Kind::FinalitySteps(wire::FinalitySteps {
                 steps: steps.iter().map(goodwill_ledger::light::FinalityStep::to_wire).collect(),
             }),
+            Response::StateChunk(chunk) => Kind::StateChunk(wire::StateChunk {
+                entries: chunk
+                    .entries
+                    .iter()
+                    .map(|(key, value)| wire::StateEntry { key: bytes(&key.0), value: bytes(value) })
+                    .collect(),
+                proof: bytes(&chunk.proof),
+                last: chunk.last,
+            }),
             Response::Error(code, message) => {
                 Kind::Error(wire::Error { code: code.as_str().into(), message: message.clone() })
             }
@@ -623,6 +683,7 @@ mod tests {
             Request::Transaction(Hash([5; 32])),
             Request::Lottery { parent: Hash([6; 32]), forger: Address([7; 32]), slot: 9 },
             Request::Votes { since_round: 12 },
+            Request::StateChunk { block: Hash([8; 32]), start: [9; 32] },
         ];
         for request in requests {
             let back = Request::from_proto(request.to_proto()).unwrap();
@@ -688,6 +749,11 @@ mod tests {
                     signature: [19; 64],
                 }],
             }]),
+            Response::StateChunk(goodwill_ledger::snapshot::StateChunk {
+                entries: vec![(goodwill_ledger::snapshot::KeyHash([20; 32]), vec![1, 2, 3])],
+                proof: vec![4, 5],
+                last: true,
+            }),
             Response::error(ErrorCode::RateLimited, "slow down"),
         ];
         for response in responses {

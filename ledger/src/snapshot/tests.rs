@@ -35,7 +35,8 @@ fn chunks(chain: &Chain<MemoryStore>) -> Vec<StateChunk> {
     let mut chunks = Vec::new();
     let mut next = Some(KeyHash([0; 32]));
     while let Some(start) = next {
-        let chunk = state_chunk(chain.store(), version, start).unwrap().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let chunk = state_chunk(chain.store(), version, start, deadline).unwrap().unwrap();
         next = if chunk.last { None } else { next_key(&chunk.entries.last().unwrap().0) };
         chunks.push(chunk);
     }

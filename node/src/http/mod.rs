@@ -198,6 +198,7 @@ async fn status(State(Api { chain, network, metrics }): State<Api>) -> Result<Js
             "lag": header.height.saturating_sub(status.finalized.block.height),
         },
         "states_from": status.states_from,
+        "blocks_from": status.blocks_from,
         "slot": slot,
         "epoch": epoch_of(slot, status.slots_per_epoch),
         "slot_duration_ms": status.slot_duration_ms,

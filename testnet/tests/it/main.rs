@@ -20,6 +20,7 @@ mod misbehaving_peer;
 mod netns;
 mod offline_commands_work_as_a_user_runs_them;
 mod partition;
+mod state_sync;
 mod the_api_shows_the_ledger_and_refuses_bad_input;
 mod three_nodes_agree_and_refuse_another_chain;
 mod wallet;
