@@ -450,6 +450,13 @@ pub fn state_root<R: TreeReader + ?Sized>(reader: &R, version: u64) -> Result<Ha
     tree.get_root_hash(version).map(|root| Hash(root.0)).map_err(|e| StoreError::Tree(e.to_string()))
 }
 
+/// The number of leaves (accounts and records) of the state at `version`.
+pub fn leaf_count<R: TreeReader + ?Sized>(reader: &R, version: u64) -> Result<usize, StoreError> {
+    let reader = Reader(reader);
+    let tree = JellyfishMerkleTree::<_, StateHasher>::new(&reader);
+    tree.get_leaf_count(version).map_err(|e| StoreError::Tree(e.to_string()))
+}
+
 /// Lets jmt (which wants a sized reader) read through a `?Sized` one.
 pub(crate) struct Reader<'a, R: ?Sized>(&'a R);
 

@@ -182,8 +182,11 @@ const STEP_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// stranger's asks cannot hold imports and forging for longer than this each, and the rate limit
 /// bounds how often it asks.
 const STEP_BUILD_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);
-/// Time one answer may spend reading state leaves on the chain thread (one is always read).
+/// Time one answer may spend reading state leaves on the chain thread, when the store has no
+/// detached reader (one is always read).
 const STATE_CHUNK_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);
+/// Time one answer may spend reading state leaves on a verifier thread.
+const DETACHED_CHUNK_BUDGET: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl StepCache {
     fn get(&self, block: &BlockId) -> Option<(goodwill_ledger::light::FinalityStep, usize)> {
@@ -340,27 +343,55 @@ impl<S: Store + 'static> ChainHandle<S> {
     }
 
     /// Leaves of the state after the canonical block `block` from `start` on, with their range
-    /// proof ([`goodwill_ledger::snapshot::state_chunk`]); `None` past the last leaf.
+    /// proof ([`goodwill_ledger::snapshot::state_chunk`]); `None` past the last leaf. The chain
+    /// thread only checks the block; the leaves are read on a verifier thread (below the chain
+    /// thread's priority) through the store's detached reader, so a peer restoring a large state
+    /// does not hold imports and forging. A store without one is read on the chain thread, for
+    /// [`STATE_CHUNK_BUDGET`].
     pub async fn state_chunk(
         &self,
         block: Hash,
         start: [u8; 32],
     ) -> Result<Result<Option<goodwill_ledger::snapshot::StateChunk>, ChainFailure>, Stopped> {
-        self.read(move |chain, _| {
-            let store = chain.store();
-            let header = store.header(&block)?.ok_or(ChainFailure::UnknownBlock(block))?;
-            let height = header.header().height;
-            if store.canonical_hash(height)? != Some(block) {
-                return Err(ChainFailure::NotCanonical(block));
-            }
-            if height < store.pruned_below() {
-                return Err(StoreError::Pruned { version: height, lowest: store.pruned_below() }.into());
-            }
-            let start = goodwill_ledger::snapshot::KeyHash(start);
-            let deadline = std::time::Instant::now() + STATE_CHUNK_BUDGET;
-            Ok(goodwill_ledger::snapshot::state_chunk(store, height, start, deadline)?)
-        })
-        .await
+        use goodwill_ledger::snapshot::{KeyHash, state_chunk};
+        let start = KeyHash(start);
+        let located = self
+            .read(move |chain, _| {
+                let store = chain.store();
+                let header = store.header(&block)?.ok_or(ChainFailure::UnknownBlock(block))?;
+                let height = header.header().height;
+                if store.canonical_hash(height)? != Some(block) {
+                    return Err(ChainFailure::NotCanonical(block));
+                }
+                if height < store.pruned_below() {
+                    return Err(StoreError::Pruned { version: height, lowest: store.pruned_below() }.into());
+                }
+                Ok(match store.detached_reader() {
+                    Some(reader) => (height, Some(reader), None),
+                    None => {
+                        let deadline = std::time::Instant::now() + STATE_CHUNK_BUDGET;
+                        (height, None, Some(state_chunk(store, height, start, deadline)?))
+                    }
+                })
+            })
+            .await?;
+        let (height, reader, read) = match located {
+            Ok(located) => located,
+            Err(failure) => return Ok(Err(failure)),
+        };
+        let Some(reader) = reader else { return Ok(Ok(read.flatten())) };
+        self.verifier
+            .run(move || {
+                let deadline = std::time::Instant::now() + DETACHED_CHUNK_BUDGET;
+                let chunk = state_chunk(reader.as_ref(), height, start, deadline)?;
+                // Pruning that passed the state during the read may have taken what it read.
+                let lowest = reader.pruned_below();
+                if height < lowest {
+                    return Err(StoreError::Pruned { version: height, lowest }.into());
+                }
+                Ok(chunk)
+            })
+            .await
     }
 
     /// An account at the head, with the proof of it against the head's state root.

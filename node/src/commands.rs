@@ -290,6 +290,13 @@ fn ledger_verify(base_path: &Path) -> eyre::Result<()> {
     let spec_json = store.chain_spec()?.ok_or_else(|| eyre!("the database holds no chain spec"))?;
     let spec = ChainSpec::from_json(&spec_json).wrap_err("the stored chain spec is invalid")?;
     let head = store.head_header()?.ok_or_else(|| eyre!("the database holds no blocks"))?;
+    if store.base_height() > 0 {
+        bail!(
+            "this database started from the state of block {} (--sync state) and holds no block \
+             between genesis and that one, so it cannot be replayed from genesis",
+            store.base_height()
+        );
+    }
     let mut replay = Chain::open(MemoryStore::new(), spec.clone())?;
     let stored_genesis = store.canonical_hash(0)?;
     if stored_genesis != Some(replay.genesis_hash()) {

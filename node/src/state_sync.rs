@@ -26,7 +26,7 @@ use eyre::{WrapErr, eyre};
 use goodwill_ledger::ChainSpec;
 use goodwill_ledger::light::{Anchor, FinalityStep, StepError};
 use goodwill_ledger::snapshot::{RestoreError, StateRestore};
-use goodwill_protocol::message::{Request, Response};
+use goodwill_protocol::message::{ErrorCode, Request, Response};
 use goodwill_protocol::service::{GossipEffect, NetworkEvent, NetworkHandle, Verdict};
 use goodwill_protocol::{ChainIdentity, Head, NetworkConfig, Role};
 use libp2p::{Multiaddr, PeerId, identity};
@@ -38,6 +38,14 @@ const WAIT_FOR_PEERS: Duration = Duration::from_secs(10);
 const MAX_ATTEMPTS: usize = 16;
 /// Pause before starting over.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// Time between two requests to one peer: under its per-peer rate limit
+/// ([`goodwill_protocol::rate_limit::REQUESTS_PER_SECOND`]), so that a long download is never
+/// throttled or cut off.
+const REQUEST_INTERVAL: Duration = Duration::from_millis(60);
+/// Times one request is asked again after the peer said to slow down.
+const MAX_SLOW_DOWNS: usize = 10;
+/// Time between two progress lines in the log.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The main nodes joined, without the banned ones.
 #[derive(Default)]
@@ -139,10 +147,8 @@ pub async fn run(spec: &ChainSpec, db: &Path, bootnodes: Vec<Multiaddr>) -> eyre
                             .retain(|p| *p != peer);
                     }
                     NetworkEvent::Request { id, .. } => {
-                        let answer = goodwill_protocol::message::Response::error(
-                            goodwill_protocol::message::ErrorCode::Unavailable,
-                            "this node is still syncing its state",
-                        );
+                        let answer =
+                            Response::error(ErrorCode::Unavailable, "this node is still syncing its state");
                         network.respond(id, answer).await;
                     }
                     _ => {}
@@ -198,16 +204,25 @@ async fn attempt_once(
     staging: &Path,
 ) -> Result<(), Setback> {
     let peer = mains.wait(attempt).await;
-    let (anchor, step) = follow_finality(spec, network, mains, peer).await?;
+    let mut pace = tokio::time::interval(REQUEST_INTERVAL);
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (anchor, step) = follow_finality(spec, network, mains, peer, &mut pace).await?;
     let base = anchor.header.clone();
     let height = base.header().height;
     tracing::info!(height, hash = %base.hash(), %peer, "state sync: final block verified; fetching its state");
     let fatal = |e: goodwill_ledger::StoreError| Setback::Fatal(eyre!(e));
     let mut restore = StateRestore::start(staging, base.clone()).map_err(fatal)?;
+    let (mut slowed, mut reported) = (0, std::time::Instant::now());
     while let Some(next) = restore.next_key() {
+        pace.tick().await;
         let request = Request::StateChunk { block: base.hash(), start: next.0 };
         let chunk = match network.query(peer, request).await {
             Ok(Response::StateChunk(chunk)) => chunk,
+            Ok(Response::Error(ErrorCode::RateLimited, _)) if slowed < MAX_SLOW_DOWNS => {
+                slowed += 1;
+                tokio::time::sleep(RETRY_DELAY).await;
+                continue;
+            }
             Ok(Response::Error(code, message)) => {
                 return Err(Setback::Retry(format!("{peer} answered {}: {message}", code.as_str())));
             }
@@ -225,7 +240,8 @@ async fn attempt_once(
             }
             Err(RestoreError::Store(error)) => return Err(fatal(error)),
         }
-        if restore.entries() % 65_536 < 4_096 {
+        if reported.elapsed() >= PROGRESS_INTERVAL {
+            reported = std::time::Instant::now();
             tracing::info!(leaves = restore.entries(), "state sync: restoring");
         }
     }
@@ -255,12 +271,14 @@ async fn follow_finality(
     network: &NetworkHandle,
     mains: &Mains,
     peer: PeerId,
+    pace: &mut tokio::time::Interval,
 ) -> Result<(Anchor, FinalityStep), Setback> {
     let slots_per_epoch = spec.params.slots_per_epoch;
     let mut anchor = Anchor::genesis(spec).map_err(|e| Setback::Fatal(eyre!(e)))?;
     let mut last: Option<FinalityStep> = None;
     loop {
         let from_height = anchor.header.header().height + 1;
+        pace.tick().await;
         let steps = match network.query(peer, Request::FinalitySteps { from_height }).await {
             Ok(Response::FinalitySteps(steps)) => steps,
             Ok(Response::Error(code, message)) => {

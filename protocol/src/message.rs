@@ -783,6 +783,32 @@ mod tests {
         );
     }
 
+    /// A peer answers a state request with more leaves than a chunk holds, a proof longer than
+    /// any tree's, or keys that are not keys: refused before the restore sees any of it.
+    #[test]
+    fn a_state_chunk_larger_than_any_node_serves_is_refused_before_it_is_read() {
+        use goodwill_ledger::snapshot::{MAX_CHUNK_ENTRIES, MAX_RANGE_PROOF_BYTES};
+        let entry = wire::StateEntry { key: bytes::Bytes::from_static(&[1; 32]), value: bytes::Bytes::new() };
+        let answer = |entries: Vec<wire::StateEntry>, proof: Vec<u8>| wire::Response {
+            kind: Some(wire::response::Kind::StateChunk(wire::StateChunk {
+                entries,
+                proof: proof.into(),
+                last: false,
+            })),
+        };
+        let many = answer(vec![entry.clone(); MAX_CHUNK_ENTRIES + 1], Vec::new());
+        assert!(matches!(Response::from_proto(many), Err(WireError::TooMany { count: 4_097, .. })));
+        let long = answer(vec![entry.clone()], vec![0; MAX_RANGE_PROOF_BYTES + 1]);
+        assert!(matches!(Response::from_proto(long), Err(WireError::Malformed { field: "range proof", .. })));
+        let short_key = wire::StateEntry { key: bytes::Bytes::from_static(&[1; 31]), ..entry.clone() };
+        let bad = answer(vec![short_key], Vec::new());
+        assert!(matches!(Response::from_proto(bad), Err(WireError::Malformed { field: "state key", .. })));
+        assert!(matches!(
+            Response::from_proto(answer(vec![entry], vec![1])),
+            Ok(Response::StateChunk(chunk)) if chunk.entries.len() == 1
+        ));
+    }
+
     #[test]
     fn a_request_for_more_hashes_than_allowed_is_refused_before_any_is_read() {
         let hashes = vec![bytes::Bytes::from_static(&[0; 3]); MAX_HASHES + 1];

@@ -59,6 +59,13 @@ pub enum StoreError {
     },
 }
 
+/// A state reader off the store's thread ([`Store::detached_reader`]).
+pub trait DetachedState: TreeReader + Send + Sync {
+    /// The lowest state version held now: a read of a version below it may have missed what
+    /// pruning removed.
+    fn pruned_below(&self) -> u64;
+}
+
 /// Where a committed transaction is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct TxLocation {
@@ -167,6 +174,12 @@ pub trait Store: TreeReader {
     /// state version held after it. Only for heights no reorganisation can reach (below
     /// finality): a pruned state cannot be rebuilt.
     fn prune_state(&mut self, below: u64, deadline: std::time::Instant) -> Result<u64, StoreError>;
+    /// A reader of the state that any thread may use while the store goes on (committing,
+    /// pruning), if the store has one: states at or above its [`DetachedState::pruned_below`]
+    /// read whole, and one that pruning passes during a read must be read again.
+    fn detached_reader(&self) -> Option<std::sync::Arc<dyn DetachedState>> {
+        None
+    }
     /// Atomically replaces the canonical blocks above `ancestor` by `branch` (whose first block's
     /// parent is `ancestor`, each applied on the one before): the replaced blocks' state values,
     /// canonical entries and transaction index entries are removed, the branch is written, and

@@ -6,7 +6,8 @@
 //! head or the new one with all of its state, never a mix, and a commit that returned is durable.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use goodwill_proto::v1 as wire;
@@ -135,13 +136,14 @@ const HEAD_VALUES: usize = 65_536;
 
 /// A store in a RocksDB database.
 pub struct RocksStore {
-    db: DB,
+    db: Arc<DB>,
     /// Cached head, kept equal to `Meta/head` by `commit`, the only writer.
     head: Option<Hash>,
     /// Recently read or written state values as of the head.
     head_values: Mutex<HeadValues>,
-    /// The lowest state version held, kept equal to `Meta/pruned_below` by `prune_state`.
-    pruned_below: u64,
+    /// The lowest state version held, kept equal to `Meta/pruned_below` by `prune_state`;
+    /// shared with the detached readers.
+    pruned_below: Arc<AtomicU64>,
     /// `Meta/base`, or 0.
     base: u64,
 }
@@ -221,7 +223,8 @@ impl RocksStore {
         let columns = Column::ALL.iter().map(|c| ColumnFamilyDescriptor::new(c.name(), options.clone()));
         let db = DB::open_cf_descriptors(&options, path, columns).map_err(db_error)?;
         let head_values = Mutex::new(HeadValues { tip: None, values: LruCache::new(HEAD_VALUES) });
-        let mut store = RocksStore { db, head: None, head_values, pruned_below: 0, base: 0 };
+        let mut store =
+            RocksStore { db: Arc::new(db), head: None, head_values, pruned_below: Arc::default(), base: 0 };
         match store.get(Column::Meta, META_SCHEMA)? {
             None => {
                 store
@@ -253,7 +256,8 @@ impl RocksStore {
             height_record(META_PRUNED_BELOW, "pruned state record")?,
             height_record(META_BASE, "base record")?,
         );
-        (store.pruned_below, store.base) = (pruned_below, base);
+        store.pruned_below.store(pruned_below, Ordering::Release);
+        store.base = base;
         let tip = store.head_header()?.map(|head| head.header().height);
         store.head_values.get_mut().map_err(|_| corrupt("cache lock"))?.tip = tip;
         Ok(store)
@@ -267,6 +271,42 @@ impl RocksStore {
 
     fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.db.get_cf(self.cf(column)?, key).map_err(db_error)
+    }
+}
+
+/// Reads the state tree from the database itself, on any thread, while the store goes on
+/// committing and pruning ([`Store::detached_reader`]).
+struct DetachedReader {
+    db: Arc<DB>,
+    pruned_below: Arc<AtomicU64>,
+}
+
+impl TreeReader for DetachedReader {
+    fn get_node_option(&self, key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let column =
+            self.db.cf_handle(Column::StateNodes.name()).ok_or_else(|| corrupt("no state nodes column"))?;
+        match self.db.get_cf(column, node_key_bytes(key)?).map_err(db_error)? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(borsh::from_slice(&bytes)?)),
+        }
+    }
+
+    fn get_value_option(&self, max_version: u64, key: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        let lowest = self.pruned_below.load(Ordering::Acquire);
+        if max_version < lowest {
+            return Err(StoreError::Pruned { version: max_version, lowest }.into());
+        }
+        Ok(read_value_in(&self.db, max_version, key)?)
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        anyhow::bail!("tree restoration is not supported")
+    }
+}
+
+impl super::DetachedState for DetachedReader {
+    fn pruned_below(&self) -> u64 {
+        self.pruned_below.load(Ordering::Acquire)
     }
 }
 
@@ -299,8 +339,9 @@ impl TreeReader for RocksStore {
 
     fn get_value_option(&self, max_version: u64, key: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
         // The versions a pruned value was replaced in are gone too: an older one would answer.
-        if max_version < self.pruned_below {
-            return Err(StoreError::Pruned { version: max_version, lowest: self.pruned_below }.into());
+        let lowest = self.pruned_below.load(Ordering::Acquire);
+        if max_version < lowest {
+            return Err(StoreError::Pruned { version: max_version, lowest }.into());
         }
         let mut cache = self.head_values.lock().map_err(|_| corrupt("cache lock"))?;
         if let Some(value) = cache.get(max_version, &key) {
@@ -353,22 +394,28 @@ impl RocksStore {
 
     /// The value of `key` at `max_version`, from RocksDB.
     fn read_value(&self, max_version: u64, key: KeyHash) -> Result<Option<OwnedValue>, StoreError> {
-        let mut iter = self.db.raw_iterator_cf(self.cf(Column::StateValues)?);
-        iter.seek_for_prev(value_key(&key, max_version));
-        if !iter.valid() {
-            iter.status().map_err(db_error)?;
-            return Ok(None);
-        }
-        match (iter.key(), iter.value()) {
-            (Some(found), Some(value)) if found.len() == 40 && found[..32] == key.0 => {
-                match value.split_first() {
-                    Some((1, account)) => Ok(Some(account.to_vec())),
-                    Some((0, [])) => Ok(None),
-                    _ => Err(corrupt("state value record")),
-                }
+        read_value_in(&self.db, max_version, key)
+    }
+}
+
+/// The value of `key` at `max_version` in `db`.
+fn read_value_in(db: &DB, max_version: u64, key: KeyHash) -> Result<Option<OwnedValue>, StoreError> {
+    let column = db.cf_handle(Column::StateValues.name()).ok_or_else(|| corrupt("no state values column"))?;
+    let mut iter = db.raw_iterator_cf(column);
+    iter.seek_for_prev(value_key(&key, max_version));
+    if !iter.valid() {
+        iter.status().map_err(db_error)?;
+        return Ok(None);
+    }
+    match (iter.key(), iter.value()) {
+        (Some(found), Some(value)) if found.len() == 40 && found[..32] == key.0 => {
+            match value.split_first() {
+                Some((1, account)) => Ok(Some(account.to_vec())),
+                Some((0, [])) => Ok(None),
+                _ => Err(corrupt("state value record")),
             }
-            _ => Ok(None),
         }
+        _ => Ok(None),
     }
 }
 
@@ -543,7 +590,11 @@ impl Store for RocksStore {
     }
 
     fn pruned_below(&self) -> u64 {
-        self.pruned_below
+        self.pruned_below.load(Ordering::Acquire)
+    }
+
+    fn detached_reader(&self) -> Option<Arc<dyn super::DetachedState>> {
+        Some(Arc::new(DetachedReader { db: self.db.clone(), pruned_below: self.pruned_below.clone() }))
     }
 
     fn base_height(&self) -> u64 {
@@ -553,8 +604,9 @@ impl Store for RocksStore {
     fn prune_state(&mut self, below: u64, deadline: std::time::Instant) -> Result<u64, StoreError> {
         let head = self.head_header()?.map_or(0, |head| head.header().height);
         let below = below.min(head);
-        if self.pruned_below >= below {
-            return Ok(self.pruned_below);
+        let lowest_held = self.pruned_below.load(Ordering::Acquire);
+        if lowest_held >= below {
+            return Ok(lowest_held);
         }
         let (nodes, values, stale, undo) = (
             self.cf(Column::StateNodes)?,
@@ -563,7 +615,7 @@ impl Store for RocksStore {
             self.cf(Column::Undo)?,
         );
         let mut batch = WriteBatch::default();
-        let mut lowest = self.pruned_below;
+        let mut lowest = lowest_held;
         while lowest < below {
             // Making `version` the lowest state held: what only older versions used goes.
             let version = lowest + 1;
@@ -600,9 +652,11 @@ impl Store for RocksStore {
             }
         }
         batch.put_cf(self.cf(Column::Meta)?, META_PRUNED_BELOW, lowest.to_be_bytes());
+        // A detached reader that finds the lowest state above the one it read knows its reads may
+        // have missed what this removes: raised before the write.
+        self.pruned_below.store(lowest, Ordering::Release);
         // Not synced: a crash loses a whole removal or none of it, and the next call redoes it.
         self.db.write(batch).map_err(db_error)?;
-        self.pruned_below = lowest;
         Ok(lowest)
     }
 

@@ -191,3 +191,32 @@ fn pruning_after_a_reorganisation_keeps_the_winning_branch_whole() {
     assert!(matches!(chain.import(block).unwrap(), Imported::Extended(_)));
     assert_kept_states_whole(&chain, &winning);
 }
+
+#[test]
+fn a_reader_off_the_chain_thread_reads_whole_states_and_sees_pruning_pass_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut source = Chain::open(MemoryStore::new(), spec()).unwrap();
+    let mut chain = Chain::open(RocksStore::open(dir.path()).unwrap(), spec()).unwrap();
+    chain.set_pruning(StatePruning::Keep(0));
+    let mut grow = |chain: &mut Chain<RocksStore>, slots: std::ops::RangeInclusive<u64>| {
+        for slot in slots {
+            let block = forge(&mut source, slot, &[slot as usize % ACCOUNTS]);
+            chain.import(block).unwrap();
+            finalize_parent(chain);
+        }
+    };
+    grow(&mut chain, 1..=20);
+    let reader = chain.store().detached_reader().unwrap();
+    let height = reader.pruned_below();
+    assert!(height > 0);
+    let root =
+        chain.store().header(&chain.store().canonical_hash(height).unwrap().unwrap()).unwrap().unwrap();
+    assert_eq!(stored_state_root(reader.as_ref(), height).unwrap(), root.header().state_root);
+    let address = testkit::account(3).address();
+    let before = read_account(reader.as_ref(), height, &address).unwrap();
+    assert_eq!(before, read_account(chain.store(), height, &address).unwrap());
+    // The chain goes on; pruning passes the state the reader was reading, and it can tell.
+    grow(&mut chain, 21..=30);
+    assert!(reader.pruned_below() > height);
+    assert!(read_account(reader.as_ref(), height, &address).is_err());
+}

@@ -202,7 +202,7 @@ impl StateRestore {
         batch.put_cf(meta, META_BASE, height.to_be_bytes());
         store.write(batch)?;
         store.head = Some(block.hash());
-        store.pruned_below = height;
+        store.pruned_below.store(height, std::sync::atomic::Ordering::Release);
         store.base = height;
         store.head_values.get_mut().map_err(|_| corrupt("cache lock"))?.tip = Some(height);
         debug_assert_eq!(store.head().ok().flatten(), Some(block.hash()));
