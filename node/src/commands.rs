@@ -149,7 +149,8 @@ fn stored_spec(base_path: &Path) -> eyre::Result<Option<ChainSpec>> {
     ))
 }
 
-fn light(args: crate::cli::LightArgs) -> eyre::Result<()> {
+/// Runs `goodwill light` (and `goodwill-light`).
+pub fn light(args: crate::cli::LightArgs) -> eyre::Result<()> {
     let path = resolve_chain(&args.chain)?;
     let text = std::fs::read_to_string(&path)
         .wrap_err_with(|| format!("reading the chain spec {}", path.display()))?;

@@ -35,8 +35,21 @@ pub fn goodwill_binary() -> eyre::Result<PathBuf> {
 /// Starts `goodwill COMMAND ARGS` on ephemeral loopback ports and waits until it announces its
 /// HTTP API (and, for `node`, its peer-to-peer address).
 pub fn start(binary: &Path, command: &str, args: &[&std::ffi::OsStr]) -> eyre::Result<Running> {
+    start_program(binary, Some(command), command == "node", args)
+}
+
+/// Starts `BINARY [COMMAND] ARGS` on ephemeral loopback ports and waits until it announces its
+/// HTTP API (and its peer-to-peer address if `announces_p2p`): for binaries with one command,
+/// such as `goodwill-light`.
+pub fn start_program(
+    binary: &Path,
+    command: Option<&str>,
+    announces_p2p: bool,
+    args: &[&std::ffi::OsStr],
+) -> eyre::Result<Running> {
+    let shown = command.unwrap_or("");
     let mut child = Command::new(binary)
-        .arg(command)
+        .args(command)
         .args(args)
         .args(["--http", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0"])
         .stdout(Stdio::piped())
@@ -46,9 +59,10 @@ pub fn start(binary: &Path, command: &str, args: &[&std::ffi::OsStr]) -> eyre::R
     let stdout = child.stdout.take().ok_or_else(|| eyre!("no stdout"))?;
     let mut lines = BufReader::new(stdout).lines();
     let (mut url, mut p2p) = (None, None);
-    while url.is_none() || (command == "node" && p2p.is_none()) {
-        let line =
-            lines.next().ok_or_else(|| eyre!("goodwill {command} exited before announcing itself"))??;
+    while url.is_none() || (announces_p2p && p2p.is_none()) {
+        let line = lines
+            .next()
+            .ok_or_else(|| eyre!("{} {shown} exited before announcing itself", binary.display()))??;
         if let Some(rest) = line.strip_prefix("HTTP API listening on ") {
             url = Some(rest.to_string());
         } else if let Some(rest) = line.strip_prefix("P2P listening on ") {

@@ -6,7 +6,8 @@
 //! light peer that knows only that node and genesis. Times the light peer from its start until
 //! its final block is the chain's, reads its memory (`VmHWM`, `VmRSS` from `/proc`), and times a
 //! restart from the final block it kept. Runs the `goodwill` binary next to this one (build both
-//! with `--release`), or the one `GOODWILL_BIN` names.
+//! with `--release`), or the one `GOODWILL_BIN` names; the light peer runs as `goodwill light`,
+//! or as the binary `LIGHT_BIN` names (`goodwill-light`, the light peer alone).
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use eyre::{bail, eyre};
 use goodwill_ledger::StatePruning;
 use goodwill_node::api_client::ApiClient;
 use goodwill_testnet::prebuilt::{self, Options};
-use goodwill_testnet::process::{Running, goodwill_binary, start};
+use goodwill_testnet::process::{Running, goodwill_binary, start, start_program};
 
 /// The final height a node's status shows.
 fn finalized(node: &Running) -> eyre::Result<u64> {
@@ -107,15 +108,21 @@ fn main() -> eyre::Result<()> {
         "--bootnode".as_ref(),
         main.p2p.as_ref(),
     ];
+    // `goodwill light`, or the light peer's own binary if LIGHT_BIN names it.
+    let light_binary = std::env::var_os("LIGHT_BIN").map(std::path::PathBuf::from);
+    let start_light = |args: &[&std::ffi::OsStr]| match &light_binary {
+        Some(light) => start_program(light, None, false, args),
+        None => start(&binary, "light", args),
+    };
     let started = Instant::now();
-    let light = start(&binary, "light", &light_args)?;
+    let light = start_light(&light_args)?;
     let joined = wait_final(&light, height, started)?;
     let at_join = Memory::read(light.child.id())?;
     std::thread::sleep(Duration::from_secs(10));
     let later = Memory::read(light.child.id())?;
     drop(light);
     let restarted_at = Instant::now();
-    let light = start(&binary, "light", &light_args)?;
+    let light = start_light(&light_args)?;
     let restarted = wait_final(&light, height, restarted_at)?;
     println!(
         "light peer joined {blocks} blocks (final height {height}, {forgers} forgers) in {:.2} s; \
