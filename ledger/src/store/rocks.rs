@@ -283,19 +283,11 @@ struct DetachedReader {
 
 impl TreeReader for DetachedReader {
     fn get_node_option(&self, key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        let column =
-            self.db.cf_handle(Column::StateNodes.name()).ok_or_else(|| corrupt("no state nodes column"))?;
-        match self.db.get_cf(column, node_key_bytes(key)?).map_err(db_error)? {
-            None => Ok(None),
-            Some(bytes) => Ok(Some(borsh::from_slice(&bytes)?)),
-        }
+        read_node_in(&self.db, key)
     }
 
     fn get_value_option(&self, max_version: u64, key: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
-        let lowest = self.pruned_below.load(Ordering::Acquire);
-        if max_version < lowest {
-            return Err(StoreError::Pruned { version: max_version, lowest }.into());
-        }
+        held(&self.pruned_below, max_version)?;
         Ok(read_value_in(&self.db, max_version, key)?)
     }
 
@@ -331,18 +323,11 @@ fn value_key(key: &KeyHash, version: u64) -> [u8; 40] {
 
 impl TreeReader for RocksStore {
     fn get_node_option(&self, key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        match self.get(Column::StateNodes, &node_key_bytes(key)?)? {
-            None => Ok(None),
-            Some(bytes) => Ok(Some(borsh::from_slice(&bytes)?)),
-        }
+        read_node_in(&self.db, key)
     }
 
     fn get_value_option(&self, max_version: u64, key: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
-        // The versions a pruned value was replaced in are gone too: an older one would answer.
-        let lowest = self.pruned_below.load(Ordering::Acquire);
-        if max_version < lowest {
-            return Err(StoreError::Pruned { version: max_version, lowest }.into());
-        }
+        held(&self.pruned_below, max_version)?;
         let mut cache = self.head_values.lock().map_err(|_| corrupt("cache lock"))?;
         if let Some(value) = cache.get(max_version, &key) {
             return Ok(value);
@@ -395,6 +380,25 @@ impl RocksStore {
     /// The value of `key` at `max_version`, from RocksDB.
     fn read_value(&self, max_version: u64, key: KeyHash) -> Result<Option<OwnedValue>, StoreError> {
         read_value_in(&self.db, max_version, key)
+    }
+}
+
+/// Refuses to read a state below the lowest held: the versions a pruned value was replaced in
+/// are gone too, so an older value would answer.
+fn held(pruned_below: &AtomicU64, version: u64) -> Result<(), StoreError> {
+    let lowest = pruned_below.load(Ordering::Acquire);
+    if version < lowest {
+        return Err(StoreError::Pruned { version, lowest });
+    }
+    Ok(())
+}
+
+/// The tree node `key` in `db`.
+fn read_node_in(db: &DB, key: &NodeKey) -> anyhow::Result<Option<Node>> {
+    let column = db.cf_handle(Column::StateNodes.name()).ok_or_else(|| corrupt("no state nodes column"))?;
+    match db.get_cf(column, node_key_bytes(key)?).map_err(db_error)? {
+        None => Ok(None),
+        Some(bytes) => Ok(Some(borsh::from_slice(&bytes)?)),
     }
 }
 

@@ -30,6 +30,17 @@ impl Node {
     /// A main node of the chain `spec` in `base`, forging with `key` if given, listening on a
     /// free loopback port, joining through `bootnodes`.
     pub fn main(spec: &Path, base: &Path, key: Option<&Path>, bootnodes: &[&str]) -> Node {
+        Node::main_with(spec, base, key, bootnodes, &[])
+    }
+
+    /// [`Node::main`] with more flags.
+    pub fn main_with(
+        spec: &Path,
+        base: &Path,
+        key: Option<&Path>,
+        bootnodes: &[&str],
+        extra: &[&str],
+    ) -> Node {
         let mut args: Vec<&OsStr> = vec![
             "--chain".as_ref(),
             spec.as_os_str(),
@@ -44,6 +55,7 @@ impl Node {
         for bootnode in bootnodes {
             args.extend(["--bootnode".as_ref(), OsStr::new(*bootnode)]);
         }
+        args.extend(extra.iter().map(OsStr::new));
         Node::spawn(&args)
     }
 

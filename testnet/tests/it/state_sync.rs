@@ -8,7 +8,6 @@
 
 use crate::common;
 
-use std::ffi::OsStr;
 use std::process::Command;
 use std::time::Duration;
 
@@ -35,21 +34,7 @@ fn a_new_node_starts_from_the_last_final_blocks_state_and_goes_on_as_a_main_node
     let spec = chain.join("spec.json");
     let node = |i: usize, extra: &[&str], bootnodes: &[&str]| {
         let (base, key) = (dir.path().join(format!("n{i}")), chain.join(format!("forger-{i}.key")));
-        let mut args: Vec<&OsStr> = vec![
-            "--chain".as_ref(),
-            spec.as_os_str(),
-            "--base-path".as_ref(),
-            base.as_os_str(),
-            "--listen".as_ref(),
-            "/ip4/127.0.0.1/tcp/0".as_ref(),
-            "--forger-key".as_ref(),
-            key.as_os_str(),
-        ];
-        args.extend(extra.iter().map(OsStr::new));
-        for bootnode in bootnodes {
-            args.extend(["--bootnode".as_ref(), OsStr::new(*bootnode)]);
-        }
-        Node::spawn(&args)
+        Node::main_with(&spec, &base, Some(&key), bootnodes, extra)
     };
     // Two of three forgers (two thirds of the weight: blocks become final); both keep only the
     // states finality needs, so the new node's base is a state few nodes would still hold.
