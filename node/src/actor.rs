@@ -582,7 +582,8 @@ pub fn spawn<S: Store + Send + 'static>(
         .spawn(move || {
             let finality = Finality::resume(chain.finalized(), chain.spec().params.slots_per_epoch);
             metrics.finalized_height.set(chain.finalized().block.height as i64);
-            let mut actor = Actor { chain, forger, pool: Mempool::new(pool), metrics, finality };
+            let mut actor =
+                Actor { chain, forger, pool: Mempool::new(pool), metrics, finality, recounted: None };
             while let Some(command) = inbox.blocking_recv() {
                 actor.handle(command);
                 let now = head_of(&actor.chain);
@@ -604,7 +605,12 @@ struct Actor<S: Store> {
     metrics: Arc<Metrics>,
     /// The votes of the open rounds and what they justified.
     finality: Finality,
+    /// When the open rounds were last counted again after sync extended the head.
+    recounted: Option<std::time::Instant>,
 }
+
+/// Time between two recounts of the open rounds while sync extends the head.
+const SYNC_RECOUNT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl<S: Store> Actor<S> {
     fn handle(&mut self, command: Command<S>) {
@@ -761,10 +767,17 @@ impl<S: Store> Actor<S> {
             }
         }
         // Votes that arrived before the blocks they name (a branch downloaded since, or one
-        // switched to) count now.
+        // switched to, or blocks sync is still fetching: a node that joins hears the votes of
+        // the rounds it has no blocks for yet, and is not sent them again) count now; while sync
+        // extends the head, at most once a second.
+        let extended_by_sync = synced
+            && matches!(outcome, Ok(goodwill_ledger::Imported::Extended(_)))
+            && self.recounted.is_none_or(|at| at.elapsed() >= SYNC_RECOUNT_EVERY);
         let moved = matches!(outcome, Ok(goodwill_ledger::Imported::Reorganized { .. }))
-            || (synced && self.chain.branch_progress().is_some());
+            || (synced && self.chain.branch_progress().is_some())
+            || extended_by_sync;
         if moved {
+            self.recounted = Some(std::time::Instant::now());
             let view = FinalityView::new(&self.chain);
             let progress = self.finality.recount(&view, &view);
             drop(view);
@@ -1142,7 +1155,14 @@ mod tests {
         let pool = PoolConfig::new(spec.pool.tx_expiry_slots, spec.params.min_fee);
         let chain = Chain::open(MemoryStore::default(), spec).unwrap();
         let finality = Finality::resume(chain.finalized(), chain.spec().params.slots_per_epoch);
-        Actor { chain, forger: None, pool: Mempool::new(pool), metrics: Metrics::new(), finality }
+        Actor {
+            chain,
+            forger: None,
+            pool: Mempool::new(pool),
+            metrics: Metrics::new(),
+            finality,
+            recounted: None,
+        }
     }
 
     /// Submits as a handle does: the stateless rules first, then the pool.
@@ -1260,7 +1280,14 @@ mod tests {
         let path = dir.path().join(crate::signing::FILE_NAME);
         let record = crate::signing::SigningRecord::open(&path, chain.genesis_hash(), key.address()).unwrap();
         let forger = Some(Forger { key: testkit::forger(), record });
-        let mut actor = Actor { chain, forger, pool: Mempool::new(pool), metrics: Metrics::new(), finality };
+        let mut actor = Actor {
+            chain,
+            forger,
+            pool: Mempool::new(pool),
+            metrics: Metrics::new(),
+            finality,
+            recounted: None,
+        };
         let forge = |actor: &mut Actor<MemoryStore>, slot: u64| {
             let rank = actor.chain.rank_of(&key.address(), slot).unwrap().unwrap();
             actor.forge(slot, testkit::slot_time(&spec, slot, rank)).unwrap().unwrap()

@@ -136,7 +136,8 @@ pub async fn run(spec: &ChainSpec, db: &Path, bootnodes: Vec<Multiaddr>) -> eyre
                             peers.0.push(peer);
                         }
                         drop(peers);
-                        mains.joined.notify_waiters();
+                        // A permit if nobody waits yet: the next wait returns at once.
+                        mains.joined.notify_one();
                     }
                     NetworkEvent::PeerLeft { peer } => {
                         mains
