@@ -99,7 +99,6 @@ fn a_node_started_from_a_final_blocks_state_goes_on_as_one_that_replayed_the_cha
     let view = crate::chain::FinalityView::new(&synced);
     for epoch in base_epoch..=crate::lottery::epoch_of(synced.head().header().slot, 4) {
         use crate::finality::Weights;
-        eprintln!("epoch {epoch}: {:?}", synced.voting_roster(epoch).map(|r| r.map(|r| r.version)));
         assert!(view.total(epoch) > 0, "epoch {epoch}");
     }
     drop(view);
