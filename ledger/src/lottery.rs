@@ -350,6 +350,10 @@ pub fn epoch_seed(epoch: u64, mix_before_epoch: &Hash) -> Hash {
     Hash::tagged(SEED_DOMAIN, &input)
 }
 
+/// Deepest reorganisation a chain performs above its last final block: a fork from further
+/// below the head is refused.
+pub const MAX_REORG_DEPTH: u64 = 64;
+
 /// What fork choice compares: more blocks win; then the chain whose blocks were forged at better
 /// (lower) ranks in total; then the lower head hash, so every node breaks a full tie the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -117,6 +117,7 @@ pub enum RestoreError {
     Store(#[from] StoreError),
 }
 
+#[cfg(feature = "node")]
 pub use crate::store::StateRestore;
 
 #[cfg(test)]

@@ -732,7 +732,7 @@ impl<S: Store> Actor<S> {
     fn import(&mut self, block: goodwill_ledger::Block, synced: bool) -> ImportOutcome {
         let hash = block.hash();
         let (slot, stamped) = (block.header().slot, block.header().timestamp_ms);
-        if goodwill_ledger::spec::from_the_future(stamped, crate::forger::now_ms()) {
+        if goodwill_ledger::spec::from_the_future(stamped, crate::now_ms()) {
             tracing::debug!(%hash, slot, stamped, "refused a block stamped in the future");
             return ImportOutcome::FromTheFuture;
         }
@@ -968,7 +968,7 @@ impl<S: Store> Actor<S> {
     }
 
     fn slot_now(&self) -> u64 {
-        self.chain.spec().slot_at(crate::forger::now_ms())
+        self.chain.spec().slot_at(crate::now_ms())
     }
 
     /// Brings the pool in line with a new head: nonces the chain used leave, transactions of
@@ -1272,7 +1272,7 @@ mod tests {
         let mut spec = testkit::spec();
         spec.forgers.push(goodwill_ledger::GenesisForger::for_key(&offender, goodwill_ledger::Amount(1)));
         // The clock is a few slots past genesis: votes of the current round are taken.
-        spec.genesis_time_ms = crate::forger::now_ms().saturating_sub(10 * spec.params.slot_duration_ms);
+        spec.genesis_time_ms = crate::now_ms().saturating_sub(10 * spec.params.slot_duration_ms);
         let pool = PoolConfig::new(spec.pool.tx_expiry_slots, spec.params.min_fee);
         let chain = Chain::open(MemoryStore::default(), spec.clone()).unwrap();
         let finality = Finality::resume(chain.finalized(), spec.params.slots_per_epoch);
@@ -1369,7 +1369,7 @@ mod tests {
             let builder = generator.chain.builder(&testkit::forger(), slot, time).unwrap();
             builder.seal(&testkit::forger()).unwrap().block
         };
-        let now_slot = actor.chain.spec().slot_at(crate::forger::now_ms());
+        let now_slot = actor.chain.spec().slot_at(crate::now_ms());
         let drift_slots =
             goodwill_ledger::spec::MAX_CLOCK_DRIFT_MS / actor.chain.spec().params.slot_duration_ms;
         let ahead = forge_at(now_slot + drift_slots + 2);

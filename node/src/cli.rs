@@ -114,6 +114,7 @@ pub enum SyncMode {
 /// States kept below the final block by default: about half an hour of 2-second slots.
 pub const DEFAULT_STATE_KEEP: u64 = 1_024;
 
+#[cfg(feature = "node")]
 impl NodeArgs {
     /// Which states the node keeps.
     pub fn pruning(&self) -> goodwill_ledger::StatePruning {

@@ -61,7 +61,7 @@ pub fn run(command: Command) -> eyre::Result<()> {
         }
         Command::Ledger(LedgerCommand::Verify { base_path }) => ledger_verify(&base_path),
         Command::Node(args) => node(args),
-        Command::Light(args) => light(args),
+        Command::Light(args) => crate::light::start(args),
         Command::Tx(args) => crate::client::run(args),
     }
 }
@@ -91,7 +91,9 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
         );
         (spec, Some(Keypair::insecure_dev("dev")), base_path, temporary)
     } else {
-        let path = resolve_chain(&args.chain.ok_or_else(|| eyre!("--chain is required without --dev"))?)?;
+        let path = crate::config::resolve_chain(
+            &args.chain.ok_or_else(|| eyre!("--chain is required without --dev"))?,
+        )?;
         let text = std::fs::read_to_string(&path)
             .wrap_err_with(|| format!("reading the chain spec {}", path.display()))?;
         let spec = ChainSpec::from_json(&text).wrap_err_with(|| format!("in {}", path.display()))?;
@@ -147,56 +149,6 @@ fn stored_spec(base_path: &Path) -> eyre::Result<Option<ChainSpec>> {
     Ok(Some(
         ChainSpec::from_json(&text).wrap_err_with(|| format!("the chain spec stored in {}", db.display()))?,
     ))
-}
-
-/// Runs `goodwill light` (and `goodwill-light`).
-pub fn light(args: crate::cli::LightArgs) -> eyre::Result<()> {
-    let path = resolve_chain(&args.chain)?;
-    let text = std::fs::read_to_string(&path)
-        .wrap_err_with(|| format!("reading the chain spec {}", path.display()))?;
-    let spec = ChainSpec::from_json(&text).wrap_err_with(|| format!("in {}", path.display()))?;
-    let mut bootnodes = args.network.bootnodes;
-    bootnodes.extend(spec.bootnodes.iter().filter_map(|text| text.parse().ok()));
-    if bootnodes.is_empty() {
-        bail!("a light peer needs a main node to talk to: pass --bootnode ADDRESS");
-    }
-    let http = args.http.address_or(crate::cli::DEFAULT_LIGHT_HTTP);
-    let base_path = args.base_path.unwrap_or_else(|| crate::cli::default_light_dir(&spec.chain_id));
-    let config = crate::light::LightConfig {
-        spec,
-        base_path,
-        bootnodes,
-        listen: args.network.listen,
-        mdns: args.network.mdns,
-        http,
-        http_limits: args.http.limits(),
-    };
-    crate::light::run(config)
-}
-
-/// The spec file a `--chain` value names: `local` is the local cluster's; `testnet` is refused
-/// until a public test network is launched; anything else is a file.
-fn resolve_chain(chain: &Path) -> eyre::Result<std::path::PathBuf> {
-    match chain.to_str() {
-        Some("local") => {
-            let dir = std::env::var_os("GOODWILL_TESTNET_DIR")
-                .map(std::path::PathBuf::from)
-                .unwrap_or_else(crate::cli::default_testnet_dir);
-            let spec = dir.join("spec.json");
-            if !spec.exists() {
-                bail!(
-                    "no local cluster in {}: start one with `goodwill testnet up` (or set GOODWILL_TESTNET_DIR)",
-                    dir.display()
-                );
-            }
-            Ok(spec)
-        }
-        Some("testnet") if !chain.exists() => bail!(
-            "no public Goodwill testnet has been launched yet, so no spec ships for it; join a network \
-             with the spec file its operators publish (--chain FILE --bootnode ADDRESS)"
-        ),
-        _ => Ok(chain.to_path_buf()),
-    }
 }
 
 /// Replaces the spec's well-known forger keys by fresh ones, written next to the spec.

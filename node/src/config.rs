@@ -130,6 +130,31 @@ fn flags_from_file(file: &Path, command: &str, command_line: &[OsString]) -> eyr
     Ok(flags)
 }
 
+/// The spec file a `--chain` value names: `local` is the local cluster's; `testnet` is refused
+/// until a public test network is launched; anything else is a file.
+pub fn resolve_chain(chain: &Path) -> eyre::Result<std::path::PathBuf> {
+    match chain.to_str() {
+        Some("local") => {
+            let dir = std::env::var_os("GOODWILL_TESTNET_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(crate::cli::default_testnet_dir);
+            let spec = dir.join("spec.json");
+            if !spec.exists() {
+                bail!(
+                    "no local cluster in {}: start one with `goodwill testnet up` (or set GOODWILL_TESTNET_DIR)",
+                    dir.display()
+                );
+            }
+            Ok(spec)
+        }
+        Some("testnet") if !chain.exists() => bail!(
+            "no public Goodwill testnet has been launched yet, so no spec ships for it; join a network \
+             with the spec file its operators publish (--chain FILE --bootnode ADDRESS)"
+        ),
+        _ => Ok(chain.to_path_buf()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 //! on a fork the network never sees, so it waits for a peer, unless it is the only forger on the
 //! roster (a one-forger chain, `--dev`).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use goodwill_ledger::Address;
 use goodwill_ledger::lottery::rank_offset_ms;
@@ -13,11 +13,7 @@ use tokio::sync::watch;
 use crate::actor::ChainHandle;
 use crate::metrics::Metrics;
 use crate::network::NetworkHandle;
-
-/// Milliseconds since the Unix epoch, from the system clock.
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
+use crate::now_ms;
 
 /// Runs until `shutdown` turns true or the chain actor stops.
 pub async fn run(

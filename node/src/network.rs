@@ -131,9 +131,7 @@ async fn serve(
                 });
             }
             // Scripts and tests read this line; it is ready to paste as a --bootnode.
-            NetworkEvent::Listening(address) => {
-                crate::run::announce(format_args!("P2P listening on {address}"))
-            }
+            NetworkEvent::Listening(address) => crate::announce(format_args!("P2P listening on {address}")),
             // A main node that joins may hold votes this node missed (it was away).
             NetworkEvent::PeerJoined { peer, status } if status.role == goodwill_protocol::Role::Main => {
                 vote_sync.ask(&chain, &network, peer);
@@ -289,7 +287,7 @@ async fn validate(chain: &ChainHandle, message: GossipMessage) -> Result<(Verdic
                 ImportOutcome::Applied => {
                     // The forger stamps a block when it seals it: the delay is how long the
                     // block took to reach this node and be imported (clocks permitting).
-                    let delay_ms = crate::forger::now_ms().saturating_sub(forged_at);
+                    let delay_ms = crate::now_ms().saturating_sub(forged_at);
                     tracing::info!(height, %hash, transactions, delay_ms, "imported a gossiped block");
                     GossipEffect::Applied
                 }

@@ -9,6 +9,7 @@ use goodwill_ledger::{Chain, ChainSpec, Keypair, RocksStore, Store};
 use tokio::sync::watch;
 
 use crate::actor;
+use crate::announce;
 use crate::forger;
 
 /// What `goodwill node` was asked to run.
@@ -130,12 +131,4 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
     chain_thread.join().map_err(|_| eyre!("the chain thread panicked"))?;
     announce(format_args!("stopped cleanly"));
     Ok(())
-}
-
-/// Prints a line for scripts and tests to read. A closed or broken stdout (the reader went
-/// away) is no reason for a node to stop, so write errors are ignored (`println!` would panic).
-pub fn announce(line: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }

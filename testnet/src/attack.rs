@@ -477,7 +477,7 @@ impl<'a> Identity<'a> {
             );
         }
         let spec = self.replica.spec();
-        let now = goodwill_node::forger::now_ms();
+        let now = goodwill_node::now_ms();
         let slot = spec.slot_at(now);
         // Attack once a slot, from a replica within a few slots of the chain.
         if slot <= self.attacked || self.replica.head().header().slot + 4 < slot {

@@ -318,7 +318,7 @@ fn trial(
     // Workers: each owns the accounts congruent to it, so an account's transfers leave in order.
     let workers = 16.min(count);
     let start = Instant::now() + Duration::from_millis(200);
-    let start_ms = goodwill_node::forger::now_ms() + 200;
+    let start_ms = goodwill_node::now_ms() + 200;
     let interval = Duration::from_secs_f64(1.0 / f64::from(tps.max(1)));
     let mut handles = Vec::new();
     let mut queues: Vec<Vec<(usize, usize, Transaction)>> = (0..workers).map(|_| Vec::new()).collect();

@@ -10,26 +10,35 @@
 //! forger's block). Every payload's handler reads into locals, checks everything, and returns what
 //! to write; the executor writes only after every check has passed.
 
+#[cfg(feature = "node")]
 mod builder;
 mod errors;
+#[cfg(feature = "node")]
 mod executor;
 mod header;
+#[cfg(feature = "node")]
 mod stateless;
 
+#[cfg(feature = "node")]
 use jmt::storage::TreeReader;
 
+#[cfg(feature = "node")]
 pub use builder::BlockBuilder;
 pub use errors::{ApplyError, BlockError, ContractReceipt, Receipt, TxError, receipts_root};
+#[cfg(feature = "node")]
 pub use executor::Executor;
 pub use header::{check_contents, check_header};
+#[cfg(feature = "node")]
 pub use stateless::{
     MAX_ASSOCIATION_NAME_BYTES, MAX_FUNCTION_NAME_BYTES, MAX_PROOF_URL_BYTES, MAX_SCHEDULE_PERIOD_SLOTS,
     MAX_SCHEDULE_TIMES, MAX_SCHEDULES, MAX_SCHEDULES_PER_ACCOUNT, check_rules, check_stateless,
     check_stateless_all,
 };
 
+use crate::Block;
 use crate::state::StateUpdate;
-use crate::{Block, ChainSpec, Hash, SealedHeader, Transaction};
+#[cfg(feature = "node")]
+use crate::{ChainSpec, Hash, SealedHeader, Transaction};
 
 /// A block checked against its parent and applied: what the store commits.
 #[derive(Debug, Clone)]
@@ -42,6 +51,7 @@ pub struct AppliedBlock {
     pub state: StateUpdate,
 }
 
+#[cfg(feature = "node")]
 /// `apply(state, block) -> (state', receipts)`: checks `block` on top of `parent` (whose state
 /// `reader` holds) and returns what it changes, or why it is invalid. Writes nothing.
 pub fn apply_block<R: TreeReader + ?Sized>(
@@ -54,6 +64,7 @@ pub fn apply_block<R: TreeReader + ?Sized>(
     apply_block_with(reader, spec, genesis, parent, block, &|_| false)
 }
 
+#[cfg(feature = "node")]
 /// [`apply_block`], skipping the signature check of each transaction for which `verified`
 /// holds. `verified` must answer for the transaction's exact bytes, signature included (two
 /// transactions with one body and different signatures have the same id): a node that skipped a
@@ -70,6 +81,7 @@ pub fn apply_block_with<R: TreeReader + ?Sized>(
     apply_block_in(executor, spec, genesis, parent, block, verified)
 }
 
+#[cfg(feature = "node")]
 /// [`apply_block_with`] on a given executor: one made for `parent`'s state and `block`'s slot.
 pub(crate) fn apply_block_in<R: TreeReader + ?Sized>(
     mut executor: Executor<'_, R>,

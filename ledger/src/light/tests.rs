@@ -1,6 +1,9 @@
 use super::*;
+use crate::proof::prove_value;
+use crate::state::forger_key;
+use crate::store::Store;
 use crate::testkit;
-use crate::{Amount, GenesisForger, Keypair, MemoryStore};
+use crate::{Amount, Chain, GenesisForger, Keypair, MemoryStore};
 
 const FORGERS: usize = 4;
 

@@ -4,9 +4,11 @@
 //! memory for tests. A block and everything it changes are committed together or not at all.
 
 mod memory;
+#[cfg(feature = "node")]
 mod rocks;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "node")]
 pub use rocks::{RocksStore, StateEntries, StateRestore};
 
 use jmt::storage::TreeReader;

@@ -32,5 +32,5 @@ fn main() -> eyre::Result<()> {
     }
     let cli = Cli::parse_from(args);
     goodwill_node::init_logs(cli.log_format);
-    goodwill_node::commands::light(cli.light)
+    goodwill_node::light::start(cli.light)
 }

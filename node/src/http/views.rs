@@ -1,6 +1,9 @@
 //! How chain records look in the API's JSON. Amounts are decimal strings (base units), hashes
 //! hex, addresses bech32m, as everywhere else in the API.
 
+// The light peer's build shows receipts only.
+#![cfg_attr(not(feature = "node"), allow(dead_code))]
+
 use goodwill_ledger::execute::Receipt;
 use goodwill_ledger::state::{AssociationState, ForgerState, Ticket};
 use goodwill_ledger::{Block, Payload, SealedHeader, Transaction, TxLocation};

@@ -235,9 +235,7 @@ impl Follower {
                 self.mains.remove(&peer);
                 self.publish_view();
             }
-            NetworkEvent::Listening(address) => {
-                crate::run::announce(format_args!("P2P listening on {address}"))
-            }
+            NetworkEvent::Listening(address) => crate::announce(format_args!("P2P listening on {address}")),
             _ => {}
         }
     }
@@ -253,7 +251,7 @@ impl Follower {
             return self.network.validated(ticket, Verdict::Reject, GossipEffect::None).await;
         };
         self.network.validated(ticket, Verdict::Ignore, GossipEffect::None).await;
-        if from_the_future(block.header().timestamp_ms, crate::forger::now_ms()) {
+        if from_the_future(block.header().timestamp_ms, crate::now_ms()) {
             // Neither checked nor taken as a sign of a taller chain.
             return;
         }
@@ -314,7 +312,7 @@ impl Follower {
         if self.headers.contains_key(&key.1) || self.waiting.contains_key(&key) {
             return;
         }
-        if from_the_future(block.header().timestamp_ms, crate::forger::now_ms()) {
+        if from_the_future(block.header().timestamp_ms, crate::now_ms()) {
             tracing::debug!(height = key.0, hash = %key.1, %from, "dropped a block stamped in the future");
             return;
         }
@@ -533,7 +531,7 @@ impl Follower {
                 self.catching_up = false;
                 match result {
                     Ok(Response::Blocks(blocks)) => {
-                        let now = crate::forger::now_ms();
+                        let now = crate::now_ms();
                         for block in blocks {
                             if from_the_future(block.header().timestamp_ms, now) {
                                 // A main node serves only blocks it imported, and imports none

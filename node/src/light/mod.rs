@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use eyre::{WrapErr, eyre};
+use eyre::{WrapErr, bail, eyre};
 use goodwill_ledger::{ChainSpec, Hash};
 use goodwill_protocol::{ChainIdentity, Head, NetworkConfig, Role};
 use libp2p::{Multiaddr, identity};
@@ -35,6 +35,31 @@ pub struct LightConfig {
     pub http: SocketAddr,
     /// What each HTTP client may ask.
     pub http_limits: crate::http::limits::ClientLimits,
+}
+
+/// Runs `goodwill light` (and `goodwill-light`).
+pub fn start(args: crate::cli::LightArgs) -> eyre::Result<()> {
+    let path = crate::config::resolve_chain(&args.chain)?;
+    let text = std::fs::read_to_string(&path)
+        .wrap_err_with(|| format!("reading the chain spec {}", path.display()))?;
+    let spec = ChainSpec::from_json(&text).wrap_err_with(|| format!("in {}", path.display()))?;
+    let mut bootnodes = args.network.bootnodes;
+    bootnodes.extend(spec.bootnodes.iter().filter_map(|text| text.parse().ok()));
+    if bootnodes.is_empty() {
+        bail!("a light peer needs a main node to talk to: pass --bootnode ADDRESS");
+    }
+    let http = args.http.address_or(crate::cli::DEFAULT_LIGHT_HTTP);
+    let base_path = args.base_path.unwrap_or_else(|| crate::cli::default_light_dir(&spec.chain_id));
+    let config = LightConfig {
+        spec,
+        base_path,
+        bootnodes,
+        listen: args.network.listen,
+        mdns: args.network.mdns,
+        http,
+        http_limits: args.http.limits(),
+    };
+    run(config)
 }
 
 /// Runs a light peer until Ctrl-C.
@@ -97,13 +122,13 @@ async fn serve(config: LightConfig) -> eyre::Result<()> {
     let router = api::router(api::Api { commands, view, spec, genesis: genesis_hash });
     let limits = config.http_limits;
     let http = tokio::spawn(crate::http::serve(listener, router, limits, std::future::pending()));
-    crate::run::announce(format_args!("HTTP API listening on http://{http_address}"));
+    crate::announce(format_args!("HTTP API listening on http://{http_address}"));
     tracing::info!(genesis = %genesis_hash, "light peer: following headers, keeping no ledger");
     tokio::signal::ctrl_c().await.wrap_err("waiting for Ctrl-C")?;
     http.abort();
     follower.abort();
     let _ = stop.send(true);
     let _ = network_task.await;
-    crate::run::announce(format_args!("stopped cleanly"));
+    crate::announce(format_args!("stopped cleanly"));
     Ok(())
 }

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use goodwill_ledger::Hash;
-use goodwill_ledger::chain::MAX_REORG_DEPTH;
+use goodwill_ledger::lottery::MAX_REORG_DEPTH;
 use libp2p::PeerId;
 
 use super::{

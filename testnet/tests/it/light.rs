@@ -227,7 +227,7 @@ async fn a_light_peer_refuses_a_header_whose_forger_did_not_win() {
     let forged = block_from_a_loser(&spec, &key0);
     // Its slot must have come: a block from the future is dropped unchecked, which would prove
     // nothing about the lottery check.
-    let early = forged.header().timestamp_ms.saturating_sub(goodwill_node::forger::now_ms());
+    let early = forged.header().timestamp_ms.saturating_sub(goodwill_node::now_ms());
     tokio::time::sleep(Duration::from_millis(early)).await;
     let genesis = goodwill_ledger::genesis(&spec).unwrap().block.hash();
     let n0 = Node::main(&spec_path, &dir.path().join("n0"), None, &[]);

@@ -78,7 +78,7 @@ async fn a_stream_of_lying_claims_never_pauses_forging() {
         protocol_version: goodwill_protocol::PROTOCOL_VERSION,
     };
     let address: libp2p::Multiaddr = node.p2p.parse().unwrap();
-    let first_slot = spec.slot_at(goodwill_node::forger::now_ms()) + 1;
+    let first_slot = spec.slot_at(goodwill_node::now_ms()) + 1;
 
     // A new liar every two seconds, each staying four (two overlap at any time).
     let started = Instant::now();
@@ -91,7 +91,7 @@ async fn a_stream_of_lying_claims_never_pauses_forging() {
     for liar in liars {
         asked += usize::from(liar.await.unwrap());
     }
-    let last_slot = spec.slot_at(goodwill_node::forger::now_ms());
+    let last_slot = spec.slot_at(goodwill_node::now_ms());
 
     let url = node.url.clone();
     let page =

@@ -14,7 +14,7 @@ use goodwill_ledger::{Address, Block, Chain, Hash, Store, StoreError, Transactio
 use serde_json::{Value, json};
 
 use super::ApiError;
-use super::views;
+use crate::http::views;
 use crate::mempool::Mempool;
 
 /// Most blocks one page lists.
