@@ -223,7 +223,7 @@ impl<S: Store> Chain<S> {
         let finalized = store
             .finalized()?
             .unwrap_or(Checkpoint { round: 0, block: BlockId { height: 0, hash: genesis_hash } });
-        Ok(Chain {
+        let mut chain = Chain {
             store,
             spec,
             genesis: genesis_hash,
@@ -234,7 +234,30 @@ impl<S: Store> Chain<S> {
             justified: finalized,
             branch: None,
             pruning: StatePruning::Archive,
-        })
+        };
+        if chain.store.steps_pending()? {
+            chain.store_pending_steps()?;
+        }
+        Ok(chain)
+    }
+
+    /// Builds and stores the steps of the proofs kept for good that lack them (a database
+    /// migrated from a schema without steps), while the states they prove against are held:
+    /// before any pruning.
+    fn store_pending_steps(&mut self) -> Result<(), StoreError> {
+        let latest = self.store.latest_finality_proof()?.map(|proof| proof.finalized.block.height);
+        let mut from = 1;
+        loop {
+            let proofs = self.store.finality_proofs(from, 256)?;
+            let Some(last) = proofs.last() else { break };
+            from = last.finalized.block.height.saturating_add(1);
+            for proof in proofs {
+                if Some(proof.finalized.block.height) != latest {
+                    self.store_step(proof);
+                }
+            }
+        }
+        self.store.clear_steps_pending()
     }
 
     /// Opens the chain a store already holds, with the spec stored at genesis.

@@ -128,13 +128,19 @@ impl NodeArgs {
 /// Where a node or light peer meets its peers: shared by `goodwill node` and `goodwill light`.
 #[derive(Debug, Args)]
 pub struct NetworkArgs {
-    /// Where to listen for peers (repeatable). A main node's default: /ip4/127.0.0.1/tcp/30333,
-    /// or a free loopback port with --dev; use /ip4/0.0.0.0/tcp/30333 to accept peers from other
-    /// hosts. A light peer listens nowhere unless told: it dials out.
+    /// Where to listen for peers (repeatable). A main node's default: every interface, TCP and
+    /// QUIC on port 30333 (/ip4/0.0.0.0/tcp/30333, /ip4/0.0.0.0/udp/30333/quic-v1), or a free
+    /// loopback port with --dev. A light peer listens nowhere unless told: it dials out.
     #[arg(long)]
     pub listen: Vec<libp2p::Multiaddr>,
-    /// A peer to join through, as printed by its node: /ip4/.../tcp/.../p2p/<peer id>
-    /// (repeatable; added to the chain spec's bootnodes).
+    /// An address peers reach this node at, when it is not one it listens on: a public IP
+    /// address or DNS name and the port a router forwards (repeatable), e.g.
+    /// /dns4/node.example.org/tcp/30333. Advertised to peers and the DHT as given.
+    #[arg(long = "public-addr")]
+    pub public_addrs: Vec<libp2p::Multiaddr>,
+    /// A peer to join through, as printed by its node: /ip4/.../tcp/.../p2p/<peer id>, or by
+    /// name, /dns4/boot.example.org/tcp/30333/p2p/<peer id> (repeatable; added to the chain
+    /// spec's bootnodes).
     #[arg(long = "bootnode")]
     pub bootnodes: Vec<libp2p::Multiaddr>,
     /// Discover peers on the local network with mDNS (off by default: it multicasts on your

@@ -104,7 +104,7 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
     let listen = match (args.network.listen.is_empty(), args.dev) {
         (false, _) => args.network.listen,
         (true, true) => vec!["/ip4/127.0.0.1/tcp/0".parse()?],
-        (true, false) => vec!["/ip4/127.0.0.1/tcp/30333".parse()?],
+        (true, false) => vec!["/ip4/0.0.0.0/tcp/30333".parse()?, "/ip4/0.0.0.0/udp/30333/quic-v1".parse()?],
     };
     let mut bootnodes = args.network.bootnodes;
     for text in &spec.bootnodes {
@@ -133,6 +133,7 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
         http: args.http.address_or(crate::cli::DEFAULT_NODE_HTTP),
         http_limits: args.http.limits(),
         listen,
+        public_addrs: args.network.public_addrs,
         bootnodes,
         mdns: args.network.mdns,
     })

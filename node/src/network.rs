@@ -50,6 +50,8 @@ pub fn load_or_create_identity(path: &Path) -> eyre::Result<identity::Keypair> {
 pub struct Addresses {
     /// Addresses to listen on.
     pub listen: Vec<Multiaddr>,
+    /// Addresses the operator says peers reach this node at (`--public-addr`).
+    pub external: Vec<Multiaddr>,
     /// Peers to dial at start.
     pub bootnodes: Vec<Multiaddr>,
     /// Discover peers on the local network with mDNS.
@@ -69,6 +71,7 @@ pub async fn spawn(
         role: Role::Main,
         chain: ChainIdentity { chain_id: status.chain_id, genesis: status.genesis_hash },
         listen: addresses.listen,
+        external: addresses.external,
         bootnodes: addresses.bootnodes,
         mdns: addresses.mdns,
         address_limits: Default::default(),

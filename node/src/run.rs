@@ -21,6 +21,7 @@ pub struct NodeConfig {
     /// What each HTTP client may ask.
     pub http_limits: crate::http::limits::ClientLimits,
     pub listen: Vec<libp2p::Multiaddr>,
+    pub public_addrs: Vec<libp2p::Multiaddr>,
     pub bootnodes: Vec<libp2p::Multiaddr>,
     pub mdns: bool,
     /// This node's minimum fee.
@@ -87,8 +88,12 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
 
     let network_key = crate::network::load_or_create_identity(&config.base_path.join("network.key"))?;
     tracing::info!(peer_id = %network_key.public().to_peer_id(), "network identity");
-    let addresses =
-        crate::network::Addresses { listen: config.listen, bootnodes: config.bootnodes, mdns: config.mdns };
+    let addresses = crate::network::Addresses {
+        listen: config.listen,
+        external: config.public_addrs,
+        bootnodes: config.bootnodes,
+        mdns: config.mdns,
+    };
     let (network, network_task) =
         crate::network::spawn(network_key, addresses, handle.clone(), metrics.clone(), stopped.clone())
             .await?;

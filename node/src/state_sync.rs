@@ -105,6 +105,7 @@ pub async fn run(spec: &ChainSpec, db: &Path, bootnodes: Vec<Multiaddr>) -> eyre
         role: Role::Light,
         chain: ChainIdentity { chain_id: spec.chain_id.clone(), genesis: genesis.genesis },
         listen: Vec::new(),
+        external: Vec::new(),
         bootnodes,
         mdns: false,
         address_limits: Default::default(),

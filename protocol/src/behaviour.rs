@@ -238,14 +238,17 @@ impl Behaviour {
     }
 }
 
-/// Builds a swarm for `key` over TCP and QUIC, with noise and yamux on TCP; `mdns` turns on
-/// local-network discovery (keep it off in tests and CI).
+/// Builds a swarm for `key` over TCP and QUIC, with noise and yamux on TCP, dialling `/dns4`,
+/// `/dns6` and `/dns` addresses through the system's resolver (`/etc/resolv.conf`, and
+/// `/etc/hosts`); `mdns` turns on local-network discovery (keep it off in tests and CI).
 pub fn build_swarm(key: identity::Keypair, mdns: bool) -> Result<Swarm<Behaviour>, String> {
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .map_err(|e| e.to_string())?
         .with_quic()
+        .with_dns()
+        .map_err(|e| format!("reading the system's DNS configuration: {e}"))?
         .with_behaviour(|key| Behaviour::new(key, mdns).map_err(|e| e.into()))
         .map_err(|e| e.to_string())?
         .with_swarm_config(|config| config.with_idle_connection_timeout(Duration::from_secs(60)))

@@ -5,9 +5,11 @@
 //!   protobuf in one place with typed errors.
 //! - [`behaviour`]: the composed libp2p behaviour (gossipsub for blocks and transactions,
 //!   request-response for status, sync and queries, identify, ping, Kademlia) and the swarm
-//!   builder (TCP with noise and yamux, and QUIC).
+//!   builder (TCP with noise and yamux, and QUIC; DNS names resolved when dialled).
 //! - [`address_guard`]: connection limits and bans per IP address, so that fresh identities
 //!   from one host share its budget and its ban.
+//! - [`reach`]: how far an address reaches (loopback, private network, internet), so that a
+//!   peer's addresses enter the DHT only where they can be dialled.
 //! - [`codec`]: length-prefixed protobuf framing with limits checked before reading.
 //! - [`handshake`]: the status check every connection starts with.
 //! - [`peers`]: the peer manager (offences with one price each, strikes, bans, rate limits).
@@ -33,6 +35,7 @@ pub mod handshake;
 pub mod message;
 pub mod peers;
 pub mod rate_limit;
+pub mod reach;
 pub mod service;
 pub mod sync;
 

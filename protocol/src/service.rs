@@ -51,6 +51,9 @@ pub struct NetworkConfig {
     pub chain: ChainIdentity,
     /// Addresses to listen on.
     pub listen: Vec<Multiaddr>,
+    /// Addresses the operator says peers reach this node at (a public IP or DNS name and the
+    /// port forwarded to it): advertised at once, without waiting for peers to confirm them.
+    pub external: Vec<Multiaddr>,
     /// Peers to dial at start (and seed Kademlia with).
     pub bootnodes: Vec<Multiaddr>,
     /// Discover peers on the local network with mDNS (it multicasts on the real interface).
@@ -568,6 +571,9 @@ pub fn new(
         swarm
             .listen_on(address.clone())
             .map_err(|e| NetworkError::Listen { address: address.clone(), reason: e.to_string() })?;
+    }
+    for address in &config.external {
+        swarm.add_external_address(address.clone());
     }
     for address in &config.bootnodes {
         if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = address.iter().last() {

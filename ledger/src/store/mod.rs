@@ -51,12 +51,17 @@ pub enum StoreError {
         /// The lowest state version held.
         lowest: u64,
     },
-    /// The store was made by an incompatible version of Goodwill.
-    #[error("the database schema is version {found}; this build reads version {expected}")]
+    /// The store was made by an incompatible version of Goodwill: a newer one, or one older
+    /// than this build migrates.
+    #[error(
+        "the database schema is version {found}; this build reads version {expected} and migrates versions {oldest} and later"
+    )]
     Schema {
         /// Found.
         found: u32,
-        /// Expected.
+        /// The oldest version migrated.
+        oldest: u32,
+        /// This build's version.
         expected: u32,
     },
 }
@@ -163,6 +168,16 @@ pub trait Store: TreeReader {
     /// Stores a step whose proof is stored for good (the last of its epoch): built while the
     /// states it proves records against are held, it outlives their pruning.
     fn put_finality_step(&mut self, step: &crate::light::FinalityStep) -> Result<(), StoreError>;
+    /// Whether proofs kept for good may lack their stored steps (a database migrated from a
+    /// schema without them): [`crate::Chain::open`] builds them while their states are held,
+    /// then calls [`Store::clear_steps_pending`].
+    fn steps_pending(&self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    /// Records that every proof kept for good has its step.
+    fn clear_steps_pending(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// The lowest state version (block height) this store holds: reading the state below it
     /// fails with [`StoreError::Pruned`]. 0 until [`Store::prune_state`] removes any.
     fn pruned_below(&self) -> u64;

@@ -29,8 +29,12 @@ mod restore;
 
 pub use restore::StateRestore;
 
-/// Version of the on-disk layout; bumped on any incompatible change.
+/// Version of the on-disk layout; bumped on any incompatible change. A database of an older
+/// version from [`OLDEST_MIGRATED`] on is migrated when opened ([`migrate`]); an older or a
+/// newer one is refused, unchanged.
 const SCHEMA_VERSION: u32 = 5;
+/// The oldest layout this build migrates.
+const OLDEST_MIGRATED: u32 = 4;
 
 /// The column families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +116,9 @@ fn finality_proof_key(height: u64) -> Vec<u8> {
 
 /// Followed by the final block's height (u64, big-endian) -> its `FinalityStep`.
 const META_FINALITY_STEP: &[u8] = b"finality_step/";
+/// Present (empty) while proofs kept for good may lack their finality steps: set by the
+/// migration from schema 4, cleared by the chain once it stored them ([`Store::steps_pending`]).
+const META_STEPS_PENDING: &[u8] = b"steps_pending";
 /// The lowest state version held (u64, big-endian); absent until a state is pruned.
 const META_PRUNED_BELOW: &[u8] = b"pruned_below";
 /// The lowest block held after genesis (u64, big-endian): that of the final block whose state a
@@ -178,6 +185,43 @@ impl std::fmt::Debug for RocksStore {
     }
 }
 
+/// Brings a database of schema `from` up to [`SCHEMA_VERSION`], one version at a time. Each
+/// step records its new version in the same write as its last change, and can run again if the
+/// node stops before that write.
+fn migrate(db: &mut DB, options: &Options, from: u32) -> Result<(), StoreError> {
+    for version in from..SCHEMA_VERSION {
+        match version {
+            // 4 to 5: the stale-node index and the stored finality steps. The heights committed
+            // before have no index, so pruning never removes the tree nodes they made stale (it
+            // removes the values later heights replaced, from the undo records schema 4 kept);
+            // the steps of the proofs kept for good are built by the chain when it opens.
+            4 => {
+                if db.cf_handle(Column::StaleNodes.name()).is_none() {
+                    db.create_cf(Column::StaleNodes.name(), options).map_err(db_error)?;
+                }
+                let meta = db
+                    .cf_handle(Column::Meta.name())
+                    .ok_or_else(|| corrupt("column family meta is missing"))?;
+                let mut batch = WriteBatch::default();
+                batch.put_cf(meta, META_STEPS_PENDING, []);
+                batch.put_cf(meta, META_SCHEMA, 5u32.to_be_bytes());
+                let mut sync = WriteOptions::default();
+                sync.set_sync(true);
+                db.write_opt(batch, &sync).map_err(db_error)?;
+            }
+            _ => {
+                return Err(StoreError::Schema {
+                    found: version,
+                    oldest: OLDEST_MIGRATED,
+                    expected: SCHEMA_VERSION,
+                });
+            }
+        }
+        tracing::info!(from = version, to = version + 1, "migrated the database's schema");
+    }
+    Ok(())
+}
+
 fn db_error(e: rocksdb::Error) -> StoreError {
     StoreError::Database(e.into_string())
 }
@@ -220,26 +264,41 @@ impl RocksStore {
         env.lower_thread_pool_cpu_priority();
         env.lower_thread_pool_io_priority();
         options.set_env(&env);
-        let columns = Column::ALL.iter().map(|c| ColumnFamilyDescriptor::new(c.name(), options.clone()));
-        let db = DB::open_cf_descriptors(&options, path, columns).map_err(db_error)?;
-        let head_values = Mutex::new(HeadValues { tip: None, values: LruCache::new(HEAD_VALUES) });
-        let mut store =
-            RocksStore { db: Arc::new(db), head: None, head_values, pruned_below: Arc::default(), base: 0 };
-        match store.get(Column::Meta, META_SCHEMA)? {
-            None => {
-                store
-                    .db
-                    .put_cf(store.cf(Column::Meta)?, META_SCHEMA, SCHEMA_VERSION.to_be_bytes())
-                    .map_err(db_error)?;
-            }
+        // An existing database opens with the column families it has, unknown ones included, so
+        // that its schema version decides what happens to it (a migration, or a refusal that
+        // changes nothing) rather than RocksDB's complaint about a column family.
+        let names: Vec<String> = match DB::list_cf(&options, path) {
+            Ok(names) => names,
+            Err(_) => Column::ALL.iter().map(|c| c.name().to_owned()).collect(),
+        };
+        let columns = names.iter().map(|name| ColumnFamilyDescriptor::new(name, options.clone()));
+        let mut db = DB::open_cf_descriptors(&options, path, columns).map_err(db_error)?;
+        let meta =
+            db.cf_handle(Column::Meta.name()).ok_or_else(|| corrupt("column family meta is missing"))?;
+        match db.get_cf(meta, META_SCHEMA).map_err(db_error)? {
+            None => db.put_cf(meta, META_SCHEMA, SCHEMA_VERSION.to_be_bytes()).map_err(db_error)?,
             Some(bytes) => {
                 let found =
                     u32::from_be_bytes(bytes.as_slice().try_into().map_err(|_| corrupt("schema version"))?);
-                if found != SCHEMA_VERSION {
-                    return Err(StoreError::Schema { found, expected: SCHEMA_VERSION });
+                match found {
+                    SCHEMA_VERSION => {}
+                    OLDEST_MIGRATED..SCHEMA_VERSION => migrate(&mut db, &options, found)?,
+                    _ => {
+                        return Err(StoreError::Schema {
+                            found,
+                            oldest: OLDEST_MIGRATED,
+                            expected: SCHEMA_VERSION,
+                        });
+                    }
                 }
             }
         }
+        if let Some(missing) = Column::ALL.iter().find(|c| db.cf_handle(c.name()).is_none()) {
+            return Err(corrupt(format!("column family {} is missing", missing.name())));
+        }
+        let head_values = Mutex::new(HeadValues { tip: None, values: LruCache::new(HEAD_VALUES) });
+        let mut store =
+            RocksStore { db: Arc::new(db), head: None, head_values, pruned_below: Arc::default(), base: 0 };
         store.head = match store.get(Column::Meta, META_HEAD)? {
             None => None,
             Some(bytes) => Some(Hash::from_slice(&bytes).ok_or_else(|| corrupt("head record"))?),
@@ -586,6 +645,16 @@ impl Store for RocksStore {
         let Some(bytes) = self.get(Column::Meta, &finality_step_key(height))? else { return Ok(None) };
         let wire = wire::FinalityStep::decode(bytes.as_slice()).map_err(|_| corrupt("finality step"))?;
         crate::light::FinalityStep::from_wire(&wire).map(Some).map_err(|_| corrupt("finality step"))
+    }
+
+    fn steps_pending(&self) -> Result<bool, StoreError> {
+        Ok(self.get(Column::Meta, META_STEPS_PENDING)?.is_some())
+    }
+
+    fn clear_steps_pending(&mut self) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(self.cf(Column::Meta)?, META_STEPS_PENDING);
+        self.write(batch)
     }
 
     fn put_finality_step(&mut self, step: &crate::light::FinalityStep) -> Result<(), StoreError> {

@@ -11,6 +11,7 @@ mod good_will;
 mod junk_blocks_cost_a_ticket_and_blame_only_their_sender;
 mod long_partitions;
 mod lottery_simulation;
+mod migration;
 mod network_simulation;
 mod properties;
 mod pruning;

@@ -97,6 +97,7 @@ async fn serve(config: LightConfig) -> eyre::Result<()> {
         role: Role::Light,
         chain: ChainIdentity { chain_id: config.spec.chain_id.clone(), genesis: genesis_hash },
         listen: config.listen,
+        external: Vec::new(),
         bootnodes: config.bootnodes,
         mdns: config.mdns,
         address_limits: Default::default(),

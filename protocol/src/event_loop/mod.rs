@@ -14,8 +14,8 @@ use futures::StreamExt;
 use goodwill_ledger::{Block, Hash};
 use goodwill_proto::v1 as wire;
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
-use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, kad, ping};
 use prost::Message;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -24,6 +24,7 @@ use crate::behaviour::{GossipKind, KAD_PROTOCOL};
 use crate::handshake::{ChainIdentity, Mismatch};
 use crate::message::{Request, Response, Role, Status};
 use crate::peers::{Offence, PeerInfo, PeerManager, Penalty};
+use crate::reach::Reach;
 use crate::service::{
     AncestorOutcome, Command, GossipEffect, GossipTicket, Head, InboundId, LANE_BYTES, LaneState,
     NetworkEvent, QueryError, RawGossip, Shared, TX_BATCH, Verdict,
@@ -135,6 +136,9 @@ pub struct EventLoop {
     forked: HashMap<PeerId, Instant>,
     /// The branch being downloaded.
     branch: Option<BranchFetch>,
+    /// How far the remote address of each open connection reaches (bounded by the connection
+    /// limits).
+    links: HashMap<ConnectionId, Reach>,
     /// When each connected peer's branch was last downloaded.
     branch_tried: HashMap<PeerId, Instant>,
     /// Outstanding requests for missing ancestors: who was asked, for which block, at what
@@ -176,6 +180,7 @@ impl EventLoop {
             rewound: false,
             forked: HashMap::new(),
             branch: None,
+            links: HashMap::new(),
             branch_tried: HashMap::new(),
             ancestors: HashMap::new(),
             queries: HashMap::new(),
@@ -511,13 +516,22 @@ impl EventLoop {
                 let full = address.with_p2p(*self.swarm.local_peer_id()).unwrap_or_else(|a| a);
                 self.listen_addresses.send_modify(|list| list.retain(|a| *a != full));
             }
-            SwarmEvent::ConnectionEstablished { peer_id, num_established, .. }
-                if num_established.get() == 1 =>
-            {
-                let status = Request::Status(self.our_status());
-                self.swarm.behaviour_mut().requests.send_request(&peer_id, status.to_proto());
+            SwarmEvent::ConnectionEstablished {
+                peer_id, connection_id, endpoint, num_established, ..
+            } => {
+                if let Some(reach) = Reach::of(endpoint.get_remote_address()) {
+                    self.links.insert(connection_id, reach);
+                }
+                if num_established.get() == 1 {
+                    let status = Request::Status(self.our_status());
+                    self.swarm.behaviour_mut().requests.send_request(&peer_id, status.to_proto());
+                }
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+            SwarmEvent::ConnectionClosed { connection_id, num_established, .. } if num_established > 0 => {
+                self.links.remove(&connection_id);
+            }
+            SwarmEvent::ConnectionClosed { peer_id, connection_id, .. } => {
+                self.links.remove(&connection_id);
                 self.sync.forget(&peer_id);
                 self.forked.remove(&peer_id);
                 self.branch_tried.remove(&peer_id);
@@ -538,13 +552,19 @@ impl EventLoop {
                     }
                 }
             }
+            // A peer's own addresses go into the DHT only if they are as widely reachable as the
+            // link it came over: a peer reached over the internet cannot plant its (or anyone's)
+            // private-network or loopback addresses for the network to dial.
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
+                connection_id,
                 info,
-                ..
             })) if info.protocols.contains(&KAD_PROTOCOL) => {
+                let link = self.links.get(&connection_id).copied().unwrap_or(Reach::Public);
                 for address in info.listen_addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, address);
+                    if crate::reach::worth_keeping(&address, link) {
+                        self.swarm.behaviour_mut().kad.add_address(&peer_id, address);
+                    }
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated {

@@ -41,6 +41,7 @@ fn start_with(role: Role, chain: ChainIdentity, bootnodes: Vec<Multiaddr>, limit
         role,
         chain,
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        external: Vec::new(),
         bootnodes,
         mdns: false,
         address_limits: limits,
@@ -213,4 +214,23 @@ async fn fresh_identities_from_one_address_get_its_share_and_its_ban() {
     })
     .await;
     assert!(!fresh_identity_connects(&bootnode).await, "a fresh key from a banned address is refused");
+}
+
+#[tokio::test]
+async fn a_bootnode_named_by_dns_is_resolved_and_joined() {
+    let mut main = start(Role::Main, chain(), Vec::new());
+    let listening = address(&mut main).await;
+    // The same node, named instead of numbered: /dns4/localhost/tcp/PORT/p2p/ID. The resolver
+    // answers `localhost` itself (RFC 6761), so no query leaves the host.
+    let named: Multiaddr = listening
+        .iter()
+        .map(|part| match part {
+            libp2p::multiaddr::Protocol::Ip4(_) => libp2p::multiaddr::Protocol::Dns4("localhost".into()),
+            other => other,
+        })
+        .collect();
+    assert!(named.to_string().starts_with("/dns4/localhost/tcp/"), "{named}");
+    let mut light = start(Role::Light, chain(), vec![named]);
+    let (joined_id, role) = joined(&mut light).await;
+    assert_eq!((joined_id, role), (main.handle.peer_id(), Role::Main));
 }
