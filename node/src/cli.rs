@@ -65,8 +65,13 @@ pub struct NodeArgs {
     pub dev: bool,
     /// The chain: a chain spec file, or `local` for the spec of the cluster `goodwill testnet up`
     /// runs (in `$GOODWILL_TESTNET_DIR`, default `~/.local/share/goodwill/testnet`), to join it.
-    #[arg(long, required_unless_present = "dev")]
+    #[arg(long, required_unless_present_any = ["dev", "genesis_hash"])]
     pub chain: Option<PathBuf>,
+    /// Join the network whose genesis block has this hash (`genesis_hash` in any of its nodes'
+    /// `/api/v1/status`). Without --chain, the spec is asked of the bootnodes and kept only if
+    /// it makes this genesis (saved as BASE/chain-spec.json); with --chain, the file must.
+    #[arg(long, conflicts_with = "dev")]
+    pub genesis_hash: Option<goodwill_ledger::Hash>,
     /// Where the node keeps its data (default with --dev: a temporary folder).
     #[arg(long)]
     pub base_path: Option<PathBuf>,
@@ -201,8 +206,12 @@ pub struct LightArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// The chain: a chain spec file, or `local` (the local cluster's).
+    #[arg(long, required_unless_present = "genesis_hash")]
+    pub chain: Option<PathBuf>,
+    /// Join the network whose genesis block has this hash: without --chain, its spec is asked
+    /// of the bootnodes and kept only if it makes this genesis; with --chain, the file must.
     #[arg(long)]
-    pub chain: PathBuf,
+    pub genesis_hash: Option<goodwill_ledger::Hash>,
     /// Where the last final block verified is kept, to start from next time (default:
     /// `~/.local/share/goodwill/light/CHAIN_ID`, under `$XDG_DATA_HOME` if set).
     #[arg(long)]

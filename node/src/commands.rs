@@ -91,14 +91,33 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
         );
         (spec, Some(Keypair::insecure_dev("dev")), base_path, temporary)
     } else {
-        let path = crate::config::resolve_chain(
-            &args.chain.ok_or_else(|| eyre!("--chain is required without --dev"))?,
-        )?;
-        let text = std::fs::read_to_string(&path)
-            .wrap_err_with(|| format!("reading the chain spec {}", path.display()))?;
-        let spec = ChainSpec::from_json(&text).wrap_err_with(|| format!("in {}", path.display()))?;
-        let key = args.forger_key.as_deref().map(Keypair::read_file).transpose()?;
         let base_path = args.base_path.ok_or_else(|| eyre!("--base-path is required without --dev"))?;
+        let spec = match (&args.chain, args.genesis_hash) {
+            (Some(chain), expected) => {
+                let spec = crate::config::load_chain_spec(chain)?;
+                if let Some(expected) = expected {
+                    crate::config::check_genesis(&spec, expected)?;
+                }
+                spec
+            }
+            // A node that joined this way before starts from the spec its database keeps.
+            (None, Some(expected)) => match stored_spec(&base_path)? {
+                Some(spec) => {
+                    crate::config::check_genesis(&spec, expected)?;
+                    spec
+                }
+                None => {
+                    let (spec, json) = crate::config::fetch_chain_spec(&args.network.bootnodes, expected)?;
+                    std::fs::create_dir_all(&base_path)
+                        .wrap_err_with(|| format!("creating the base path {}", base_path.display()))?;
+                    let path = base_path.join("chain-spec.json");
+                    std::fs::write(&path, json).wrap_err_with(|| format!("writing {}", path.display()))?;
+                    spec
+                }
+            },
+            (None, None) => bail!("--chain, or --genesis-hash with --bootnode, is required without --dev"),
+        };
+        let key = args.forger_key.as_deref().map(Keypair::read_file).transpose()?;
         (spec, key, base_path, None)
     };
     let listen = match (args.network.listen.is_empty(), args.dev) {

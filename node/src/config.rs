@@ -21,6 +21,8 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use eyre::{WrapErr, bail, eyre};
+use goodwill_ledger::{ChainSpec, Hash};
+use libp2p::Multiaddr;
 
 /// Largest config file read.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -128,6 +130,59 @@ fn flags_from_file(file: &Path, command: &str, command_line: &[OsString]) -> eyr
         }
     }
     Ok(flags)
+}
+
+/// How long a bootnode has to answer for its chain spec.
+const SPEC_PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The chain spec a `--chain` value names ([`resolve_chain`]), read and checked.
+pub fn load_chain_spec(chain: &Path) -> eyre::Result<ChainSpec> {
+    let path = resolve_chain(chain)?;
+    let text = std::fs::read_to_string(&path)
+        .wrap_err_with(|| format!("reading the chain spec {}", path.display()))?;
+    ChainSpec::from_json(&text).wrap_err_with(|| format!("in {}", path.display()))
+}
+
+/// Fails unless `spec`'s genesis block has the hash `expected` (`--genesis-hash`).
+pub fn check_genesis(spec: &ChainSpec, expected: Hash) -> eyre::Result<()> {
+    let found = goodwill_ledger::genesis(spec)?.block.hash();
+    if found != expected {
+        bail!("the chain spec makes genesis {found}, not {expected} (--genesis-hash): it is another chain");
+    }
+    Ok(())
+}
+
+/// The chain spec of the network whose genesis is `genesis`, asked of `bootnodes` in turn (before
+/// any handshake) and kept from the first that serves one making that genesis: the hash, given
+/// by the user, is what makes the answer trustworthy. Returns the spec and its JSON as served.
+pub fn fetch_chain_spec(bootnodes: &[Multiaddr], genesis: Hash) -> eyre::Result<(ChainSpec, String)> {
+    if bootnodes.is_empty() {
+        bail!("--genesis-hash without --chain needs a --bootnode to ask for the chain spec");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let mut failures = Vec::new();
+    for bootnode in bootnodes {
+        let json = match runtime.block_on(goodwill_protocol::join::fetch_chain_spec(bootnode, SPEC_PATIENCE))
+        {
+            Ok(json) => json,
+            Err(error) => {
+                failures.push(error.to_string());
+                continue;
+            }
+        };
+        let made = ChainSpec::from_json(&json).map_err(|e| e.to_string()).and_then(|spec| {
+            Ok((goodwill_ledger::genesis(&spec).map_err(|e| e.to_string())?.block.hash(), spec))
+        });
+        match made {
+            Ok((found, spec)) if found == genesis => {
+                tracing::info!(%bootnode, chain = %spec.chain_id, %genesis, "fetched the chain spec");
+                return Ok((spec, json));
+            }
+            Ok((found, _)) => failures.push(format!("{bootnode} runs another chain (genesis {found})")),
+            Err(error) => failures.push(format!("{bootnode} served an unusable chain spec: {error}")),
+        }
+    }
+    bail!("no bootnode gave the chain spec of genesis {genesis}:\n  {}", failures.join("\n  "))
 }
 
 /// The spec file a `--chain` value names: `local` is the local cluster's; `testnet` is refused

@@ -56,6 +56,8 @@ pub struct Addresses {
     pub bootnodes: Vec<Multiaddr>,
     /// Discover peers on the local network with mDNS.
     pub mdns: bool,
+    /// The chain spec's JSON, served to nodes joining from a bootnode and a genesis hash.
+    pub chain_spec: Option<String>,
 }
 
 /// Starts the network service as a main node, and the tasks that serve it from the chain.
@@ -75,6 +77,7 @@ pub async fn spawn(
         bootnodes: addresses.bootnodes,
         mdns: addresses.mdns,
         address_limits: Default::default(),
+        chain_spec: addresses.chain_spec,
     };
     let (network, mut events, event_loop) = goodwill_protocol::service::new(key, config, chain.head())?;
     let vote_sync = Arc::new(VoteSync::default());
@@ -154,7 +157,9 @@ async fn answer(
     request: Request,
 ) -> Result<Response, Stopped> {
     Ok(match request {
-        Request::Status(_) => Response::error(ErrorCode::BadRequest, "the handshake is not answered here"),
+        Request::Status(_) | Request::ChainSpec => {
+            Response::error(ErrorCode::BadRequest, "answered by the network layer, not here")
+        }
         Request::BlocksByRange { start, count } => {
             Response::Blocks(chain.blocks_by_range(start, count).await?)
         }

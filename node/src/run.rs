@@ -58,6 +58,7 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
         crate::state_sync::run(&config.spec, &db_path, config.bootnodes.clone()).await?;
     }
     let store = RocksStore::open(&db_path)?;
+    let spec_json = config.spec.to_json();
     let mut chain = Chain::open(store, config.spec)?;
     chain.set_pruning(config.pruning);
     let head = chain.head().clone();
@@ -93,6 +94,7 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
         external: config.public_addrs,
         bootnodes: config.bootnodes,
         mdns: config.mdns,
+        chain_spec: Some(spec_json),
     };
     let (network, network_task) =
         crate::network::spawn(network_key, addresses, handle.clone(), metrics.clone(), stopped.clone())

@@ -109,6 +109,7 @@ pub async fn run(spec: &ChainSpec, db: &Path, bootnodes: Vec<Multiaddr>) -> eyre
         bootnodes,
         mdns: false,
         address_limits: Default::default(),
+        chain_spec: None,
     };
     let (network, mut events, event_loop) =
         goodwill_protocol::service::new(identity::Keypair::generate_ed25519(), config, head)

@@ -12,6 +12,8 @@
 //!   peer's addresses enter the DHT only where they can be dialled.
 //! - [`codec`]: length-prefixed protobuf framing with limits checked before reading.
 //! - [`handshake`]: the status check every connection starts with.
+//! - [`join`]: asking a bootnode for its chain spec, to join a network from a bootnode and a
+//!   genesis hash.
 //! - [`peers`]: the peer manager (offences with one price each, strikes, bans, rate limits).
 //! - [`sync`]: the range-sync planner, pure, with the clock passed in.
 //! - [`service`]: `(NetworkHandle, NetworkEvents, EventLoop)`. The loop owns the swarm and never
@@ -32,6 +34,7 @@ pub mod behaviour;
 pub mod codec;
 mod event_loop;
 pub mod handshake;
+pub mod join;
 pub mod message;
 pub mod peers;
 pub mod rate_limit;

@@ -93,7 +93,12 @@ pub enum Request {
         /// The first key wanted.
         start: [u8; 32],
     },
+    /// The chain spec the server runs; answered before the handshake, to anyone.
+    ChainSpec,
 }
+
+/// Largest chain spec a node serves or reads over the network (its JSON).
+pub const MAX_CHAIN_SPEC_BYTES: usize = 1024 * 1024;
 
 /// Most votes in one answer to [`Request::Votes`].
 pub const MAX_SYNC_VOTES: usize = 1_024;
@@ -230,6 +235,8 @@ pub enum Response {
     FinalitySteps(Vec<goodwill_ledger::light::FinalityStep>),
     /// Leaves of a state, at most [`goodwill_ledger::snapshot::MAX_CHUNK_ENTRIES`].
     StateChunk(goodwill_ledger::snapshot::StateChunk),
+    /// A chain spec's JSON, at most [`MAX_CHAIN_SPEC_BYTES`]; not checked here.
+    ChainSpec(String),
     /// The request was not answered.
     Error(ErrorCode, String),
 }
@@ -360,6 +367,7 @@ impl Request {
             Kind::Votes(query) => Request::Votes { since_round: query.since_round },
             Kind::FinalityProofs(query) => Request::FinalityProofs { from_height: query.from_height },
             Kind::FinalitySteps(query) => Request::FinalitySteps { from_height: query.from_height },
+            Kind::ChainSpec(_) => Request::ChainSpec,
             Kind::StateChunk(query) => Request::StateChunk {
                 block: hash(&query.block_hash, "block hash")?,
                 start: query.start_key.as_ref().try_into().map_err(|_| WireError::Malformed {
@@ -401,6 +409,7 @@ impl Request {
             Request::FinalitySteps { from_height } => {
                 Kind::FinalitySteps(wire::FinalityStepsQuery { from_height: *from_height })
             }
+            Request::ChainSpec => Kind::ChainSpec(wire::ChainSpecQuery {}),
             Request::StateChunk { block, start } => Kind::StateChunk(wire::StateChunkQuery {
                 block_hash: bytes(block.as_bytes()),
                 start_key: bytes(start),
@@ -574,6 +583,15 @@ impl Response {
                     last: chunk.last,
                 })
             }
+            Kind::ChainSpec(answer) => {
+                if answer.json.len() > MAX_CHAIN_SPEC_BYTES {
+                    return Err(WireError::Malformed {
+                        field: "chain spec",
+                        reason: format!("{} bytes, at most {MAX_CHAIN_SPEC_BYTES}", answer.json.len()),
+                    });
+                }
+                Response::ChainSpec(answer.json)
+            }
             Kind::Error(error) => Response::Error(ErrorCode::parse(&error.code), error.message),
         })
     }
@@ -644,6 +662,7 @@ impl Response {
                 proof: bytes(&chunk.proof),
                 last: chunk.last,
             }),
+            Response::ChainSpec(json) => Kind::ChainSpec(wire::ChainSpecAnswer { json: json.clone() }),
             Response::Error(code, message) => {
                 Kind::Error(wire::Error { code: code.as_str().into(), message: message.clone() })
             }
@@ -684,6 +703,7 @@ mod tests {
             Request::Lottery { parent: Hash([6; 32]), forger: Address([7; 32]), slot: 9 },
             Request::Votes { since_round: 12 },
             Request::StateChunk { block: Hash([8; 32]), start: [9; 32] },
+            Request::ChainSpec,
         ];
         for request in requests {
             let back = Request::from_proto(request.to_proto()).unwrap();
@@ -754,6 +774,7 @@ mod tests {
                 proof: vec![4, 5],
                 last: true,
             }),
+            Response::ChainSpec("{\"chain_id\": \"x\"}".into()),
             Response::error(ErrorCode::RateLimited, "slow down"),
         ];
         for response in responses {
@@ -807,6 +828,19 @@ mod tests {
             Response::from_proto(answer(vec![entry], vec![1])),
             Ok(Response::StateChunk(chunk)) if chunk.entries.len() == 1
         ));
+    }
+
+    #[test]
+    fn a_chain_spec_larger_than_any_node_serves_is_refused() {
+        let answer = |json: String| wire::Response {
+            kind: Some(wire::response::Kind::ChainSpec(wire::ChainSpecAnswer { json })),
+        };
+        let huge = answer("x".repeat(MAX_CHAIN_SPEC_BYTES + 1));
+        assert!(matches!(Response::from_proto(huge), Err(WireError::Malformed { field: "chain spec", .. })));
+        let fits = answer("x".repeat(MAX_CHAIN_SPEC_BYTES));
+        assert!(
+            matches!(Response::from_proto(fits), Ok(Response::ChainSpec(json)) if json.len() == MAX_CHAIN_SPEC_BYTES)
+        );
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub struct NetworkConfig {
     pub mdns: bool,
     /// Connections and bans per IP address.
     pub address_limits: crate::address_guard::AddressLimits,
+    /// The chain spec's JSON, served to whoever asks ([`Request::ChainSpec`]); `None` for a
+    /// peer that serves nothing.
+    pub chain_spec: Option<String>,
 }
 
 /// The chain's head, as the node publishes it.
@@ -622,6 +625,7 @@ pub fn new(
         progress,
         listen_addresses,
         bootnodes: config.bootnodes,
+        chain_spec: config.chain_spec,
     });
     Ok((handle, NetworkEvents { events, lanes }, event_loop))
 }

@@ -39,10 +39,17 @@ pub struct LightConfig {
 
 /// Runs `goodwill light` (and `goodwill-light`).
 pub fn start(args: crate::cli::LightArgs) -> eyre::Result<()> {
-    let path = crate::config::resolve_chain(&args.chain)?;
-    let text = std::fs::read_to_string(&path)
-        .wrap_err_with(|| format!("reading the chain spec {}", path.display()))?;
-    let spec = ChainSpec::from_json(&text).wrap_err_with(|| format!("in {}", path.display()))?;
+    let spec = match (&args.chain, args.genesis_hash) {
+        (Some(chain), expected) => {
+            let spec = crate::config::load_chain_spec(chain)?;
+            if let Some(expected) = expected {
+                crate::config::check_genesis(&spec, expected)?;
+            }
+            spec
+        }
+        (None, Some(expected)) => crate::config::fetch_chain_spec(&args.network.bootnodes, expected)?.0,
+        (None, None) => bail!("a light peer needs --chain, or --genesis-hash with --bootnode"),
+    };
     let mut bootnodes = args.network.bootnodes;
     bootnodes.extend(spec.bootnodes.iter().filter_map(|text| text.parse().ok()));
     if bootnodes.is_empty() {
@@ -101,6 +108,7 @@ async fn serve(config: LightConfig) -> eyre::Result<()> {
         bootnodes: config.bootnodes,
         mdns: config.mdns,
         address_limits: Default::default(),
+        chain_spec: None,
     };
     let (network, events, event_loop) =
         goodwill_protocol::service::new(identity::Keypair::generate_ed25519(), network_config, head)

@@ -104,6 +104,7 @@ pub(crate) struct Parts {
     pub(crate) progress: watch::Sender<Progress>,
     pub(crate) listen_addresses: watch::Sender<Vec<Multiaddr>>,
     pub(crate) bootnodes: Vec<Multiaddr>,
+    pub(crate) chain_spec: Option<String>,
 }
 
 /// The task that owns the swarm. Run it with [`EventLoop::run`].
@@ -136,6 +137,8 @@ pub struct EventLoop {
     forked: HashMap<PeerId, Instant>,
     /// The branch being downloaded.
     branch: Option<BranchFetch>,
+    /// The chain spec served to whoever asks.
+    chain_spec: Option<Arc<str>>,
     /// How far the remote address of each open connection reaches (bounded by the connection
     /// limits).
     links: HashMap<ConnectionId, Reach>,
@@ -181,6 +184,7 @@ impl EventLoop {
             forked: HashMap::new(),
             branch: None,
             links: HashMap::new(),
+            chain_spec: parts.chain_spec.map(Arc::from),
             branch_tried: HashMap::new(),
             ancestors: HashMap::new(),
             queries: HashMap::new(),

@@ -97,6 +97,12 @@ impl EventLoop {
                 Ok(()) => Response::Status(self.our_status()),
                 Err(mismatch) => Response::error(ErrorCode::WrongChain, mismatch.to_string()),
             })),
+            // What a node that knows only this one and a genesis hash asks first: answered
+            // before the handshake, from memory, within the same rate limit as any request.
+            Request::ChainSpec => Err(Some(match &self.chain_spec {
+                Some(json) => Response::ChainSpec(json.to_string()),
+                None => Response::error(ErrorCode::Unavailable, "this peer serves no chain spec"),
+            })),
             _ if !self.peers.is_verified(&peer) => {
                 Err(Some(Response::error(ErrorCode::Unverified, "send a status request first")))
             }

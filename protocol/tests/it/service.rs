@@ -45,6 +45,7 @@ fn start_with(role: Role, chain: ChainIdentity, bootnodes: Vec<Multiaddr>, limit
         bootnodes,
         mdns: false,
         address_limits: limits,
+        chain_spec: None,
     };
     let (handle, events, event_loop) =
         goodwill_protocol::service::new(identity::Keypair::generate_ed25519(), config, head).unwrap();

@@ -13,6 +13,7 @@ mod crashed_stopped_and_partitioned_nodes_heal;
 mod explorer;
 mod finality;
 mod hostile_contracts;
+mod joining_by_genesis_hash;
 mod late_and_killed_nodes_catch_up;
 mod light;
 mod lying_claims_never_pause_forging;
