@@ -152,6 +152,30 @@ impl ApiClient {
         response.body_mut().read_to_string().map_err(unreachable)
     }
 
+    /// Opens the node's event stream at `path` (`/api/v1/events...`) for at most `limit`: each
+    /// event's name and data, in order, until the stream or `limit` ends. `None` if the node
+    /// serves no event stream (a light peer, an older node).
+    pub fn events(&self, path: &str, limit: Duration) -> Result<Option<SseEvents>, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .agent
+            .get(&url)
+            .header("accept", "text/event-stream")
+            .config()
+            .timeout_global(Some(limit))
+            .build()
+            .call()
+            .map_err(|e| ClientError::Unreachable { url: url.clone(), reason: e.to_string() })?;
+        match response.status().as_u16() {
+            200 => Ok(Some(SseEvents { lines: std::io::BufReader::new(response.into_body().into_reader()) })),
+            404 => Ok(None),
+            status => {
+                let body: Value = response.into_body().read_json().unwrap_or(Value::Null);
+                Err(refused(status, &body["error"]))
+            }
+        }
+    }
+
     /// The node's status.
     pub fn status(&self) -> Result<NodeStatus, ClientError> {
         let body = self.get_ok("/api/v1/status")?;
@@ -204,5 +228,42 @@ fn ok(status: u16, body: Value) -> Result<Value, ClientError> {
     match status {
         200..=299 => Ok(body),
         _ => Err(refused(status, &body["error"])),
+    }
+}
+
+/// Server-sent events as they arrive: `(event name, data)` pairs; comments and other fields are
+/// skipped. Ends when the stream does (or its time limit passes).
+pub struct SseEvents {
+    lines: std::io::BufReader<ureq::BodyReader<'static>>,
+}
+
+impl Iterator for SseEvents {
+    type Item = (String, String);
+
+    fn next(&mut self) -> Option<(String, String)> {
+        use std::io::{BufRead, Read};
+        let (mut name, mut data) = (String::new(), String::new());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            // A line longer than an event of this API ever is ends the stream.
+            match Read::take(&mut self.lines, 1 << 20).read_line(&mut line) {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.is_empty() {
+                if !data.is_empty() || !name.is_empty() {
+                    return Some((std::mem::take(&mut name), std::mem::take(&mut data)));
+                }
+            } else if let Some(value) = line.strip_prefix("event:") {
+                name = value.trim_start().to_string();
+            } else if let Some(value) = line.strip_prefix("data:") {
+                if !data.is_empty() {
+                    data.push('\n');
+                }
+                data.push_str(value.strip_prefix(' ').unwrap_or(value));
+            }
+        }
     }
 }

@@ -212,61 +212,125 @@ fn send(
     }
     println!("submitted {}", tx.id());
     if options.wait || options.wait_final {
-        let started = Instant::now();
-        // The block last reported; a reorganisation before finality may move the transaction.
-        let mut reported: Option<String> = None;
-        loop {
-            // The final height is read before the transaction: a block at or below it that
-            // holds the transaction afterwards is final (nothing there changes any more).
-            let finalized = match options.wait_final {
-                true => node.get("/api/v1/status")?.1["finalized"]["height"].as_u64().unwrap_or(0),
-                false => 0,
-            };
-            let (code, answer) = node.get(&format!("/api/v1/transactions/{}", tx.id()))?;
-            if code == 200 && answer["status"] == "committed" {
-                let block = &answer["block"];
-                let hash = block["hash"].as_str().unwrap_or("?").to_string();
-                if reported.as_ref() != Some(&hash) {
-                    println!("included in block #{} {hash} at index {}", block["height"], block["index"]);
-                    reported = Some(hash.clone());
-                }
-                if options.wait_final {
-                    if block["height"].as_u64().is_none_or(|height| height > finalized) {
-                        if started.elapsed() > WAIT_LIMIT {
-                            bail!(
-                                "included but not final after {} s (finality waits for two thirds of the forgers' weight; see `finalized` in /api/v1/status)",
-                                WAIT_LIMIT.as_secs()
-                            );
-                        }
-                        std::thread::sleep(Duration::from_millis(250));
-                        continue;
-                    }
-                    println!("final (block #{} {hash})", block["height"]);
-                }
-                if let Some(contract) = answer["receipt"]["contract"].as_object() {
-                    println!(
-                        "gas used {} (fee paid {})",
-                        contract["gas_used"], answer["receipt"]["fee_paid"]
-                    );
-                    for event in contract["events"].as_array().into_iter().flatten() {
-                        println!("event {} {}", event["name"].as_str().unwrap_or("?"), event["data"]);
-                    }
-                    if let Some(error) = contract["error"].as_str() {
-                        bail!("the contract call failed (only its fee was charged): {error}");
-                    }
-                    println!("result {}", contract["result"]);
-                }
-                break;
-            }
-            if code == 404 {
-                bail!("the node dropped the transaction before including it (see its log for the reason)");
-            }
-            if started.elapsed() > WAIT_LIMIT {
-                bail!("not included after {} s", WAIT_LIMIT.as_secs());
-            }
-            // Waiting on another process's progress: polling is the only signal the API offers.
-            std::thread::sleep(Duration::from_millis(250));
+        let answer = match follow_events(&node, tx.id(), options.wait_final)? {
+            Some(answer) => answer,
+            None => poll(&node, tx.id(), options.wait_final)?,
+        };
+        report(&answer)?;
+    }
+    Ok(())
+}
+
+/// Prints that a transaction is in a block, once per block it is reported in (a reorganisation
+/// before finality may move it).
+fn included(answer: &Value, reported: &mut Option<String>) {
+    let block = &answer["block"];
+    let hash = block["hash"].as_str().unwrap_or("?").to_string();
+    if reported.as_ref() != Some(&hash) {
+        println!("included in block #{} {hash} at index {}", block["height"], block["index"]);
+        *reported = Some(hash);
+    }
+}
+
+/// Follows transaction `id` on the node's event stream (`/api/v1/events?tx=ID`) until it is in
+/// a block (and final, with `wait_final`): its last view. `None` if the node has no event stream
+/// (a light peer): poll instead.
+fn follow_events(node: &ApiClient, id: Hash, wait_final: bool) -> eyre::Result<Option<Value>> {
+    let Some(events) = node.events(&format!("/api/v1/events?tx={id}"), WAIT_LIMIT)? else {
+        return Ok(None);
+    };
+    let mut reported = None;
+    for (name, data) in events {
+        if name != "tx" {
+            continue;
         }
+        let answer: Value = serde_json::from_str(&data).wrap_err("the node sent an unreadable event")?;
+        match answer["status"].as_str() {
+            Some("committed") => {
+                included(&answer, &mut reported);
+                if !wait_final {
+                    return Ok(Some(answer));
+                }
+                if answer["final"] == true {
+                    println!(
+                        "final (block #{} {})",
+                        answer["block"]["height"],
+                        reported.as_deref().unwrap_or("?")
+                    );
+                    return Ok(Some(answer));
+                }
+            }
+            Some("unknown") => {
+                bail!("the node dropped the transaction before including it (see its log for the reason)")
+            }
+            _ => {}
+        }
+    }
+    match reported {
+        Some(_) => bail!(
+            "included but not final after {} s (finality waits for two thirds of the forgers' weight; see `finalized` in /api/v1/status)",
+            WAIT_LIMIT.as_secs()
+        ),
+        None => bail!("not included after {} s", WAIT_LIMIT.as_secs()),
+    }
+}
+
+/// [`follow_events`] for a node without an event stream: asks for the transaction (and the
+/// final height) every 250 ms.
+fn poll(node: &ApiClient, id: Hash, wait_final: bool) -> eyre::Result<Value> {
+    let started = Instant::now();
+    let mut reported = None;
+    loop {
+        // The final height is read before the transaction: a block at or below it that holds
+        // the transaction afterwards is final (nothing there changes any more).
+        let finalized = match wait_final {
+            true => node.get("/api/v1/status")?.1["finalized"]["height"].as_u64().unwrap_or(0),
+            false => 0,
+        };
+        let (code, answer) = node.get(&format!("/api/v1/transactions/{id}"))?;
+        if code == 200 && answer["status"] == "committed" {
+            included(&answer, &mut reported);
+            let height = answer["block"]["height"].as_u64();
+            if !wait_final {
+                return Ok(answer);
+            }
+            if height.is_some_and(|height| height <= finalized) {
+                println!(
+                    "final (block #{} {})",
+                    answer["block"]["height"],
+                    reported.as_deref().unwrap_or("?")
+                );
+                return Ok(answer);
+            }
+        } else if code == 404 {
+            bail!("the node dropped the transaction before including it (see its log for the reason)");
+        }
+        if started.elapsed() > WAIT_LIMIT {
+            match reported {
+                Some(_) => bail!(
+                    "included but not final after {} s (finality waits for two thirds of the forgers' weight; see `finalized` in /api/v1/status)",
+                    WAIT_LIMIT.as_secs()
+                ),
+                None => bail!("not included after {} s", WAIT_LIMIT.as_secs()),
+            }
+        }
+        // Waiting on another process's progress with no event stream to follow: polling is the
+        // only signal this node offers.
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Prints what a committed transaction did; fails if it was a contract call that failed.
+fn report(answer: &Value) -> eyre::Result<()> {
+    if let Some(contract) = answer["receipt"]["contract"].as_object() {
+        println!("gas used {} (fee paid {})", contract["gas_used"], answer["receipt"]["fee_paid"]);
+        for event in contract["events"].as_array().into_iter().flatten() {
+            println!("event {} {}", event["name"].as_str().unwrap_or("?"), event["data"]);
+        }
+        if let Some(error) = contract["error"].as_str() {
+            bail!("the contract call failed (only its fee was charged): {error}");
+        }
+        println!("result {}", contract["result"]);
     }
     Ok(())
 }

@@ -22,8 +22,11 @@ use crate::metrics::Metrics;
 use crate::network::NetworkHandle;
 use crate::now_ms;
 
+mod events;
 mod explore;
 mod explorer;
+
+pub use events::MAX_EVENT_STREAMS;
 
 /// Largest request body: a hex-encoded transaction at the largest size any chain allows.
 const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -42,12 +45,14 @@ pub struct Api {
     chain: ChainHandle,
     network: NetworkHandle,
     metrics: Arc<Metrics>,
+    streams: events::Streams,
 }
 
 /// The API's and the explorer's routes.
 pub fn router(chain: ChainHandle, network: NetworkHandle, metrics: Arc<Metrics>) -> Router {
     Router::new()
         .route("/api/v1/status", get(status))
+        .route("/api/v1/events", get(events::events))
         .route("/api/v1/peers", get(peers))
         .route("/api/v1/blocks", get(blocks))
         .route("/api/v1/blocks/{id}", get(block))
@@ -72,7 +77,7 @@ pub fn router(chain: ChainHandle, network: NetworkHandle, metrics: Arc<Metrics>)
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(Api { chain, network, metrics })
+        .with_state(Api { chain, network, metrics, streams: events::streams() })
 }
 
 /// A path parameter whose rejection is a JSON error.
@@ -116,7 +121,7 @@ async fn wrong_method(method: Method, uri: Uri) -> ApiError {
 }
 
 /// Prometheus metrics, in the OpenMetrics text format.
-async fn prometheus(State(Api { chain, network, metrics }): State<Api>) -> Result<Response, ApiError> {
+async fn prometheus(State(Api { chain, network, metrics, .. }): State<Api>) -> Result<Response, ApiError> {
     let status = chain.status().await.map_err(|_| unavailable())?;
     let light_peers = network.light_peers();
     let snapshot = crate::metrics::Snapshot {
@@ -139,7 +144,7 @@ async fn openapi() -> Response {
 /// The OpenAPI 3.1 description, kept beside the code it describes.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-async fn status(State(Api { chain, network, metrics }): State<Api>) -> Result<Json<Value>, ApiError> {
+async fn status(State(Api { chain, network, metrics, .. }): State<Api>) -> Result<Json<Value>, ApiError> {
     let status = chain.status().await.map_err(|_| unavailable())?;
     let header = status.head.header();
     let slot = goodwill_ledger::spec::slot_at(status.genesis_time_ms, status.slot_duration_ms, now_ms());

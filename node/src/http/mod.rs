@@ -15,7 +15,7 @@ pub mod limits;
 pub(crate) mod views;
 
 #[cfg(feature = "node")]
-pub use api::{Api, OPENAPI, router};
+pub use api::{Api, MAX_EVENT_STREAMS, OPENAPI, router};
 
 /// An API error: a status, a stable code and a message for people.
 pub struct ApiError(StatusCode, &'static str, String);

@@ -2,6 +2,8 @@
 //! its chain spec before any handshake and keeps it only if it makes that genesis; a bootnode of
 //! another chain (or one that lies) gets a clear refusal, and nothing is written.
 
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 use std::time::Duration;
 

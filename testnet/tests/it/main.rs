@@ -16,6 +16,7 @@ mod hostile_contracts;
 mod joining_by_genesis_hash;
 mod late_and_killed_nodes_catch_up;
 mod light;
+mod live_events;
 mod lying_claims_never_pause_forging;
 mod misbehaving_peer;
 mod netns;

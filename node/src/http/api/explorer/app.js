@@ -7,7 +7,8 @@ const API = "/api/v1";
 const COIN = 1000000000n;
 const view = document.getElementById("view");
 const statusLine = document.getElementById("status");
-let refreshTimer = null;
+// The live page shown (one that is redrawn when the head moves), if any.
+let livePage = null;
 
 // --- small helpers ---------------------------------------------------------------------------
 
@@ -444,7 +445,7 @@ const routes = [
 ];
 
 async function render() {
-  clearTimeout(refreshTimer);
+  livePage = null;
   const hash = location.hash;
   const route = routes.find(([pattern]) => pattern.test(hash));
   try {
@@ -454,7 +455,7 @@ async function render() {
     view.replaceChildren(...content.filter(Boolean));
     view.dataset.page = hash || "#/";
     // Live pages follow the chain: they are redrawn when the head moves.
-    if (route[2]) refreshTimer = setTimeout(() => followHead(hash), 2000);
+    if (route[2]) livePage = hash;
   } catch (error) {
     view.replaceChildren(h("h1", {}, error.status === 404 ? "Not found" : "Error"),
       h("p", { class: "error", id: "error" }, error.message));
@@ -464,19 +465,25 @@ async function render() {
 
 let lastHead = null;
 
-async function followHead(hash) {
-  if (location.hash !== hash) return;
-  try {
-    const status = await api("/status");
-    showStatus(status);
-    if (status.head.hash !== lastHead) {
-      lastHead = status.head.hash;
-      return render();
+// The node pushes each new head (server-sent events, /api/v1/events): the status line and the
+// live page are redrawn then, and never polled. EventSource reconnects by itself if the node
+// goes away.
+function followHeads() {
+  const events = new EventSource(`${API}/events`);
+  events.addEventListener("head", async (event) => {
+    const head = JSON.parse(event.data);
+    if (head.hash === lastHead) return;
+    lastHead = head.hash;
+    try {
+      showStatus(await api("/status"));
+    } catch (error) {
+      statusLine.textContent = `node unreachable: ${error.message}`;
     }
-  } catch (error) {
-    statusLine.textContent = `node unreachable: ${error.message}`;
-  }
-  refreshTimer = setTimeout(() => followHead(hash), 2000);
+    if (livePage !== null && location.hash === livePage) render();
+  });
+  events.addEventListener("error", () => {
+    statusLine.textContent = "node unreachable; reconnecting";
+  });
 }
 
 function showStatus(status) {
@@ -498,3 +505,4 @@ document.getElementById("search").addEventListener("submit", async (event) => {
 window.addEventListener("hashchange", render);
 api("/status").then((status) => { lastHead = status.head.hash; showStatus(status); }).catch(() => {});
 render();
+followHeads();
