@@ -65,7 +65,8 @@ pub struct NodeArgs {
     pub dev: bool,
     /// The chain: a chain spec file, or `local` for the spec of the cluster `goodwill testnet up`
     /// runs (in `$GOODWILL_TESTNET_DIR`, default `~/.local/share/goodwill/testnet`), to join it.
-    #[arg(long, required_unless_present_any = ["dev", "genesis_hash"])]
+    /// Without --dev, this or --genesis-hash is needed.
+    #[arg(long)]
     pub chain: Option<PathBuf>,
     /// Join the network whose genesis block has this hash (`genesis_hash` in any of its nodes'
     /// `/api/v1/status`). Without --chain, the spec is asked of the bootnodes and kept only if
@@ -205,8 +206,8 @@ pub struct LightArgs {
     /// command line override it. Also GOODWILL_CONFIG.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// The chain: a chain spec file, or `local` (the local cluster's).
-    #[arg(long, required_unless_present = "genesis_hash")]
+    /// The chain: a chain spec file, or `local` (the local cluster's); this or --genesis-hash.
+    #[arg(long)]
     pub chain: Option<PathBuf>,
     /// Join the network whose genesis block has this hash: without --chain, its spec is asked
     /// of the bootnodes and kept only if it makes this genesis; with --chain, the file must.
@@ -517,6 +518,9 @@ pub enum BuiltinChain {
     Dev,
     /// A local cluster; well-known insecure forger keys `local-forger-0..N`.
     Local,
+    /// A public network: a new key for every genesis forger, bootnode and the faucet, written
+    /// into `--out`; no well-known key. Needs --name, --chain-id and --bootnode-host.
+    Public,
 }
 
 /// `goodwill chain-spec ...`
@@ -532,13 +536,43 @@ pub struct ChainSpecBuildArgs {
     /// Which chain.
     #[arg(long, value_enum)]
     pub chain: BuiltinChain,
-    /// Number of genesis forgers (local chain).
-    #[arg(long, default_value_t = 4)]
-    pub forgers: usize,
+    /// Number of genesis forgers (local and public chains).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    pub forgers: u64,
     /// Write `DIR/spec.json` and a new private key file per genesis forger (`DIR/forger-N.key`)
-    /// instead of printing a spec with the well-known insecure forger keys.
+    /// instead of printing a spec with the well-known insecure forger keys. A public chain
+    /// needs it, and a new or empty folder.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// The network's name, shown to users (public chain).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The chain id bound into every signature, for example `goodwill-testnet-1` (public chain):
+    /// a new id for every new network, so that no signature replays across them.
+    #[arg(long)]
+    pub chain_id: Option<String>,
+    /// A bootnode's DNS name (or IP address), repeatable (public chain): a network key is made
+    /// for each (`DIR/bootnode-N.network.key`, to copy to that node's base path as
+    /// `network.key`) and its address `/dns4/HOST/tcp/PORT/p2p/ID` goes into the spec.
+    #[arg(long = "bootnode-host")]
+    pub bootnode_hosts: Vec<String>,
+    /// The peer-to-peer port the bootnodes listen on.
+    #[arg(long, default_value_t = 30333)]
+    pub p2p_port: u16,
+    /// Genesis, in seconds since the Unix epoch (`date -d '2027-01-15 12:00Z' +%s`): a public
+    /// network's first slot is when its operators have started their nodes. Default: now.
+    #[arg(long)]
+    pub genesis_time: Option<u64>,
+    /// Coins of the faucet account (public chain, `DIR/faucet.key`); 0 for none.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub faucet_coins: u64,
+    /// Coins each genesis forger holds besides its ticket (public chain), to buy more tickets.
+    #[arg(long, default_value_t = 10_000)]
+    pub forger_coins: u64,
+    /// An association eligible from genesis, `NAME=ADDRESS`, repeatable (public chain): tickets
+    /// pay eligible associations, so without one the forgers must vote one in first.
+    #[arg(long = "association", value_name = "NAME=ADDRESS")]
+    pub associations: Vec<String>,
     /// Slot length in milliseconds (default 2000). Short slots suit a local cluster; each slot
     /// still has to fit a block's import and the lottery's rank windows.
     #[arg(long, value_parser = clap::value_parser!(u64).range(200..))]

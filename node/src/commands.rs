@@ -11,7 +11,8 @@ use goodwill_ledger::{
 use serde_json::json;
 
 use crate::cli::{
-    AccountCommand, BuiltinChain, ChainSpecCommand, Command, KeyArgs, KeyCommand, LedgerCommand, NodeArgs,
+    AccountCommand, BuiltinChain, ChainSpecBuildArgs, ChainSpecCommand, Command, KeyArgs, KeyCommand,
+    LedgerCommand, NodeArgs,
 };
 use crate::keystore::{KdfParams, Keystore, passphrase};
 
@@ -44,7 +45,8 @@ pub fn run(command: Command) -> eyre::Result<()> {
             let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
             let mut spec = match args.chain {
                 BuiltinChain::Dev => ChainSpec::dev(now),
-                BuiltinChain::Local => ChainSpec::local(now, args.forgers),
+                BuiltinChain::Local => ChainSpec::local(now, args.forgers as usize),
+                BuiltinChain::Public => return build_public_spec(&args, now),
             };
             if let Some(slot_ms) = args.slot_ms {
                 spec.params.slot_duration_ms = slot_ms;
@@ -172,6 +174,129 @@ fn stored_spec(base_path: &Path) -> eyre::Result<Option<ChainSpec>> {
 }
 
 /// Replaces the spec's well-known forger keys by fresh ones, written next to the spec.
+/// `goodwill chain-spec build --chain public`: a network nobody knows the keys of but its
+/// operators. Every key is new and written into `--out` (a new or empty folder, so that no key of
+/// an earlier network is mixed in); the spec names the bootnodes by DNS, with the peer ids of
+/// their new network keys.
+fn build_public_spec(args: &ChainSpecBuildArgs, now_ms: u64) -> eyre::Result<()> {
+    use goodwill_ledger::{Amount, GenesisAssociation, GenesisBalance, GenesisForger};
+
+    let dir = args.out.as_deref().ok_or_else(|| eyre!("--chain public writes new keys: give --out DIR"))?;
+    let name = args.name.clone().ok_or_else(|| eyre!("--chain public needs --name"))?;
+    let chain_id = args.chain_id.clone().ok_or_else(|| eyre!("--chain public needs --chain-id"))?;
+    if args.bootnode_hosts.is_empty() {
+        bail!("--chain public needs a --bootnode-host: joining nodes find the network through it");
+    }
+    let bootnode_hosts = args
+        .bootnode_hosts
+        .iter()
+        .map(|host| host_protocol(host).map(|protocol| (protocol, host.as_str())))
+        .collect::<eyre::Result<Vec<_>>>()?;
+    let associations = args
+        .associations
+        .iter()
+        .map(|entry| {
+            let (name, address) =
+                entry.split_once('=').ok_or_else(|| eyre!("--association {entry:?} is not NAME=ADDRESS"))?;
+            let address: Address =
+                address.trim().parse().map_err(|e| eyre!("--association {entry:?}: {e}"))?;
+            Ok(GenesisAssociation { name: name.trim().to_owned(), address })
+        })
+        .collect::<eyre::Result<Vec<_>>>()?;
+    let params = goodwill_ledger::ChainParams {
+        slot_duration_ms: args.slot_ms.unwrap_or(goodwill_ledger::ChainParams::default().slot_duration_ms),
+        slots_per_epoch: args
+            .slots_per_epoch
+            .unwrap_or(goodwill_ledger::ChainParams::default().slots_per_epoch),
+        ..Default::default()
+    };
+    let genesis_time_ms = match args.genesis_time {
+        Some(seconds) => seconds.checked_mul(1_000).ok_or_else(|| eyre!("--genesis-time is too far away"))?,
+        None => now_ms - now_ms % params.slot_duration_ms,
+    };
+    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+        bail!("{} is not empty: a new network's keys go into a new or empty folder", dir.display());
+    }
+
+    // Every key is made, and the spec checked, before anything is written.
+    let forger_keys = (0..args.forgers).map(|_| Keypair::generate()).collect::<Result<Vec<_>, _>>()?;
+    let faucet = if args.faucet_coins > 0 { Some(Keypair::generate()?) } else { None };
+    let mut balances: Vec<_> = forger_keys
+        .iter()
+        .filter(|_| args.forger_coins > 0)
+        .map(|key| GenesisBalance { address: key.address(), balance: Amount::coins(args.forger_coins) })
+        .collect();
+    balances.extend(
+        faucet
+            .iter()
+            .map(|key| GenesisBalance { address: key.address(), balance: Amount::coins(args.faucet_coins) }),
+    );
+    let network_keys: Vec<_> =
+        bootnode_hosts.iter().map(|_| libp2p::identity::Keypair::generate_ed25519()).collect();
+    let bootnodes = bootnode_hosts
+        .iter()
+        .zip(&network_keys)
+        .map(|((protocol, host), key)| {
+            format!("/{protocol}/{host}/tcp/{}/p2p/{}", args.p2p_port, key.public().to_peer_id())
+        })
+        .collect();
+    let spec = ChainSpec {
+        name,
+        chain_id,
+        genesis_time_ms,
+        params,
+        balances,
+        forgers: forger_keys.iter().map(|key| GenesisForger::for_key(key, Amount::coins(1_000))).collect(),
+        associations,
+        bootnodes,
+        pool: Default::default(),
+    };
+    spec.validate()?;
+    let genesis = goodwill_ledger::genesis(&spec)?.block.hash();
+
+    std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+    for (i, key) in forger_keys.iter().enumerate() {
+        let path = dir.join(format!("forger-{i}.key"));
+        key.write_file(&path)?;
+        println!("{}  {}", path.display(), key.address());
+    }
+    if let Some(key) = &faucet {
+        let path = dir.join("faucet.key");
+        key.write_file(&path)?;
+        println!("{}  {}", path.display(), key.address());
+    }
+    for (i, key) in network_keys.iter().enumerate() {
+        let path = dir.join(format!("bootnode-{i}.network.key"));
+        crate::network::write_identity(key, &path)?;
+        println!("{}  {}", path.display(), key.public().to_peer_id());
+    }
+    let spec_path = dir.join("spec.json");
+    std::fs::write(&spec_path, spec.to_json() + "\n")
+        .wrap_err_with(|| format!("writing {}", spec_path.display()))?;
+    println!("{}", spec_path.display());
+    println!("genesis hash {genesis}");
+    Ok(())
+}
+
+/// The multiaddr protocol naming `host`: `ip4`/`ip6` for an address, `dns` for a name.
+fn host_protocol(host: &str) -> eyre::Result<&'static str> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(if ip.is_ipv4() { "ip4" } else { "ip6" });
+    }
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if host.len() > 253 || !host.split('.').all(label_ok) {
+        bail!("--bootnode-host {host:?} is neither an IP address nor a DNS name");
+    }
+    // Either address family: the name's records say which the bootnode has.
+    Ok("dns")
+}
+
 fn write_spec_with_keys(spec: &mut ChainSpec, dir: &Path) -> eyre::Result<()> {
     std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
     let spec_path = dir.join("spec.json");

@@ -135,8 +135,17 @@ fn flags_from_file(file: &Path, command: &str, command_line: &[OsString]) -> eyr
 /// How long a bootnode has to answer for its chain spec.
 const SPEC_PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// The chain spec a `--chain` value names ([`resolve_chain`]), read and checked.
+/// The public testnet's spec, shipped in the binary: `--chain testnet`. Made by
+/// `goodwill chain-spec build --chain public` (README, "Launch a public network"); its bootnodes
+/// are DNS names.
+pub const TESTNET_SPEC: &str = include_str!("../chains/testnet.json");
+
+/// The chain spec a `--chain` value names ([`resolve_chain`]; `testnet` is the shipped one unless
+/// a file of that name is in the working folder), read and checked.
 pub fn load_chain_spec(chain: &Path) -> eyre::Result<ChainSpec> {
+    if chain == Path::new("testnet") && !chain.is_file() {
+        return ChainSpec::from_json(TESTNET_SPEC).wrap_err("in the testnet spec this binary ships");
+    }
     let path = resolve_chain(chain)?;
     let text = std::fs::read_to_string(&path)
         .wrap_err_with(|| format!("reading the chain spec {}", path.display()))?;
@@ -185,8 +194,8 @@ pub fn fetch_chain_spec(bootnodes: &[Multiaddr], genesis: Hash) -> eyre::Result<
     bail!("no bootnode gave the chain spec of genesis {genesis}:\n  {}", failures.join("\n  "))
 }
 
-/// The spec file a `--chain` value names: `local` is the local cluster's; `testnet` is refused
-/// until a public test network is launched; anything else is a file.
+/// The spec file a `--chain` value names: `local` is the local cluster's; anything else is a
+/// file.
 pub fn resolve_chain(chain: &Path) -> eyre::Result<std::path::PathBuf> {
     match chain.to_str() {
         Some("local") => {
@@ -202,17 +211,38 @@ pub fn resolve_chain(chain: &Path) -> eyre::Result<std::path::PathBuf> {
             }
             Ok(spec)
         }
-        Some("testnet") if !chain.exists() => bail!(
-            "no public Goodwill testnet has been launched yet, so no spec ships for it; join a network \
-             with the spec file its operators publish (--chain FILE --bootnode ADDRESS)"
-        ),
         _ => Ok(chain.to_path_buf()),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use libp2p::multiaddr::Protocol;
+
     use super::*;
+
+    #[test]
+    fn the_shipped_testnet_spec_is_a_public_network_reached_by_name() {
+        let spec = load_chain_spec(Path::new("testnet")).unwrap();
+        spec.validate().unwrap();
+        goodwill_ledger::genesis(&spec).unwrap();
+        assert!(!spec.bootnodes.is_empty());
+        for bootnode in &spec.bootnodes {
+            let address: Multiaddr = bootnode.parse().unwrap();
+            let mut parts = address.iter();
+            assert!(
+                matches!(parts.next(), Some(Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_))),
+                "{bootnode}"
+            );
+            assert!(matches!(address.iter().last(), Some(Protocol::P2p(_))), "{bootnode}: no peer id");
+        }
+        // No well-known key forges or holds coins in it.
+        for name in ["dev", "dev2", "dev-association", "local-forger-0", "local-forger-1"] {
+            let known = goodwill_ledger::Keypair::insecure_dev(name).address();
+            assert!(spec.forgers.iter().all(|f| f.address != known), "{name} forges");
+            assert!(spec.balances.iter().all(|b| b.address != known), "{name} is funded");
+        }
+    }
 
     fn args(line: &str) -> Vec<OsString> {
         line.split_whitespace().map(OsString::from).collect()

@@ -33,6 +33,14 @@ pub fn load_or_create_identity(path: &Path) -> eyre::Result<identity::Keypair> {
         });
     }
     let key = identity::Keypair::generate_ed25519();
+    write_identity(&key, path)?;
+    Ok(key)
+}
+
+/// Writes a network identity to a new file (readable by its owner only); an existing file is
+/// an error, never overwritten.
+pub fn write_identity(key: &identity::Keypair, path: &Path) -> eyre::Result<()> {
+    use eyre::WrapErr;
     let bytes = key.to_protobuf_encoding().wrap_err("encoding the network key")?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -42,8 +50,7 @@ pub fn load_or_create_identity(path: &Path) -> eyre::Result<identity::Keypair> {
     options
         .open(path)
         .and_then(|mut file| file.write_all(&bytes))
-        .wrap_err_with(|| format!("writing {}", path.display()))?;
-    Ok(key)
+        .wrap_err_with(|| format!("writing {}", path.display()))
 }
 
 /// Where a main node listens and whom it first dials.

@@ -15,6 +15,7 @@ mod finality;
 mod hostile_contracts;
 mod joining_by_genesis_hash;
 mod late_and_killed_nodes_catch_up;
+mod launching_a_public_network;
 mod light;
 mod live_events;
 mod lying_claims_never_pause_forging;
