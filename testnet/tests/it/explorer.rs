@@ -68,9 +68,16 @@ async fn browser(driver_url: &str, chromium: &Path, profile: &Path) -> Client {
         .unwrap()
 }
 
-/// Text of the first element matching `css`, once there is one.
+/// Text of the first element matching `css`, once there is one. As for [`click`], a live page
+/// may redraw it between finding and reading: find it again and retry.
 async fn text(client: &Client, css: &str) -> String {
-    client.wait().at_most(PATIENCE).for_element(Locator::Css(css)).await.unwrap().text().await.unwrap()
+    for _ in 0..10 {
+        let element = client.wait().at_most(PATIENCE).for_element(Locator::Css(css)).await.unwrap();
+        if let Ok(text) = element.text().await {
+            return text;
+        }
+    }
+    panic!("could not read {css}");
 }
 
 /// Clicks the first element matching `css`. The live pages are redrawn when the head moves, so
