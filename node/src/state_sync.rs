@@ -108,6 +108,7 @@ pub async fn run(spec: &ChainSpec, db: &Path, bootnodes: Vec<Multiaddr>) -> eyre
         external: Vec::new(),
         bootnodes,
         mdns: false,
+        upnp: false,
         address_limits: Default::default(),
         chain_spec: None,
     };

@@ -71,7 +71,8 @@ mod composed {
     use libp2p::swarm::NetworkBehaviour;
     use libp2p::swarm::behaviour::toggle::Toggle;
     use libp2p::{
-        allow_block_list, connection_limits, gossipsub, identify, kad, mdns, ping, request_response,
+        allow_block_list, autonat, connection_limits, dcutr, gossipsub, identify, kad, mdns, ping, relay,
+        request_response, upnp,
     };
 
     use crate::address_guard::AddressGuard;
@@ -99,6 +100,20 @@ mod composed {
         pub ping: ping::Behaviour,
         /// Finds peers beyond the bootnodes.
         pub kad: kad::Behaviour<kad::store::MemoryStore>,
+        /// Relays, within tight bounds, for nodes behind NAT; offered only once this node is
+        /// known to be reachable (a confirmed external address).
+        pub relay: relay::Behaviour,
+        /// Reserves a slot on a relay when this node cannot be reached, and dials through relays.
+        pub relay_client: relay::client::Behaviour,
+        /// Upgrades a relayed connection to a direct one by hole punching.
+        pub dcutr: dcutr::Behaviour,
+        /// Asks peers to dial back the addresses others see this node at; only those that
+        /// answer are advertised.
+        pub autonat: autonat::v2::client::Behaviour,
+        /// Dials back the addresses peers ask about (amplification-bounded by the protocol).
+        pub autonat_server: autonat::v2::server::Behaviour,
+        /// Asks the home router to forward the listen port (opt-in: `--upnp`).
+        pub upnp: Toggle<upnp::tokio::Behaviour>,
     }
 }
 
@@ -181,9 +196,37 @@ pub fn peer_score(
     (params, thresholds)
 }
 
+/// What a swarm does beyond what every node does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SwarmOptions {
+    /// Discover peers on the local network with mDNS (it multicasts on the real interface).
+    pub mdns: bool,
+    /// Ask the router, by UPnP, to forward the listen ports.
+    pub upnp: bool,
+}
+
+/// Relay bounds: a main node relays for at most 64 nodes behind NAT (2 reservations each) and 16
+/// connections at once (4 per node), each for 2 minutes and 128 KiB: enough to punch a hole or to
+/// reach a node for a request, not to carry a peer's sync. libp2p's rate limits per peer and per
+/// IP apply on top.
+pub fn relay_config() -> libp2p::relay::Config {
+    libp2p::relay::Config {
+        max_reservations: 64,
+        max_reservations_per_peer: 2,
+        max_circuits: 16,
+        max_circuits_per_peer: 4,
+        ..Default::default()
+    }
+}
+
 impl Behaviour {
-    /// The behaviour for `key`; `mdns` turns on local-network discovery.
-    pub fn new(key: &identity::Keypair, mdns: bool) -> Result<Behaviour, String> {
+    /// The behaviour for `key`, dialling through relays with `relay_client`.
+    pub fn new(
+        key: &identity::Keypair,
+        relay_client: libp2p::relay::client::Behaviour,
+        options: SwarmOptions,
+    ) -> Result<Behaviour, String> {
+        let mdns = options.mdns;
         let peer_id = key.public().to_peer_id();
         let gossipsub = gossipsub::Behaviour::new(
             gossipsub::MessageAuthenticity::Anonymous,
@@ -224,7 +267,14 @@ impl Behaviour {
             ),
             false => None,
         };
+        let upnp = options.upnp.then(libp2p::upnp::tokio::Behaviour::default);
         Ok(Behaviour {
+            relay: libp2p::relay::Behaviour::new(peer_id, relay_config()),
+            relay_client,
+            dcutr: libp2p::dcutr::Behaviour::new(peer_id),
+            autonat: Default::default(),
+            autonat_server: Default::default(),
+            upnp: upnp.into(),
             blocked: Default::default(),
             limits,
             addresses: Default::default(),
@@ -242,6 +292,12 @@ impl Behaviour {
 /// `/dns6` and `/dns` addresses through the system's resolver (`/etc/resolv.conf`, and
 /// `/etc/hosts`); `mdns` turns on local-network discovery (keep it off in tests and CI).
 pub fn build_swarm(key: identity::Keypair, mdns: bool) -> Result<Swarm<Behaviour>, String> {
+    build_swarm_with(key, SwarmOptions { mdns, ..Default::default() })
+}
+
+/// [`build_swarm`] with every option; connections through relays (`/p2p-circuit`) are noise and
+/// yamux over the relayed stream.
+pub fn build_swarm_with(key: identity::Keypair, options: SwarmOptions) -> Result<Swarm<Behaviour>, String> {
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
@@ -249,7 +305,9 @@ pub fn build_swarm(key: identity::Keypair, mdns: bool) -> Result<Swarm<Behaviour
         .with_quic()
         .with_dns()
         .map_err(|e| format!("reading the system's DNS configuration: {e}"))?
-        .with_behaviour(|key| Behaviour::new(key, mdns).map_err(|e| e.into()))
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| e.to_string())?
+        .with_behaviour(|key, relay_client| Behaviour::new(key, relay_client, options).map_err(|e| e.into()))
         .map_err(|e| e.to_string())?
         .with_swarm_config(|config| config.with_idle_connection_timeout(Duration::from_secs(60)))
         .build())
