@@ -17,8 +17,9 @@ pub const REQUEST_PROTOCOL: StreamProtocol = StreamProtocol::new("/goodwill/req/
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/goodwill/kad/1");
 /// Largest gossip message: a full block at the largest size any chain allows, plus framing.
 pub const MAX_GOSSIP_BYTES: usize = 5 * 1024 * 1024;
-/// Connections kept with one peer.
-pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
+/// Connections kept with one peer: one each way when both dialled at once, and one more for the
+/// direct connection hole punching opens beside a relayed one.
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 3;
 /// Connections kept in total.
 pub const MAX_CONNECTIONS: u32 = 128;
 /// Connections others opened, kept at once: the rest of [`MAX_CONNECTIONS`] is kept for the

@@ -154,7 +154,9 @@ impl EventLoop {
             }
             Err(error) => {
                 tracing::debug!(address = %event.tested_addr, server = %event.server, %error, "an address test failed");
-                if !is_relayed(&event.tested_addr) {
+                // Only a host address's failure says something of this node's NAT: peers
+                // also pass on relayed addresses and bare `/p2p/...` ones as candidates.
+                if is_host_address(&event.tested_addr) {
                     self.nat.behind_nat = true;
                     self.reserve_relays();
                 }
@@ -205,6 +207,15 @@ impl EventLoop {
     }
 }
 
+/// Whether `address` names a host and port directly (not through a relay).
+fn is_host_address(address: &Multiaddr) -> bool {
+    let host = matches!(
+        address.iter().next(),
+        Some(Protocol::Ip4(_) | Protocol::Ip6(_) | Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_))
+    );
+    host && !is_relayed(address)
+}
+
 /// `address` without its trailing `/p2p/<peer id>`.
 fn strip_peer(mut address: Multiaddr) -> Multiaddr {
     if matches!(address.iter().last(), Some(Protocol::P2p(_))) {
@@ -223,6 +234,8 @@ mod tests {
         let direct: Multiaddr = "/ip4/198.51.100.1/tcp/30333".parse().unwrap();
         let circuit = direct.clone().with(Protocol::P2p(peer)).with(Protocol::P2pCircuit);
         assert!(!is_relayed(&direct) && is_relayed(&circuit));
+        assert!(is_host_address(&direct) && !is_host_address(&circuit));
+        assert!(!is_host_address(&Multiaddr::empty().with(Protocol::P2p(peer))));
         assert_eq!(strip_peer(direct.clone().with(Protocol::P2p(peer))), direct);
         assert_eq!(strip_peer(direct.clone()), direct);
     }
