@@ -16,6 +16,18 @@ arch=${1:-$(dpkg --print-architecture)}
 deb="$GOODWILL_CACHE/package/goodwill_${version}_${arch}.deb"
 [ -f "$deb" ] || { echo "no package at $deb: run scripts/package.sh $arch first" >&2; exit 1; }
 
+# The API address the node writing $log announces, waiting for it up to $1 times 0.2 s; fails
+# with the log if it never does.
+api_url() {
+    for _ in $(seq 1 "$1"); do
+        grep -q "HTTP API listening on" "$log" && break
+        sleep 0.2
+    done
+    url=$(sed -n 's/^HTTP API listening on //p' "$log")
+    [ -n "$url" ] || { cat "$log" >&2; return 1; }
+    echo "$url"
+}
+
 if [ "$arch" = arm64 ]; then
     source scripts/cross-arm64.sh
     root=$(mktemp -d)
@@ -28,12 +40,7 @@ if [ "$arch" = arm64 ]; then
     qemu-aarch64-static "$root/usr/bin/goodwill" node --dev --base-path "$root/data" \
         --http 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/0 >"$log" 2>&1 &
     node=$!
-    for _ in $(seq 1 300); do
-        grep -q "HTTP API listening on" "$log" && break
-        sleep 0.2
-    done
-    url=$(sed -n 's/^HTTP API listening on //p' "$log")
-    [ -n "$url" ] || { cat "$log" >&2; exit 1; }
+    url=$(api_url 300)  # a minute: qemu translates every instruction
     started=$(date +%s)
     sleep 30
     height=$(curl -sf "$url/api/v1/status" | sed -n 's/.*"head":{[^}]*"height":\([0-9]*\).*/\1/p')
@@ -71,12 +78,7 @@ grep -q "genesis-hash" "$log" || { cat "$log" >&2; exit 1; }
 runuser -u goodwill -- /usr/bin/goodwill node --dev --base-path /var/lib/goodwill/check \
     --http 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/0 >"$log" 2>&1 &
 node=$!
-for _ in $(seq 1 100); do
-    grep -q "HTTP API listening on" "$log" && break
-    sleep 0.2
-done
-url=$(sed -n 's/^HTTP API listening on //p' "$log")
-[ -n "$url" ] || { cat "$log" >&2; exit 1; }
+url=$(api_url 100)
 curl -sf "$url/api/v1/status" | grep -q '"chain_id":"goodwill-dev"'
 [ "$(stat -c %U /var/lib/goodwill/check/db)" = goodwill ]
 echo "package check passed: installed, started as goodwill with its data in /var/lib/goodwill, API at $url"

@@ -95,13 +95,7 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
     } else {
         let base_path = args.base_path.ok_or_else(|| eyre!("--base-path is required without --dev"))?;
         let spec = match (&args.chain, args.genesis_hash) {
-            (Some(chain), expected) => {
-                let spec = crate::config::load_chain_spec(chain)?;
-                if let Some(expected) = expected {
-                    crate::config::check_genesis(&spec, expected)?;
-                }
-                spec
-            }
+            (Some(chain), expected) => crate::config::load_checked_chain_spec(chain, expected)?,
             // A node that joined this way before starts from the spec its database keeps.
             (None, Some(expected)) => match stored_spec(&base_path)? {
                 Some(spec) => {

@@ -152,6 +152,15 @@ pub fn load_chain_spec(chain: &Path) -> eyre::Result<ChainSpec> {
     ChainSpec::from_json(&text).wrap_err_with(|| format!("in {}", path.display()))
 }
 
+/// [`load_chain_spec`], and [`check_genesis`] when a `--genesis-hash` was given too.
+pub fn load_checked_chain_spec(chain: &Path, expected: Option<Hash>) -> eyre::Result<ChainSpec> {
+    let spec = load_chain_spec(chain)?;
+    if let Some(expected) = expected {
+        check_genesis(&spec, expected)?;
+    }
+    Ok(spec)
+}
+
 /// Fails unless `spec`'s genesis block has the hash `expected` (`--genesis-hash`).
 pub fn check_genesis(spec: &ChainSpec, expected: Hash) -> eyre::Result<()> {
     let found = goodwill_ledger::genesis(spec)?.block.hash();

@@ -40,13 +40,7 @@ pub struct LightConfig {
 /// Runs `goodwill light` (and `goodwill-light`).
 pub fn start(args: crate::cli::LightArgs) -> eyre::Result<()> {
     let spec = match (&args.chain, args.genesis_hash) {
-        (Some(chain), expected) => {
-            let spec = crate::config::load_chain_spec(chain)?;
-            if let Some(expected) = expected {
-                crate::config::check_genesis(&spec, expected)?;
-            }
-            spec
-        }
+        (Some(chain), expected) => crate::config::load_checked_chain_spec(chain, expected)?,
         (None, Some(expected)) => crate::config::fetch_chain_spec(&args.network.bootnodes, expected)?.0,
         (None, None) => bail!("a light peer needs --chain, or --genesis-hash with --bootnode"),
     };
