@@ -539,7 +539,7 @@ impl EventLoop {
             SwarmEvent::ListenerClosed { listener_id, .. } => self.listener_closed(listener_id),
             SwarmEvent::ExternalAddrConfirmed { address } => {
                 tracing::info!(%address, "peers can reach this node at this address; advertising it");
-                self.publish_reachability();
+                self.address_confirmed(&address);
             }
             SwarmEvent::ExternalAddrExpired { address } => {
                 tracing::info!(%address, "no longer advertising an address");

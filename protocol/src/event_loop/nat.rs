@@ -122,6 +122,20 @@ impl EventLoop {
         self.publish_reachability();
     }
 
+    /// Peers can reach this node at `address` (a test passed, the router mapped it, or the
+    /// operator named it): a direct address makes the relays' slots needless, and they are
+    /// given back for the nodes that need them.
+    pub(super) fn address_confirmed(&mut self, address: &Multiaddr) {
+        if is_host_address(address) {
+            self.nat.behind_nat = false;
+            for (listener, relay) in std::mem::take(&mut self.nat.reservations) {
+                tracing::info!(%relay, "reachable directly: giving the relay's slot back");
+                self.swarm.remove_listener(listener);
+            }
+        }
+        self.publish_reachability();
+    }
+
     /// A listener closed: a relay reservation ended (or was refused).
     pub(super) fn listener_closed(&mut self, listener: ListenerId) {
         if let Some(relay) = self.nat.reservations.remove(&listener) {
