@@ -56,7 +56,8 @@ fi
 
 log=$(mktemp)
 cleanup() {
-    [ -n "${node:-}" ] && kill -INT "$node" 2>/dev/null && wait "$node" 2>/dev/null || true
+    # runuser does not pass SIGINT on: the node, its child, is stopped itself.
+    [ -n "${node:-}" ] && pkill -INT -P "$node" 2>/dev/null && wait "$node" 2>/dev/null || true
     dpkg --purge goodwill >/dev/null 2>&1 || true
     rm -rf /var/lib/goodwill/check "$log"
 }
