@@ -23,5 +23,8 @@ export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 export CXX_aarch64_unknown_linux_gnu=aarch64-linux-gnu-g++
 export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
 export BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="--sysroot=/usr/aarch64-linux-gnu"
-# Where qemu-user finds the board's dynamic loader and libraries.
-export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
+# Where qemu-user finds the board's dynamic loader and libraries: the arm64 libc6 that multiarch
+# installed beside Rust's arm64 standard library. Not the cross compilers' copy in
+# /usr/aarch64-linux-gnu: the loader would read the host's ld.so.cache, which names multiarch's
+# libc of another build, and a loader and libc of two builds hang in the first thread spawn.
+export QEMU_LD_PREFIX=/

@@ -47,8 +47,9 @@ rm -rf "$root" "$out/context-$arch"
 mkdir -p "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system" "$root/etc/goodwill" \
     "$root/usr/share/doc/goodwill" "$out/context-$arch"
 install -m 0755 "$bin_dir/release/goodwill" "$bin_dir/light/goodwill-light" "$root/usr/bin/"
-# Line tables are for developers' backtraces; the package ships the code alone.
-"$strip" --strip-debug "$root/usr/bin/goodwill" "$root/usr/bin/goodwill-light"
+# Line tables and symbols are for developers' backtraces; the package ships the code alone, as
+# Debian's own packages do (a board's storage is small).
+"$strip" --strip-all "$root/usr/bin/goodwill" "$root/usr/bin/goodwill-light"
 install -m 0644 scripts/package/goodwill.service "$root/lib/systemd/system/goodwill.service"
 install -m 0640 scripts/package/config.toml "$root/etc/goodwill/config.toml"
 install -m 0755 scripts/package/postinst scripts/package/prerm scripts/package/postrm "$root/DEBIAN/"
