@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system packages Goodwill's build needs, if they are missing. With --test, also
-# what the tests drive: Chromium and chromedriver for the explorer's end-to-end test, iptables
-# for the NAT the netns tests build.
+# what the tests drive: Chromium and chromedriver for the explorer's end-to-end test.
 # RocksDB's Rust bindings run bindgen, which needs libclang and clang's own headers (stdbool.h):
 # `libclang1-*` alone is not enough.
 set -euo pipefail
@@ -18,8 +17,6 @@ command -v make >/dev/null || need+=(make)
 if [ "${1:-}" = "--test" ]; then
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
-  # The NAT between network namespaces in the netns tests.
-  command -v iptables >/dev/null || [ -x /usr/sbin/iptables ] || need+=(iptables)
 fi
 
 if ((${#need[@]})); then

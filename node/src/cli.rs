@@ -153,11 +153,6 @@ pub struct NetworkArgs {
     /// real network interface).
     #[arg(long)]
     pub mdns: bool,
-    /// Ask the home router to forward the listen ports (UPnP IGD), and advertise the mapped
-    /// address once the router grants it (off by default: it talks to your gateway). Main
-    /// nodes only; a light peer dials out and needs no forwarded port.
-    #[arg(long)]
-    pub upnp: bool,
 }
 
 /// Where the HTTP API listens: shared by `goodwill node` and `goodwill light`.

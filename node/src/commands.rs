@@ -151,7 +151,6 @@ fn node(args: NodeArgs) -> eyre::Result<()> {
         public_addrs: args.network.public_addrs,
         bootnodes,
         mdns: args.network.mdns,
-        upnp: args.network.upnp,
     })
 }
 

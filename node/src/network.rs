@@ -63,8 +63,6 @@ pub struct Addresses {
     pub bootnodes: Vec<Multiaddr>,
     /// Discover peers on the local network with mDNS.
     pub mdns: bool,
-    /// Ask the router to forward the listen ports (UPnP).
-    pub upnp: bool,
     /// The chain spec's JSON, served to nodes joining from a bootnode and a genesis hash.
     pub chain_spec: Option<String>,
 }
@@ -85,7 +83,6 @@ pub async fn spawn(
         external: addresses.external,
         bootnodes: addresses.bootnodes,
         mdns: addresses.mdns,
-        upnp: addresses.upnp,
         address_limits: Default::default(),
         chain_spec: addresses.chain_spec,
     };

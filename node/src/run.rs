@@ -24,8 +24,6 @@ pub struct NodeConfig {
     pub public_addrs: Vec<libp2p::Multiaddr>,
     pub bootnodes: Vec<libp2p::Multiaddr>,
     pub mdns: bool,
-    /// Ask the router to forward the listen ports (UPnP).
-    pub upnp: bool,
     /// This node's minimum fee.
     pub min_fee: goodwill_ledger::Amount,
     /// This node's minimum gas price for contract transactions.
@@ -96,7 +94,6 @@ async fn serve(config: NodeConfig) -> eyre::Result<()> {
         external: config.public_addrs,
         bootnodes: config.bootnodes,
         mdns: config.mdns,
-        upnp: config.upnp,
         chain_spec: Some(spec_json),
     };
     let (network, network_task) =

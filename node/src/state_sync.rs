@@ -108,7 +108,6 @@ pub async fn run(spec: &ChainSpec, db: &Path, bootnodes: Vec<Multiaddr>) -> eyre
         external: Vec::new(),
         bootnodes,
         mdns: false,
-        upnp: false,
         address_limits: Default::default(),
         chain_spec: None,
     };

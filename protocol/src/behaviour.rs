@@ -17,9 +17,8 @@ pub const REQUEST_PROTOCOL: StreamProtocol = StreamProtocol::new("/goodwill/req/
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/goodwill/kad/1");
 /// Largest gossip message: a full block at the largest size any chain allows, plus framing.
 pub const MAX_GOSSIP_BYTES: usize = 5 * 1024 * 1024;
-/// Connections kept with one peer: one each way when both dialled at once, and one more for the
-/// direct connection hole punching opens beside a relayed one.
-pub const MAX_CONNECTIONS_PER_PEER: u32 = 3;
+/// Connections kept with one peer.
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
 /// Connections kept in total.
 pub const MAX_CONNECTIONS: u32 = 128;
 /// Connections others opened, kept at once: the rest of [`MAX_CONNECTIONS`] is kept for the
@@ -72,8 +71,7 @@ mod composed {
     use libp2p::swarm::NetworkBehaviour;
     use libp2p::swarm::behaviour::toggle::Toggle;
     use libp2p::{
-        allow_block_list, autonat, connection_limits, dcutr, gossipsub, identify, kad, mdns, ping, relay,
-        request_response, upnp,
+        allow_block_list, connection_limits, gossipsub, identify, kad, mdns, ping, request_response,
     };
 
     use crate::address_guard::AddressGuard;
@@ -101,20 +99,6 @@ mod composed {
         pub ping: ping::Behaviour,
         /// Finds peers beyond the bootnodes.
         pub kad: kad::Behaviour<kad::store::MemoryStore>,
-        /// Relays, within tight bounds, for nodes behind NAT; offered only once this node is
-        /// known to be reachable (a confirmed external address).
-        pub relay: relay::Behaviour,
-        /// Reserves a slot on a relay when this node cannot be reached, and dials through relays.
-        pub relay_client: relay::client::Behaviour,
-        /// Upgrades a relayed connection to a direct one by hole punching.
-        pub dcutr: dcutr::Behaviour,
-        /// Asks peers to dial back the addresses others see this node at; only those that
-        /// answer are advertised.
-        pub autonat: autonat::v2::client::Behaviour,
-        /// Dials back the addresses peers ask about (amplification-bounded by the protocol).
-        pub autonat_server: autonat::v2::server::Behaviour,
-        /// Asks the home router to forward the listen port (opt-in: `--upnp`).
-        pub upnp: Toggle<upnp::tokio::Behaviour>,
     }
 }
 
@@ -197,37 +181,9 @@ pub fn peer_score(
     (params, thresholds)
 }
 
-/// What a swarm does beyond what every node does.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SwarmOptions {
-    /// Discover peers on the local network with mDNS (it multicasts on the real interface).
-    pub mdns: bool,
-    /// Ask the router, by UPnP, to forward the listen ports.
-    pub upnp: bool,
-}
-
-/// Relay bounds: a main node relays for at most 64 nodes behind NAT (2 reservations each) and 16
-/// connections at once (4 per node), each for 2 minutes and 128 KiB: enough to punch a hole or to
-/// reach a node for a request, not to carry a peer's sync. libp2p's rate limits per peer and per
-/// IP apply on top.
-pub fn relay_config() -> libp2p::relay::Config {
-    libp2p::relay::Config {
-        max_reservations: 64,
-        max_reservations_per_peer: 2,
-        max_circuits: 16,
-        max_circuits_per_peer: 4,
-        ..Default::default()
-    }
-}
-
 impl Behaviour {
-    /// The behaviour for `key`, dialling through relays with `relay_client`.
-    pub fn new(
-        key: &identity::Keypair,
-        relay_client: libp2p::relay::client::Behaviour,
-        options: SwarmOptions,
-    ) -> Result<Behaviour, String> {
-        let mdns = options.mdns;
+    /// The behaviour for `key`; `mdns` turns on local-network discovery.
+    pub fn new(key: &identity::Keypair, mdns: bool) -> Result<Behaviour, String> {
         let peer_id = key.public().to_peer_id();
         let gossipsub = gossipsub::Behaviour::new(
             gossipsub::MessageAuthenticity::Anonymous,
@@ -268,14 +224,7 @@ impl Behaviour {
             ),
             false => None,
         };
-        let upnp = options.upnp.then(libp2p::upnp::tokio::Behaviour::default);
         Ok(Behaviour {
-            relay: libp2p::relay::Behaviour::new(peer_id, relay_config()),
-            relay_client,
-            dcutr: libp2p::dcutr::Behaviour::new(peer_id),
-            autonat: Default::default(),
-            autonat_server: Default::default(),
-            upnp: upnp.into(),
             blocked: Default::default(),
             limits,
             addresses: Default::default(),
@@ -293,12 +242,6 @@ impl Behaviour {
 /// `/dns6` and `/dns` addresses through the system's resolver (`/etc/resolv.conf`, and
 /// `/etc/hosts`); `mdns` turns on local-network discovery (keep it off in tests and CI).
 pub fn build_swarm(key: identity::Keypair, mdns: bool) -> Result<Swarm<Behaviour>, String> {
-    build_swarm_with(key, SwarmOptions { mdns, ..Default::default() })
-}
-
-/// [`build_swarm`] with every option; connections through relays (`/p2p-circuit`) are noise and
-/// yamux over the relayed stream.
-pub fn build_swarm_with(key: identity::Keypair, options: SwarmOptions) -> Result<Swarm<Behaviour>, String> {
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
@@ -306,9 +249,7 @@ pub fn build_swarm_with(key: identity::Keypair, options: SwarmOptions) -> Result
         .with_quic()
         .with_dns()
         .map_err(|e| format!("reading the system's DNS configuration: {e}"))?
-        .with_relay_client(noise::Config::new, yamux::Config::default)
-        .map_err(|e| e.to_string())?
-        .with_behaviour(|key, relay_client| Behaviour::new(key, relay_client, options).map_err(|e| e.into()))
+        .with_behaviour(|key| Behaviour::new(key, mdns).map_err(|e| e.into()))
         .map_err(|e| e.to_string())?
         .with_swarm_config(|config| config.with_idle_connection_timeout(Duration::from_secs(60)))
         .build())

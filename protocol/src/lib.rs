@@ -42,10 +42,7 @@ pub mod reach;
 pub mod service;
 pub mod sync;
 
-pub use behaviour::{
-    Behaviour, BehaviourEvent, GossipKind, PROTOCOL_VERSION, SwarmOptions, build_swarm, build_swarm_with,
-};
-pub use event_loop::Reachability;
+pub use behaviour::{Behaviour, BehaviourEvent, GossipKind, PROTOCOL_VERSION, build_swarm};
 pub use handshake::ChainIdentity;
 pub use message::{ErrorCode, Request, Response, Role, Status};
 pub use service::{

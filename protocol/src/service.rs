@@ -58,8 +58,6 @@ pub struct NetworkConfig {
     pub bootnodes: Vec<Multiaddr>,
     /// Discover peers on the local network with mDNS (it multicasts on the real interface).
     pub mdns: bool,
-    /// Ask the router to forward the listen ports by UPnP (it talks to the local gateway).
-    pub upnp: bool,
     /// Connections and bans per IP address.
     pub address_limits: crate::address_guard::AddressLimits,
     /// The chain spec's JSON, served to whoever asks ([`Request::ChainSpec`]); `None` for a
@@ -407,7 +405,6 @@ pub struct NetworkHandle {
     pub(crate) shared: Arc<Shared>,
     pub(crate) sync: watch::Receiver<Progress>,
     pub(crate) listening: watch::Receiver<Vec<Multiaddr>>,
-    pub(crate) reachability: watch::Receiver<crate::event_loop::Reachability>,
     pub(crate) peer_id: PeerId,
 }
 
@@ -519,11 +516,6 @@ impl NetworkHandle {
         self.listening.borrow().clone()
     }
 
-    /// How peers reach this node: confirmed and relayed addresses, and what NAT traversal did.
-    pub fn reachability(&self) -> crate::event_loop::Reachability {
-        self.reachability.borrow().clone()
-    }
-
     /// Connected and banned peers; empty if the network stopped.
     pub async fn peer_list(&self) -> Vec<PeerInfo> {
         let (reply, answer) = oneshot::channel();
@@ -559,8 +551,7 @@ pub fn new(
     config: NetworkConfig,
     head: watch::Receiver<Head>,
 ) -> Result<(NetworkHandle, NetworkEvents, EventLoop), NetworkError> {
-    let options = crate::SwarmOptions { mdns: config.mdns, upnp: config.upnp };
-    let mut swarm = crate::build_swarm_with(key, options).map_err(NetworkError::Build)?;
+    let mut swarm = crate::build_swarm(key, config.mdns).map_err(NetworkError::Build)?;
     swarm.behaviour_mut().addresses = crate::address_guard::AddressGuard::new(config.address_limits);
     let kinds: &[GossipKind] = match config.role {
         Role::Main => &GossipKind::ALL,
@@ -602,15 +593,8 @@ pub fn new(
     let (progress, sync) =
         watch::channel(crate::sync::SyncPlan::<()>::default().progress(height, std::time::Instant::now()));
     let (listen_addresses, listening) = watch::channel(Vec::new());
-    let (reachability_out, reachability) = watch::channel(Default::default());
-    let handle = NetworkHandle {
-        commands,
-        shared: shared.clone(),
-        sync,
-        listening,
-        reachability,
-        peer_id: *swarm.local_peer_id(),
-    };
+    let handle =
+        NetworkHandle { commands, shared: shared.clone(), sync, listening, peer_id: *swarm.local_peer_id() };
     let mut lanes = Vec::new();
     let mut lane_inputs = Vec::new();
     for (kind, topic) in topics {
@@ -640,7 +624,6 @@ pub fn new(
         shared,
         progress,
         listen_addresses,
-        reachability: reachability_out,
         bootnodes: config.bootnodes,
         chain_spec: config.chain_spec,
     });

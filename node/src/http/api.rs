@@ -181,7 +181,6 @@ async fn status(State(Api { chain, network, metrics, .. }): State<Api>) -> Resul
         "network": {
             "peer_id": network.peer_id().to_string(),
             "listening": network.listening().iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "reachability": reachability_json(&network.reachability()),
         },
         "sync": sync,
         "pending_transactions": status.pending,
@@ -195,19 +194,6 @@ async fn status(State(Api { chain, network, metrics, .. }): State<Api>) -> Resul
             "cpu_seconds_per_committed_transaction": per_transaction,
         },
     })))
-}
-
-/// How peers reach the node: the addresses they confirmed (or the operator named), the relays
-/// it holds a reservation on, and what NAT traversal did.
-fn reachability_json(reachability: &goodwill_protocol::Reachability) -> Value {
-    let text = |list: &[libp2p::Multiaddr]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
-    json!({
-        "confirmed": text(&reachability.confirmed),
-        "relayed": text(&reachability.relayed),
-        "behind_nat": reachability.behind_nat,
-        "reached_through_relay": reachability.reached_through_relay,
-        "hole_punched": reachability.hole_punched,
-    })
 }
 
 /// Connected and banned peers, with their announced heights, scores and strikes.

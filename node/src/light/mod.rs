@@ -101,7 +101,6 @@ async fn serve(config: LightConfig) -> eyre::Result<()> {
         external: Vec::new(),
         bootnodes: config.bootnodes,
         mdns: config.mdns,
-        upnp: false,
         address_limits: Default::default(),
         chain_spec: None,
     };

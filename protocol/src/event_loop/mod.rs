@@ -2,11 +2,8 @@
 //! module holds its state, commands, peers and gossip; `sync` drives range sync and ancestor
 //! fetches, `requests` screens inbound requests and matches answers to what was asked.
 
-mod nat;
 mod requests;
 mod sync;
-
-pub use nat::Reachability;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -106,7 +103,6 @@ pub(crate) struct Parts {
     pub(crate) shared: Arc<Shared>,
     pub(crate) progress: watch::Sender<Progress>,
     pub(crate) listen_addresses: watch::Sender<Vec<Multiaddr>>,
-    pub(crate) reachability: watch::Sender<Reachability>,
     pub(crate) bootnodes: Vec<Multiaddr>,
     pub(crate) chain_spec: Option<String>,
 }
@@ -162,12 +158,6 @@ pub struct EventLoop {
     bootstrapped: bool,
     /// Dialled again whenever the node has fewer peers than it wants.
     bootnodes: Vec<Multiaddr>,
-    /// Where this node dialled each connection it opened (bounded by the connection limits):
-    /// a peer offering to relay is reserved on at an address known to work.
-    dialled: HashMap<ConnectionId, Multiaddr>,
-    /// Relays, address tests and hole punching.
-    nat: nat::Nat,
-    reachability: watch::Sender<Reachability>,
 }
 
 impl EventLoop {
@@ -203,9 +193,6 @@ impl EventLoop {
             outgoing: Vec::new(),
             outgoing_bytes: 0,
             bootstrapped: false,
-            dialled: HashMap::new(),
-            nat: nat::Nat::new(),
-            reachability: parts.reachability,
         }
     }
 
@@ -406,7 +393,6 @@ impl EventLoop {
                 }
             }
         }
-        self.reserve_relays();
     }
 
     /// Publishes the verified peers' counts.
@@ -528,31 +514,17 @@ impl EventLoop {
             SwarmEvent::NewListenAddr { address, .. } => {
                 let full = address.with_p2p(*self.swarm.local_peer_id()).unwrap_or_else(|a| a);
                 self.listen_addresses.send_modify(|list| list.push(full.clone()));
-                self.publish_reachability();
                 let _ = self.emit(NetworkEvent::Listening(full));
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 let full = address.with_p2p(*self.swarm.local_peer_id()).unwrap_or_else(|a| a);
                 self.listen_addresses.send_modify(|list| list.retain(|a| *a != full));
-                self.publish_reachability();
-            }
-            SwarmEvent::ListenerClosed { listener_id, .. } => self.listener_closed(listener_id),
-            SwarmEvent::ExternalAddrConfirmed { address } => {
-                tracing::info!(%address, "peers can reach this node at this address; advertising it");
-                self.address_confirmed(&address);
-            }
-            SwarmEvent::ExternalAddrExpired { address } => {
-                tracing::info!(%address, "no longer advertising an address");
-                self.publish_reachability();
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id, connection_id, endpoint, num_established, ..
             } => {
                 if let Some(reach) = Reach::of(endpoint.get_remote_address()) {
                     self.links.insert(connection_id, reach);
-                }
-                if endpoint.is_dialer() {
-                    self.dialled.insert(connection_id, endpoint.get_remote_address().clone());
                 }
                 if num_established.get() == 1 {
                     let status = Request::Status(self.our_status());
@@ -561,11 +533,9 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed { connection_id, num_established, .. } if num_established > 0 => {
                 self.links.remove(&connection_id);
-                self.dialled.remove(&connection_id);
             }
             SwarmEvent::ConnectionClosed { peer_id, connection_id, .. } => {
                 self.links.remove(&connection_id);
-                self.dialled.remove(&connection_id);
                 self.sync.forget(&peer_id);
                 self.forked.remove(&peer_id);
                 self.branch_tried.remove(&peer_id);
@@ -594,11 +564,6 @@ impl EventLoop {
                 connection_id,
                 info,
             })) if info.protocols.contains(&KAD_PROTOCOL) => {
-                if info.protocols.contains(&libp2p::relay::HOP_PROTOCOL_NAME)
-                    && let Some(address) = self.dialled.get(&connection_id).cloned()
-                {
-                    self.relay_offered(peer_id, address);
-                }
                 let link = self.links.get(&connection_id).copied().unwrap_or(Reach::Public);
                 for address in info.listen_addrs {
                     if crate::reach::worth_keeping(&address, link) {
@@ -632,10 +597,6 @@ impl EventLoop {
                 self.swarm.close_connection(connection);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Requests(event)) => self.request_event(event),
-            SwarmEvent::Behaviour(BehaviourEvent::Autonat(event)) => self.autonat_event(event),
-            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(event)) => self.relay_client_event(event),
-            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(event)) => self.dcutr_event(event),
-            SwarmEvent::Behaviour(BehaviourEvent::Upnp(event)) => self.upnp_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
                 message_id,

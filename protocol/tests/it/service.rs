@@ -44,7 +44,6 @@ fn start_with(role: Role, chain: ChainIdentity, bootnodes: Vec<Multiaddr>, limit
         external: Vec::new(),
         bootnodes,
         mdns: false,
-        upnp: false,
         address_limits: limits,
         chain_spec: None,
     };

@@ -10,8 +10,6 @@
 
 use crate::common;
 
-mod nat;
-
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsFd;
 use std::process::{Child, Command, Stdio};
@@ -121,27 +119,13 @@ impl HostNode {
         key: Option<&std::path::Path>,
         boot: &[&str],
     ) -> HostNode {
-        HostNode::start_with(ns, &format!("/ip4/10.203.0.{i}/tcp/30333"), spec, base, key, boot, &[])
-    }
-
-    /// A node in namespace `ns` listening on `listen`, with more flags.
-    fn start_with(
-        ns: &str,
-        listen: &str,
-        spec: &std::path::Path,
-        base: &std::path::Path,
-        key: Option<&std::path::Path>,
-        boot: &[&str],
-        extra: &[&str],
-    ) -> HostNode {
         let mut command = Command::new("ip");
         command
             .args(["netns", "exec", ns, GOODWILL, "node", "--chain"])
             .arg(spec)
             .arg("--base-path")
             .arg(base)
-            .args(["--listen", listen, "--http", "127.0.0.1:9933"])
-            .args(extra);
+            .args(["--listen", &format!("/ip4/10.203.0.{i}/tcp/30333"), "--http", "127.0.0.1:9933"]);
         if let Some(key) = key {
             command.arg("--forger-key").arg(key);
         }
